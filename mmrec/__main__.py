@@ -1,0 +1,3 @@
+from mmrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what the tests need, then lint, type-check and run the test suite.
+# Extra arguments go to pytest, e.g.  scripts/test.sh -k multipart -x
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --dev || exit 1
+export PATH="$PWD/.venv/bin:$PATH"
+
+status=0
+echo "== ruff"; ruff check mmrec tests benchmarks || status=1
+echo "== mypy (strict)"; mypy || status=1
+echo "== pytest"
+pytest -q "$@"; rc=$?
+# pytest exits 5 when no test was collected: that is not a failure of the code.
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
+exit "$status"
