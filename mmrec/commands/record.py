@@ -1,0 +1,263 @@
+"""Record every camera's MJPEG feed to disk: JPEG passthrough, one timeline, crash-safe.
+
+Each camera's JPEGs are written unchanged into Matroska files under
+OUT/<take-id>/<camera>/, with an index.csv of every frame's timing and a manifest.json
+at the take's root that is kept current while recording (so even a crash leaves one).
+Stop with Ctrl-C (or SIGTERM, or --duration): every file is finalized within seconds.
+
+Cameras are given as URLs (http://HOST:8081/stream, or just HOST), as NAME=URL, in a
+--config file, or started for you with --sim N (built-in simulated phones, no hardware).
+
+examples:
+  mmrec record --sim 4 --duration 20              # rehearse with 4 simulated phones
+  mmrec record A=http://192.168.43.21:8081/stream B=192.168.43.22 --out /media/ssd/takes
+  mmrec record --config configs/example-shoot.toml --name scene-12
+  mmrec record --sim 2 --duration 10 --json       # machine-readable summary on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mmrec.config import CameraSpec, ShootConfig, load_config
+from mmrec.errors import ConfigError
+from mmrec.ingest import IngestConfig
+from mmrec.record import CameraStatus, Take
+from mmrec.take import to_jsonable
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "cameras",
+        nargs="*",
+        metavar="URL|NAME=URL",
+        help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
+    )
+    p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
+    p.add_argument("--out", type=Path, metavar="DIR", help="folder for takes (default: ./takes)")
+    p.add_argument("--name", metavar="TEXT", help="a label appended to the take id")
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
+    )
+    p.add_argument(
+        "--segment-seconds",
+        type=float,
+        metavar="S",
+        help="start a new file every S seconds (default 0: only when the resolution changes)",
+    )
+    p.add_argument(
+        "--sim",
+        type=int,
+        metavar="N",
+        default=0,
+        help="also start N simulated camera nodes (loopback, no mDNS) and record them",
+    )
+    p.add_argument(
+        "--sim-size", default="1920x1080", metavar="WxH", help="simulated frame size (1920x1080)"
+    )
+    p.add_argument("--sim-fps", type=float, default=30.0, metavar="FPS", help="simulated fps (30)")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="a camera silent this long is stalled: reconnect (5)",
+    )
+    p.add_argument(
+        "--connect-timeout", type=float, default=3.0, metavar="S", help="connect timeout (3)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="no live view; print the final summary as JSON"
+    )
+
+
+def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
+    cams = []
+    for v in values:
+        name, sep, url = v.partition("=")
+        if sep and "://" not in name and name:
+            cams.append(CameraSpec(name, url))
+        else:
+            cams.append(CameraSpec(v, v))
+    return cams
+
+
+def _settings(args: argparse.Namespace) -> ShootConfig:
+    cfg = load_config(args.config) if args.config else ShootConfig()
+    cams = list(cfg.cameras) + _cameras_from_args(args.cameras)
+    names = [c.name for c in cams]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
+    if not cams and not args.sim and not cfg.discovery.enabled:
+        raise ConfigError(
+            "no cameras: give URLs (mmrec record http://HOST:8081/stream), --config FILE, "
+            "or --sim N to rehearse with simulated phones"
+        )
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("--duration must be positive")
+    return ShootConfig(
+        cameras=tuple(cams),
+        out=args.out or cfg.out,
+        segment_seconds=(
+            args.segment_seconds if args.segment_seconds is not None else cfg.segment_seconds
+        ),
+        duration=args.duration if args.duration is not None else cfg.duration,
+        take_name=args.name or cfg.take_name,
+        preview=cfg.preview,
+        discovery=cfg.discovery,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return asyncio.run(_record(args, settings))
+
+
+def _fmt_rate(frames: float, seconds: float) -> str:
+    return f"{frames / seconds:5.1f}" if seconds > 0 else "  -  "
+
+
+class _View:
+    """The live terminal table: rates from the difference of successive snapshots."""
+
+    def __init__(self, take: Take) -> None:
+        self.take = take
+        self._prev: dict[str, tuple[int, int, int]] = {}
+
+    def table(self) -> Table:
+        now = time.monotonic_ns()
+        elapsed = (now - self.take.start_monotonic_ns) / 1e9
+        t = Table(
+            title=f"take {self.take.id}  {elapsed:7.1f} s  -> {self.take.dir}",
+            title_justify="left",
+            expand=False,
+        )
+        for col in ("camera", "state", "fps", "Mbit/s", "frames", "dropped", "reconn", "size"):
+            t.add_column(col, justify="right" if col not in ("camera", "state") else "left")
+        t.add_column("last error", overflow="fold", max_width=50)
+        for s in self.take.status():
+            fps, mbps = self._rates(s, now)
+            state = s.ingest.state
+            color = {"streaming": "green", "stalled": "red", "backoff": "yellow"}.get(state, "")
+            size = f"{s.writer.width}x{s.writer.height}" if s.writer.width else "-"
+            t.add_row(
+                s.name,
+                f"[{color}]{state}[/]" if color else state,
+                fps,
+                mbps,
+                str(s.writer.frames),
+                f"[red]{s.writer.dropped}[/]" if s.writer.dropped else "0",
+                str(s.ingest.reconnects),
+                size,
+                s.writer.error or s.ingest.last_error or "",
+            )
+        return t
+
+    def _rates(self, s: CameraStatus, now: int) -> tuple[str, str]:
+        prev = self._prev.get(s.name)
+        cur = (now, s.ingest.frames, s.ingest.bytes)
+        if prev is None or now - prev[0] < 500_000_000:
+            if prev is None:
+                self._prev[s.name] = cur
+            return "  -  ", "  -  "
+        dt_s = (now - prev[0]) / 1e9
+        self._prev[s.name] = cur
+        return (
+            _fmt_rate(cur[1] - prev[1], dt_s),
+            f"{(cur[2] - prev[2]) * 8 / 1e6 / dt_s:6.1f}",
+        )
+
+
+async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
+    console = Console(stderr=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ingest_cfg = IngestConfig(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    async with contextlib.AsyncExitStack() as stack:
+        cams = list(settings.cameras)
+        if args.sim:
+            from mmrec.sim.process import start_sim_process
+
+            sim_cams = await stack.enter_async_context(
+                start_sim_process(args.sim, size=args.sim_size, fps=args.sim_fps)
+            )
+            cams += [CameraSpec(name, url) for name, url in sim_cams]
+        take = Take(
+            settings.out,
+            name=settings.take_name,
+            segment_seconds=settings.segment_seconds,
+            ingest_config=ingest_cfg,
+            on_event=None if args.json else (lambda text: console.print(f"[dim]{text}[/]")),
+        )
+        await take.__aenter__()
+        try:
+            for cam in cams:
+                take.add_camera(cam.name, cam.url)
+            deadline = loop.time() + settings.duration if settings.duration is not None else None
+            view = _View(take)
+            if args.json:
+                await _wait(stop, deadline)
+            else:
+                console.print(f"recording {len(cams)} camera(s) into {take.dir}  (Ctrl-C to stop)")
+                with Live(view.table(), console=console, refresh_per_second=2) as live:
+                    while not stop.is_set():
+                        if deadline is not None and loop.time() >= deadline:
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), 0.5)
+                        live.update(view.table())
+        finally:
+            if not args.json:
+                console.print("finalizing files…")
+            manifest = await take.close()
+    if args.json:
+        json.dump(to_jsonable(manifest), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _summary(console, manifest, take)
+    return 0
+
+
+async def _wait(stop: asyncio.Event, deadline: float | None) -> None:
+    loop = asyncio.get_running_loop()
+    timeout = None if deadline is None else max(0.0, deadline - loop.time())
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout)
+
+
+def _summary(console: Console, manifest: object, take: Take) -> None:
+    from mmrec.take import Manifest
+
+    assert isinstance(manifest, Manifest)
+    dur = (manifest.duration_ns or 0) / 1e9
+    t = Table(title=f"take {manifest.take_id}: {dur:.1f} s, timecode {manifest.timecode}")
+    for col in ("camera", "frames", "fps", "MB", "dropped", "reconnects", "gaps", "size", "files"):
+        t.add_column(col, justify="left" if col in ("camera", "files") else "right")
+    for c in manifest.cameras:
+        t.add_row(
+            c.name,
+            str(c.frames),
+            _fmt_rate(c.frames, dur),
+            f"{c.bytes / 1e6:.1f}",
+            f"[red]{c.dropped}[/]" if c.dropped else "0",
+            str(c.reconnects),
+            str(len(c.gaps)),
+            f"{c.width}x{c.height}" if c.width else "-",
+            ", ".join(c.segments) or "-",
+        )
+    console.print(t)
+    console.print(f"manifest: {take.dir / 'manifest.json'}")

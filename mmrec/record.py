@@ -1,0 +1,297 @@
+"""A take: every camera's ingest wired to its writer, and the manifest kept current.
+
+:class:`Take` is the programmatic API (tests and ``mmrec record`` use it)::
+
+    async with Take(out_dir) as take:
+        take.add_camera("A-wide", "http://192.168.43.21:8081/stream")
+        await asyncio.sleep(60)
+    # every file is finalized here; take.dir / "manifest.json" says what was recorded
+
+Cameras may be added at any time (hot-join); a camera that disconnects is retried with
+backoff and keeps its folder, its files and its place on the timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+from mmrec import __version__
+from mmrec.errors import ConfigError, RecordingError
+from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
+from mmrec.names import safe_name, unique_name
+from mmrec.take import (
+    INDEX,
+    CameraEntry,
+    ClockInfo,
+    Manifest,
+    write_manifest,
+)
+from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterStats
+
+GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
+MANIFEST_EVERY: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """A live snapshot of one camera in a take (for the terminal view and --json)."""
+
+    name: str
+    dir: str
+    url: str
+    ingest: IngestStats
+    writer: WriterStats
+    gaps: int
+
+
+def timecode_at(realtime_ns: int, fps: int = 30) -> str:
+    """Time-of-day SMPTE timecode (non-drop, local time) for a wall-clock instant."""
+    t = dt.datetime.fromtimestamp(realtime_ns / 1e9).astimezone()
+    frames = int(t.microsecond * fps / 1_000_000)
+    return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}:{frames:02d}"
+
+
+class _Camera:
+    def __init__(
+        self,
+        take: Take,
+        name: str,
+        cam_dir: str,
+        target: StreamTarget,
+        model: str | None,
+        role: str | None,
+    ) -> None:
+        self.name = name
+        self.dir = cam_dir
+        self.target = target
+        self.model = model
+        self.role = role
+        self._take = take
+        self.writer = CameraWriter(
+            name,
+            take.dir,
+            cam_dir,
+            segment_ns=int(take.segment_seconds * 1e9),
+            queue_frames=take.queue_frames,
+            metadata={"timecode": take.timecode, "title": name, "comment": f"mmrec take {take.id}"},
+        )
+        self.ingest = CameraIngest(target, self._on_frame, take.ingest_config)
+        self.gaps: list[tuple[int, int]] = []
+        self._last_ns: int | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def _on_frame(self, rx: Received) -> None:
+        # Hot path, on the event loop: timestamps and a queue put, nothing else.
+        t = rx.arrival_ns - self._take.start_monotonic_ns
+        if self._last_ns is not None and t - self._last_ns > GAP_NS:
+            self.gaps.append((self._last_ns, t))
+        self._last_ns = t
+        self.writer.offer(Frame(rx.data, t, t, rx.device_ts))
+
+    def entry(self) -> CameraEntry:
+        w = self.writer.stats()
+        i = self.ingest.stats()
+        gaps = list(self.gaps)
+        if i.state != "streaming" and self._last_ns is not None:
+            # currently not receiving: an open gap up to now
+            now = time.monotonic_ns() - self._take.start_monotonic_ns
+            if now - self._last_ns > GAP_NS:
+                gaps.append((self._last_ns, now))
+        return CameraEntry(
+            name=self.name,
+            dir=self.dir,
+            url=self.target.url,
+            model=self.model,
+            role=self.role,
+            segments=w.segments,
+            index=f"{self.dir}/{INDEX}",
+            frames=w.frames,
+            bytes=w.bytes,
+            dropped=w.dropped,
+            reconnects=i.reconnects,
+            skipped_parts=i.skipped_parts,
+            truncated=i.truncated,
+            width=w.width,
+            height=w.height,
+            first_pts=w.first_pts,
+            last_pts=w.last_pts,
+            state=i.state,
+            last_error=w.error or i.last_error,
+            clock=ClockInfo(source="arrival"),
+            gaps=tuple(gaps),
+        )
+
+    def status(self) -> CameraStatus:
+        return CameraStatus(
+            self.name,
+            self.dir,
+            self.target.url,
+            self.ingest.stats(),
+            self.writer.stats(),
+            len(self.gaps),
+        )
+
+
+class Take:
+    """Record any number of cameras into ``out/<take-id>/`` until closed."""
+
+    def __init__(
+        self,
+        out: Path,
+        *,
+        name: str | None = None,
+        segment_seconds: float = 0.0,
+        ingest_config: IngestConfig | None = None,
+        queue_frames: int = DEFAULT_QUEUE_FRAMES,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.segment_seconds = segment_seconds
+        self.ingest_config = ingest_config or IngestConfig()
+        self.queue_frames = queue_frames
+        self._on_event = on_event
+        # One instant, read on both clocks: pts 0 of the take timeline.
+        self.start_realtime_ns = time.time_ns()
+        self.start_monotonic_ns = time.monotonic_ns()
+        started = dt.datetime.fromtimestamp(self.start_realtime_ns / 1e9, dt.UTC)
+        local = started.astimezone()
+        base = local.strftime("%Y%m%d-%H%M%S")
+        if name:
+            base += "-" + safe_name(name, max_len=40)
+        self.id = base
+        self.timecode = timecode_at(self.start_realtime_ns)
+        self._manifest = Manifest(
+            take_id=self.id,
+            started_utc=started.isoformat().replace("+00:00", "Z"),
+            start_realtime_ns=self.start_realtime_ns,
+            timecode=self.timecode,
+            tool={"name": "mmrec", "version": __version__},
+        )
+        self.dir = self.out / self.id
+        self._cameras: dict[str, _Camera] = {}
+        self._updater: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Take:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            n = 1
+            while True:
+                try:
+                    self.dir.mkdir()
+                    break
+                except FileExistsError:
+                    n += 1
+                    self.id = f"{self._manifest.take_id}-{n}"
+                    self.dir = self.out / self.id
+        except OSError as exc:
+            raise RecordingError(
+                f"cannot create take folder in {self.out}: {exc.strerror}"
+            ) from exc
+        self._manifest = replace(self._manifest, take_id=self.id)
+        await asyncio.to_thread(write_manifest, self.dir, self._manifest)
+        self._updater = asyncio.create_task(self._keep_manifest(), name="manifest")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # cameras
+
+    def add_camera(
+        self,
+        name: str,
+        url: str,
+        *,
+        model: str | None = None,
+        role: str | None = None,
+    ) -> str:
+        """Start recording a camera; returns its folder name. Names must be unique."""
+        if self._closed:
+            raise RecordingError("the take is closed")
+        if name in self._cameras:
+            raise ConfigError(f"camera {name!r} is already in this take")
+        target = StreamTarget.from_url(name, url)
+        cam_dir = unique_name(name, {c.dir for c in self._cameras.values()})
+        cam = _Camera(self, name, cam_dir, target, model, role)
+        self._cameras[name] = cam
+        cam.task = asyncio.create_task(cam.ingest.run(), name=f"ingest:{name}")
+        self._event(f"camera {name!r}: recording {target.url} into {cam_dir}/")
+        return cam_dir
+
+    def has_camera(self, name: str) -> bool:
+        return name in self._cameras
+
+    def retarget(self, name: str, url: str) -> None:
+        """A camera moved (new address): reconnect to the new URL, same folder and files."""
+        cam = self._cameras[name]
+        cam.target = StreamTarget.from_url(name, url)
+        cam.ingest.target = cam.target
+        cam.ingest.reconnect_now()
+
+    def status(self) -> list[CameraStatus]:
+        return [c.status() for c in self._cameras.values()]
+
+    def manifest(self, *, final: bool = False) -> Manifest:
+        cams = tuple(c.entry() for c in self._cameras.values())
+        m = replace(self._manifest, cameras=cams)
+        if final:
+            now_rt = time.time_ns()
+            m = replace(
+                m,
+                state="finished",
+                ended_utc=dt.datetime.fromtimestamp(now_rt / 1e9, dt.UTC)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                duration_ns=time.monotonic_ns() - self.start_monotonic_ns,
+            )
+        return m
+
+    # lifecycle
+
+    async def close(self) -> Manifest:
+        """Stop every camera, finalize every file and write the final manifest."""
+        if self._closed:
+            return self.manifest(final=True)
+        self._closed = True
+        for cam in self._cameras.values():
+            cam.ingest.stop()
+        tasks = [c.task for c in self._cameras.values() if c.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=3.0)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        await asyncio.gather(*(asyncio.to_thread(c.writer.close) for c in self._cameras.values()))
+        if self._updater is not None:
+            self._updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._updater
+        final = self.manifest(final=True)
+        await asyncio.to_thread(write_manifest, self.dir, final)
+        return final
+
+    async def _keep_manifest(self) -> None:
+        while True:
+            await asyncio.sleep(MANIFEST_EVERY)
+            try:
+                await asyncio.to_thread(write_manifest, self.dir, self.manifest())
+            except RecordingError as exc:
+                self._event(str(exc))
+
+    def _event(self, text: str) -> None:
+        if self._on_event is not None:
+            self._on_event(text)
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("MMREC_OUT", "takes"))
