@@ -1,0 +1,44 @@
+"""Test helpers: small real JPEGs and waiting on conditions (never sleeping blindly)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+from turbojpeg import TurboJPEG
+
+from mmrec import jpeg
+
+
+@lru_cache(maxsize=1)
+def _tj() -> TurboJPEG:
+    return TurboJPEG()
+
+
+@lru_cache(maxsize=64)
+def make_jpeg(width: int = 64, height: int = 48, shade: int = 0) -> bytes:
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    img[:, :, 0] = shade % 256
+    img[:, :, 1] = np.arange(width, dtype=np.uint32)[None, :] % 256
+    return bytes(_tj().encode(img, quality=80))
+
+
+def sim_jpeg(node: str, frame: int, true_ns: int, width: int = 64, height: int = 48) -> bytes:
+    """A JPEG carrying the simulator's COM record, as the simulator would send it."""
+    base = make_jpeg(width, height)
+    rec = f"mmcam-sim node={node} frame={frame} true_ns={true_ns}".encode()
+    return base[:2] + jpeg.com_segment(rec) + base[2:]
+
+
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` on the loop until true; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,85 @@
+"""The per-camera writer: passthrough bytes, strictly increasing pts, segments, index."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import av
+
+from mmrec import jpeg
+from mmrec.take import read_index
+from mmrec.writer import CameraWriter, Frame
+from tests.helpers import make_jpeg, sim_jpeg
+
+
+def _packets(path: Path) -> list[tuple[int, bytes]]:
+    with av.open(str(path)) as c:
+        return [(int(p.pts), bytes(p)) for p in c.demux(video=0) if p.size]
+
+
+def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path) -> None:
+    w = CameraWriter("cam-a", tmp_path, "cam-a")
+    sent = []
+    for n in range(20):
+        data = sim_jpeg("cam-a", n, 1000 + n)
+        sent.append(data)
+        # two frames in the same millisecond: pts must still increase
+        t = 40_000_000 * n if n != 5 else 40_000_000 * 4 + 10
+        assert w.offer(Frame(data, t, t, f"{n}.000001"))
+    w.close()
+    st = w.stats()
+    assert st.frames == 20 and st.dropped == 0 and st.error is None
+    assert st.segments == ("cam-a/seg-0000.mkv",)
+    pk = _packets(tmp_path / st.segments[0])
+    assert [d for _, d in pk] == sent
+    pts = [p for p, _ in pk]
+    assert all(b > a for a, b in itertools.pairwise(pts))
+    assert st.pts_bumps == 1
+    rows = list(read_index(tmp_path / "cam-a" / "index.csv"))
+    assert [r.seq for r in rows] == list(range(20))
+    assert [r.pts for r in rows] == pts
+    assert rows[3].device_ts == "3.000001"
+    assert rows[3].size == len(sent[3])
+
+
+def test_new_segment_on_resolution_change_and_by_length(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam", segment_ns=1_000_000_000)
+    frames = [make_jpeg(64, 48)] * 3 + [make_jpeg(32, 32)] * 3
+    t = 0
+    for data in frames:
+        w.offer(Frame(data, t, t, None))
+        t += 100_000_000
+    # 1.5 s later, same size: the segment length rolls the file over
+    w.offer(Frame(frames[-1], t + 1_500_000_000, t, None))
+    w.close()
+    st = w.stats()
+    assert st.segments == ("cam/seg-0000.mkv", "cam/seg-0001.mkv", "cam/seg-0002.mkv")
+    sizes = []
+    for seg in st.segments:
+        with av.open(str(tmp_path / seg)) as c:
+            s = c.streams.video[0]
+            sizes.append((s.codec_context.width, s.codec_context.height, c.streams.video[0].frames))
+    assert [s[:2] for s in sizes] == [(64, 48), (32, 32), (32, 32)]
+    rows = list(read_index(tmp_path / "cam" / "index.csv"))
+    assert [r.segment for r in rows] == [0, 0, 0, 1, 1, 1, 2]
+
+
+def test_full_queue_drops_the_incoming_frame_and_counts_it(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam", queue_frames=2)
+    data = make_jpeg()
+    accepted = sum(w.offer(Frame(data, i * 1_000_000, 0, None)) for i in range(500))
+    w.close()
+    st = w.stats()
+    assert st.frames == accepted
+    assert st.dropped == 500 - accepted
+
+
+def test_non_jpeg_is_counted_not_written(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    w.offer(Frame(b"not a jpeg at all", 0, 0, None))
+    w.offer(Frame(make_jpeg(), 1_000_000, 0, None))
+    w.close()
+    st = w.stats()
+    assert st.frames == 1 and st.not_jpeg == 1
+    assert jpeg.parse_header(_packets(tmp_path / st.segments[0])[0][1]) is not None
