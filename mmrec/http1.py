@@ -1,0 +1,266 @@
+"""Minimal sans-IO HTTP/1.x client pieces: the request bytes, the response head, chunked bodies.
+
+Only what the MJPEG ingest needs: one GET, one response whose body is streamed. Heads
+are parsed leniently (LF-only line ends, obsolete folding, odd lines skipped, a missing
+reason phrase) because camera firmware is sloppy; anything that cannot be read raises
+:class:`~mmrec.errors.StreamFormatError` and nothing else. Bodies are never decompressed
+(the request sends no Accept-Encoding). No I/O library is imported here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from mmrec import __version__
+from mmrec.errors import StreamFormatError
+
+__all__ = [
+    "ChunkedDecoder",
+    "ResponseHead",
+    "build_request",
+    "parse_response_head",
+]
+
+USER_AGENT: Final = f"mmrec/{__version__}"
+_ACCEPT: Final = "multipart/x-mixed-replace, image/jpeg, */*"
+
+_HEAD_END_RE: Final = re.compile(rb"\r?\n\r?\n")
+_STATUS_RE: Final = re.compile(rb"HTTP/(\d)\.(\d)[ \t]+(\d{3})(?:[ \t]+([^\r\n]*))?[ \t\r]*")
+_HEADER_RE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*:[ \t]*([^\r\n]*)")
+_LEADING_BLANKS_RE: Final = re.compile(rb"[\r\n]*")
+_CHUNK_SIZE_RE: Final = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?")
+_FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """The status line and headers of an HTTP/1.x response."""
+
+    http_version: str  # "1.1" / "1.0"
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]  # (lower-cased name, stripped value), as received
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (case-insensitive); repeated headers joined by ", "."""
+        name = name.lower()
+        values = [value for key, value in self.headers if key == name]
+        return ", ".join(values) if values else None
+
+    @property
+    def chunked(self) -> bool:
+        """True if the body uses chunked transfer coding (the last coding is "chunked")."""
+        te = self.header("transfer-encoding")
+        if te is None:
+            return False
+        codings = [c.strip().lower() for c in te.split(",") if c.strip()]
+        return bool(codings) and codings[-1] == "chunked"
+
+    @property
+    def content_length(self) -> int | None:
+        """Content-Length, or None if absent, malformed or contradictory."""
+        value = self.header("content-length")
+        if value is None:
+            return None
+        found = {v.strip() for v in value.split(",")}
+        if len(found) != 1:
+            return None
+        text = found.pop()
+        if not text.isascii() or not text.isdigit() or len(text) > 18:
+            return None
+        return int(text)
+
+
+def build_request(
+    host: str, port: int, path: str, *, headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
+    """The bytes of ``GET path HTTP/1.1`` for an MJPEG stream.
+
+    Sends Host (port omitted when 80, IPv6 literals bracketed), ``Connection:
+    keep-alive``, an Accept for MJPEG, a ``User-Agent: mmrec/<version>`` and no
+    Accept-Encoding, then ``headers``. Raises ValueError for CR/LF/NUL in any field.
+    """
+    if not path:
+        path = "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    for field in (host, path, *(x for pair in headers for x in pair)):
+        if _FORBIDDEN.search(field):
+            raise ValueError(f"CR, LF or NUL in an HTTP request field: {field!r}")
+    if " " in path:
+        raise ValueError(f"space in request path: {path!r}")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    host_value = host if port == 80 else f"{host}:{port}"
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host_value}",
+        "Connection: keep-alive",
+        f"Accept: {_ACCEPT}",
+        f"User-Agent: {USER_AGENT}",
+    ]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_response_head(
+    buf: bytes | bytearray | memoryview, *, max_size: int = 65536
+) -> tuple[ResponseHead, int] | None:
+    """Parse a response head from the start of ``buf``.
+
+    Returns the head and the number of bytes it used (through the blank line, ``\\r\\n``
+    or bare ``\\n``), or None if more bytes are needed. Raises StreamFormatError if the
+    head is malformed or longer than ``max_size``. Stateless: call it again with the
+    grown buffer (heads are small, so the repeated search is bounded by ``max_size``).
+    """
+    with memoryview(buf) as mv, mv.cast("B") as data:
+        n = len(data)
+        m = _LEADING_BLANKS_RE.match(data)  # stray line ends before the status line
+        begin = m.end() if m else 0
+        if begin > max_size:
+            raise StreamFormatError(f"response head longer than {max_size} bytes")
+        if begin == n:
+            return None
+        # The head ends at the first empty line; a bare "\n" right after the status line
+        # start cannot be one (begin skipped leading line ends).
+        end_m = _HEAD_END_RE.search(data, begin, min(n, max_size + 4))
+        if end_m is None:
+            if n - begin > max_size:
+                raise StreamFormatError(f"response head longer than {max_size} bytes")
+            if not _could_be_status(bytes(data[begin : min(n, begin + 8)])):
+                raise StreamFormatError(
+                    f"not an HTTP response: {bytes(data[begin : begin + 40])!r}"
+                )
+            return None
+        used = end_m.end()
+        if used > max_size:
+            raise StreamFormatError(f"response head longer than {max_size} bytes")
+        text = bytes(data[begin : end_m.start()])
+    return _parse_head(text), used
+
+
+def _could_be_status(prefix: bytes) -> bool:
+    return b"HTTP/"[: len(prefix)] == prefix[:5]
+
+
+def _parse_head(text: bytes) -> ResponseHead:
+    lines = text.split(b"\n")
+    status = _STATUS_RE.fullmatch(lines[0])
+    if status is None:
+        raise StreamFormatError(f"bad HTTP status line: {lines[0][:80]!r}")
+    version = f"{int(status.group(1))}.{int(status.group(2))}"
+    if version not in ("1.0", "1.1"):
+        raise StreamFormatError(f"unsupported HTTP version {version}")
+    reason = (status.group(4) or b"").decode("latin-1").strip()
+    headers: list[tuple[str, str]] = []
+    for raw in lines[1:]:
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line.strip():
+            continue
+        if line[:1] in (b" ", b"\t"):
+            # Obsolete line folding: the line continues the previous header's value.
+            if headers:
+                name, value = headers[-1]
+                more = line.decode("latin-1").strip()
+                headers[-1] = (name, f"{value} {more}".strip())
+            continue
+        m = _HEADER_RE.fullmatch(line)
+        if m is None:
+            continue  # an odd line (no colon, bad name): camera firmware; skip it
+        headers.append((m.group(1).decode("latin-1").lower(), m.group(2).decode("latin-1").strip()))
+    return ResponseHead(version, int(status.group(3)), reason, tuple(headers))
+
+
+# ChunkedDecoder states
+_SIZE: Final = 0
+_DATA: Final = 1
+_DATA_END: Final = 2
+_TRAILER: Final = 3
+_FINISHED: Final = 4
+
+
+class ChunkedDecoder:
+    """Decode a ``Transfer-Encoding: chunked`` body incrementally.
+
+    ``feed`` returns the payload pieces in order, as memoryviews into the data it was
+    given where possible (no copy): they are valid until the next ``feed`` call and
+    only while the caller's buffer is unchanged. Chunk extensions and trailers are
+    read and ignored. Bytes after the terminal chunk are kept in ``unused_data``.
+    """
+
+    max_line: int = 4096
+
+    def __init__(self) -> None:
+        self._state = _SIZE
+        self._remaining = 0
+        self._line = bytearray()  # a size/trailer line split across feeds (small)
+        self.done = False
+        self.unused_data = b""
+        self.chunks = 0
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
+        """Decode ``data``; return the body pieces now available."""
+        out: list[bytes | memoryview] = []
+        mv = memoryview(data).cast("B")
+        i, n = 0, len(mv)
+        while i < n:
+            state = self._state
+            if state == _DATA:
+                take = min(self._remaining, n - i)
+                out.append(mv[i : i + take])
+                i += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = _DATA_END
+                continue
+            if state == _FINISHED:
+                self.unused_data += bytes(mv[i:])
+                break
+            line, i = self._take_line(mv, i, n)
+            if line is None:
+                break
+            if state == _SIZE:
+                m = _CHUNK_SIZE_RE.fullmatch(line)
+                if m is None:
+                    raise StreamFormatError(f"bad chunk size line: {line[:40]!r}")
+                self._remaining = int(m.group(1), 16)
+                self.chunks += 1
+                self._state = _DATA if self._remaining else _TRAILER
+            elif state == _DATA_END:
+                if line.strip(b"\r"):
+                    raise StreamFormatError(f"chunk not followed by CRLF: {line[:40]!r}")
+                self._state = _SIZE
+            elif state == _TRAILER and not line.strip(b"\r"):
+                self._state = _FINISHED
+                self.done = True
+        return out
+
+    def _take_line(self, mv: memoryview, i: int, n: int) -> tuple[bytes | None, int]:
+        """The next line (without LF) from the partial line plus ``mv[i:]``, or None."""
+        lf = _find_lf(mv, i, n, self.max_line + 1 - len(self._line))
+        if lf < 0:
+            self._line += mv[i:n]
+            if len(self._line) > self.max_line:
+                raise StreamFormatError(f"chunk line longer than {self.max_line} bytes")
+            return None, n
+        if self._line:
+            self._line += mv[i:lf]
+            line = bytes(self._line)
+            self._line.clear()
+        else:
+            line = bytes(mv[i:lf])
+        if len(line) > self.max_line:
+            raise StreamFormatError(f"chunk line longer than {self.max_line} bytes")
+        return line, lf + 1
+
+
+def _find_lf(mv: memoryview, i: int, n: int, limit: int) -> int:
+    stop = min(n, i + max(limit, 0))
+    if stop <= i:
+        return -1
+    # bytes(mv[i:stop]) is a copy of at most max_line bytes of framing, never payload.
+    pos = bytes(mv[i:stop]).find(b"\n")
+    return -1 if pos < 0 else i + pos
