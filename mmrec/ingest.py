@@ -49,6 +49,10 @@ class StreamTarget:
     path: str
     url: str
 
+    @property
+    def host_for_url(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
     @staticmethod
     def from_url(name: str, url: str) -> StreamTarget:
         parts = urlsplit(url if "://" in url else f"http://{url}")

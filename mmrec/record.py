@@ -23,14 +23,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+import aiohttp
+
 from mmrec import __version__
+from mmrec.align import CameraClock, parse_device_ts
 from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
 from mmrec.take import (
     INDEX,
     CameraEntry,
-    ClockInfo,
     Manifest,
     write_manifest,
 )
@@ -38,6 +40,23 @@ from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterStats
 
 GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
 MANIFEST_EVERY: Final = 1.0
+PROBE_EVERY: Final = 1.0
+
+
+def _status_clock_ns(body: object) -> int | None:
+    """The device clock in a node's /status JSON: ``clockNs`` (int ns) or ``clock`` (s)."""
+    if not isinstance(body, dict):
+        return None
+    ns = body.get("clockNs")
+    if isinstance(ns, int) and not isinstance(ns, bool) and ns > 0:
+        return ns
+    for key in ("clock", "time", "timestamp"):
+        v = body.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return parse_device_ts(repr(v))
+        if isinstance(v, str):
+            return parse_device_ts(v)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +103,52 @@ class _Camera:
             metadata={"timecode": take.timecode, "title": name, "comment": f"mmrec take {take.id}"},
         )
         self.ingest = CameraIngest(target, self._on_frame, take.ingest_config)
+        self.clock = CameraClock(
+            take.start_monotonic_ns, take.start_realtime_ns - take.start_monotonic_ns
+        )
         self.gaps: list[tuple[int, int]] = []
         self._last_ns: int | None = None
         self.task: asyncio.Task[None] | None = None
+        self.probe_task: asyncio.Task[None] | None = None
+        self.probes_ok = 0
+
+    async def probe_clock(self, session: aiohttp.ClientSession) -> None:
+        """NTP-style round trips to the node's ``/status`` clock, about once a second.
+
+        Each answer gives an independent sample (t0, device clock, t1) that lets the clock
+        model target the capture instant rather than capture + min delay. A node whose
+        ``/status`` has no clock is asked again only rarely.
+        """
+        failures = 0
+        while True:
+            await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
+            if self.ingest.stats().state != "streaming":
+                continue
+            url = f"http://{self.target.host_for_url}:{self.target.port}/status"
+            t0 = time.monotonic_ns()
+            try:
+                async with session.get(url, allow_redirects=False) as resp:
+                    body = await resp.json(content_type=None) if resp.status == 200 else None
+                t1 = time.monotonic_ns()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                failures += 1
+                continue
+            device_ns = _status_clock_ns(body)
+            if device_ns is None:
+                failures += 1
+                continue
+            failures = 0
+            self.probes_ok += 1
+            self.clock.probe(t0, device_ns, t1)
 
     def _on_frame(self, rx: Received) -> None:
-        # Hot path, on the event loop: timestamps and a queue put, nothing else.
+        # Hot path, on the event loop: the clock model (a few µs) and a queue put.
         t = rx.arrival_ns - self._take.start_monotonic_ns
         if self._last_ns is not None and t - self._last_ns > GAP_NS:
             self.gaps.append((self._last_ns, t))
         self._last_ns = t
-        self.writer.offer(Frame(rx.data, t, t, rx.device_ts))
+        aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
+        self.writer.offer(Frame(rx.data, aligned.t_ns, t, rx.device_ts))
 
     def entry(self) -> CameraEntry:
         w = self.writer.stats()
@@ -125,7 +179,7 @@ class _Camera:
             last_pts=w.last_pts,
             state=i.state,
             last_error=w.error or i.last_error,
-            clock=ClockInfo(source="arrival"),
+            clock=self.clock.info(),
             gaps=tuple(gaps),
         )
 
@@ -152,6 +206,7 @@ class Take:
         ingest_config: IngestConfig | None = None,
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         on_event: Callable[[str], None] | None = None,
+        probe_clocks: bool = True,
     ) -> None:
         self.out = Path(out)
         self.segment_seconds = segment_seconds
@@ -178,6 +233,8 @@ class Take:
         self.dir = self.out / self.id
         self._cameras: dict[str, _Camera] = {}
         self._updater: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.probe_clocks = probe_clocks
         self._closed = False
 
     async def __aenter__(self) -> Take:
@@ -224,6 +281,15 @@ class Take:
         cam = _Camera(self, name, cam_dir, target, model, role)
         self._cameras[name] = cam
         cam.task = asyncio.create_task(cam.ingest.run(), name=f"ingest:{name}")
+        if self.probe_clocks:
+            if self._session is None:
+                self._session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=2.0),
+                    auto_decompress=False,
+                )
+            cam.probe_task = asyncio.create_task(
+                cam.probe_clock(self._session), name=f"probe:{name}"
+            )
         self._event(f"camera {name!r}: recording {target.url} into {cam_dir}/")
         return cam_dir
 
@@ -264,6 +330,13 @@ class Take:
         self._closed = True
         for cam in self._cameras.values():
             cam.ingest.stop()
+            if cam.probe_task is not None:
+                cam.probe_task.cancel()
+        probes = [c.probe_task for c in self._cameras.values() if c.probe_task is not None]
+        if probes:
+            await asyncio.wait(probes, timeout=2.0)
+        if self._session is not None:
+            await self._session.close()
         tasks = [c.task for c in self._cameras.values() if c.task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=3.0)

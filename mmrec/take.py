@@ -56,7 +56,7 @@ class ClockInfo:
     """How a camera's frames were put on the take timeline (see mmrec.clock)."""
 
     source: str  # "device+probe", "device" or "arrival"
-    offset_ns: int | None = None
+    offset_ns: int | None = None  # device clock minus recorder wall clock (+: device ahead)
     drift_ppm: float | None = None
     uncertainty_ns: int | None = None
     warmup_frames: int = 0
