@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mmrec.discover import (
     CameraAdded,
     CameraAddressChanged,
@@ -26,7 +28,7 @@ def sight(
     return Sighting(source, key, name, model, role, addresses, port)
 
 
-def kinds(events: list[object]) -> list[str]:
+def kinds(events: Sequence[object]) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
