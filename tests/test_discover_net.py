@@ -403,3 +403,35 @@ async def test_cli_json_lists_running_nodes(
         cam = found[f"{tag}-{i}"]
         assert (cam["model"], cam["role"], cam["host"]) == ("FakePhone1,1", f"r{i}", "127.0.0.1")
         assert "mdns" in cam["found_by"] and cam["answering"] is True
+
+
+async def test_simulated_mesh_is_discovered_end_to_end() -> None:
+    sim = pytest.importorskip("mmrec.sim")
+    import aiohttp
+
+    tag = f"sim-{token()}"
+    configs = [
+        sim.NodeConfig(f"{tag}-{i}", width=64, height=48, fps=5.0, ring=2, role=f"r{i}")
+        for i in range(2)
+    ]
+    async with (
+        sim.SimMesh(configs, base_host="127.0.0.1", port=0) as mesh,
+        Discovery(fast_config(interfaces=LOOPBACK)) as disc,
+    ):
+        cams = await disc.wait_until(
+            lambda cams: sum(c.name.startswith(tag) and c.answering for c in cams) == 2, 3.0
+        )
+        for node in mesh.nodes:
+            [cam] = [c for c in cams if c.name == node.name]
+            assert (cam.model, cam.role, cam.host, cam.port) == (
+                "mmcam-sim",
+                node.config.role,
+                node.host,
+                node.port,
+            )
+            assert cam.stream_url == node.url
+        # The address discovery hands out really streams MJPEG.
+        mine = [c for c in cams if c.name.startswith(tag)]
+        async with aiohttp.ClientSession() as session, session.get(mine[0].stream_url) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")

@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(
     cameras: list[CameraInfo], warnings: list[DiscoveryWarning], report: ScanReport | None
 ) -> None:
-    console = Console()
+    # Piped output gets a wide table rather than rich's 80-column default.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     table = Table(title=f"{len(cameras)} camera node(s)")
     for col in ("name", "model", "role", "address", "port", "found by", "answering", "id"):
         table.add_column(col, overflow="fold")
@@ -193,6 +194,6 @@ def _print_table(
             f" {report.nodes} camera node(s){bound}",
             highlight=False,
         )
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     for w in warnings:
         err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)

@@ -316,7 +316,7 @@ class Discovery:
             return
         for event in events:
             if isinstance(event, DiscoveryWarning):
-                log.warning("%s", event)
+                log.info("%s", event)  # callers get warnings(); no second print of each
             for stream in self._streams:
                 stream.push(event)
             for listener in list(self._listeners):

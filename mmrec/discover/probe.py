@@ -59,10 +59,12 @@ async def fetch_status(
             body = await resp.content.read(MAX_STATUS_BYTES + 1)
     except TimeoutError:
         raise CameraUnreachableError(where, f"no /status answer within {timeout_s:g} s") from None
+    except aiohttp.ClientConnectorError as exc:
+        cause = exc.os_error.strerror or str(exc.os_error)
+        raise CameraUnreachableError(where, f"cannot connect: {cause}") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise CameraUnreachableError(
-            where, f"/status failed: {exc or type(exc).__name__}"
-        ) from None
+        cause = str(exc) or type(exc).__name__
+        raise CameraUnreachableError(where, f"/status failed: {cause}") from None
     if len(body) > MAX_STATUS_BYTES:
         raise CameraProtocolError(where, f"/status is larger than {MAX_STATUS_BYTES} bytes")
     try:
