@@ -195,35 +195,30 @@ def _encode(img: U8, quality: int) -> bytes:
     return bytes(TurboJPEG().encode(img, quality=quality, jpeg_subsample=TJSAMP_420))
 
 
+def _build_ring(key: RingKey) -> FrameRing:
+    background = _background(key.width, key.height, key.seed)
+    noise = _noise(key.width, key.height)
+    jpegs = [
+        _encode(render_frame(background, noise, i, key.length, key.label), key.quality)
+        for i in range(key.length)
+    ]
+    return FrameRing.from_jpegs(key, jpegs)
+
+
 def build_rings(keys: Iterable[RingKey], workers: int | None = None) -> dict[RingKey, FrameRing]:
-    """Render and encode every ring (blocking; call it from a thread). Frames run in parallel."""
+    """Render and encode every ring (blocking; call it from a thread), rings in parallel.
+
+    One ring per thread at a time, so only ``workers`` backgrounds (about 7 MB each at
+    1080p) are alive at once however many nodes there are.
+    """
     todo = list(dict.fromkeys(keys))
     if not todo:
         return {}
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = min(len(todo), workers or min(8, os.cpu_count() or 1))
+    if workers == 1:
+        return {k: _build_ring(k) for k in todo}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmrec-sim-ring") as pool:
-        backgrounds = dict(
-            zip(
-                todo,
-                pool.map(lambda k: _background(k.width, k.height, k.seed), todo),
-                strict=True,
-            )
-        )
-
-        def one(job: tuple[RingKey, int]) -> bytes:
-            key, i = job
-            noise = _noise(key.width, key.height)
-            img = render_frame(backgrounds[key], noise, i, key.length, key.label)
-            return _encode(img, key.quality)
-
-        jobs = [(k, i) for k in todo for i in range(k.length)]
-        encoded = list(pool.map(one, jobs))
-    out: dict[RingKey, FrameRing] = {}
-    pos = 0
-    for k in todo:
-        out[k] = FrameRing.from_jpegs(k, encoded[pos : pos + k.length])
-        pos += k.length
-    return out
+        return dict(zip(todo, pool.map(_build_ring, todo), strict=True))
 
 
 class RingCache:
