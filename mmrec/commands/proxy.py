@@ -1,0 +1,160 @@
+"""Make synced review proxies of a recorded take: one H.264 MP4 per camera, a multiview
+of all cameras, and a contact sheet.
+
+Every file starts at the same instant, has the same length (from the first frame of any
+camera to the last frame of any camera) and the same start timecode, in its metadata and
+burned into the picture with the camera's name. Where a camera has no frame (not started
+yet, disconnected, stopped) its proxy shows a black NO SIGNAL frame. A take left behind
+by a crash still gives proxies of what is on disk, with a warning.
+
+Files go to TAKE_DIR/proxies/ unless --out says otherwise:
+  <camera>.mp4  multiview.mp4  contact-sheet.png
+
+examples:
+  mmrec proxy takes/20240611-101500                   # 540p30 proxies + multiview
+  mmrec proxy takes/20240611-101500 --height 360 --fps 25
+  mmrec proxy takes/20240611-101500 --at 12.5 --no-multiview --out /tmp/review
+"""
+
+from __future__ import annotations
+
+import argparse
+from fractions import Fraction
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mmrec.errors import ConfigError
+from mmrec.proxy import ProxyOptions, make_proxies
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, got {text!r}") from None
+    if not sep or size[0] < 16 or size[1] < 16 or size[0] % 2 or size[1] % 2:
+        raise argparse.ArgumentTypeError(f"expected even WxH of at least 16x16, got {text!r}")
+    return size
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("take", type=Path, metavar="TAKE_DIR", help="a take folder (has manifest.json)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (TAKE_DIR/proxies)")
+    p.add_argument("--height", type=int, default=540, metavar="PX", help="proxy height (540)")
+    p.add_argument("--fps", type=str, default="30", metavar="FPS", help="proxy frame rate (30)")
+    p.add_argument(
+        "--gap",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="a camera whose newest frame is older than S seconds shows NO SIGNAL (0.5)",
+    )
+    p.add_argument(
+        "--multiview-size",
+        type=_size,
+        metavar="WxH",
+        help="multiview frame size (16:9 at the proxy height, e.g. 960x540)",
+    )
+    p.add_argument("--no-multiview", action="store_true", help="do not write multiview.mp4")
+    p.add_argument(
+        "--at",
+        type=float,
+        metavar="S",
+        help="contact sheet instant, seconds from the proxies' start (middle)",
+    )
+    p.add_argument("--no-contact-sheet", action="store_true", help="no contact-sheet.png")
+    p.add_argument(
+        "--preset",
+        default="ultrafast",
+        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"),
+        help="x264 preset (ultrafast)",
+    )
+    p.add_argument("--crf", type=int, default=23, metavar="N", help="x264 quality, lower=better")
+    p.add_argument("--threads", type=int, default=2, metavar="N", help="decode threads (2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def options(args: argparse.Namespace) -> ProxyOptions:
+    try:
+        fps = Fraction(args.fps)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"--fps: expected a number, got {args.fps!r}") from None
+    if not 1 <= fps <= 240:
+        raise ConfigError("--fps must be between 1 and 240")
+    if args.height < 16 or args.height > 4320:
+        raise ConfigError("--height must be between 16 and 4320")
+    if args.gap <= 0:
+        raise ConfigError("--gap must be positive")
+    if args.threads < 1:
+        raise ConfigError("--threads must be at least 1")
+    return ProxyOptions(
+        height=args.height // 2 * 2,
+        fps=fps,
+        gap_s=args.gap,
+        multiview=not args.no_multiview,
+        multiview_size=args.multiview_size,
+        contact_at=args.at,
+        contact_sheet=not args.no_contact_sheet,
+        preset=args.preset,
+        crf=args.crf,
+        threads=args.threads,
+        out=args.out,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options(args)
+    err = Console(stderr=True)
+    out = Console()
+
+    def warn(text: str) -> None:
+        err.print(f"[yellow]warning:[/] {text}")
+
+    if args.quiet:
+        result = make_proxies(args.take, opts, warn=warn)
+    else:
+        with Progress(
+            TextColumn("proxies"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} frames"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("proxies", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = make_proxies(args.take, opts, progress=progress, warn=warn)
+
+    t = Table(
+        title=(
+            f"{result.frames} frames at {float(result.fps):g} fps ({result.duration_s:.2f} s), "
+            f"start timecode {result.start_timecode}, in {result.seconds:.1f} s "
+            f"({result.duration_s / max(result.seconds, 1e-9):.1f}x real time)"
+        ),
+        title_justify="left",
+    )
+    for col in ("file", "size", "source frames", "decoded", "errors", "NO SIGNAL frames"):
+        t.add_column(col, justify="left" if col == "file" else "right")
+    for c in result.cameras:
+        t.add_row(
+            c.path.name,
+            f"{c.size[0]}x{c.size[1]}",
+            str(c.source_frames),
+            str(c.decoded),
+            str(c.decode_errors),
+            str(c.gap_frames),
+        )
+    if result.multiview is not None:
+        t.add_row(result.multiview.name, "", "", "", "", "")
+    if result.contact_sheet is not None:
+        t.add_row(result.contact_sheet.name, "", "", "", "", "")
+    out.print(t)
+    out.print(f"written to {result.out_dir}", soft_wrap=True)
+    return 0

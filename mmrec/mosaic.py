@@ -1,0 +1,319 @@
+"""Compose decoded pictures, labels and stale/lost marks into 4:2:0 frames.
+
+Everything here works on a :class:`Canvas`: three numpy planes (Y at full size, Cb/Cr at
+half size each way, full-range JFIF values as libjpeg-turbo produces them). A canvas can
+wrap the planes of a freshly allocated ``av.VideoFrame`` so a picture is copied exactly
+once, from the decoder's planes into the frame the encoder gets.
+
+Invariants:
+- A picture only ever lands in whole chroma samples (rectangles are even, see mmrec.tile).
+- A tile that is not live is never left looking live: a stale tile is dimmed with a red
+  border and "STALE 3.2 s"; a lost tile is dimmed further with "LOST"; a tile without any
+  picture is black with "NO SIGNAL" (or the text given).
+- Text is rendered once per (text, size) with Pillow and cached as an alpha bitmap.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from mmrec.decode import Plane, Planes
+from mmrec.tile import Rect
+
+# Full-range BT.601 YCbCr (what JPEG uses).
+RED: Final = (76, 85, 255)
+WHITE: Final = (255, 128, 128)
+BLACK: Final = (0, 128, 128)
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A picture at its tile's size in 4:2:0: Y (h x w), Cb and Cr (h/2 x w/2)."""
+
+    y: Plane
+    u: Plane
+    v: Plane
+
+    @property
+    def width(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """How a tile is shown: ``live``, ``stale``, ``lost`` or ``nosignal``, with its text."""
+
+    kind: str = "live"
+    text: str = ""
+
+    @staticmethod
+    def stale(age_s: float) -> Mark:
+        return Mark("stale", f"STALE {age_s:.1f} s")
+
+
+LIVE: Final = Mark()
+LOST: Final = Mark("lost", "LOST")
+NO_SIGNAL: Final = Mark("nosignal", "NO SIGNAL")
+
+
+@dataclass(frozen=True, slots=True)
+class Canvas:
+    """Three writable planes of one 4:2:0 frame."""
+
+    y: Plane
+    u: Plane
+    v: Plane
+
+    @property
+    def width(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.y.shape[0])
+
+    @staticmethod
+    def new(width: int, height: int) -> Canvas:
+        c = Canvas(
+            np.zeros((height, width), np.uint8),
+            np.full((height // 2, width // 2), 128, np.uint8),
+            np.full((height // 2, width // 2), 128, np.uint8),
+        )
+        return c
+
+    @staticmethod
+    def of_frame(frame: Any) -> Canvas:
+        """Views on the planes of a yuv420p ``av.VideoFrame`` (no copy)."""
+        arrs = []
+        for p in frame.planes[:3]:
+            a = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+            arrs.append(a)
+        return Canvas(arrs[0], arrs[1], arrs[2])
+
+    def fill(self, rect: Rect, color: tuple[int, int, int] = BLACK) -> None:
+        self.y[rect.y : rect.bottom, rect.x : rect.right] = color[0]
+        cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.h // 2, rect.w // 2
+        self.u[cy : cy + ch, cx : cx + cw] = color[1]
+        self.v[cy : cy + ch, cx : cx + cw] = color[2]
+
+    def copy_to(self, other: Canvas) -> None:
+        """Copy all planes (one copy of the frame: counted by the caller)."""
+        np.copyto(other.y, self.y)
+        np.copyto(other.u, self.u)
+        np.copyto(other.v, self.v)
+
+
+def new_frame(width: int, height: int) -> tuple[Any, Canvas]:
+    """A fresh yuv420p ``av.VideoFrame`` (full range) and a canvas on its planes."""
+    import av
+
+    frame = av.VideoFrame(width, height, "yuv420p")
+    frame.color_range = 2  # AVCOL_RANGE_JPEG: the planes keep JPEG's full range
+    return frame, Canvas.of_frame(frame)
+
+
+@functools.lru_cache(maxsize=64)
+def _index(src: int, dst: int) -> npt.NDArray[np.intp]:
+    """Nearest-neighbour source index for each destination sample (sample centres)."""
+    return ((np.arange(dst, dtype=np.intp) * 2 + 1) * src // (2 * dst)).astype(np.intp)
+
+
+def _resize(plane: Plane, h: int, w: int) -> Plane:
+    sh, sw = plane.shape
+    if (sh, sw) == (h, w):
+        return plane
+    if sh == 2 * h and sw == 2 * w:  # exact halving: a strided view, no copy yet
+        return plane[::2, ::2]
+    if sh == 2 * h and sw == w:  # 4:2:2 chroma -> 4:2:0
+        return plane[::2]
+    return plane[np.ix_(_index(sh, h), _index(sw, w))]
+
+
+def to_picture(planes: Planes | Picture, width: int, height: int) -> Picture:
+    """The planes at ``width`` x ``height`` (even) in 4:2:0, by nearest-neighbour.
+
+    No work at all when the decode already has the size; otherwise strided views or one
+    gather per plane. Any chroma subsampling (4:2:0, 4:2:2, 4:4:4) maps onto 4:2:0.
+    """
+    return Picture(
+        _resize(planes.y, height, width),
+        _resize(planes.u, height // 2, width // 2),
+        _resize(planes.v, height // 2, width // 2),
+    )
+
+
+def blit(canvas: Canvas, rect: Rect, pic: Picture) -> None:
+    """Copy ``pic`` (which must be ``rect``'s size) into the canvas: the one picture copy."""
+    canvas.y[rect.y : rect.bottom, rect.x : rect.right] = pic.y
+    cy, cx = rect.y // 2, rect.x // 2
+    canvas.u[cy : cy + rect.h // 2, cx : cx + rect.w // 2] = pic.u
+    canvas.v[cy : cy + rect.h // 2, cx : cx + rect.w // 2] = pic.v
+
+
+def dim(canvas: Canvas, rect: Rect, shift: int = 1) -> None:
+    """Darken and desaturate a rectangle (luma / 2**shift, chroma halfway to grey)."""
+    ys = canvas.y[rect.y : rect.bottom, rect.x : rect.right]
+    ys >>= shift
+    cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.h // 2, rect.w // 2
+    for c in (canvas.u, canvas.v):
+        cs = c[cy : cy + ch, cx : cx + cw]
+        cs >>= 1
+        cs += 64
+
+
+def border(canvas: Canvas, rect: Rect, thickness: int, color: tuple[int, int, int] = RED) -> None:
+    t = max(2, min(thickness, rect.w // 2, rect.h // 2)) // 2 * 2
+    for r in (
+        Rect(rect.x, rect.y, rect.w, t),
+        Rect(rect.x, rect.bottom - t, rect.w, t),
+        Rect(rect.x, rect.y, t, rect.h),
+        Rect(rect.right - t, rect.y, t, rect.h),
+    ):
+        canvas.fill(r, color)
+
+
+@functools.lru_cache(maxsize=1024)
+def text_bitmap(text: str, px: int) -> npt.NDArray[np.uint16]:
+    """``text`` rendered white on black at ``px`` pixels high: an alpha map (0..255)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=px)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text))
+    pad = max(1, px // 6)
+    w, h = right - left + 2 * pad, max(bottom, px) - min(top, 0) + 2 * pad
+    img = Image.new("L", (w + w % 2, h + h % 2), 0)
+    ImageDraw.Draw(img).text((pad - left, pad - min(top, 0)), text, fill=255, font=font)
+    return np.asarray(img, dtype=np.uint16)
+
+
+def text_px(rect_h: int) -> int:
+    """Label text height for a tile of this height (legible from 180p to 1080p)."""
+    return max(10, min(44, rect_h // 14))
+
+
+def label(
+    canvas: Canvas,
+    rect: Rect,
+    text: str,
+    *,
+    px: int,
+    where: str = "bottom-left",
+    box: tuple[int, int, int] = BLACK,
+    box_alpha: int = 160,
+) -> None:
+    """Draw ``text`` on a translucent box in a corner (or the centre) of ``rect``."""
+    if not text:
+        return
+    alpha = text_bitmap(text, px)
+    h, w = alpha.shape
+    h, w = min(h, rect.h), min(w, rect.w)
+    if h < 2 or w < 2:
+        return
+    alpha = alpha[:h, :w]
+    m = max(2, px // 4) // 2 * 2
+    if where == "center":
+        x = rect.x + (rect.w - w) // 2
+        y = rect.y + (rect.h - h) // 2
+    else:
+        x = rect.x + m if where.endswith("left") else rect.right - m - w
+        y = rect.y + m if where.startswith("top") else rect.bottom - m - h
+    x, y = max(rect.x, x // 2 * 2), max(rect.y, y // 2 * 2)
+    w, h = min(w, rect.right - x) // 2 * 2, min(h, rect.bottom - y) // 2 * 2
+    alpha = alpha[:h, :w]
+    # Box: blend towards the box colour, then the text: blend towards white.
+    ys = canvas.y[y : y + h, x : x + w]
+    yb = (ys.astype(np.uint16) * (256 - box_alpha) + box[0] * box_alpha) >> 8
+    ys[...] = (yb * (255 - alpha) + 255 * alpha) // 255
+    ca = alpha[::2, ::2][: h // 2, : w // 2]
+    for c, bc in ((canvas.u, box[1]), (canvas.v, box[2])):
+        cs = c[y // 2 : y // 2 + h // 2, x // 2 : x // 2 + w // 2]
+        cb = (cs.astype(np.uint16) * (256 - box_alpha) + bc * box_alpha) >> 8
+        cs[...] = (cb * (255 - ca) + 128 * ca) // 255
+
+
+def mark(canvas: Canvas, rect: Rect, m: Mark) -> None:
+    """Show a non-live state over the picture already in ``rect``."""
+    if m.kind == "live":
+        return
+    px = max(12, min(72, rect.h // 7))
+    if m.kind == "nosignal":
+        canvas.fill(rect, BLACK)
+        label(canvas, rect, m.text, px=px, where="center", box=(40, 128, 128), box_alpha=255)
+        return
+    dim(canvas, rect, 1 if m.kind == "stale" else 2)
+    border(canvas, rect, max(4, rect.h // 40))
+    label(canvas, rect, m.text, px=px, where="center", box=RED, box_alpha=220)
+
+
+def render_tile(
+    canvas: Canvas,
+    cell: Rect,
+    pic_rect: Rect | None,
+    pic: Picture | None,
+    m: Mark,
+    name: str,
+    *,
+    corner_text: str = "",
+) -> None:
+    """Draw one tile: black cell, the picture (if any), its mark, and its labels."""
+    canvas.fill(cell, BLACK)
+    if pic is not None and pic_rect is not None:
+        blit(canvas, pic_rect, pic)
+    elif m.kind != "nosignal":
+        m = NO_SIGNAL if m.kind == "live" else m
+    target = pic_rect if pic is not None and pic_rect is not None else cell
+    mark(canvas, target, m if pic is not None or m.kind != "lost" else Mark("nosignal", "LOST"))
+    px = text_px(cell.h)
+    label(canvas, cell, name, px=px, where="bottom-left")
+    if corner_text:
+        label(canvas, cell, corner_text, px=px, where="bottom-right")
+
+
+def encode_jpeg(canvas: Canvas, quality: int = 80, tj: Any = None) -> bytes:
+    """JPEG (4:2:0, full range) of the canvas: TurboJPEG from YUV, else PyAV's mjpeg.
+
+    One copy: the planes are packed into the buffer layout tjCompressFromYUV wants
+    (rows padded to 4 bytes).
+    """
+    w, h = canvas.width, canvas.height
+    if tj is not None:
+        parts = []
+        for p in (canvas.y, canvas.u, canvas.v):
+            ph, pw = p.shape
+            stride = (pw + 3) // 4 * 4
+            buf = np.zeros((ph, stride), np.uint8) if stride != pw else np.empty((ph, pw), np.uint8)
+            buf[:, :pw] = p
+            parts.append(buf.ravel())
+        packed = np.concatenate(parts)
+        return bytes(tj.encode_from_yuv(packed, h, w, quality=quality, jpeg_subsample=2))
+    import av
+
+    frame, c = new_frame(w, h)
+    canvas.copy_to(c)
+    ctx = av.CodecContext.create("mjpeg", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuvj420p"
+    ctx.options = {"qscale": str(max(2, (100 - quality) // 3))}
+    frame = frame.reformat(format="yuvj420p")
+    packets = ctx.encode(frame) + ctx.encode(None)
+    return b"".join(bytes(p) for p in packets)
+
+
+def to_rgb(canvas: Canvas) -> npt.NDArray[np.uint8]:
+    """Full-range BT.601 4:2:0 -> RGB (h x w x 3), for stills (contact sheet, checks)."""
+    y = canvas.y.astype(np.float32)
+    u = np.repeat(np.repeat(canvas.u, 2, 0), 2, 1).astype(np.float32) - 128.0
+    v = np.repeat(np.repeat(canvas.v, 2, 0), 2, 1).astype(np.float32) - 128.0
+    r = y + 1.402 * v
+    g = y - 0.344136 * u - 0.714136 * v
+    b = y + 1.772 * u
+    rgb: npt.NDArray[np.uint8] = np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+    return rgb
