@@ -57,6 +57,11 @@ falls this far behind is stuck; further events are dropped, counted in
 :attr:`EventStream.dropped`, and :meth:`Discovery.cameras` remains the truth."""
 
 
+MAX_PROBED_HOSTNAMES = 256
+"""Hostnames the prober re-asks each round (configured + seen); bounds work per round even
+if something on the LAN announces ever-new names."""
+
+
 def _as_tuple(value: Iterable[str] | str) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
@@ -329,7 +334,11 @@ class Discovery:
         self._changed = asyncio.Event()
 
     def _on_mdns_sighting(self, s: Sighting, problems: list[str]) -> None:
-        if s.hostname and s.hostname not in self._hostnames:
+        if (
+            s.hostname
+            and s.hostname not in self._hostnames
+            and len(self._hostnames) < MAX_PROBED_HOSTNAMES
+        ):
             self._hostnames[s.hostname] = s.port  # seen before: the prober keeps asking
         self._emit(self._registry.observe(s, self._clock(), problems))
 
