@@ -300,6 +300,9 @@ class MultipartParser:
         self._start = self._end = 0
         return parts
 
+    def _too_big(self, what: str) -> StreamFormatError:
+        return StreamFormatError(f"{what} larger than max_part_size={self.max_part_size}")
+
     def _check_alive(self) -> None:
         if self._error is not None:
             raise StreamFormatError(str(self._error))
@@ -314,9 +317,12 @@ class MultipartParser:
         except StreamFormatError as exc:
             self._error = exc
             raise
-        if self._start == self._end:
-            self._start = self._end = self._pos = self._payload = 0  # free rewind
-            self._lo = -1
+        if self._start == self._end and self._start > 0:
+            # Everything consumed: rewind for free (no bytes to move).
+            self._lo = 0 if self._lo == self._start else -1
+            self._pos = max(self._pos - self._start, 0)
+            self._payload = max(self._payload - self._start, 0)
+            self._start = self._end = 0
         return out
 
     def _step(self, out: list[Part]) -> bool:
@@ -525,7 +531,6 @@ class MultipartParser:
         self._skip(self._start, keep)
         self._start = keep
         self._pos = resume
-        self._lo = -1
         return False
 
     # DELIM: a validated delimiter line starts at self._start.
@@ -749,9 +754,7 @@ class MultipartParser:
         if q < 0:
             self._pos = resume
             if self._end - s > self.max_part_size + len(self._needle or b"--") + 4:
-                raise StreamFormatError(
-                    f"part longer than max_part_size={self.max_part_size} without a delimiter"
-                )
+                raise self._too_big("part")
             if self._eof:
                 e = self._payload_end(s, self._end)
                 complete = self._cl is None or e - s >= self._cl
@@ -764,7 +767,7 @@ class MultipartParser:
             return False
         e = self._payload_end(s, q)
         if e - s > self.max_part_size:
-            raise StreamFormatError(f"part larger than max_part_size={self.max_part_size}")
+            raise self._too_big("part")
         if self._cl is not None and e - s < self._cl:
             self.truncated += 1  # a new delimiter before the declared length
         self._emit(out, s, e)
@@ -794,7 +797,7 @@ class MultipartParser:
         s, w = self._payload, self._pos
         while True:
             if w - s > self.max_part_size:
-                raise StreamFormatError(f"JPEG larger than max_part_size={self.max_part_size}")
+                raise self._too_big("JPEG")
             if end - w < 4:
                 if end - w >= 2 and buf[w] == 0xFF and buf[w + 1] == 0xD9:
                     return self._jpeg_done(out, w + 2)
@@ -830,7 +833,7 @@ class MultipartParser:
         if p < 0:
             self._pos = max(self._pos, end - 1)
             if end - s > self.max_part_size:
-                raise StreamFormatError(f"JPEG larger than max_part_size={self.max_part_size}")
+                raise self._too_big("JPEG")
             if self._eof:
                 return self._jpeg_truncated()
             return False
@@ -839,7 +842,7 @@ class MultipartParser:
     def _jpeg_done(self, out: list[Part], e: int) -> bool:
         s = self._payload
         if e - s > self.max_part_size:
-            raise StreamFormatError(f"JPEG larger than max_part_size={self.max_part_size}")
+            raise self._too_big("JPEG")
         self._headers = []
         self._cl = None
         self._emit(out, s, e, "image/jpeg")
