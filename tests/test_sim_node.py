@@ -293,7 +293,7 @@ async def test_status_and_events() -> None:
                             break
         assert [b["deviceName"] for b in beats] == [node.name, node.name]
         c0, c1 = (float(b["clock"]) for b in beats)  # type: ignore[arg-type]
-        assert 0.8 < c1 - c0 < 1.5  # one each second
+        assert 0.8 < c1 - c0 < 2.5  # one each second (generous: shared machine)
         assert int(beats[1]["frame"]) > int(beats[0]["frame"])  # type: ignore[call-overload]
 
         async with http.get(node.base_url + "/nope") as resp:
