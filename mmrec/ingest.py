@@ -264,6 +264,11 @@ class CameraIngest:
             last_frame_ns=self._last_frame_ns,
         )
 
+    @property
+    def connects(self) -> int:
+        """Successful connections so far (a change means frames may have been missed)."""
+        return self._connects
+
     def stop(self) -> None:
         """Ask the task to end: the connection is closed and :meth:`run` returns."""
         self._stopping = True

@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -27,6 +27,13 @@ import aiohttp
 
 from mmrec import __version__
 from mmrec.align import CameraClock, parse_device_ts
+from mmrec.discover import (
+    CameraAdded,
+    CameraAddressChanged,
+    CameraLost,
+    DiscoveryEvent,
+    DiscoveryWarning,
+)
 from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
@@ -108,6 +115,7 @@ class _Camera:
         )
         self.gaps: list[tuple[int, int]] = []
         self._last_ns: int | None = None
+        self._conn = 0
         self.task: asyncio.Task[None] | None = None
         self.probe_task: asyncio.Task[None] | None = None
         self.probes_ok = 0
@@ -144,9 +152,12 @@ class _Camera:
     def _on_frame(self, rx: Received) -> None:
         # Hot path, on the event loop: the clock model (a few µs) and a queue put.
         t = rx.arrival_ns - self._take.start_monotonic_ns
-        if self._last_ns is not None and t - self._last_ns > GAP_NS:
+        conn = self.ingest.connects
+        if self._last_ns is not None and (t - self._last_ns > GAP_NS or conn != self._conn):
+            # a silence, or a reconnect however quick: frames were missed in between
             self.gaps.append((self._last_ns, t))
         self._last_ns = t
+        self._conn = conn
         aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
         self.writer.offer(Frame(rx.data, aligned.t_ns, t, rx.device_ts))
 
@@ -236,6 +247,7 @@ class Take:
         self._session: aiohttp.ClientSession | None = None
         self.probe_clocks = probe_clocks
         self._closed = False
+        self.events: list[str] = []
 
     async def __aenter__(self) -> Take:
         try:
@@ -292,6 +304,10 @@ class Take:
             )
         self._event(f"camera {name!r}: recording {target.url} into {cam_dir}/")
         return cam_dir
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def has_camera(self, name: str) -> bool:
         return name in self._cameras
@@ -361,6 +377,11 @@ class Take:
             except RecordingError as exc:
                 self._event(str(exc))
 
+    def note(self, text: str) -> None:
+        """Record an event in the take's log (``events.log``) and show it."""
+        self.events.append(text)
+        self._event(text)
+
     def _event(self, text: str) -> None:
         if self._on_event is not None:
             self._on_event(text)
@@ -368,3 +389,39 @@ class Take:
 
 def default_out() -> Path:
     return Path(os.environ.get("MMREC_OUT", "takes"))
+
+
+async def follow_discovery(
+    take: Take,
+    events: AsyncIterator[DiscoveryEvent],
+    *,
+    skip: frozenset[tuple[str, int]] = frozenset(),
+    report_unreachable: Callable[[str], None] | None = None,
+) -> None:
+    """Record every camera discovery finds, for as long as ``events`` runs.
+
+    A camera that joins mid-take gets its folder and manifest entry from that moment; one
+    that changes address is reconnected at the new one; one that is lost keeps retrying
+    with backoff and, when found again, continues in the same folder and files (its gap
+    is in the index and the manifest). Cameras whose ``(host, port)`` is in ``skip`` are
+    already recorded from a URL given by hand.
+    """
+    async for ev in events:
+        if take.closed:
+            return
+        match ev:
+            case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
+                if (cam.host, cam.port) in skip:
+                    continue
+                if take.has_camera(cam.id):
+                    take.retarget(cam.id, cam.stream_url)
+                    take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
+                else:
+                    take.add_camera(
+                        cam.id, cam.stream_url, model=cam.model or None, role=cam.role or None
+                    )
+            case CameraLost(camera=cam):
+                if take.has_camera(cam.id):
+                    take.note(f"camera {cam.id!r}: lost by discovery; retrying")
+            case DiscoveryWarning():
+                take.note(f"discovery: {ev.subject}: {ev.message}")

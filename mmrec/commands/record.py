@@ -6,13 +6,18 @@ at the take's root that is kept current while recording (so even a crash leaves 
 Stop with Ctrl-C (or SIGTERM, or --duration): every file is finalized within seconds.
 
 Cameras are given as URLs (http://HOST:8081/stream, or just HOST), as NAME=URL, in a
---config file, or started for you with --sim N (built-in simulated phones, no hardware).
+--config file, found on the network with --discover (mDNS, hostname probes, an opt-in
+subnet scan; nodes that join mid-take are recorded from the moment they appear), or
+started for you with --sim N (built-in simulated phones, no hardware).
 
 examples:
   mmrec record --sim 4 --duration 20              # rehearse with 4 simulated phones
   mmrec record A=http://192.168.43.21:8081/stream B=192.168.43.22 --out /media/ssd/takes
   mmrec record --config configs/example-shoot.toml --name scene-12
   mmrec record --sim 2 --duration 10 --json       # machine-readable summary on stdout
+  mmrec record --discover                         # every node on the shoot WiFi, as they come
+  mmrec record --discover --interface 127.0.0.1   # only nodes on loopback (e.g. mmrec sim)
+  mmrec record --discover --scan 192.168.43.0/24 --host 100.101.7.21
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mmrec.config import CameraSpec, ShootConfig, load_config
+from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
 from mmrec.ingest import IngestConfig
 from mmrec.record import CameraStatus, Take
@@ -80,6 +85,36 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", action="store_true", help="no live view; print the final summary as JSON"
     )
+    d = p.add_argument_group(
+        "discovery",
+        "Find camera nodes instead of (or as well as) listing them. The scan probes only the "
+        "range given (at most a /24), 32 hosts at a time, 0.4 s connect timeout.",
+    )
+    d.add_argument(
+        "--discover", action="store_true", help="record every node found, including late joiners"
+    )
+    d.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="network interface (its IP) for mDNS; repeatable; default all",
+    )
+    d.add_argument("--scan", metavar="CIDR", help="also scan this range for nodes on port 8081")
+    d.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a node address to probe (e.g. Tailscale 100.x); repeatable",
+    )
+    d.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        metavar="NAME.local",
+        help="a node hostname to resolve over mDNS; repeatable",
+    )
 
 
 def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
@@ -100,7 +135,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
-    if not cams and not args.sim and not cfg.discovery.enabled:
+    discover = args.discover or cfg.discovery.enabled
+    if not cams and not args.sim and not discover:
         raise ConfigError(
             "no cameras: give URLs (mmrec record http://HOST:8081/stream), --config FILE, "
             "or --sim N to rehearse with simulated phones"
@@ -116,7 +152,13 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         duration=args.duration if args.duration is not None else cfg.duration,
         take_name=args.name or cfg.take_name,
         preview=cfg.preview,
-        discovery=cfg.discovery,
+        discovery=DiscoverySpec(
+            enabled=discover,
+            interfaces=tuple(args.interface) or cfg.discovery.interfaces,
+            scan=args.scan or cfg.discovery.scan,
+            hostnames=cfg.discovery.hostnames + tuple(args.hostname),
+            hosts=cfg.discovery.hosts + tuple(args.host),
+        ),
     )
 
 
@@ -207,6 +249,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         try:
             for cam in cams:
                 take.add_camera(cam.name, cam.url)
+            if settings.discovery.enabled:
+                await _start_discovery(stack, take, settings.discovery, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = _View(take)
             if args.json:
@@ -230,6 +274,36 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     else:
         _summary(console, manifest, take)
     return 0
+
+
+async def _start_discovery(
+    stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
+) -> None:
+    from mmrec.discover import Discovery, DiscoveryConfig
+    from mmrec.ingest import StreamTarget
+    from mmrec.record import follow_discovery
+
+    disc = await stack.enter_async_context(
+        Discovery(
+            DiscoveryConfig(
+                interfaces=spec.interfaces,
+                scan=spec.scan,
+                hosts=spec.hosts,
+                hostnames=spec.hostnames,
+            )
+        )
+    )
+    manual = frozenset(
+        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
+    )
+    task = asyncio.create_task(follow_discovery(take, disc.events(), skip=manual))
+
+    async def _cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(_cancel)
 
 
 async def _wait(stop: asyncio.Event, deadline: float | None) -> None:

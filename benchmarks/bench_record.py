@@ -1,0 +1,230 @@
+"""Recorder cost and loss: mmrec vs one `ffmpeg -c copy` per camera, in the same run.
+
+N simulated 1080p30 nodes run in their own process (`mmrec sim`); each tool records all N
+for --duration seconds. For each tool and N it prints the recorder's CPU per stream (% of
+one core, from /proc over the steady-state window), the frames lost (holes in the
+simulator's frame numbers found in the recorded files, plus frames the simulator had to
+skip because the recorder did not read fast enough), and the simulator's own CPU and late
+frames (when the simulator itself cannot keep up, the run says so instead of blaming the
+recorder). Finally the largest N each tool kept with zero loss.
+
+    .venv/bin/python benchmarks/bench_record.py --streams 8,16,32,64 --duration 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+SIM_FRAME = re.compile(rb"mmcam-sim node=\S+ frame=(\d+)")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the given processes (and their waited-for children), in s."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (after the state field)
+    return total / CLK_TCK
+
+
+@dataclass
+class Result:
+    tool: str
+    streams: int
+    cpu_pct_per_stream: float
+    recorded: int
+    lost: int
+    sim_cpu_pct: float
+    sim_late: int
+    sim_skips: int
+
+
+def start_sim(
+    n: int, size: str, fps: float, log: Path
+) -> tuple[subprocess.Popen[bytes], list[str]]:
+    w, h = size.split("x")
+    cmd = [
+        sys.executable, "-m", "mmrec", "sim", "--nodes", str(n), "--bind", "127.0.0.1",
+        "--port", "0", "--no-mdns", "--json", "--width", w, "--height", h, "--fps", str(fps),
+        "--sent-log", str(log),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("simulator did not start")
+    urls = [node["url"] for node in json.loads(line)["nodes"]]
+    return proc, urls
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def holes(files: list[Path]) -> tuple[int, int]:
+    """(frames recorded, frames missing between the first and last recorded) over files."""
+    recorded = lost = 0
+    for f in files:
+        try:
+            with av.open(str(f)) as c:
+                frames = []
+                for p in c.demux(video=0):
+                    if p.size:
+                        m = SIM_FRAME.search(bytes(p)[:200])  # the COM record follows SOI
+                        if m is not None:
+                            frames.append(int(m.group(1)))
+        except av.FFmpegError:
+            continue
+        recorded += len(frames)
+        if frames:
+            lost += (max(frames) - min(frames) + 1) - len(set(frames))
+    return recorded, lost
+
+
+def sim_counters(log: Path) -> tuple[int, int]:
+    late = skips = 0
+    for line in log.read_text().splitlines():
+        d = json.loads(line)
+        if d.get("kind") == "node":
+            late += int(d["frames_late"])
+            skips += int(d["client_skips"])
+    return late, skips
+
+
+def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
+    out = work / f"{tool}-{n}"
+    out.mkdir()
+    log = work / f"sent-{tool}-{n}.jsonl"
+    sim, urls = start_sim(n, args.size, args.fps, log)
+    try:
+        if tool == "mmrec":
+            cmd = [sys.executable, "-m", "mmrec", "record", "--json", "--out", str(out)]
+            cmd += [f"cam{i:02d}={u}" for i, u in enumerate(urls)]
+            procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        else:
+            procs = [
+                subprocess.Popen(
+                    [
+                        "ffmpeg",
+                        "-nostdin",
+                        "-loglevel",
+                        "error",
+                        "-f",
+                        "mpjpeg",
+                        "-i",
+                        u,
+                        "-c",
+                        "copy",
+                        "-y",
+                        str(out / f"cam{i:02d}.mkv"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for i, u in enumerate(urls)
+            ]
+        time.sleep(args.warmup)  # startup (imports, connects) is not steady-state cost
+        pids = [p.pid for p in procs]
+        c0, s0, t0 = cpu_seconds(pids), cpu_seconds([sim.pid]), time.monotonic()
+        time.sleep(args.duration)
+        c1, s1, t1 = cpu_seconds(pids), cpu_seconds([sim.pid]), time.monotonic()
+        for p in procs:
+            stop(p)
+    finally:
+        stop(sim)
+    files = sorted(out.rglob("*.mkv"))
+    recorded, lost = holes(files)
+    late, skips = sim_counters(log)
+    shutil.rmtree(out, ignore_errors=True)
+    wall = t1 - t0
+    return Result(
+        tool,
+        n,
+        100 * (c1 - c0) / wall / n,
+        recorded,
+        lost + skips,
+        100 * (s1 - s0) / wall,
+        late,
+        skips,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--streams", default="8,16,32,64", help="comma-separated N values")
+    ap.add_argument("--duration", type=float, default=15.0, help="measured seconds per run")
+    ap.add_argument("--warmup", type=float, default=4.0, help="seconds before measuring")
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--tools", default="mmrec,ffmpeg")
+    ap.add_argument(
+        "--workdir", type=Path, default=None, help="where files go (default: a temp dir)"
+    )
+    args = ap.parse_args()
+    tools = [t for t in args.tools.split(",") if t]
+    if "ffmpeg" in tools and shutil.which("ffmpeg") is None:
+        raise SystemExit("ffmpeg not found: apt-get install ffmpeg, or --tools mmrec")
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(
+        f"machine: {os.cpu_count()} cores; {args.size}@{args.fps:g} per stream; "
+        f"{args.duration:g} s measured after {args.warmup:g} s warm-up"
+    )
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        for n in [int(x) for x in args.streams.split(",")]:
+            for tool in tools:
+                r = run_one(tool, n, args, Path(tmp))
+                results.append(r)
+                print(
+                    f"{r.tool:6s} N={r.streams:3d}  "
+                    f"recorder {r.cpu_pct_per_stream:5.2f} %core/stream"
+                    f"  recorded {r.recorded:6d}  lost {r.lost:5d}"
+                    f"  | sim {r.sim_cpu_pct:5.1f} %core, late {r.sim_late}, skipped {r.sim_skips}",
+                    flush=True,
+                )
+    print()
+    for tool in tools:
+        ok = [r.streams for r in results if r.tool == tool and r.lost == 0 and r.sim_late == 0]
+        costs = [r.cpu_pct_per_stream for r in results if r.tool == tool]
+        print(
+            f"{tool}: largest N with zero loss: {max(ok) if ok else 'none'}; "
+            f"CPU per stream {min(costs):.2f}-{max(costs):.2f} % of a core"
+        )
+    pairs = {(r.tool, r.streams): r for r in results}
+    for n in sorted({r.streams for r in results}):
+        a, b = pairs.get(("mmrec", n)), pairs.get(("ffmpeg", n))
+        if a and b and a.cpu_pct_per_stream > 0:
+            print(
+                f"N={n}: ffmpeg/mmrec CPU ratio {b.cpu_pct_per_stream / a.cpu_pct_per_stream:.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
