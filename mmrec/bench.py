@@ -336,7 +336,9 @@ class DeviceBench:
         # fps over time: frames in the trailing window, at the end of each whole bin
         # (a moving window, not disjoint bins, so 15 fps does not alias into 14/16).
         k = max(1, self.fps_window_ns // self.fps_bin_ns)
-        n_full = min(len(self._bins), (now_ns - self.start_ns) // self.fps_bin_ns)
+        # Whole bins only, up to the one before the last frame's (it may be cut by the stop).
+        last = self._last_arrival if self._last_arrival is not None else now_ns
+        n_full = min(len(self._bins), (min(now_ns, last) - self.start_ns) // self.fps_bin_ns)
         window_s = k * self.fps_bin_ns / 1e9
         series = [sum(self._bins[i + 1 - k : i + 1]) / window_s for i in range(k - 1, n_full)]
         return DeviceResult(
