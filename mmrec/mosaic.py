@@ -265,11 +265,22 @@ def render_tile(
     corner_text: str = "",
 ) -> None:
     """Draw one tile: black cell, the picture (if any), its mark, and its labels."""
-    canvas.fill(cell, BLACK)
     if pic is not None and pic_rect is not None:
+        # black bars around the picture only: the picture overwrites the rest
+        r = pic_rect
+        for bar in (
+            Rect(cell.x, cell.y, cell.w, r.y - cell.y),
+            Rect(cell.x, r.bottom, cell.w, cell.bottom - r.bottom),
+            Rect(cell.x, r.y, r.x - cell.x, r.h),
+            Rect(r.right, r.y, cell.right - r.right, r.h),
+        ):
+            if bar.w > 0 and bar.h > 0:
+                canvas.fill(bar, BLACK)
         blit(canvas, pic_rect, pic)
-    elif m.kind != "nosignal":
-        m = NO_SIGNAL if m.kind == "live" else m
+    else:
+        canvas.fill(cell, BLACK)
+        if m.kind == "live":
+            m = NO_SIGNAL
     target = pic_rect if pic is not None and pic_rect is not None else cell
     mark(canvas, target, m if pic is not None or m.kind != "lost" else Mark("nosignal", "LOST"))
     px = text_px(cell.h)

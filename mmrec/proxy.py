@@ -13,9 +13,10 @@ threshold; otherwise a black NO SIGNAL frame.
 Data flow (streaming, bounded memory): per camera a reader demuxes packets from its
 segments in order and matches them to ``index.csv`` rows by pts (a packet with no row
 falls back to its pts; a row with no packet is skipped). The main thread walks the
-instants, submits each newly selected source frame once to a decode pool (libjpeg-turbo
-at the scale the largest of its uses needs), and composes + encodes instants in order while
-at most ``window`` instants of decodes are in flight. A source frame held across several
+instants and submits each newly selected source frame once to a decode pool (libjpeg-turbo
+at the scale the larger of its two uses needs); every output has its own thread that waits
+for those decodes, composes its frame and encodes it, fed by a queue of at most ``window``
+instants. A source frame held across several
 instants, and shown in both its proxy and the multiview, is decoded once.
 """
 
@@ -23,8 +24,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import math
+import queue
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -69,7 +73,7 @@ class ProxyOptions:
     preset: str = "ultrafast"
     crf: int = 23
     threads: int = 2
-    window: int = 6  # instants whose decodes may be in flight at once
+    window: int = 8  # instants queued per output (bounds decodes in flight and memory)
     out: Path | None = None  # default: TAKE_DIR/proxies
 
 
@@ -232,7 +236,16 @@ def _first_size(take_dir: Path, cam: CameraEntry, scan: _Scan) -> tuple[int, int
 
 
 class _Encoder:
-    """One H.264 MP4 at a constant rate, with the start timecode in its metadata."""
+    """One H.264 MP4 at a constant rate, with the start timecode in its metadata.
+
+    Each output has a worker thread of its own fed by a bounded queue of *render jobs*:
+    the thread waits for the job's decodes, composes the frame (picture, labels) and
+    encodes it with a single-threaded x264 (PyAV releases the GIL while encoding). So the
+    outputs compose and encode in parallel with each other and with the decodes, and the
+    main thread only selects frames. When a queue is full the main thread waits (an
+    offline job: nothing is dropped); an error is raised to the main thread at its next
+    job or at close.
+    """
 
     def __init__(
         self, path: Path, size: tuple[int, int], opts: ProxyOptions, timecode: str, title: str
@@ -245,7 +258,7 @@ class _Encoder:
             s = self._c.add_stream(
                 "libx264",
                 rate=opts.fps,
-                options={"preset": opts.preset, "crf": str(opts.crf)},
+                options={"preset": opts.preset, "crf": str(opts.crf), "threads": "1"},
             )
             s.width, s.height = size
             s.pix_fmt = "yuv420p"
@@ -257,23 +270,53 @@ class _Encoder:
         except (av.FFmpegError, OSError) as exc:
             raise RecordingError(f"cannot write {path}: {exc}") from exc
         self.frames = 0
+        self._error: Exception | None = None
+        self._queue: queue.Queue[Callable[[], Any] | None] = queue.Queue(maxsize=opts.window)
+        self._thread = threading.Thread(
+            target=self._run, name=f"proxy-encode:{path.name}", daemon=True
+        )
+        self._thread.start()
 
-    def encode(self, frame: Any) -> None:
-        frame.pts = self.frames
-        self.frames += 1
-        try:
-            for p in self._s.encode(frame):
-                self._c.mux(p)
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"cannot write {self.path}: {exc}") from exc
+    def submit(self, job: Callable[[], Any]) -> None:
+        """Queue a job that returns the next ``av.VideoFrame``; blocks while the queue is full."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(job)
 
     def close(self) -> None:
+        """Flush and finalize the file (waits for the queued jobs)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
         try:
-            for p in self._s.encode(None):
-                self._c.mux(p)
-            self._c.close()
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"cannot write {self.path}: {exc}") from exc
+            while True:
+                job = self._queue.get()
+                if self._error is not None:
+                    if job is None:
+                        break
+                    continue  # keep draining so the main thread never blocks forever
+                try:
+                    frame = None if job is None else job()
+                    if frame is not None:
+                        frame.pts = self.frames
+                        self.frames += 1
+                    for p in self._s.encode(frame):
+                        self._c.mux(p)
+                except (av.FFmpegError, OSError) as exc:
+                    self._error = RecordingError(f"cannot write {self.path}: {exc}")
+                except Exception as exc:  # a bug: hand it to the main thread, do not hang
+                    self._error = exc
+                if job is None:
+                    break
+        finally:
+            try:
+                self._c.close()
+            except (av.FFmpegError, OSError) as exc:
+                self._error = self._error or RecordingError(f"cannot write {self.path}: {exc}")
 
 
 # -- the pass ------------------------------------------------------------------------------
@@ -383,8 +426,8 @@ def make_proxies(
         size = (even(opts.height * sw / sh), even(opts.height))
         cams.append(_Cam(cam, iter_camera(take_dir, cam, scan, _warn), size))
     mv_size = opts.multiview_size or (even(opts.height * 16 / 9), even(opts.height))
-    layout = grid_layout(len(cams), mv_size)
-    mv_cells = layout.cells
+    mv = _Multiview([c.entry.name for c in cams], mv_size) if opts.multiview else None
+    mv_cells = grid_layout(len(cams), mv_size).cells
 
     scale_cache: dict[tuple[int, int, int], Fraction] = {}
 
@@ -416,28 +459,27 @@ def make_proxies(
             c.encoder = _Encoder(path, c.size, opts, start_tc, c.entry.name)
         if opts.multiview:
             mv_enc = _Encoder(out_dir / "multiview.mp4", mv_size, opts, start_tc, "multiview")
-        pending: deque[tuple[int, list[_Slot]]] = deque()
-        k_next = 0
+        # The main thread only selects: each instant's newly shown source frames go to the
+        # decode pool, and one render job per output to its encoder's bounded queue (which
+        # is what bounds the decodes in flight and the memory).
         for k in range(n_out):
-            # Fill the window: select and submit decodes ahead of the instant we encode.
-            while k_next < n_out and len(pending) < max(1, opts.window):
-                t = t0 + int(k_next * period_ns)
-                slots = []
-                for i, c in enumerate(cams):
-                    if c.advance(t + half_ns) and c.cur is not None:
-                        c.future = pool.submit(decode_job, i, c.cur.data)
-                    if c.cur is None or t - c.cur.time_ns > gap_ns:
-                        slots.append(_Slot(None, None))
-                    else:
-                        slots.append(_Slot(c.future, c.cur))
-                if contact is None and t >= contact_at_ns:
-                    contact = [s.frame for s in slots]
-                pending.append((k_next, slots))
-                k_next += 1
-            kk, slots = pending.popleft()
-            assert kk == k
-            tc = timecode_add(manifest.timecode, t0 + int(k * period_ns), tc_rate)
-            _emit(cams, slots, tc, mv_enc, mv_cells, mv_size)
+            t = t0 + int(k * period_ns)
+            slots = []
+            for i, c in enumerate(cams):
+                if c.advance(t + half_ns) and c.cur is not None:
+                    c.future = pool.submit(decode_job, i, c.cur.data)
+                if c.cur is None or t - c.cur.time_ns > gap_ns:
+                    slots.append(_Slot(None, None))
+                else:
+                    slots.append(_Slot(c.future, c.cur))
+            if contact is None and t >= contact_at_ns:
+                contact = [s.frame for s in slots]
+            tc = timecode_add(manifest.timecode, t, tc_rate)
+            for c, slot in zip(cams, slots, strict=True):
+                assert c.encoder is not None
+                c.encoder.submit(functools.partial(_camera_frame, c, slot, tc))
+            if mv_enc is not None and mv is not None:
+                mv_enc.submit(functools.partial(mv.frame, slots, tc))
             if progress is not None:
                 progress(k + 1, n_out)
         for c in cams:
@@ -446,6 +488,10 @@ def make_proxies(
         if mv_enc is not None:
             mv_enc.close()
     finally:
+        for enc in [c.encoder for c in cams] + [mv_enc]:
+            if enc is not None:  # after an error: finalize what was written
+                with contextlib.suppress(Exception):
+                    enc.close()
         pool.shutdown(wait=True, cancel_futures=True)
 
     sheet: Path | None = None
@@ -483,11 +529,12 @@ def _file_safe(name: str) -> str:
 
 
 def _resolve(c: _Cam, slot: _Slot) -> Planes | None:
-    """The decoded picture for a slot; a frame that fails to decode shows the last good one."""
+    """(In the camera's encoder thread) the picture for a slot; a frame that fails to
+    decode shows the last good one. Counts each source frame's decode once."""
     fut = slot.future
     if fut is None:
         return None
-    if fut is not c.last_future:  # a new source frame: count its decode once
+    if fut is not c.last_future:
         c.last_future = fut
         try:
             c.planes = fut.result()
@@ -497,41 +544,50 @@ def _resolve(c: _Cam, slot: _Slot) -> Planes | None:
     return c.planes
 
 
-def _emit(
-    cams: list[_Cam],
-    slots: list[_Slot],
-    tc: str,
-    mv_enc: _Encoder | None,
-    mv_cells: tuple[Rect, ...],
-    mv_size: tuple[int, int],
-) -> None:
-    mv_frame, mv = new_frame(*mv_size) if mv_enc is not None else (None, None)
-    for i, (c, slot) in enumerate(zip(cams, slots, strict=True)):
-        planes = _resolve(c, slot)
-        w, h = c.size
-        frame, canvas = new_frame(w, h)
-        full = Rect(0, 0, w, h)
-        if planes is None:
-            c.gaps += 1
-            render_tile(canvas, full, None, None, NO_SIGNAL, c.entry.name, corner_text=tc)
-        else:
-            r = fit(planes.width, planes.height, full)
-            pic = to_picture(planes, r.w, r.h)
-            render_tile(canvas, full, r, pic, LIVE, c.entry.name, corner_text=tc)
-        assert c.encoder is not None
-        c.encoder.encode(frame)
-        if mv is not None:
-            cell = mv_cells[i]
+def _camera_frame(c: _Cam, slot: _Slot, tc: str) -> Any:
+    planes = _resolve(c, slot)
+    w, h = c.size
+    frame, canvas = new_frame(w, h)
+    full = Rect(0, 0, w, h)
+    if planes is None:
+        c.gaps += 1
+        render_tile(canvas, full, None, None, NO_SIGNAL, c.entry.name, corner_text=tc)
+    else:
+        r = fit(planes.width, planes.height, full)
+        pic = to_picture(planes, r.w, r.h)
+        render_tile(canvas, full, r, pic, LIVE, c.entry.name, corner_text=tc)
+    return frame
+
+
+class _Multiview:
+    """(In the multiview's encoder thread) all cameras tiled, the timecode on top."""
+
+    def __init__(self, names: list[str], size: tuple[int, int]) -> None:
+        self.names = names
+        self.size = size
+        self.cells = grid_layout(len(names), size).cells
+        self._last: list[cf.Future[Planes] | None] = [None] * len(names)
+        self._planes: list[Planes | None] = [None] * len(names)
+
+    def frame(self, slots: list[_Slot], tc: str) -> Any:
+        frame, mv = new_frame(*self.size)
+        for i, slot in enumerate(slots):
+            planes: Planes | None = None
+            if slot.future is not None:
+                if slot.future is not self._last[i]:
+                    self._last[i] = slot.future
+                    with contextlib.suppress(StreamFormatError):
+                        self._planes[i] = slot.future.result()
+                planes = self._planes[i]
+            cell = self.cells[i]
             if planes is None:
-                render_tile(mv, cell, None, None, NO_SIGNAL, c.entry.name)
+                render_tile(mv, cell, None, None, NO_SIGNAL, self.names[i])
             else:
                 r = fit(planes.width, planes.height, cell)
-                render_tile(mv, cell, r, to_picture(planes, r.w, r.h), LIVE, c.entry.name)
-    if mv is not None and mv_enc is not None:
-        label(
-            mv, Rect(0, 0, mv.width, mv.height), tc, px=text_px(mv.height // 3), where="top-right"
-        )
-        mv_enc.encode(mv_frame)
+                render_tile(mv, cell, r, to_picture(planes, r.w, r.h), LIVE, self.names[i])
+        whole = Rect(0, 0, mv.width, mv.height)
+        label(mv, whole, tc, px=text_px(mv.height // 2), where="top-right")
+        return frame
 
 
 def _contact_sheet(
@@ -572,6 +628,6 @@ def _contact_sheet(
         where="center",
     )
     try:
-        Image.fromarray(to_rgb(canvas)).save(path)
+        Image.fromarray(to_rgb(canvas)).save(path, compress_level=1)
     except OSError as exc:
         raise RecordingError(f"cannot write {path}: {exc}") from exc

@@ -68,23 +68,23 @@ def grid_layout(n: int, size: tuple[int, int], aspect: Fraction = Fraction(16, 9
     """Lay out ``n`` cells of (about) ``aspect`` in a canvas of ``size`` = (width, height).
 
     The grid is the one that makes pictures of ``aspect`` largest; ties prefer fewer
-    empty cells. Cells get the whole canvas between them (less even-rounding), the grid
-    is centred.
+    empty cells, then more columns. Cells share the whole canvas (less even-rounding);
+    the grid is centred.
     """
     width, height = size
     if n < 1:
         raise ValueError("a layout needs at least one camera")
     if width < 2 or height < 2 or width % 2 or height % 2:
         raise ValueError(f"canvas size must be even and at least 2x2, not {width}x{height}")
-    best: tuple[float, int, int, int] | None = None
+    best: tuple[Fraction, int, int, int] | None = None
     for cols in range(1, n + 1):
         rows = math.ceil(n / cols)
-        cw, ch = width / cols, height / rows
-        # picture of the target aspect fitted in one cell
-        pw = min(cw, ch * float(aspect))
-        area = pw * pw / float(aspect)
+        # picture of the target aspect fitted in one cell (exact: ties are real ties)
+        pw = min(Fraction(width, cols), Fraction(height, rows) * aspect)
+        area = pw * pw / aspect
         key = (area, -(cols * rows - n), cols, rows)
-        if best is None or key[:2] > best[:2]:
+        # on a tie, more columns: side by side suits a landscape screen
+        if best is None or key[:2] >= best[:2]:
             best = key
     assert best is not None
     _, _, cols, rows = best

@@ -1,0 +1,188 @@
+"""Benchmark ``mmrec proxy``: speed as a multiple of real time, and against the decode bound.
+
+Makes a synthetic take (4 cameras of 1080p30 camera-like JPEGs, ~200 KB each, written with
+CameraWriter exactly as the recorder writes them; cameras slightly out of phase, with
+timing jitter), then measures in the same run:
+
+1. the decode-only bound: demux every frame and decode it at the proxy's scale in the
+   same number of threads, nothing else;
+2. ``make_proxies`` at 540p30 with the multiview and contact sheet.
+
+and prints both, as wall time, real-time multiple and CPU, plus the command that made them.
+
+    .venv/bin/python benchmarks/bench_proxy.py [--cameras 4] [--seconds 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import deque
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
+
+from mmrec import jpeg
+from mmrec.decode import default_decoder
+from mmrec.proxy import ProxyOptions, _scan_camera, iter_camera, make_proxies
+from mmrec.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
+from mmrec.tile import choose_scale
+from mmrec.writer import CameraWriter, Frame
+
+NS = 1_000_000_000
+TJ = TurboJPEG()
+
+
+def camera_like_frames(cam: int, n: int, w: int, h: int, quality: int = 85) -> list[bytes]:
+    """n distinct frames: a textured scene panning slowly, with sensor noise (~200 KB)."""
+    rng = np.random.default_rng(cam)
+    # a scene larger than the frame: smooth gradients, blobs and fine texture
+    sw, sh = w + 4 * n, h
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    scene = np.empty((sh, sw, 3), np.float32)
+    for c in range(3):
+        scene[..., c] = 110 + 60 * np.sin(xx / (90 + 30 * c + 10 * cam) + c) * np.cos(yy / 70)
+    for _ in range(40):
+        cx, cy, r = rng.uniform(0, sw), rng.uniform(0, sh), rng.uniform(20, 160)
+        col = rng.uniform(-90, 90, 3)
+        mask = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
+        scene[mask] += col
+    scene += rng.normal(0, 2.0, (sh, sw, 1)).astype(np.float32)  # texture
+    frames = []
+    for i in range(n):
+        img = scene[:, 4 * i : 4 * i + w] + rng.normal(0, 1.2, (h, w, 1)).astype(np.float32)
+        data = TJ.encode(
+            np.clip(img, 0, 255).astype(np.uint8),
+            quality=quality,
+            pixel_format=TJPF_RGB,
+            jpeg_subsample=TJSAMP_420,
+        )
+        frames.append(data)
+    return frames
+
+
+def make_take(root: Path, cameras: int, seconds: float, fps: float, size: tuple[int, int]) -> Path:
+    take = root / "bench-take"
+    take.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    entries = []
+    for c in range(cameras):
+        name = f"cam{c + 1}"
+        pool = camera_like_frames(c, 30, *size)
+        writer = CameraWriter(name, take, name, queue_frames=100_000)
+        offset = int(c * 7.3e6)  # out of phase
+        n = int(seconds * fps)
+        for k in range(n):
+            t = offset + int(k * NS / fps) + int(rng.normal(0, 2e6))
+            t = max(t, 0)
+            base = pool[k % len(pool)]
+            com = jpeg.com_segment(f"mmcam-sim node={name} frame={k} true_ns={t}".encode())
+            writer.offer(Frame(base[:2] + com + base[2:], t, t, None))
+        writer.close(timeout=600)
+        st = writer.stats()
+        entries.append(
+            CameraEntry(
+                name=name, dir=name, url="synthetic", segments=st.segments,
+                index=f"{name}/{INDEX}", frames=st.frames, bytes=st.bytes,
+                width=st.width, height=st.height, first_pts=st.first_pts,
+                last_pts=st.last_pts, state="stopped", clock=ClockInfo(source="arrival"),
+            )
+        )  # fmt: skip
+    write_manifest(
+        take,
+        Manifest(
+            take_id="bench-take",
+            started_utc="2024-01-01T00:00:00Z",
+            start_realtime_ns=time.time_ns(),
+            timecode="10:00:00:00",
+            cameras=tuple(entries),
+            state="finished",
+        ),
+    )
+    return take
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def decode_bound(take: Path, height: int, threads: int) -> tuple[float, float, int]:
+    """Demux every frame and decode it at the proxy's scale, in ``threads`` threads."""
+    dec = default_decoder()
+    manifest = load_manifest(take)
+    wall0, cpu0 = time.perf_counter(), cpu_s()
+    n = 0
+    with cf.ThreadPoolExecutor(threads) as pool:
+        pending: deque[cf.Future[object]] = deque()
+        for cam in manifest.cameras:
+            scan = _scan_camera(take, cam)
+            assert cam.width and cam.height
+            scale = choose_scale(
+                cam.width, cam.height, height * cam.width // cam.height, height, dec.scales
+            )
+            for f in iter_camera(take, cam, scan, print):
+                pending.append(pool.submit(dec.decode, f.data, scale))
+                n += 1
+                while len(pending) > 4 * threads:
+                    pending.popleft().result()
+        for fut in pending:
+            fut.result()
+    return time.perf_counter() - wall0, cpu_s() - cpu0, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--height", type=int, default=540)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep", type=Path, help="make the take here and keep it")
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    try:
+        t = time.perf_counter()
+        take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
+        m = load_manifest(take)
+        avg_kb = sum(c.bytes for c in m.cameras) / max(1, sum(c.frames for c in m.cameras)) / 1e3
+        print(
+            f"take: {args.cameras} cameras x {args.seconds:g} s of {w}x{h}@{args.fps:g}, "
+            f"{avg_kb:.0f} KB/JPEG (made in {time.perf_counter() - t:.1f} s)"
+        )
+        d_wall, d_cpu, n = decode_bound(take, args.height, args.threads)
+        print(
+            f"decode bound: {n} frames in {d_wall:.2f} s wall ({d_cpu:.2f} s CPU, "
+            f"{d_cpu / n * 1000:.2f} ms CPU/frame) = {args.seconds / d_wall:.2f}x real time"
+        )
+        cpu0 = cpu_s()
+        r = make_proxies(
+            take,
+            ProxyOptions(height=args.height, fps=Fraction(args.fps), threads=args.threads),
+        )
+        p_cpu = cpu_s() - cpu0
+        print(
+            f"proxies: {len(r.cameras)} x {r.cameras[0].size[0]}x{r.cameras[0].size[1]} + "
+            f"multiview, {r.frames} frames each, in {r.seconds:.2f} s wall ({p_cpu:.2f} s CPU) "
+            f"= {r.duration_s / r.seconds:.2f}x real time, "
+            f"{d_wall / r.seconds * 100:.0f}% of the decode bound"
+        )
+        print(f"decoded {sum(c.decoded for c in r.cameras)} source frames once each")
+        print("command: " + " ".join([".venv/bin/python", *sys.argv]))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
