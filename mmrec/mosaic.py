@@ -187,11 +187,13 @@ def text_bitmap(text: str, px: int) -> npt.NDArray[np.uint16]:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=px)
-    left, top, right, bottom = (int(v) for v in font.getbbox(text))
+    # Box height from the font's metrics, not the text's ink: labels line up.
+    ascent, descent = font.getmetrics()
+    left, _, right, _ = (int(v) for v in font.getbbox(text))
     pad = max(1, px // 6)
-    w, h = right - left + 2 * pad, max(bottom, px) - min(top, 0) + 2 * pad
+    w, h = right - left + 2 * pad, int(ascent + descent) + pad
     img = Image.new("L", (w + w % 2, h + h % 2), 0)
-    ImageDraw.Draw(img).text((pad - left, pad - min(top, 0)), text, fill=255, font=font)
+    ImageDraw.Draw(img).text((pad - left, pad // 2), text, fill=255, font=font)
     return np.asarray(img, dtype=np.uint16)
 
 
@@ -283,10 +285,12 @@ def render_tile(
             m = NO_SIGNAL
     target = pic_rect if pic is not None and pic_rect is not None else cell
     mark(canvas, target, m if pic is not None or m.kind != "lost" else Mark("nosignal", "LOST"))
+    # Labels sit on the picture (the cell's bars may be far from it), on the cell if none.
+    where = pic_rect if pic is not None and pic_rect is not None else cell
     px = text_px(cell.h)
-    label(canvas, cell, name, px=px, where="bottom-left")
+    label(canvas, where, name, px=px, where="bottom-left")
     if corner_text:
-        label(canvas, cell, corner_text, px=px, where="bottom-right")
+        label(canvas, where, corner_text, px=px, where="bottom-right")
 
 
 def encode_jpeg(canvas: Canvas, quality: int = 80, tj: Any = None) -> bytes:
