@@ -188,7 +188,10 @@ def text_bitmap(text: str, px: int) -> npt.NDArray[np.uint16]:
 
     font = ImageFont.load_default(size=px)
     # Box height from the font's metrics, not the text's ink: labels line up.
-    ascent, descent = font.getmetrics()
+    if isinstance(font, ImageFont.FreeTypeFont):
+        ascent, descent = font.getmetrics()
+    else:  # Pillow without FreeType: a fixed bitmap font
+        ascent, descent = px, px // 4
     left, _, right, _ = (int(v) for v in font.getbbox(text))
     pad = max(1, px // 6)
     w, h = right - left + 2 * pad, int(ascent + descent) + pad
