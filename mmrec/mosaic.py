@@ -112,13 +112,20 @@ class Canvas:
         np.copyto(other.v, self.v)
 
 
-def new_frame(width: int, height: int) -> tuple[Any, Canvas]:
-    """A fresh yuv420p ``av.VideoFrame`` (full range) and a canvas on its planes."""
+def new_frame(width: int, height: int, *, black: bool = False) -> tuple[Any, Canvas]:
+    """A fresh yuv420p ``av.VideoFrame`` (full range) and a canvas on its planes.
+
+    The planes are uninitialised unless ``black``: a caller that does not draw every
+    pixel (a mosaic with empty cells or margins) asks for black.
+    """
     import av
 
     frame = av.VideoFrame(width, height, "yuv420p")
     frame.color_range = 2  # AVCOL_RANGE_JPEG: the planes keep JPEG's full range
-    return frame, Canvas.of_frame(frame)
+    canvas = Canvas.of_frame(frame)
+    if black:
+        canvas.fill(Rect(0, 0, width, height), BLACK)
+    return frame, canvas
 
 
 @functools.lru_cache(maxsize=64)
@@ -205,6 +212,17 @@ def text_px(rect_h: int) -> int:
     return max(10, min(44, rect_h // 14))
 
 
+def fit_px(text: str, px: int, width: int) -> int:
+    """The largest text size up to ``px`` whose label fits in ``width`` (margins included)."""
+    while px > 8 and text_bitmap(text, px).shape[1] + 2 * max(2, px // 4) > width:
+        px = max(8, px * 5 // 6)
+    return px
+
+
+def label_width(text: str, px: int) -> int:
+    return int(text_bitmap(text, px).shape[1]) + max(2, px // 4)
+
+
 def label(
     canvas: Canvas,
     rect: Rect,
@@ -218,6 +236,7 @@ def label(
     """Draw ``text`` on a translucent box in a corner (or the centre) of ``rect``."""
     if not text:
         return
+    px = fit_px(text, px, rect.w)
     alpha = text_bitmap(text, px)
     h, w = alpha.shape
     h, w = min(h, rect.h), min(w, rect.w)
@@ -293,7 +312,9 @@ def render_tile(
     px = text_px(cell.h)
     label(canvas, where, name, px=px, where="bottom-left")
     if corner_text:
-        label(canvas, where, corner_text, px=px, where="bottom-right")
+        # side by side when both fit on one line; else the corner text goes to the top
+        fits = label_width(name, px) + label_width(corner_text, px) + 2 * px <= where.w
+        label(canvas, where, corner_text, px=px, where="bottom-right" if fits else "top-right")
 
 
 def encode_jpeg(canvas: Canvas, quality: int = 80, tj: Any = None) -> bytes:

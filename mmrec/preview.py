@@ -480,7 +480,7 @@ class LivePreview:
     ) -> tuple[float, Canvas, bytes | None]:
         """Encode thread: draw every tile into a fresh frame, write it, maybe JPEG it."""
         started = time.perf_counter()
-        frame, canvas = new_frame(*self.size)
+        frame, canvas = new_frame(*self.size, black=True)
         for cell, rect, pic, m, name in draws:
             _render_tile(canvas, cell, rect, pic, m, name)
         if self._writer is not None and self._error is None:

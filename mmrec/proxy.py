@@ -570,7 +570,7 @@ class _Multiview:
         self._planes: list[Planes | None] = [None] * len(names)
 
     def frame(self, slots: list[_Slot], tc: str) -> Any:
-        frame, mv = new_frame(*self.size)
+        frame, mv = new_frame(*self.size, black=True)
         for i, slot in enumerate(slots):
             planes: Planes | None = None
             if slot.future is not None:
