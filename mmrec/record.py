@@ -43,7 +43,7 @@ from mmrec.take import (
     Manifest,
     write_manifest,
 )
-from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterStats
+from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
 
 GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
 MANIFEST_EVERY: Final = 1.0
@@ -108,6 +108,7 @@ class _Camera:
             segment_ns=int(take.segment_seconds * 1e9),
             queue_frames=take.queue_frames,
             metadata={"timecode": take.timecode, "title": name, "comment": f"mmrec take {take.id}"},
+            pool=take.writer_pool,
         )
         self.ingest = CameraIngest(target, self._on_frame, take.ingest_config)
         self.clock = CameraClock(
@@ -218,6 +219,7 @@ class Take:
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         on_event: Callable[[str], None] | None = None,
         probe_clocks: bool = True,
+        writer_threads: int = 1,
     ) -> None:
         self.out = Path(out)
         self.segment_seconds = segment_seconds
@@ -248,6 +250,7 @@ class Take:
         self.probe_clocks = probe_clocks
         self._closed = False
         self.events: list[str] = []
+        self.writer_pool = WriterPool(writer_threads)
 
     async def __aenter__(self) -> Take:
         try:
