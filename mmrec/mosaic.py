@@ -188,20 +188,64 @@ def border(canvas: Canvas, rect: Rect, thickness: int, color: tuple[int, int, in
         canvas.fill(r, color)
 
 
-@functools.lru_cache(maxsize=1024)
-def text_bitmap(text: str, px: int) -> npt.NDArray[np.uint16]:
-    """``text`` rendered white on black at ``px`` pixels high: an alpha map (0..255)."""
-    from PIL import Image, ImageDraw, ImageFont
+@functools.lru_cache(maxsize=32)
+def _font(px: int) -> Any:
+    from PIL import ImageFont
 
-    font = ImageFont.load_default(size=px)
-    # Box height from the font's metrics, not the text's ink: labels line up.
+    return ImageFont.load_default(size=px)
+
+
+def _metrics(px: int) -> tuple[int, int]:
+    from PIL import ImageFont
+
+    font = _font(px)
     if isinstance(font, ImageFont.FreeTypeFont):
         ascent, descent = font.getmetrics()
-    else:  # Pillow without FreeType: a fixed bitmap font
-        ascent, descent = px, px // 4
-    left, _, right, _ = (int(v) for v in font.getbbox(text))
+        return int(ascent), int(descent)
+    return px, px // 4  # Pillow without FreeType: a fixed bitmap font
+
+
+_TIMECODE_CHARS: Final = frozenset("0123456789:;. ")
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(ch: str, px: int) -> npt.NDArray[np.uint16]:
+    """One character at its advance width, on the label's line height (no padding)."""
+    from PIL import Image, ImageDraw
+
+    font = _font(px)
+    ascent, descent = _metrics(px)
     pad = max(1, px // 6)
-    w, h = right - left + 2 * pad, int(ascent + descent) + pad
+    w = max(1, round(font.getlength(ch)))
+    img = Image.new("L", (w, ascent + descent + pad), 0)
+    ImageDraw.Draw(img).text((0, pad // 2), ch, fill=255, font=font)
+    return np.asarray(img, dtype=np.uint16)
+
+
+@functools.lru_cache(maxsize=1024)
+def text_bitmap(text: str, px: int) -> npt.NDArray[np.uint16]:
+    """``text`` rendered white on black at ``px`` pixels high: an alpha map (0..255).
+
+    Timecodes change every frame, so they are put together from cached glyphs (digits
+    have equal advances: nothing moves) instead of being rendered each time.
+    """
+    from PIL import Image, ImageDraw
+
+    ascent, descent = _metrics(px)
+    pad = max(1, px // 6)
+    h = ascent + descent + pad
+    if text and set(text) <= _TIMECODE_CHARS:
+        side = np.zeros((h, pad), np.uint16)
+        out = np.hstack([side, *(_glyph(ch, px) for ch in text), side])
+        if out.shape[1] % 2:
+            out = np.hstack([out, np.zeros((h, 1), np.uint16)])
+        if h % 2:
+            out = np.vstack([out, np.zeros((1, out.shape[1]), np.uint16)])
+        return out
+    font = _font(px)
+    # Box height from the font's metrics, not the text's ink: labels line up.
+    left, _, right, _ = (int(v) for v in font.getbbox(text))
+    w = right - left + 2 * pad
     img = Image.new("L", (w + w % 2, h + h % 2), 0)
     ImageDraw.Draw(img).text((pad - left, pad // 2), text, fill=255, font=font)
     return np.asarray(img, dtype=np.uint16)

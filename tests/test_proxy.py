@@ -204,6 +204,7 @@ def test_multiview_tiles_each_camera(three: tuple[Path, object]) -> None:
     assert frame_number(tiles[0]) == 13
     assert frame_number(tiles[1]) == 7
     assert frame_number(tiles[2]) is None
+    assert patch(y[h // 2 :, w // 2 :]) < 20  # the empty fourth cell is black
     c = y_frames(take / "proxies" / "multiview.mp4")[5][h // 2 :, : w // 2]
     assert frame_number(c[:, w // 8 : w // 2 - w // 8]) == 5  # portrait C, pillarboxed
 
