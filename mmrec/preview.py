@@ -52,6 +52,7 @@ BOUNDARY: Final = "mmrecframe"
 JPEG_WANTED_NS: Final = 2_000_000_000  # a snapshot request keeps JPEG encoding on this long
 WORKER_NICE: Final = 10
 LOST_STATES: Final = frozenset({"lost", "stopped"})
+WAITING: Final = Mark("nosignal", "")  # black with the camera's name only
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>mmrec preview</title>
@@ -448,6 +449,8 @@ class LivePreview:
     def _mark(self, t: _Tile, now: int) -> Mark:
         if t.data is None:
             return NO_SIGNAL
+        if t.picture is None:
+            return WAITING  # frames arrive but none is decoded yet (just joined, re-laid out)
         age = now - t.arrived_ns
         if t.state in LOST_STATES or (t.state != "streaming" and age > self._lost_ns):
             return LOST

@@ -157,3 +157,14 @@ def test_bad_sizes_are_refused(size: tuple[int, int]) -> None:
 
     with pytest.raises(ConfigError):
         LivePreview(None, size=size)
+
+
+async def test_a_camera_that_joins_later_gets_a_tile() -> None:
+    async with LivePreview(None, ["A"], size=(320, 180), fps=30, port=None) as pv:
+        pv.update("A", solid(RED), 0)
+        snap = await fresh_mosaic(pv)
+        assert near(rgb_at(snap, 160, 90), RED)  # one camera: the whole canvas
+        pv.update("B", solid(BLUE), 0)  # hot-join: re-laid out side by side
+        snap = await fresh_mosaic(pv)
+        assert near(rgb_at(snap, 80, 60), RED)
+        assert near(rgb_at(snap, 240, 60), BLUE)
