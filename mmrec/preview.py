@@ -91,13 +91,15 @@ class _Tile:
         "picture",
         "rect",
         "state",
+        "time_ns",
         "version",
     )
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.data: bytes | None = None
-        self.arrived_ns = 0
+        self.arrived_ns = 0  # monotonic, when update() got it: staleness is measured here
+        self.time_ns = 0  # the frame's time on the take timeline, as the recorder gave it
         self.version = 0  # bumped by update()
         self.decoded_version = 0
         self.state = "streaming"
@@ -237,6 +239,7 @@ class LivePreview:
             self.add_camera(camera)
             tile = self._tiles[camera]
         tile.data = data
+        tile.time_ns = time_ns
         tile.arrived_ns = time.monotonic_ns()
         tile.version += 1
 

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         title_justify="left",
     )
-    for col in ("file", "size", "source frames", "decoded", "errors", "NO SIGNAL frames"):
+    for col in ("file", "size", "read", "decoded", "bad", "no signal"):
         t.add_column(col, justify="left" if col == "file" else "right")
     for c in result.cameras:
         t.add_row(
