@@ -109,6 +109,7 @@ class _Camera:
             queue_frames=take.queue_frames,
             metadata={"timecode": take.timecode, "title": name, "comment": f"mmrec take {take.id}"},
             pool=take.writer_pool,
+            muxer=take.muxer,
         )
         self.ingest = CameraIngest(target, self._on_frame, take.ingest_config)
         self.clock = CameraClock(
@@ -220,8 +221,10 @@ class Take:
         on_event: Callable[[str], None] | None = None,
         probe_clocks: bool = True,
         writer_threads: int = 1,
+        muxer: str = "mkv",
     ) -> None:
         self.out = Path(out)
+        self.muxer = muxer
         self.segment_seconds = segment_seconds
         self.ingest_config = ingest_config or IngestConfig()
         self.queue_frames = queue_frames

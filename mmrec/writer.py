@@ -11,12 +11,14 @@ counted (``dropped``); frames already queued keep their order and other cameras'
 are not affected.
 
 Invariants:
-- JPEG bytes go to the file unchanged (``av.Packet(data)`` wraps the bytes without a
-  copy; PyAV's muxer writes them as one Matroska block).
+- JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.mkv`) writes each
+  frame with one ``writev`` of the block header and the frame's bytes; ``muxer="pyav"``
+  uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
 - pts are strictly increasing per camera across segments (bumped by one tick when two
   frames would share a millisecond, counted in ``pts_bumps``).
-- The muxer runs with ``flush_packets=1``: every frame reaches the OS as soon as the
-  next one closes its cluster, so a SIGKILL loses at most about one frame.
+- Crash safety: with the default muxer every frame is in the OS when its write returns,
+  so a SIGKILL loses only frames still queued; PyAV runs with ``flush_packets=1`` and
+  loses at most about one more (the cluster it keeps open).
 - A new segment starts when the JPEG size changes and when ``segment_ns`` has passed.
 - A camera whose file fails (disk full, permissions) stops writing, says why in
   ``error``, and counts later frames as dropped; other cameras go on.
@@ -30,12 +32,13 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import av
 
-from mmrec import jpeg
+from mmrec import __version__, jpeg
 from mmrec.errors import RecordingError
+from mmrec.mkv import MkvWriter, TrackInfo
 from mmrec.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
 
 NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
@@ -107,6 +110,60 @@ class WriterStats:
     error: str | None
 
 
+class _Segment(Protocol):
+    def write(self, pts_ms: int, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class _MkvSegment:
+    def __init__(self, path: str, size: tuple[int, int], camera: str, meta: dict[str, str]) -> None:
+        self._w = MkvWriter(
+            path,
+            TrackInfo(
+                size[0],
+                size[1],
+                name=camera,
+                title=meta.get("title", camera),
+                timecode=meta.get("timecode"),
+                app=f"mmrec {__version__}",
+            ),
+        )
+
+    def write(self, pts_ms: int, data: bytes) -> None:
+        self._w.write_frame(pts_ms, data)
+
+    def close(self) -> None:
+        self._w.close()
+
+
+class _PyAVSegment:
+    def __init__(self, path: str, size: tuple[int, int], camera: str, meta: dict[str, str]) -> None:
+        self._c: Any = av.open(path, "w", format="matroska", options={"flush_packets": "1"})
+        for key, value in meta.items():
+            self._c.metadata[key] = value
+        self._s: Any = self._c.add_mux_stream("mjpeg", width=size[0], height=size[1])
+        self._s.time_base = TIME_BASE
+        self._s.metadata["title"] = camera
+
+    def write(self, pts_ms: int, data: bytes) -> None:
+        packet = av.Packet(data)
+        packet.stream = self._s
+        packet.time_base = TIME_BASE
+        packet.pts = pts_ms
+        packet.dts = pts_ms
+        packet.is_keyframe = True
+        self._c.mux(packet)
+
+    def close(self) -> None:
+        self._c.close()
+
+
+MUXERS: Final[dict[str, type[_MkvSegment] | type[_PyAVSegment]]] = {
+    "mkv": _MkvSegment,
+    "pyav": _PyAVSegment,
+}
+
+
 class CameraWriter:
     """Write one camera's frames into ``take_dir/cam_dir`` from a worker thread."""
 
@@ -120,7 +177,11 @@ class CameraWriter:
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         metadata: dict[str, str] | None = None,
         pool: WriterPool | None = None,
+        muxer: str = "mkv",
     ) -> None:
+        if muxer not in MUXERS:
+            raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
+        self._muxer = MUXERS[muxer]
         self.camera = camera
         self._take_dir = take_dir
         self._cam_dir = cam_dir
@@ -136,8 +197,7 @@ class CameraWriter:
         self._own_pool = pool is None
         self._pool = pool or WriterPool(1, name=f"writer:{camera}")
         self._q = self._pool._assign()
-        self._container: Any = None
-        self._stream: Any = None
+        self._segment: _Segment | None = None
         self._segments: list[str] = []
         self._seg_start_ns = 0
         self._size: tuple[int, int] | None = None
@@ -223,7 +283,7 @@ class CameraWriter:
             return
         size = (info.width, info.height)
         if (
-            self._container is None
+            self._segment is None
             or size != self._size
             or (self._segment_ns and frame.time_ns - self._seg_start_ns >= self._segment_ns)
         ):
@@ -234,13 +294,8 @@ class CameraWriter:
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
             self._pts_bumps += 1
-        packet = av.Packet(frame.data)
-        packet.stream = self._stream
-        packet.time_base = TIME_BASE
-        packet.pts = pts
-        packet.dts = pts
-        packet.is_keyframe = True
-        self._container.mux(packet)
+        assert self._segment is not None
+        self._segment.write(pts, frame.data)
         self._index.writerow(
             (
                 self._frames,
@@ -262,25 +317,17 @@ class CameraWriter:
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
         try:
-            container = av.open(
-                str(self._take_dir / rel),
-                "w",
-                format="matroska",
-                options={"flush_packets": "1"},
+            self._segment = self._muxer(
+                str(self._take_dir / rel), size, self.camera, self._metadata
             )
         except (av.FFmpegError, OSError) as exc:
             raise RecordingError(f"camera {self.camera!r}: cannot open {rel}: {exc}") from exc
-        for key, value in self._metadata.items():
-            container.metadata[key] = value
-        stream = container.add_mux_stream("mjpeg", width=size[0], height=size[1])
-        stream.time_base = TIME_BASE
-        stream.metadata["title"] = self.camera
-        self._container, self._stream, self._size = container, stream, size
+        self._size = size
         self._seg_start_ns = time_ns
         self._segments.append(rel)
 
     def _close_segment(self) -> None:
-        if self._container is not None:
-            container, self._container, self._stream = self._container, None, None
+        if self._segment is not None:
+            segment, self._segment = self._segment, None
             with contextlib.suppress(av.FFmpegError, OSError):
-                container.close()
+                segment.close()

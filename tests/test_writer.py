@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 
 import av
+import pytest
 
 from mmrec import jpeg
 from mmrec.take import read_index
@@ -18,8 +19,9 @@ def _packets(path: Path) -> list[tuple[int, bytes]]:
         return [(int(p.pts), bytes(p)) for p in c.demux(video=0) if p.size]
 
 
-def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path) -> None:
-    w = CameraWriter("cam-a", tmp_path, "cam-a")
+@pytest.mark.parametrize("muxer", ["mkv", "pyav"])
+def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path, muxer: str) -> None:
+    w = CameraWriter("cam-a", tmp_path, "cam-a", muxer=muxer)
     sent = []
     for n in range(20):
         data = sim_jpeg("cam-a", n, 1000 + n)
@@ -43,8 +45,9 @@ def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path) -> Non
     assert rows[3].size == len(sent[3])
 
 
-def test_new_segment_on_resolution_change_and_by_length(tmp_path: Path) -> None:
-    w = CameraWriter("cam", tmp_path, "cam", segment_ns=1_000_000_000)
+@pytest.mark.parametrize("muxer", ["mkv", "pyav"])
+def test_new_segment_on_resolution_change_and_by_length(tmp_path: Path, muxer: str) -> None:
+    w = CameraWriter("cam", tmp_path, "cam", segment_ns=1_000_000_000, muxer=muxer)
     frames = [make_jpeg(64, 48)] * 3 + [make_jpeg(32, 32)] * 3
     t = 0
     for data in frames:

@@ -85,6 +85,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", action="store_true", help="no live view; print the final summary as JSON"
     )
+    p.add_argument(
+        "--muxer",
+        choices=("mkv", "pyav"),
+        default="mkv",
+        help="Matroska writer: mkv = mmrec's own (one write per frame, the default), "
+        "pyav = libavformat through PyAV",
+    )
     d = p.add_argument_group(
         "discovery",
         "Find camera nodes instead of (or as well as) listing them. The scan probes only the "
@@ -243,6 +250,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             name=settings.take_name,
             segment_seconds=settings.segment_seconds,
             ingest_config=ingest_cfg,
+            muxer=args.muxer,
             on_event=None if args.json else (lambda text: console.print(f"[dim]{text}[/]")),
         )
         await take.__aenter__()
