@@ -451,6 +451,7 @@ def make_proxies(
     contact_at_ns = t0 + (
         int(opts.contact_at * NS) if opts.contact_at is not None else (t1 - t0) // 2
     )
+    contact_at_ns = min(max(contact_at_ns, t0), t0 + int((n_out - 1) * period_ns))
     contact: list[SourceFrame | None] | None = None
     mv_enc: _Encoder | None = None
     pool = cf.ThreadPoolExecutor(max(1, opts.threads), thread_name_prefix="proxy-decode")
