@@ -6,7 +6,10 @@ one core, from /proc over the steady-state window), the frames lost (holes in th
 simulator's frame numbers found in the recorded files, plus frames the simulator had to
 skip because the recorder did not read fast enough), and the simulator's own CPU and late
 frames (when the simulator itself cannot keep up, the run says so instead of blaming the
-recorder). Finally the largest N each tool kept with zero loss.
+recorder). Frames lost = frames the nodes sent to the recorder (their own log, per
+connection; the nodes are stopped first so nothing is in flight) minus frames in the
+recorded files, plus frames the nodes skipped because the recorder read too slowly.
+Finally the largest N each tool kept with zero loss.
 
     .venv/bin/python benchmarks/bench_record.py --streams 8,16,32,64 --duration 15
 """
@@ -106,14 +109,18 @@ def holes(files: list[Path]) -> tuple[int, int]:
     return recorded, lost
 
 
-def sim_counters(log: Path) -> tuple[int, int]:
-    late = skips = 0
+def sim_counters(log: Path) -> tuple[int, int, int]:
+    """(frames sent to recorders, frames the nodes were late for, frames skipped for slow
+    readers) from the simulator's sent log."""
+    sent = late = skips = 0
     for line in log.read_text().splitlines():
         d = json.loads(line)
         if d.get("kind") == "node":
             late += int(d["frames_late"])
             skips += int(d["client_skips"])
-    return late, skips
+        elif d.get("path", "").startswith("/stream"):
+            sent += int(d["frames_sent"])
+    return sent, late, skips
 
 
 def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
@@ -121,6 +128,7 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
     out.mkdir()
     log = work / f"sent-{tool}-{n}.jsonl"
     sim, urls = start_sim(n, args.size, args.fps, log)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         if tool == "mmrec":
             cmd = [sys.executable, "-m", "mmrec", "record", "--json", "--out", str(out)]
@@ -153,13 +161,19 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
         c0, s0, t0 = cpu_seconds(pids), cpu_seconds([sim.pid]), time.monotonic()
         time.sleep(args.duration)
         c1, s1, t1 = cpu_seconds(pids), cpu_seconds([sim.pid]), time.monotonic()
+        # Stop the nodes first: every frame they sent reaches the recorders, then stop
+        # those. Frames sent minus frames recorded is then exactly what a recorder lost.
+        stop(sim)
+        time.sleep(1.5)
         for p in procs:
             stop(p)
     finally:
         stop(sim)
+        for p in procs:
+            stop(p, signal.SIGKILL)
     files = sorted(out.rglob("*.mkv"))
-    recorded, lost = holes(files)
-    late, skips = sim_counters(log)
+    recorded, _ = holes(files)
+    sent, late, skips = sim_counters(log)
     shutil.rmtree(out, ignore_errors=True)
     wall = t1 - t0
     return Result(
@@ -167,7 +181,7 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
         n,
         100 * (c1 - c0) / wall / n,
         recorded,
-        lost + skips,
+        sent - recorded + skips,
         100 * (s1 - s0) / wall,
         late,
         skips,
