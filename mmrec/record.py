@@ -34,9 +34,10 @@ from mmrec.discover import (
     DiscoveryEvent,
     DiscoveryWarning,
 )
-from mmrec.errors import ConfigError, RecordingError
+from mmrec.errors import ConfigError, MmrecError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
+from mmrec.preview import LivePreview
 from mmrec.take import (
     INDEX,
     CameraEntry,
@@ -64,6 +65,15 @@ def _status_clock_ns(body: object) -> int | None:
         if isinstance(v, str):
             return parse_device_ts(v)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewOptions:
+    """The live tiled preview while recording (``preview.mkv`` + a local MJPEG feed)."""
+
+    port: int = 8090  # on 127.0.0.1; a taken port falls back to a free one
+    fps: float = 10.0
+    size: tuple[int, int] = (1920, 1080)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,9 @@ class _Camera:
             pool=take.writer_pool,
             muxer=take.muxer,
         )
-        self.ingest = CameraIngest(target, self._on_frame, take.ingest_config)
+        self.ingest = CameraIngest(
+            target, self._on_frame, take.ingest_config, on_state=self._on_state
+        )
         self.clock = CameraClock(
             take.start_monotonic_ns, take.start_realtime_ns - take.start_monotonic_ns
         )
@@ -162,6 +174,14 @@ class _Camera:
         self._conn = conn
         aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
         self.writer.offer(Frame(rx.data, aligned.t_ns, t, rx.device_ts))
+        preview = self._take.preview
+        if preview is not None:
+            preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _on_state(self, _ingest: CameraIngest, state: str) -> None:
+        preview = self._take.preview
+        if preview is not None:
+            preview.set_state(self.name, state)
 
     def entry(self) -> CameraEntry:
         w = self.writer.stats()
@@ -222,9 +242,12 @@ class Take:
         probe_clocks: bool = True,
         writer_threads: int = 1,
         muxer: str = "mkv",
+        preview: PreviewOptions | None = None,
     ) -> None:
         self.out = Path(out)
         self.muxer = muxer
+        self.preview_options = preview
+        self.preview: LivePreview | None = None
         self.segment_seconds = segment_seconds
         self.ingest_config = ingest_config or IngestConfig()
         self.queue_frames = queue_frames
@@ -274,7 +297,26 @@ class Take:
         self._manifest = replace(self._manifest, take_id=self.id)
         await asyncio.to_thread(write_manifest, self.dir, self._manifest)
         self._updater = asyncio.create_task(self._keep_manifest(), name="manifest")
+        if self.preview_options is not None:
+            await self._start_preview(self.preview_options)
         return self
+
+    async def _start_preview(self, opts: PreviewOptions) -> None:
+        """Start the live mosaic; a taken port falls back to any free one, and a preview
+        that cannot start at all is reported and skipped: recording goes on regardless."""
+        for port in dict.fromkeys((opts.port, 0)):
+            preview = LivePreview(self.dir, size=opts.size, fps=opts.fps, port=port)
+            try:
+                await preview.start()
+            except MmrecError as exc:
+                self.note(f"preview on port {port}: {exc}")
+                await preview.stop()
+                continue
+            self.preview = preview
+            for name in self._cameras:
+                preview.add_camera(name)
+            return
+        self.note("preview: not started; recording without it")
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
@@ -299,6 +341,8 @@ class Take:
         cam = _Camera(self, name, cam_dir, target, model, role)
         self._cameras[name] = cam
         cam.task = asyncio.create_task(cam.ingest.run(), name=f"ingest:{name}")
+        if self.preview is not None:
+            self.preview.add_camera(name)
         if self.probe_clocks:
             if self._session is None:
                 self._session = aiohttp.ClientSession(
@@ -366,7 +410,10 @@ class Take:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
+        if self.preview is not None:
+            await self.preview.stop()
         await asyncio.gather(*(asyncio.to_thread(c.writer.close) for c in self._cameras.values()))
+        await asyncio.to_thread(self.writer_pool.shutdown)
         if self._updater is not None:
             self._updater.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -244,3 +244,37 @@ async def test_records_ffmpeg_http_mjpeg_output(tmp_path: Path) -> None:
     assert all(jpeg.is_complete(data) for _, data in packets)
     info = jpeg.parse_header(packets[0][1])
     assert info is not None and (info.width, info.height) == (320, 240)
+
+
+async def test_live_preview_while_recording_costs_no_recorded_frame(tmp_path: Path) -> None:
+    import aiohttp
+
+    from mmrec.record import PreviewOptions
+
+    async with SimMesh(
+        [_node(f"p{i}", fps=30, width=320, height=240) for i in range(3)],
+        base_host="127.0.0.1",
+        port=0,
+        mdns=False,
+    ) as mesh:
+        opts = PreviewOptions(port=0, fps=10, size=(640, 360))
+        async with Take(tmp_path, ingest_config=FAST, preview=opts) as take:
+            for n in mesh.nodes:
+                take.add_camera(n.name, n.url)
+            preview = take.preview
+            assert preview is not None and preview.url is not None
+            await wait_for(lambda: preview.stats().frames_written >= 10, 15, "preview frames")
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(preview.url.rstrip("/") + "/snapshot.jpg") as resp,
+            ):
+                assert resp.status == 200
+                snap = await resp.read()
+            info = jpeg.parse_header(snap)
+            assert info is not None and (info.width, info.height) == (640, 360)
+    for node, cam in zip(mesh.nodes, load_manifest(take.dir).cameras, strict=True):
+        (conn,) = node.connections
+        assert cam.frames == conn.frames_sent and cam.dropped == 0
+    with av.open(str(take.dir / "preview.mkv")) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for p in c.demux(video=0) if p.size) >= 10

@@ -38,7 +38,7 @@ from rich.table import Table
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
 from mmrec.ingest import IngestConfig
-from mmrec.record import CameraStatus, Take
+from mmrec.record import CameraStatus, PreviewOptions, Take
 from mmrec.take import to_jsonable
 
 
@@ -84,6 +84,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--json", action="store_true", help="no live view; print the final summary as JSON"
+    )
+    v = p.add_argument_group(
+        "live preview",
+        "A tiled mosaic of every camera's newest frame, written to preview.mkv in the take "
+        "folder and served on 127.0.0.1 (open the URL in a browser, or VLC on "
+        "/preview.mjpeg). It never costs a recorded frame: when CPU is short it lowers its "
+        "rate or skips tiles, and says so.",
+    )
+    v.add_argument("--no-preview", action="store_true", help="no live preview")
+    v.add_argument(
+        "--preview-port", type=int, default=8090, metavar="PORT", help="preview port (8090)"
+    )
+    v.add_argument(
+        "--preview-fps", type=float, default=10.0, metavar="FPS", help="preview rate (10)"
     )
     p.add_argument(
         "--muxer",
@@ -174,6 +188,15 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_record(args, settings))
 
 
+_STATE_SHORT = {
+    "streaming": "live",
+    "stalled": "stall",
+    "backoff": "retry",
+    "connecting": "conn",
+    "stopped": "stop",
+}
+
+
 def _fmt_rate(frames: float, seconds: float) -> str:
     return f"{frames / seconds:5.1f}" if seconds > 0 else "  -  "
 
@@ -193,13 +216,13 @@ class _View:
             title_justify="left",
             expand=False,
         )
-        for col in ("camera", "state", "fps", "Mbit/s", "frames", "dropped", "reconn", "size"):
+        for col in ("camera", "state", "fps", "Mbit/s", "frames", "drop", "recon", "size"):
             t.add_column(col, justify="right" if col not in ("camera", "state") else "left")
-        t.add_column("last error", overflow="fold", max_width=50)
+        t.add_column("last error", overflow="fold", max_width=40)
         for s in self.take.status():
             fps, mbps = self._rates(s, now)
-            state = s.ingest.state
-            color = {"streaming": "green", "stalled": "red", "backoff": "yellow"}.get(state, "")
+            state = _STATE_SHORT.get(s.ingest.state, s.ingest.state)
+            color = {"live": "green", "stall": "red", "retry": "yellow"}.get(state, "")
             size = f"{s.writer.width}x{s.writer.height}" if s.writer.width else "-"
             t.add_row(
                 s.name,
@@ -212,7 +235,17 @@ class _View:
                 size,
                 s.writer.error or s.ingest.last_error or "",
             )
+        t.caption = self.caption()
+        t.caption_justify = "left"
         return t
+
+    def caption(self) -> str | None:
+        p = self.take.preview
+        if p is None:
+            return None
+        st = p.stats()
+        text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
+        return text + (f"  [red]{st.error}[/]" if st.error else "")
 
     def _rates(self, s: CameraStatus, now: int) -> tuple[str, str]:
         prev = self._prev.get(s.name)
@@ -251,6 +284,11 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             segment_seconds=settings.segment_seconds,
             ingest_config=ingest_cfg,
             muxer=args.muxer,
+            preview=(
+                PreviewOptions(port=args.preview_port, fps=args.preview_fps)
+                if settings.preview and not args.no_preview
+                else None
+            ),
             on_event=None if args.json else (lambda text: console.print(f"[dim]{text}[/]")),
         )
         await take.__aenter__()
@@ -265,6 +303,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
                 await _wait(stop, deadline)
             else:
                 console.print(f"recording {len(cams)} camera(s) into {take.dir}  (Ctrl-C to stop)")
+                if take.preview is not None and take.preview.url:
+                    console.print(f"live preview: {take.preview.url}")
                 with Live(view.table(), console=console, refresh_per_second=2) as live:
                     while not stop.is_set():
                         if deadline is not None and loop.time() >= deadline:
@@ -327,8 +367,8 @@ def _summary(console: Console, manifest: object, take: Take) -> None:
     assert isinstance(manifest, Manifest)
     dur = (manifest.duration_ns or 0) / 1e9
     t = Table(title=f"take {manifest.take_id}: {dur:.1f} s, timecode {manifest.timecode}")
-    for col in ("camera", "frames", "fps", "MB", "dropped", "reconnects", "gaps", "size", "files"):
-        t.add_column(col, justify="left" if col in ("camera", "files") else "right")
+    for col in ("camera", "frames", "fps", "MB", "drop", "recon", "gaps", "size", "files"):
+        t.add_column(col, justify="left" if col == "camera" else "right")
     for c in manifest.cameras:
         t.add_row(
             c.name,
@@ -339,7 +379,14 @@ def _summary(console: Console, manifest: object, take: Take) -> None:
             str(c.reconnects),
             str(len(c.gaps)),
             f"{c.width}x{c.height}" if c.width else "-",
-            ", ".join(c.segments) or "-",
+            str(len(c.segments)),
         )
     console.print(t)
     console.print(f"manifest: {take.dir / 'manifest.json'}")
+    if take.preview is not None:
+        st = take.preview.stats()
+        console.print(
+            f"preview: {take.dir / 'preview.mkv'} ({st.fps:.1f} fps achieved, "
+            f"{st.tiles_skipped} tiles skipped, {st.late_ticks} late ticks)"
+        )
+    console.print(f"next: mmrec proxy {take.dir}")
