@@ -60,6 +60,10 @@ def _scale_float(f: float) -> int | None:
     return None
 
 
+PROBE_GRACE_FRAMES: Final = 150  # ~5 s at 30 fps without a probe answer: frames only
+SETTLED_NS: Final = 1_000_000  # the timeline's pending correction, below which it is settled
+
+
 @dataclass(frozen=True, slots=True)
 class Aligned:
     t_ns: int  # on the take timeline, strictly increasing per camera
@@ -70,7 +74,9 @@ class Aligned:
 class CameraClock:
     """One camera's mapping from (arrival, device time) to the take timeline."""
 
-    def __init__(self, origin_ns: int, wall_minus_arrival_ns: int = 0) -> None:
+    def __init__(
+        self, origin_ns: int, wall_minus_arrival_ns: int = 0, *, expect_probes: bool = False
+    ) -> None:
         """``origin_ns``: the take's start on the arrival clock (monotonic ns);
         ``wall_minus_arrival_ns``: the recorder's wall clock minus its arrival clock, so
         the manifest can state each device's offset against the recorder's wall clock."""
@@ -78,7 +84,10 @@ class CameraClock:
         self.wall_minus_arrival_ns = wall_minus_arrival_ns
         self.model = ClockModel()
         self.timeline = Timeline(origin_ns)
+        self.expect_probes = expect_probes
+        self.warm = False
         self.warmup_frames = 0
+        self._model_warm_frames = 0
         self.device_frames = 0
         self.arrival_frames = 0
 
@@ -88,14 +97,30 @@ class CameraClock:
         if device_ns is not None:
             model.observe(device_ns, arrival_ns)
             self.device_frames += 1
-            warm = model.warmed_up
-            if not warm:
-                self.warmup_frames += 1
             p = self.timeline.place(model.to_local(device_ns), model.shift_ns)
-            return Aligned(p.t_ns, device_ns, warm)
+            if not self.warm:
+                self.warm = self._warm_now()
+                if not self.warm:
+                    self.warmup_frames += 1
+            return Aligned(p.t_ns, device_ns, self.warm)
         model.observe_arrival(arrival_ns)
         self.arrival_frames += 1
         return Aligned(self.timeline.place(arrival_ns).t_ns, None, True)
+
+    def _warm_now(self) -> bool:
+        """Warm-up ends when the model is warmed up, the probes have measured the min
+        delay (when the node answers them; else after ~5 s of waiting for them), and the
+        timeline has slewed away the step that the min delay caused."""
+        model = self.model
+        if not model.warmed_up:
+            return False
+        self._model_warm_frames += 1
+        probes_settled = (
+            not self.expect_probes
+            or model.source == "device+probe"
+            or self._model_warm_frames > PROBE_GRACE_FRAMES
+        )
+        return probes_settled and abs(self.timeline.correction_ns) < SETTLED_NS
 
     def probe(self, t0_ns: int, device_ns: int, t1_ns: int) -> None:
         """A ``/status`` round trip: sent at t0, answered with the device clock, back at t1."""

@@ -125,7 +125,9 @@ class _Camera:
             target, self._on_frame, take.ingest_config, on_state=self._on_state
         )
         self.clock = CameraClock(
-            take.start_monotonic_ns, take.start_realtime_ns - take.start_monotonic_ns
+            take.start_monotonic_ns,
+            take.start_realtime_ns - take.start_monotonic_ns,
+            expect_probes=take.probe_clocks,
         )
         self.gaps: list[tuple[int, int]] = []
         self._last_ns: int | None = None

@@ -134,3 +134,16 @@ def test_request_head_parsing() -> None:
     assert find_head_end(b"GET / HTTP/1.1\r\nHost: a\r\n") == -1
     with pytest.raises(StreamFormatError):
         parse_request_head(b"HELLO\r\n\r\n")
+
+
+def test_bursts_hold_frames_and_release_them_together() -> None:
+    from mmrec.sim.timing import FrameSchedule
+
+    s = FrameSchedule(fps=30, delay_ns=5_000_000, burst_every=30, burst_len=6)
+    # frames 0..5 leave together, with frame 5, and in order
+    assert {s.send_ns(n) for n in range(6)} == {s.capture_ns(5) + 5_000_000}
+    # the rest of the period is not held
+    assert [s.send_ns(n) for n in range(6, 30)] == [
+        s.capture_ns(n) + 5_000_000 for n in range(6, 30)
+    ]
+    assert s.send_ns(30) == s.capture_ns(35) + 5_000_000

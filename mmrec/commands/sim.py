@@ -110,6 +110,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="random extra send delay per frame, 0..MS")  # fmt: skip
     k.add_argument("--delay-ms", type=float, default=0.0, metavar="MS",
                    help="capture-to-send delay (encode/queue time)")  # fmt: skip
+    k.add_argument("--burst-every", type=float, default=0.0, metavar="S",
+                   help="every S seconds, hold frames back for --burst-ms, then send them "
+                   "back to back (WiFi bursts)")  # fmt: skip
+    k.add_argument("--burst-ms", type=float, default=0.0, metavar="MS",
+                   help="how long a burst holds frames back")  # fmt: skip
     k.add_argument("--drop-prob", type=float, default=0.0, metavar="P",
                    help="drop each frame with probability P (never sent)")  # fmt: skip
     k.add_argument("--drop-every", type=int, default=0, metavar="N",
@@ -164,6 +169,8 @@ def configs_from_args(args: argparse.Namespace) -> list[NodeConfig]:
                 drift_ppm=args.drift_ppm * share,
                 jitter_ms=args.jitter_ms,
                 delay_ms=args.delay_ms,
+                burst_every_s=args.burst_every,
+                burst_ms=args.burst_ms,
                 drop_prob=args.drop_prob,
                 drop_every=args.drop_every,
                 stall_at=args.stall_at,

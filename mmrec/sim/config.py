@@ -75,6 +75,8 @@ class NodeConfig:
     drift_ppm: float = 0.0
     jitter_ms: float = 0.0  # uniform random extra send delay per frame, order kept
     delay_ms: float = 0.0  # capture-to-send delay (a phone's encode/queue time)
+    burst_every_s: float = 0.0  # every so often, frames are held back...
+    burst_ms: float = 0.0  # ...for this long, then sent back to back (0 = no bursts)
     drop_prob: float = 0.0  # each frame is dropped (never sent) with this probability
     drop_every: int = 0  # every Nth frame (n % N == N - 1) is dropped; 0 = off
     stall_at: float | None = None  # stop sending, keep sockets open
@@ -97,6 +99,8 @@ class NodeConfig:
         for label, value in (
             ("jitter_ms", self.jitter_ms),
             ("delay_ms", self.delay_ms),
+            ("burst_every_s", self.burst_every_s),
+            ("burst_ms", self.burst_ms),
             ("max_client_buffer", self.max_client_buffer),
             ("drop_every", self.drop_every),
         ):

@@ -225,6 +225,8 @@ class SimNode:
             jitter_ns=round(config.jitter_ms * 1e6),
             drop_prob=config.drop_prob,
             drop_every=config.drop_every,
+            burst_every=round(config.burst_every_s * config.fps),
+            burst_len=round(config.burst_ms / 1000 * config.fps),
         )
         self.client_buffer_limit = config.max_client_buffer or max(2 * ring.max_size, 512 * 1024)
         # Counters.

@@ -54,6 +54,8 @@ class FrameSchedule:
     jitter_ns: int = 0
     drop_prob: float = 0.0
     drop_every: int = 0
+    burst_every: int = 0  # frames: every burst_every frames, hold burst_len of them...
+    burst_len: int = 0  # ...and send them back to back with the last one (WiFi bursts)
 
     def capture_ns(self, n: int) -> int:
         """When frame ``n`` is captured, relative to the origin."""
@@ -76,6 +78,10 @@ class FrameSchedule:
         t = self.capture_ns(n) + self.delay_ns
         if self.jitter_ns:
             t += int(unit_random(self.seed, n, _JITTER) * self.jitter_ns)
+        if self.burst_every and self.burst_len and n % self.burst_every < self.burst_len:
+            # held in the phone's queue until the block's last frame is ready
+            last = n - n % self.burst_every + self.burst_len - 1
+            t = max(t, self.capture_ns(last) + self.delay_ns)
         return t
 
     def dropped(self, n: int) -> bool:
