@@ -37,11 +37,12 @@ from mmrec.discover import (
 from mmrec.errors import ConfigError, MmrecError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
-from mmrec.preview import LivePreview
+from mmrec.preview import PREVIEW_FILE, LivePreview
 from mmrec.take import (
     INDEX,
     CameraEntry,
     Manifest,
+    PreviewInfo,
     write_manifest,
 )
 from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
@@ -376,7 +377,21 @@ class Take:
 
     def manifest(self, *, final: bool = False) -> Manifest:
         cams = tuple(c.entry() for c in self._cameras.values())
-        m = replace(self._manifest, cameras=cams)
+        m = replace(self._manifest, cameras=cams, events=tuple(self.events[-200:]))
+        if self.preview is not None:
+            st = self.preview.stats()
+            m = replace(
+                m,
+                preview=PreviewInfo(
+                    file=PREVIEW_FILE,
+                    fps=round(st.fps, 2),
+                    ticks=st.ticks,
+                    tiles_decoded=st.tiles_decoded,
+                    tiles_skipped=st.tiles_skipped,
+                    late_ticks=st.late_ticks,
+                    error=st.error,
+                ),
+            )
         if final:
             now_rt = time.time_ns()
             m = replace(

@@ -92,6 +92,19 @@ class CameraEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewInfo:
+    """What the live preview did during the take."""
+
+    file: str  # relative to the take folder
+    fps: float  # achieved mosaic rate
+    ticks: int
+    tiles_decoded: int
+    tiles_skipped: int  # over the CPU budget: recording has priority
+    late_ticks: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     take_id: str
     started_utc: str
@@ -104,6 +117,8 @@ class Manifest:
     format: str = FORMAT
     time_base: str = str(TIME_BASE)
     tool: dict[str, str] = field(default_factory=dict)
+    preview: PreviewInfo | None = None
+    events: tuple[str, ...] = ()  # discovery and camera events, in order
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -122,6 +137,9 @@ class Manifest:
             c["gaps"] = tuple(tuple(g) for g in c.get("gaps", ()))
             cams.append(CameraEntry(**c))
         raw["cameras"] = tuple(cams)
+        if raw.get("preview"):
+            raw["preview"] = PreviewInfo(**raw["preview"])
+        raw["events"] = tuple(raw.get("events", ()))
         return Manifest(**raw)
 
 
