@@ -153,9 +153,13 @@ def test_parse_status_rejects_non_objects() -> None:
 
 
 def test_cli_arguments() -> None:
-    assert [(t.name, t.url) for t in targets_from_args(["A=h:1", "http://x/stream"])] == [
+    # a bare URL is shown by its host (and its port when not the mesh's 8081)
+    args = ["A=h:1", "http://x/stream", "10.0.0.7", "http://y:9000/stream"]
+    assert [(t.name, t.url) for t in targets_from_args(args)] == [
         ("A", "h:1"),
-        ("http://x/stream", "http://x/stream"),
+        ("x", "http://x/stream"),
+        ("10.0.0.7", "10.0.0.7"),
+        ("y:9000", "http://y:9000/stream"),
     ]
     given = targets_from_args(["cam=http://a/stream"])
     found = targets_from_args(["cam=http://b/stream", "z=http://a/stream"])

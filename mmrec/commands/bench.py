@@ -31,6 +31,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -118,8 +119,19 @@ def targets_from_args(values: list[str]) -> list[BenchTarget]:
         if sep and name and "://" not in name:
             out.append(BenchTarget(name, url))
         else:
-            out.append(BenchTarget(v, v))
+            out.append(BenchTarget(_short_name(v), v))
     return out
+
+
+def _short_name(url: str) -> str:
+    """A bare URL's display name: its host, with the port when it is not 8081."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname or url
+    return host if port in (None, 8081) else f"{host}:{port}"
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -271,18 +283,18 @@ async def _run_live(bench: Bench, console: Console) -> BenchReport:
     return task.result()
 
 
-def summary_table(report: BenchReport) -> Table:
-    t = Table(
-        title=f"mmrec bench: {len(report.devices)} device(s), {report.elapsed_ns / 1e9:.1f} s",
-        title_justify="left",
-    )
-    cols = (
-        "device", "state", "fps", "nominal", "Mbit/s", "size KB", "interval ms p50/p95/p99",
-        "drops", "gaps", "1st frame ms", "head ms", "rtt ms", "latency ms p50/p95", "±ms",
-    )  # fmt: skip
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("device", "state") else "right")
-    t.add_column("notes", overflow="fold", max_width=48)
+def summary_table(report: BenchReport) -> Group:
+    """The final report as two narrow tables (rate, then timing), readable at 80 columns."""
+    title = f"mmrec bench: {len(report.devices)} device(s), {report.elapsed_ns / 1e9:.1f} s"
+    rate = Table(title=title + " - rate", title_justify="left")
+    rate.add_column("device", no_wrap=True)
+    for col in ("state", "fps", "nominal", "Mbit/s", "KB/frame", "drops", "gaps"):
+        rate.add_column(col, justify="left" if col == "state" else "right")
+    rate.add_column("notes", overflow="fold", ratio=1)
+    timing = Table(title=title + " - timing (ms)", title_justify="left")
+    timing.add_column("device", no_wrap=True)
+    for col in ("interval p50/p95/p99", "1st frame", "head", "rtt", "latency p50/p95", "±"):
+        timing.add_column(col, justify="right")
     for d in report.devices:
         s = d.stream
         lat = d.latency
@@ -292,26 +304,29 @@ def summary_table(report: BenchReport) -> Table:
             notes = "latency not measurable" + (f"; {notes}" if notes else "")
         if d.fps_nominal_source not in ("status", "unknown"):
             notes = f"nominal from {d.fps_nominal_source}" + (f"; {notes}" if notes else "")
-        t.add_row(
+        rate.add_row(
             d.name,
             "[green]ok[/]" if ok else f"[red]{d.state}[/]",
             f"{d.fps:.2f}" if ok else "-",
             f"{d.fps_nominal:g}" if d.fps_nominal else "-",
             f"{s.mbps_total:.2f}" if ok else "-",
             f"{s.size_mean / 1e3:.1f}" if ok else "-",
+            "-" if s.drops is None else str(s.drops),
+            str(s.gaps),
+            notes,
+        )
+        timing.add_row(
+            d.name,
             f"{_ms(s.interval_p50_ns)}/{_ms(s.interval_p95_ns)}/{_ms(s.interval_p99_ns)}"
             if s.interval_p50_ns is not None
             else "-",
-            "-" if s.drops is None else str(s.drops),
-            str(s.gaps),
             _ms(s.time_to_first_frame_ns),
             _ms(d.stream_head_ns),
             _ms(d.status_rtt.p50_ns if d.status_rtt else None),
             f"{_ms(lat.latency.p50_ns)}/{_ms(lat.latency.p95_ns)}" if lat.latency else "n/m",
             _ms(lat.uncertainty_ns) if lat.measurable else "-",
-            notes,
         )
-    return t
+    return Group(rate, timing)
 
 
 # -- JSON (made here, at the edge) -------------------------------------------------------
