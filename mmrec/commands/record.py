@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
 import time
@@ -314,7 +315,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
                         live.update(view.table())
         finally:
             if not args.json:
-                console.print("finalizing files…")
+                console.print("\nfinalizing files…")
             manifest = await take.close()
     if args.json:
         json.dump(to_jsonable(manifest), sys.stdout, indent=2)
@@ -361,6 +362,14 @@ async def _wait(stop: asyncio.Event, deadline: float | None) -> None:
         await asyncio.wait_for(stop.wait(), timeout)
 
 
+def _self_command() -> str:
+    """How this mmrec was started, so a hint can be pasted as it is (venv or not)."""
+    argv0 = sys.argv[0]
+    if argv0.endswith("__main__.py"):
+        return f"{shlex.quote(sys.executable)} -m mmrec"
+    return shlex.quote(argv0) if "/" in argv0 else "mmrec"
+
+
 def _summary(console: Console, manifest: object, take: Take) -> None:
     from mmrec.take import Manifest
 
@@ -389,4 +398,4 @@ def _summary(console: Console, manifest: object, take: Take) -> None:
             f"preview: {take.dir / 'preview.mkv'} ({st.fps:.1f} fps achieved, "
             f"{st.tiles_skipped} tiles skipped, {st.late_ticks} late ticks)"
         )
-    console.print(f"next: mmrec proxy {take.dir}")
+    console.print(f"next: {_self_command()} proxy {take.dir}")
