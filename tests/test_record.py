@@ -111,6 +111,14 @@ async def test_each_quirk_mode_records(tmp_path: Path, quirk: Quirk) -> None:
     assert all(jpeg.is_complete(data) for _, data in packets)
     st = take.status()[0]
     assert st.ingest.skipped_parts == 0 and st.ingest.truncated == 0
+    clock = load_manifest(take.dir).cameras[0].clock
+    assert clock is not None
+    if quirk is Quirk.RAW_JPEG:
+        # no X-Timestamp at all: arrival times, and the manifest says how good they are
+        assert clock.source == "arrival"
+        assert clock.uncertainty_ns is not None and clock.uncertainty_ns > 0
+    else:
+        assert clock.source.startswith("device")
 
 
 async def test_stalled_node_is_dropped_and_recorded_again_others_unaffected(
