@@ -32,6 +32,8 @@ def parse_device_ts(value: str | None) -> int | None:
     if not value:
         return None
     text = value.strip()
+    if not text.isascii():  # str.isdigit() would accept "²" and int() then fails
+        return None
     whole, dot, frac = text.partition(".")
     if not whole.isdigit() or (dot and not (frac.isdigit() or frac == "")):
         try:

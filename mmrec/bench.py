@@ -27,35 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 import aiohttp
 
 from mmrec.align import parse_device_ts
 from mmrec.clock import ClockModel
-from mmrec.errors import CameraError, CameraProtocolError, CameraUnreachableError, ConfigError
+from mmrec.errors import CameraError, ConfigError
 from mmrec.ingest import CameraIngest, IngestConfig, Received, StreamTarget
 from mmrec.stats import LatencySnapshot, LatencyStats, StreamSnapshot, StreamStats
+from mmrec.status import StatusInfo, get_status
 
 NominalSource = Literal["status", "cli", "estimated", "unknown"]
 
-MAX_STATUS_BYTES: Final = 64 * 1024
-
 
 # -- results ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StatusInfo:
-    """What one ``/status`` answer told us: its clock (device ns) and nominal rate."""
-
-    device_ns: int | None
-    fps: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,34 +132,6 @@ class BenchProgress:
 
 
 # -- pure accumulator -----------------------------------------------------------------
-
-
-def parse_status(body: bytes) -> StatusInfo:
-    """The clock (``clockNs``, else ``clock`` seconds) and ``fps`` from a ``/status`` body.
-
-    Raises :class:`ValueError` when the body is not a JSON object; missing or odd fields
-    are simply None (many cameras have a ``/status`` without a clock).
-    """
-    doc = json.loads(body)
-    if not isinstance(doc, dict):
-        raise ValueError("/status is not a JSON object")
-    device_ns: int | None = None
-    ns = doc.get("clockNs")
-    if isinstance(ns, int) and not isinstance(ns, bool) and ns > 0:
-        device_ns = ns
-    else:
-        v = doc.get("clock")
-        if isinstance(v, str):
-            device_ns = parse_device_ts(v)
-        elif isinstance(v, int | float) and not isinstance(v, bool):
-            device_ns = parse_device_ts(repr(v))
-    fps = doc.get("fps")
-    nominal = (
-        float(fps)
-        if isinstance(fps, int | float) and not isinstance(fps, bool) and 0 < fps <= 1000
-        else None
-    )
-    return StatusInfo(device_ns, nominal)
 
 
 class DeviceBench:
@@ -563,7 +525,7 @@ class Bench:
                 DeviceBench(
                     t.name,
                     t.url,
-                    _status_url(t),
+                    t.status_url,
                     start_ns=self._start_ns,
                     wall_minus_mono_ns=wall_minus_mono,
                     fps_nominal_cli=cfg.fps_nominal,
@@ -652,47 +614,13 @@ class Bench:
         """One NTP-style round trip to ``/status``; failures are counted, never raised."""
         cfg = self.config
         try:
-            async with asyncio.timeout(cfg.connect_timeout_s + cfg.read_timeout_s):
-                t0, t1, body = await _get_status(session, d.bench.status_url, d.target.name)
-            status = _parse_or_raise(body, d.target.name)
+            t0, t1, status = await get_status(
+                session,
+                d.bench.status_url,
+                d.target.name,
+                timeout=cfg.connect_timeout_s + cfg.read_timeout_s,
+            )
         except CameraError as exc:
             d.bench.probe_failed(exc.cause)
             return
-        except TimeoutError:
-            d.bench.probe_failed(f"/status did not answer within {cfg.read_timeout_s:g} s")
-            return
         d.bench.probe(t0, t1, status)
-
-
-def _status_url(t: StreamTarget) -> str:
-    host = f"[{t.host}]" if ":" in t.host else t.host
-    return f"http://{host}:{t.port}/status"
-
-
-async def _get_status(
-    session: aiohttp.ClientSession, url: str, camera: str
-) -> tuple[int, int, bytes]:
-    """GET /status: (t0 before sending, t1 at the response head, body). aiohttp and OSError
-    failures become CameraError here."""
-    try:
-        t0 = time.monotonic_ns()
-        async with session.get(url, allow_redirects=False) as resp:
-            # The node read its clock before writing the head: t1 is the head's arrival.
-            t1 = time.monotonic_ns()
-            if resp.status != 200:
-                raise CameraProtocolError(camera, f"/status answered HTTP {resp.status}")
-            body = await resp.content.read(MAX_STATUS_BYTES + 1)
-    except (aiohttp.ClientError, OSError) as exc:
-        raise CameraUnreachableError(
-            camera, f"/status failed: {exc or type(exc).__name__}"
-        ) from exc
-    if len(body) > MAX_STATUS_BYTES:
-        raise CameraProtocolError(camera, f"/status is larger than {MAX_STATUS_BYTES} bytes")
-    return t0, t1, body
-
-
-def _parse_or_raise(body: bytes, camera: str) -> StatusInfo:
-    try:
-        return parse_status(body)
-    except (ValueError, RecursionError) as exc:
-        raise CameraProtocolError(camera, f"/status is not a JSON object ({exc})") from None

@@ -20,12 +20,12 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-from mmrec import http1
+from mmrec import http1, jpeg
 from mmrec.errors import (
     CameraError,
     CameraProtocolError,
@@ -35,7 +35,6 @@ from mmrec.errors import (
 )
 from mmrec.multipart import MultipartParser, Part, boundary_from_content_type
 
-_JPEG_TYPES: Final = frozenset({"image/jpeg", "image/jpg", "image/pjpeg"})
 _HEAD_BUFFER: Final = 65536
 
 
@@ -53,21 +52,36 @@ class StreamTarget:
     def host_for_url(self) -> str:
         return f"[{self.host}]" if ":" in self.host else self.host
 
+    @property
+    def status_url(self) -> str:
+        return f"http://{self.host_for_url}:{self.port}/status"
+
     @staticmethod
     def from_url(name: str, url: str) -> StreamTarget:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
+        """Parse ``http://HOST[:PORT][/PATH]`` (or just ``HOST``); ConfigError if unusable.
+
+        No port means the mesh's 8081; no path (or ``/``, as pasted from a browser) means
+        ``/stream``. The path is percent-encoded for the request line.
+        """
+        try:
+            parts = urlsplit(url.strip() if "://" in url else f"http://{url.strip()}")
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"camera {name!r}: bad URL {url!r} ({exc})") from None
         if parts.scheme != "http":
             raise ConfigError(f"camera {name!r}: only http:// streams are supported, not {url!r}")
         if not parts.hostname:
             raise ConfigError(f"camera {name!r}: no host in URL {url!r}")
-        try:
-            port = parts.port or 8081
-        except ValueError as exc:
-            raise ConfigError(f"camera {name!r}: bad port in URL {url!r}") from exc
-        path = parts.path or "/stream"
+        if port == 0:
+            raise ConfigError(f"camera {name!r}: port 0 in URL {url!r}")
+        port = port or 8081
+        path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=~-._") if parts.path else ""
+        if path in ("", "/"):
+            path = "/stream"
         if parts.query:
-            path += "?" + parts.query
-        host = parts.hostname
+            path += "?" + quote(unquote(parts.query), safe="=&/:@!$'()*+,;~-._")
+        # an IPv6 zone arrives escaped (fe80::1%25eth0); the resolver wants it plain
+        host = unquote(parts.hostname)
         shown = f"[{host}]" if ":" in host else host
         return StreamTarget(name, host, port, path, f"http://{shown}:{port}{path}")
 
@@ -149,6 +163,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                 self._deliver(self._parser.buffer_updated(nbytes), now)
         except (StreamFormatError, CameraError) as exc:
             self._fail(exc)
+        except Exception as exc:  # a bug in a frame handler must not blame the camera
+            self._fail(CameraProtocolError(self._ingest.name, f"internal error: {exc!r}"))
 
     def eof_received(self) -> bool | None:
         if self._parser is not None:
@@ -228,8 +244,13 @@ class CameraIngest:
         config: IngestConfig | None = None,
         *,
         on_state: Callable[[CameraIngest, str], None] | None = None,
+        fallbacks: Sequence[StreamTarget] = (),
     ) -> None:
         self.target = target
+        # Other paths to the same camera (e.g. its Tailscale address): after a connection
+        # attempt that brought no frame, the next path is tried.
+        self._paths = [target, *fallbacks]
+        self._path_index = 0
         self.name = target.name
         self._sink = sink
         self._config = config or IngestConfig()
@@ -246,6 +267,7 @@ class CameraIngest:
         self._last_frame_ns: int | None = None
         self._stopping = False
         self._protocol: _StreamProtocol | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     # public
@@ -275,6 +297,15 @@ class CameraIngest:
         self._wake.set()
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
+        elif self._connecting is not None:
+            self._connecting.cancel()  # don't wait out a connect timeout at shutdown
+
+    def retarget(self, target: StreamTarget) -> None:
+        """Use ``target`` as the camera's main path from the next connection on."""
+        self._paths[0] = target
+        self._path_index = 0
+        self.target = target
+        self.reconnect_now()
 
     def reconnect_now(self) -> None:
         """Skip the current backoff wait (e.g. discovery saw the node come back)."""
@@ -287,17 +318,31 @@ class CameraIngest:
         while not self._stopping:
             frames_before = self._frames
             try:
-                await self._stream_once()
+                self._connecting = asyncio.ensure_future(self._stream_once())
+                try:
+                    await self._connecting
+                except asyncio.CancelledError:
+                    if not self._stopping:
+                        raise
+                    break
+                finally:
+                    self._connecting = None
                 if not self._stopping:
                     raise CameraUnreachableError(self.name, "the node closed the stream")
             except CameraError as exc:
                 if self._stopping:
                     break
                 self._last_error = exc.cause
+            except (OSError, ValueError, RuntimeError) as exc:
+                # unexpected, but this camera's task must go on and say why
+                self._last_error = f"{type(exc).__name__}: {exc}"
             if self._stopping:
                 break
             if self._frames > frames_before:
                 backoff = cfg.backoff_initial  # it worked for a while: retry quickly
+            elif len(self._paths) > 1:
+                self._path_index = (self._path_index + 1) % len(self._paths)
+                self.target = self._paths[self._path_index]
             self._reconnects += 1
             self._set_state("backoff")
             delay = backoff * random.uniform(0.75, 1.25)
@@ -375,6 +420,13 @@ class CameraIngest:
             )
         if head.status != 200:
             raise CameraProtocolError(self.name, f"HTTP {head.status} {head.reason}".rstrip())
+        ctype = (head.header("content-type") or "").split(";")[0].strip().lower()
+        if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
+            raise CameraProtocolError(
+                self.name,
+                f"{self.target.url} answered {ctype}, not an MJPEG stream (is the path right?"
+                " camera nodes serve it at /stream)",
+            )
         encoding = (head.header("content-encoding") or "identity").strip().lower()
         if encoding not in ("identity", ""):
             raise CameraProtocolError(self.name, f"compressed stream ({encoding}) not supported")
@@ -390,7 +442,7 @@ class CameraIngest:
             # a text/plain heartbeat, a JSON status part, an empty part: skip, count
             self._skipped += 1
             return
-        complete = _ends_with_eoi(data)
+        complete = jpeg.is_complete(data)
         if not complete:
             self._truncated += 1
         self._frames += 1
@@ -405,9 +457,3 @@ class CameraIngest:
             self._state = state
             if self._on_state is not None:
                 self._on_state(self, state)
-
-
-def _ends_with_eoi(data: bytes) -> bool:
-    # Only the tail matters; jpeg.is_complete does the same with padding rules.
-    tail = data[-8:].rstrip(b"\r\n\x00 ")
-    return tail.endswith(b"\xff\xd9")

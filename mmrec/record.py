@@ -18,7 +18,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -26,7 +26,7 @@ from typing import Final
 import aiohttp
 
 from mmrec import __version__
-from mmrec.align import CameraClock, parse_device_ts
+from mmrec.align import CameraClock
 from mmrec.discover import (
     CameraAdded,
     CameraAddressChanged,
@@ -34,10 +34,11 @@ from mmrec.discover import (
     DiscoveryEvent,
     DiscoveryWarning,
 )
-from mmrec.errors import ConfigError, MmrecError, RecordingError
+from mmrec.errors import CameraError, ConfigError, MmrecError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
 from mmrec.preview import PREVIEW_FILE, LivePreview
+from mmrec.status import get_status
 from mmrec.take import (
     INDEX,
     CameraEntry,
@@ -50,22 +51,6 @@ from mmrec.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, 
 GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
 MANIFEST_EVERY: Final = 1.0
 PROBE_EVERY: Final = 1.0
-
-
-def _status_clock_ns(body: object) -> int | None:
-    """The device clock in a node's /status JSON: ``clockNs`` (int ns) or ``clock`` (s)."""
-    if not isinstance(body, dict):
-        return None
-    ns = body.get("clockNs")
-    if isinstance(ns, int) and not isinstance(ns, bool) and ns > 0:
-        return ns
-    for key in ("clock", "time", "timestamp"):
-        v = body.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return parse_device_ts(repr(v))
-        if isinstance(v, str):
-            return parse_device_ts(v)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +90,7 @@ class _Camera:
         target: StreamTarget,
         model: str | None,
         role: str | None,
+        fallbacks: Sequence[StreamTarget] = (),
     ) -> None:
         self.name = name
         self.dir = cam_dir
@@ -123,7 +109,11 @@ class _Camera:
             muxer=take.muxer,
         )
         self.ingest = CameraIngest(
-            target, self._on_frame, take.ingest_config, on_state=self._on_state
+            target,
+            self._on_frame,
+            take.ingest_config,
+            on_state=self._on_state,
+            fallbacks=fallbacks,
         )
         self.clock = CameraClock(
             take.start_monotonic_ns,
@@ -142,29 +132,25 @@ class _Camera:
 
         Each answer gives an independent sample (t0, device clock, t1) that lets the clock
         model target the capture instant rather than capture + min delay. A node whose
-        ``/status`` has no clock is asked again only rarely.
+        ``/status`` fails or has no clock is asked again only rarely. The body is capped
+        and the request timed (mmrec.status), so a hostile node costs nothing more.
         """
         failures = 0
         while True:
             await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
             if self.ingest.stats().state != "streaming":
                 continue
-            url = f"http://{self.target.host_for_url}:{self.target.port}/status"
-            t0 = time.monotonic_ns()
             try:
-                async with session.get(url, allow_redirects=False) as resp:
-                    body = await resp.json(content_type=None) if resp.status == 200 else None
-                t1 = time.monotonic_ns()
-            except (aiohttp.ClientError, TimeoutError, ValueError):
+                t0, t1, status = await get_status(session, self.ingest.target.status_url, self.name)
+            except CameraError:
                 failures += 1
                 continue
-            device_ns = _status_clock_ns(body)
-            if device_ns is None:
+            if status.device_ns is None:
                 failures += 1
                 continue
             failures = 0
             self.probes_ok += 1
-            self.clock.probe(t0, device_ns, t1)
+            self.clock.probe(t0, status.device_ns, t1)
 
     def _on_frame(self, rx: Received) -> None:
         # Hot path, on the event loop: the clock model (a few µs) and a queue put.
@@ -198,7 +184,7 @@ class _Camera:
         return CameraEntry(
             name=self.name,
             dir=self.dir,
-            url=self.target.url,
+            url=self.ingest.target.url,
             model=self.model,
             role=self.role,
             segments=w.segments,
@@ -223,7 +209,7 @@ class _Camera:
         return CameraStatus(
             self.name,
             self.dir,
-            self.target.url,
+            self.ingest.target.url,
             self.ingest.stats(),
             self.writer.stats(),
             len(self.gaps),
@@ -280,6 +266,7 @@ class Take:
         self._closed = False
         self.events: list[str] = []
         self.writer_pool = WriterPool(writer_threads)
+        self._stop_updates = asyncio.Event()
 
     async def __aenter__(self) -> Take:
         try:
@@ -333,15 +320,21 @@ class Take:
         *,
         model: str | None = None,
         role: str | None = None,
+        fallbacks: Sequence[str] = (),
     ) -> str:
-        """Start recording a camera; returns its folder name. Names must be unique."""
+        """Start recording a camera; returns its folder name. Names must be unique.
+
+        ``fallbacks`` are other URLs of the same camera (e.g. its Tailscale address),
+        tried in turn when the current one does not answer.
+        """
         if self._closed:
             raise RecordingError("the take is closed")
         if name in self._cameras:
             raise ConfigError(f"camera {name!r} is already in this take")
         target = StreamTarget.from_url(name, url)
+        others = [StreamTarget.from_url(name, u) for u in fallbacks]
         cam_dir = unique_name(name, {c.dir for c in self._cameras.values()})
-        cam = _Camera(self, name, cam_dir, target, model, role)
+        cam = _Camera(self, name, cam_dir, target, model, role, others)
         self._cameras[name] = cam
         cam.task = asyncio.create_task(cam.ingest.run(), name=f"ingest:{name}")
         if self.preview is not None:
@@ -369,8 +362,7 @@ class Take:
         """A camera moved (new address): reconnect to the new URL, same folder and files."""
         cam = self._cameras[name]
         cam.target = StreamTarget.from_url(name, url)
-        cam.ingest.target = cam.target
-        cam.ingest.reconnect_now()
+        cam.ingest.retarget(cam.target)
 
     def status(self) -> list[CameraStatus]:
         return [c.status() for c in self._cameras.values()]
@@ -407,48 +399,61 @@ class Take:
     # lifecycle
 
     async def close(self) -> Manifest:
-        """Stop every camera, finalize every file and write the final manifest."""
+        """Stop every camera, finalize every file and write the final manifest.
+
+        Each step is guarded: a failing preview or probe never keeps the writers from
+        finalizing their files, nor the final manifest from being written.
+        """
         if self._closed:
             return self.manifest(final=True)
         self._closed = True
-        for cam in self._cameras.values():
-            cam.ingest.stop()
-            if cam.probe_task is not None:
-                cam.probe_task.cancel()
-        probes = [c.probe_task for c in self._cameras.values() if c.probe_task is not None]
-        if probes:
-            await asyncio.wait(probes, timeout=2.0)
-        if self._session is not None:
-            await self._session.close()
-        tasks = [c.task for c in self._cameras.values() if c.task is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=3.0)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
-        if self.preview is not None:
-            await self.preview.stop()
-        await asyncio.gather(*(asyncio.to_thread(c.writer.close) for c in self._cameras.values()))
-        await asyncio.to_thread(self.writer_pool.shutdown)
-        if self._updater is not None:
-            self._updater.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._updater
-        final = self.manifest(final=True)
-        await asyncio.to_thread(write_manifest, self.dir, final)
+        self._stop_updates.set()
+        try:
+            for cam in self._cameras.values():
+                cam.ingest.stop()
+                if cam.probe_task is not None:
+                    cam.probe_task.cancel()
+            tasks = [c.task for c in self._cameras.values() if c.task is not None]
+            tasks += [c.probe_task for c in self._cameras.values() if c.probe_task is not None]
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=2.0)
+                for t in pending:
+                    t.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=1.0)
+            if self._session is not None:
+                await self._session.close()
+            if self.preview is not None:
+                try:
+                    await self.preview.stop()
+                except Exception as exc:  # the preview must never cost the recording
+                    self.note(f"preview: could not stop cleanly: {exc!r}")
+        finally:
+            await asyncio.gather(
+                *(asyncio.to_thread(c.writer.close) for c in self._cameras.values())
+            )
+            await asyncio.to_thread(self.writer_pool.shutdown)
+            if self._updater is not None:
+                # cooperative: the updater finishes the write it may be in, then returns
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._updater, timeout=10.0)
+            final = self.manifest(final=True)
+            await asyncio.to_thread(write_manifest, self.dir, final)
         return final
 
     async def _keep_manifest(self) -> None:
-        while True:
-            await asyncio.sleep(MANIFEST_EVERY)
+        while not self._stop_updates.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
+            if self._stop_updates.is_set():
+                return
             try:
                 await asyncio.to_thread(write_manifest, self.dir, self.manifest())
             except RecordingError as exc:
                 self._event(str(exc))
 
     def note(self, text: str) -> None:
-        """Record an event in the take's log (``events.log``) and show it."""
+        """Record an event in the manifest's ``events`` and show it."""
         self.events.append(text)
         self._event(text)
 
@@ -479,19 +484,26 @@ async def follow_discovery(
     async for ev in events:
         if take.closed:
             return
-        match ev:
-            case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
-                if (cam.host, cam.port) in skip:
-                    continue
-                if take.has_camera(cam.id):
-                    take.retarget(cam.id, cam.stream_url)
-                    take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
-                else:
-                    take.add_camera(
-                        cam.id, cam.stream_url, model=cam.model or None, role=cam.role or None
-                    )
-            case CameraLost(camera=cam):
-                if take.has_camera(cam.id):
-                    take.note(f"camera {cam.id!r}: lost by discovery; retrying")
-            case DiscoveryWarning():
-                take.note(f"discovery: {ev.subject}: {ev.message}")
+        try:
+            _follow_one(take, ev, skip)
+        except MmrecError as exc:  # e.g. disk full at a hot-join: say so, keep following
+            take.note(f"discovery: {exc}")
+
+
+def _follow_one(take: Take, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
+    match ev:
+        case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
+            if (cam.host, cam.port) in skip:
+                return
+            if take.has_camera(cam.id):
+                take.retarget(cam.id, cam.stream_url)
+                take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
+            else:
+                take.add_camera(
+                    cam.id, cam.stream_url, model=cam.model or None, role=cam.role or None
+                )
+        case CameraLost(camera=cam):
+            if take.has_camera(cam.id):
+                take.note(f"camera {cam.id!r}: lost by discovery; retrying")
+        case DiscoveryWarning():
+            take.note(f"discovery: {ev.subject}: {ev.message}")

@@ -24,6 +24,7 @@ import contextlib
 import csv
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -145,7 +146,8 @@ class Manifest:
 
 def write_manifest(take_dir: Path, manifest: Manifest) -> None:
     """Atomically replace ``manifest.json`` (temp file, fsync, rename)."""
-    tmp = take_dir / (MANIFEST + ".tmp")
+    # a name of its own per writer thread: two writes never share a temporary file
+    tmp = take_dir / f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(manifest.to_json())

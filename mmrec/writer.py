@@ -81,7 +81,12 @@ class WriterPool:
             if item is None:
                 return
             writer, frame = item
-            writer._handle(frame)
+            try:
+                writer._handle(frame)
+            except Exception as exc:  # never let one camera's bug stop the shared thread
+                writer._error = f"camera {writer.camera!r}: writer error: {exc!r}"
+                if frame is None:
+                    writer._closed.set()
 
 
 @dataclass(frozen=True, slots=True)

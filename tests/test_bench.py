@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from mmrec.bench import BenchReport, DeviceBench, StatusInfo, parse_status
+from mmrec.bench import BenchReport, DeviceBench
 from mmrec.clock import simulate_camera
 from mmrec.commands.bench import config_from_args, merge_targets, report_json, targets_from_args
 from mmrec.errors import ConfigError
 from mmrec.plots import write_bench_plots
 from mmrec.sim.wire import format_timestamp
+from mmrec.status import StatusInfo, parse_status
 
 MS = 1_000_000
 

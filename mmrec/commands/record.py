@@ -38,7 +38,7 @@ from rich.table import Table
 
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest import IngestConfig
+from mmrec.ingest import IngestConfig, StreamTarget
 from mmrec.record import CameraStatus, PreviewOptions, Take
 from mmrec.take import to_jsonable
 
@@ -165,6 +165,25 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         )
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration must be positive")
+    if args.segment_seconds is not None and (
+        args.segment_seconds < 0 or 0 < args.segment_seconds < 1
+    ):
+        raise ConfigError("--segment-seconds must be 0 (off) or at least 1")
+    for flag, value in (
+        ("--read-timeout", args.read_timeout),
+        ("--connect-timeout", args.connect_timeout),
+        ("--preview-fps", args.preview_fps),
+    ):
+        if not value > 0:
+            raise ConfigError(f"{flag} must be positive")
+    if not 0 <= args.preview_port <= 65535:
+        raise ConfigError("--preview-port must be 0-65535 (0: any free port)")
+    if args.sim < 0:
+        raise ConfigError("--sim must be 0 or more")
+    # every URL is checked now, before a take folder is made for nothing
+    for cam in cams:
+        for url in (cam.url, *cam.fallbacks):
+            StreamTarget.from_url(cam.name, url)
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -295,7 +314,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         await take.__aenter__()
         try:
             for cam in cams:
-                take.add_camera(cam.name, cam.url)
+                take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
             if settings.discovery.enabled:
                 await _start_discovery(stack, take, settings.discovery, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
@@ -329,7 +348,6 @@ async def _start_discovery(
     stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
 ) -> None:
     from mmrec.discover import Discovery, DiscoveryConfig
-    from mmrec.ingest import StreamTarget
     from mmrec.record import follow_discovery
 
     disc = await stack.enter_async_context(
