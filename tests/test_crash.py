@@ -67,3 +67,55 @@ async def test_sigkill_leaves_every_file_readable(tmp_path: Path) -> None:
         # and they end within a frame or two of what the node had sent at the kill
         # (one still in flight on the socket, one in the writer's queue)
         assert sent_at_kill[cam["name"]] - frames[-1] <= 2, (sent_at_kill, frames[-1])
+
+
+async def test_sigterm_finalizes_every_file_within_seconds(tmp_path: Path) -> None:
+    """SIGTERM while one camera streams and another never answers: a prompt, clean end."""
+    import socket
+
+    silent = socket.socket()  # accepts connections (backlog), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    port = silent.getsockname()[1]
+    try:
+        async with SimMesh(
+            [NodeConfig("t0", width=320, height=240, ring=4)],
+            base_host="127.0.0.1",
+            port=0,
+            mdns=False,
+        ) as mesh:
+            cmd = [sys.executable, "-m", "mmrec", "record", "--json", "--out", str(tmp_path)]
+            cmd += [f"t0={mesh.nodes[0].url}", f"mute=http://127.0.0.1:{port}/stream"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    m = _manifest(tmp_path)
+                    cams = m["cameras"] if m else []
+                    assert isinstance(cams, list)
+                    if any(c["name"] == "t0" and c["frames"] >= 30 for c in cams):
+                        break
+                    assert time.monotonic() < deadline, "no frames recorded in 30 s"
+                    await asyncio.sleep(0.1)
+                t0 = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+                took = time.monotonic() - t0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    finally:
+        silent.close()
+    assert proc.returncode == 0, err.decode()
+    assert took < 6.0, f"took {took:.1f} s to finish"
+    summary = json.loads(out)
+    assert summary["state"] == "finished"
+    (take,) = [p.parent for p in tmp_path.glob("*/manifest.json")]
+    by = {c["name"]: c for c in summary["cameras"]}
+    assert by["mute"]["frames"] == 0 and by["mute"]["segments"] == []
+    seg = take / by["t0"]["segments"][0]
+    assert b"\x1c\x53\xbb\x6b" in seg.read_bytes()[-4096:]  # Cues written at close
+    with av.open(str(seg)) as c:
+        assert c.duration and c.duration > 0
+        assert sum(1 for p in c.demux(video=0) if p.size) == by["t0"]["frames"]

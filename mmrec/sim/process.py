@@ -13,6 +13,7 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 
 from mmrec.errors import ConfigError, MmrecError
@@ -46,9 +47,9 @@ async def start_sim_process(
         "--fps", f"{fps:g}", "--bind", host, "--port", "0", "--no-mdns", "--json",
         *extra_args,
     ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    # stderr goes to a file, not a pipe nobody drains (a full pipe would stall the nodes)
+    errlog = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=errlog)
     try:
         assert proc.stdout is not None
         try:
@@ -56,9 +57,9 @@ async def start_sim_process(
         except TimeoutError:
             raise MmrecError(f"simulator did not start within {ready_timeout:g} s") from None
         if not line:
-            err = b""
-            if proc.stderr is not None:
-                err = await proc.stderr.read()
+            await proc.wait()
+            errlog.seek(0)
+            err = errlog.read()
             raise MmrecError(
                 "simulator exited: " + (err.decode(errors="replace").strip() or "no output")
             )
@@ -74,3 +75,4 @@ async def start_sim_process(
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+        errlog.close()
