@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mmrec.errors import ConfigError
 
@@ -41,6 +42,26 @@ class ShootConfig:
     take_name: str | None = None
     preview: bool = True
     discovery: DiscoverySpec = field(default_factory=DiscoverySpec)
+
+
+def camera_arg(value: str) -> tuple[str, str]:
+    """A camera on the command line: ``NAME=URL``, or a bare ``URL``/``HOST`` that is
+    named by its host (and its port when it is not the mesh's 8081)."""
+    name, sep, url = value.partition("=")
+    if sep and name and "://" not in name:
+        return name, url
+    return short_name(value), value
+
+
+def short_name(url: str) -> str:
+    """A URL's display name: its host, with the port when it is not 8081."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port
+    except ValueError:
+        return url
+    host = parts.hostname or url
+    return host if port in (None, 8081) else f"{host}:{port}"
 
 
 def _expect(where: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:

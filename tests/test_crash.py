@@ -27,6 +27,22 @@ def _manifest(out: Path) -> dict[str, object] | None:
         return None  # never happens with the atomic rename, but don't fail on it
 
 
+async def _wait_recorded(
+    out: Path, proc: subprocess.Popen[bytes], frames: int, names: set[str]
+) -> None:
+    """Until the live manifest shows ``frames`` for each camera in ``names`` (30 s max)."""
+    deadline = time.monotonic() + 30
+    while True:
+        m = _manifest(out)
+        cams = m["cameras"] if m else []
+        assert isinstance(cams, list)
+        if {c["name"] for c in cams if c["frames"] >= frames} >= names:
+            return
+        assert time.monotonic() < deadline, f"recorder did not record {frames} frames in 30 s"
+        assert proc.poll() is None, "recorder exited early"
+        await asyncio.sleep(0.1)
+
+
 async def test_sigkill_leaves_every_file_readable(tmp_path: Path) -> None:
     configs = [NodeConfig(f"k{i}", width=320, height=240, ring=4) for i in range(2)]
     async with SimMesh(configs, base_host="127.0.0.1", port=0, mdns=False) as mesh:
@@ -34,16 +50,7 @@ async def test_sigkill_leaves_every_file_readable(tmp_path: Path) -> None:
         cmd += [f"{n.name}={n.url}" for n in mesh.nodes]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                m = _manifest(tmp_path)
-                cams = m["cameras"] if m else []
-                assert isinstance(cams, list)
-                if len(cams) == 2 and all(c["frames"] >= 60 for c in cams):
-                    break
-                assert time.monotonic() < deadline, "recorder did not record 60 frames in 30 s"
-                assert proc.poll() is None, "recorder exited early"
-                await asyncio.sleep(0.1)
+            await _wait_recorded(tmp_path, proc, 60, {n.name for n in mesh.nodes})
             proc.send_signal(signal.SIGKILL)
             sent_at_kill = {n.name: n.sent[-1].frame for n in mesh.nodes}
             proc.wait(10)
@@ -88,15 +95,7 @@ async def test_sigterm_finalizes_every_file_within_seconds(tmp_path: Path) -> No
             cmd += [f"t0={mesh.nodes[0].url}", f"mute=http://127.0.0.1:{port}/stream"]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
-                deadline = time.monotonic() + 30
-                while True:
-                    m = _manifest(tmp_path)
-                    cams = m["cameras"] if m else []
-                    assert isinstance(cams, list)
-                    if any(c["name"] == "t0" and c["frames"] >= 30 for c in cams):
-                        break
-                    assert time.monotonic() < deadline, "no frames recorded in 30 s"
-                    await asyncio.sleep(0.1)
+                await _wait_recorded(tmp_path, proc, 30, {"t0"})
                 t0 = time.monotonic()
                 proc.send_signal(signal.SIGTERM)
                 out, err = await asyncio.to_thread(proc.communicate, timeout=20)

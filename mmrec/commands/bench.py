@@ -31,7 +31,6 @@ import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -47,6 +46,7 @@ from mmrec.bench import (
     BenchTarget,
     DeviceResult,
 )
+from mmrec.config import camera_arg
 from mmrec.errors import ConfigError
 from mmrec.stats import LatencySnapshot
 
@@ -112,26 +112,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def targets_from_args(values: list[str]) -> list[BenchTarget]:
-    """``URL`` or ``NAME=URL`` arguments as targets (a bare URL names itself)."""
-    out = []
-    for v in values:
-        name, sep, url = v.partition("=")
-        if sep and name and "://" not in name:
-            out.append(BenchTarget(name, url))
-        else:
-            out.append(BenchTarget(_short_name(v), v))
-    return out
-
-
-def _short_name(url: str) -> str:
-    """A bare URL's display name: its host, with the port when it is not 8081."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    try:
-        port = parts.port
-    except ValueError:
-        return url
-    host = parts.hostname or url
-    return host if port in (None, 8081) else f"{host}:{port}"
+    """``URL`` or ``NAME=URL`` arguments as targets (a bare URL is named by its host)."""
+    return [BenchTarget(*camera_arg(v)) for v in values]
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, load_config
+from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
 from mmrec.errors import ConfigError
 from mmrec.ingest import IngestConfig, StreamTarget
 from mmrec.record import CameraStatus, PreviewOptions, Take
@@ -140,14 +140,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
-    cams = []
-    for v in values:
-        name, sep, url = v.partition("=")
-        if sep and "://" not in name and name:
-            cams.append(CameraSpec(name, url))
-        else:
-            cams.append(CameraSpec(v, v))
-    return cams
+    return [CameraSpec(*camera_arg(v)) for v in values]
 
 
 def _settings(args: argparse.Namespace) -> ShootConfig:
