@@ -8,15 +8,20 @@ timing jitter), then measures in the same run:
    same number of threads, nothing else;
 2. ``make_proxies`` at 540p30 with the multiview and contact sheet.
 
-and prints both, as wall time, real-time multiple and CPU, plus the command that made them.
+and prints both, as wall time, real-time multiple and CPU (with the proxies' CPU by
+stage), plus the command that made them. ``--repeat N`` measures both N times, in turn, on
+the same take (the machine is shared: report the range); ``--take DIR`` reuses a take made
+with ``--keep DIR``.
 
     .venv/bin/python benchmarks/bench_proxy.py [--cameras 4] [--seconds 20] [--threads 2]
+        [--repeat 3] [--qp 23 | --crf 23] [--keep DIR | --take DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import os
 import resource
 import shutil
 import sys
@@ -31,7 +36,7 @@ from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 
 from mmrec import jpeg
 from mmrec.decode import default_decoder
-from mmrec.proxy import ProxyOptions, _scan_camera, iter_camera, make_proxies
+from mmrec.proxy import ProxyOptions, iter_camera, make_proxies, scan_camera, x264_options
 from mmrec.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.tile import choose_scale
 from mmrec.writer import CameraWriter, Frame
@@ -123,7 +128,7 @@ def decode_bound(take: Path, height: int, threads: int) -> tuple[float, float, i
     with cf.ThreadPoolExecutor(threads) as pool:
         pending: deque[cf.Future[object]] = deque()
         for cam in manifest.cameras:
-            scan = _scan_camera(take, cam)
+            scan = scan_camera(take, cam)
             assert cam.width and cam.height
             scale = choose_scale(
                 cam.width, cam.height, height * cam.width // cam.height, height, dec.scales
@@ -146,37 +151,66 @@ def main() -> int:
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--height", type=int, default=540)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--qp", type=int, default=ProxyOptions().qp)
+    ap.add_argument("--crf", type=int, help="CRF rate control instead of --qp")
+    ap.add_argument("--repeat", type=int, default=1, help="measure this many times")
     ap.add_argument("--keep", type=Path, help="make the take here and keep it")
+    ap.add_argument("--take", type=Path, help="use this take (made with --keep) instead")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     try:
-        t = time.perf_counter()
-        take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
+        if args.take is not None:
+            take = args.take
+        else:
+            t = time.perf_counter()
+            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
+            print(f"take made in {time.perf_counter() - t:.1f} s")
         m = load_manifest(take)
+        c0 = m.cameras[0]
         avg_kb = sum(c.bytes for c in m.cameras) / max(1, sum(c.frames for c in m.cameras)) / 1e3
         print(
-            f"take: {args.cameras} cameras x {args.seconds:g} s of {w}x{h}@{args.fps:g}, "
-            f"{avg_kb:.0f} KB/JPEG (made in {time.perf_counter() - t:.1f} s)"
+            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
+            f"{avg_kb:.0f} KB/JPEG; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
-        d_wall, d_cpu, n = decode_bound(take, args.height, args.threads)
+        opts = ProxyOptions(
+            height=args.height,
+            fps=Fraction(args.fps),
+            threads=args.threads,
+            qp=args.qp,
+            crf=args.crf,
+            out=root / "proxies",
+        )
+        print(f"x264: {x264_options(opts)}")
+        ratios, multiples = [], []
+        for run in range(args.repeat):
+            d_wall, d_cpu, n = decode_bound(take, args.height, args.threads)
+            print(
+                f"[{run + 1}] decode bound: {n} frames in {d_wall:.2f} s wall ({d_cpu:.2f} s CPU, "
+                f"{d_cpu / n * 1000:.2f} ms CPU/frame)"
+            )
+            cpu0 = cpu_s()
+            r = make_proxies(take, opts)
+            p_cpu = cpu_s() - cpu0
+            ratios.append(d_wall / r.seconds)
+            multiples.append(r.duration_s / r.seconds)
+            st = r.cpu
+            outputs = r.frames * (len(r.cameras) + (r.multiview is not None))
+            print(
+                f"[{run + 1}] proxies: {len(r.cameras)} x {r.cameras[0].size[0]}x"
+                f"{r.cameras[0].size[1]} + multiview, {r.frames} frames each, in "
+                f"{r.seconds:.2f} s wall ({p_cpu:.2f} s CPU, {p_cpu / r.seconds:.2f} cores) = "
+                f"{multiples[-1]:.2f}x real time, {ratios[-1] * 100:.0f}% of the decode bound\n"
+                f"    CPU by stage: read {st.read:.2f} s, decode {st.decode:.2f} s "
+                f"({st.decode / max(1, sum(c.decoded for c in r.cameras)) * 1000:.2f} ms/frame), "
+                f"compose {st.compose:.2f} s, encode {st.encode:.2f} s "
+                f"({st.encode / outputs * 1000:.2f} ms/output frame)"
+            )
         print(
-            f"decode bound: {n} frames in {d_wall:.2f} s wall ({d_cpu:.2f} s CPU, "
-            f"{d_cpu / n * 1000:.2f} ms CPU/frame) = {args.seconds / d_wall:.2f}x real time"
+            f"range over {args.repeat} run(s): {min(multiples):.2f}-{max(multiples):.2f}x real "
+            f"time, {min(ratios) * 100:.0f}-{max(ratios) * 100:.0f}% of the decode bound; "
+            f"load average now {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
-        cpu0 = cpu_s()
-        r = make_proxies(
-            take,
-            ProxyOptions(height=args.height, fps=Fraction(args.fps), threads=args.threads),
-        )
-        p_cpu = cpu_s() - cpu0
-        print(
-            f"proxies: {len(r.cameras)} x {r.cameras[0].size[0]}x{r.cameras[0].size[1]} + "
-            f"multiview, {r.frames} frames each, in {r.seconds:.2f} s wall ({p_cpu:.2f} s CPU) "
-            f"= {r.duration_s / r.seconds:.2f}x real time, "
-            f"{d_wall / r.seconds * 100:.0f}% of the decode bound"
-        )
-        print(f"decoded {sum(c.decoded for c in r.cameras)} source frames once each")
         print("command: " + " ".join([".venv/bin/python", *sys.argv]))
     finally:
         if args.keep is None:

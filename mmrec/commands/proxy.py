@@ -73,8 +73,15 @@ def configure(p: argparse.ArgumentParser) -> None:
         choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"),
         help="x264 preset (ultrafast)",
     )
-    p.add_argument("--crf", type=int, default=23, metavar="N", help="x264 quality, lower=better")
-    p.add_argument("--threads", type=int, default=2, metavar="N", help="decode threads (2)")
+    p.add_argument(
+        "--qp", type=int, default=23, metavar="N", help="x264 constant quantizer, lower=better (23)"
+    )
+    p.add_argument(
+        "--crf", type=int, metavar="N", help="x264 CRF rate control instead of --qp (slower)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=2, metavar="N", help="worker threads (2: one per core)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -91,6 +98,9 @@ def options(args: argparse.Namespace) -> ProxyOptions:
         raise ConfigError("--gap must be positive")
     if args.threads < 1:
         raise ConfigError("--threads must be at least 1")
+    for name, value in (("--qp", args.qp), ("--crf", args.crf)):
+        if value is not None and not 0 <= value <= 51:
+            raise ConfigError(f"{name} must be between 0 and 51")
     return ProxyOptions(
         height=args.height // 2 * 2,
         fps=fps,
@@ -100,6 +110,7 @@ def options(args: argparse.Namespace) -> ProxyOptions:
         contact_at=args.at,
         contact_sheet=not args.no_contact_sheet,
         preset=args.preset,
+        qp=args.qp,
         crf=args.crf,
         threads=args.threads,
         out=args.out,
