@@ -53,6 +53,7 @@ from mmrec.mosaic import (
     to_picture,
     to_rgb,
 )
+from mmrec.names import safe_name, unique_name
 from mmrec.take import CameraEntry, IndexRow, load_manifest, read_index
 from mmrec.tile import Rect, choose_scale, fit, grid_layout
 
@@ -738,7 +739,7 @@ def make_proxies(
             scale_cache[key] = scale
         return dec.decode(data, scale)
 
-    files = [out_dir / f"{_file_safe(n)}.mp4" for n in names]
+    files = [out_dir / f"{n}.mp4" for n in _file_names([cam.dir for cam, _, _, _ in scans])]
     contact_at_ns = t0 + (
         int(opts.contact_at * NS) if opts.contact_at is not None else (t1 - t0) // 2
     )
@@ -832,8 +833,16 @@ def make_proxies(
     )
 
 
-def _file_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "camera"
+def _file_names(dirs: list[str]) -> list[str]:
+    """Proxy file stems: each camera's folder name (already safe and unique in the take,
+    see mmrec.names), never one of the take-wide outputs' names."""
+    taken = {"multiview", "contact-sheet"}
+    out = []
+    for d in dirs:
+        name = unique_name(safe_name(d), taken)
+        taken.add(name)
+        out.append(name)
+    return out
 
 
 class _Multiview:

@@ -263,3 +263,12 @@ def test_cli_writes_proxies_and_a_summary(
     assert proxy_cmd.run(args) == 0
     assert (tmp_path / "px" / "A.mp4").exists()
     assert "A.mp4" in capsys.readouterr().out
+
+
+def test_proxy_file_names_never_collide() -> None:
+    from mmrec.proxy import _file_names
+
+    names = _file_names(["multiview", "A_b", "a-b", "contact-sheet", "cam"])
+    assert len(set(names)) == 5
+    assert "multiview" not in names and "contact-sheet" not in names
+    assert names[1:3] == ["A_b", "a-b"] and names[4] == "cam"
