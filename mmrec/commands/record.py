@@ -88,10 +88,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     v = p.add_argument_group(
         "live preview",
-        "A tiled mosaic of every camera's newest frame, written to preview.mkv in the take "
-        "folder and served on 127.0.0.1 (open the URL in a browser, or VLC on "
-        "/preview.mjpeg). It never costs a recorded frame: when CPU is short it lowers its "
-        "rate or skips tiles, and says so.",
+        "A tiled mosaic of every camera's newest frame, written to preview.mkv in the take\n"
+        "folder and served on 127.0.0.1 (open the URL in a browser, or VLC on /preview.mjpeg).\n"
+        "It never costs a recorded frame: when CPU is short it skips tiles, and says so.",
     )
     v.add_argument("--no-preview", action="store_true", help="no live preview")
     v.add_argument(
@@ -109,7 +108,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     d = p.add_argument_group(
         "discovery",
-        "Find camera nodes instead of (or as well as) listing them. The scan probes only the "
+        "Find camera nodes instead of (or as well as) listing them. The scan probes only the\n"
         "range given (at most a /24), 32 hosts at a time, 0.4 s connect timeout.",
     )
     d.add_argument(
