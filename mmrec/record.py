@@ -229,7 +229,7 @@ class Take:
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         on_event: Callable[[str], None] | None = None,
         probe_clocks: bool = True,
-        writer_threads: int = 1,
+        writer_threads: int = 2,
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
     ) -> None:

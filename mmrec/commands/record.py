@@ -100,6 +100,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--preview-fps", type=float, default=10.0, metavar="FPS", help="preview rate (10)"
     )
     p.add_argument(
+        "--writer-threads",
+        type=int,
+        default=2,
+        metavar="N",
+        help="threads writing files, shared by all cameras (2)",
+    )
+    p.add_argument(
         "--muxer",
         choices=("mkv", "pyav"),
         default="mkv",
@@ -170,6 +177,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
             raise ConfigError(f"{flag} must be positive")
     if not 0 <= args.preview_port <= 65535:
         raise ConfigError("--preview-port must be 0-65535 (0: any free port)")
+    if not 1 <= args.writer_threads <= 64:
+        raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
     # every URL is checked now, before a take folder is made for nothing
@@ -296,6 +305,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             segment_seconds=settings.segment_seconds,
             ingest_config=ingest_cfg,
             muxer=args.muxer,
+            writer_threads=args.writer_threads,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview
