@@ -39,6 +39,8 @@ Source = Literal["device+probe", "device", "arrival"]
 MapsTo = Literal["capture", "capture+min_delay", "arrival"]
 
 _PPM: Final = 1e-6
+PROBE_SLOPE_MIN: Final = 16  # probes needed before they set the drift
+PROBE_SLOPE_SPAN_NS: Final = 20_000_000_000  # ...spanning this much device time
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class ClockModel:
         # probe updates and resets; ``Timeline`` absorbs small steps from it.
         self.shift_ns = 0
         self._probes: deque[tuple[int, int, int]] = deque(maxlen=probes_kept)
+        self._probe_fit: tuple[float, float] | None = None  # (slope, its standard error)
+        self._probe_fit_valid = False  # cached until the probes (or the origin) change
         self._min_delay: float | None = None
         self._min_delay_err = 0.0
         self._arrival_last: int | None = None
@@ -133,6 +137,7 @@ class ClockModel:
         self._x0 = device_ns if device_ns is not None else 0
         self._y0 = arrival_ns - device_ns if device_ns is not None and arrival_ns is not None else 0
         self._started = device_ns is not None
+        self._probe_fit_valid = False  # the probe fit is in these coordinates
         self._buckets: deque[tuple[float, float]] = deque()
         self._cur_id = 0
         self._cur_x = 0.0
@@ -209,6 +214,7 @@ class ClockModel:
             raise ValueError("probe answer received before it was sent (t1 < t0)")
         # Store twice the capture offset so the midpoint stays an exact integer.
         self._probes.append((device_ns, t0_ns + t1_ns - 2 * device_ns, t1_ns - t0_ns))
+        self._probe_fit_valid = False
         if self._started:
             before = self._map_rel(self._x_last)
             self._update_min_delay()
@@ -230,6 +236,7 @@ class ClockModel:
         # Probes read the old device timebase; the min delay itself (encode + queue) is a
         # property of the phone and survives, until new probes refine it.
         self._probes.clear()
+        self._probe_fit_valid = False
         self.shift_ns += round(device_ns + self._y0 + self._map_rel(0.0) - before)
 
     def _map_rel(self, x: float) -> float:
@@ -279,8 +286,46 @@ class ClockModel:
             else:
                 b = math.copysign(self.max_slope, b)
                 self._a, self._b = min(py - b * px for px, py in pts), b
+            # Probes may pin the drift better than the envelope, when delays rarely reach
+            # their minimum (uniform jitter) and round trips are short: take whichever
+            # slope is the less uncertain.
+            res = sorted(py - (self._a + self._b * px) for px, py in pts)
+            env_err = 2 * (res[math.ceil(0.1 * n) - 1] if n >= 10 else res[-1]) / span
+            probe = self._probe_slope()
+            if probe is not None and probe[1] < env_err:
+                b = probe[0]
+                self._a, self._b = min(py - b * px for px, py in pts), b
         self._update_min_delay()
         self.shift_ns += round(self._map_rel(self._x_last) - before)
+
+    def _probe_slope(self) -> tuple[float, float] | None:
+        """Drift from the probes alone: least squares of their capture offsets over device
+        time, using the round trips no longer than twice the median, with the slope's
+        standard error; None until there are ``PROBE_SLOPE_MIN`` of them spanning
+        ``PROBE_SLOPE_SPAN_NS``."""
+        if self._probe_fit_valid:
+            return self._probe_fit
+        self._probe_fit_valid = True
+        self._probe_fit = None
+        probes = self._probes
+        if len(probes) < PROBE_SLOPE_MIN or not self._started:
+            return None
+        rtts = sorted(p[2] for p in probes)
+        limit = 2 * rtts[len(rtts) // 2]
+        good = [(float(d - self._x0), c2 / 2 - self._y0) for d, c2, rtt in probes if rtt <= limit]
+        if len(good) < PROBE_SLOPE_MIN or good[-1][0] - good[0][0] < PROBE_SLOPE_SPAN_NS:
+            return None
+        mx = math.fsum(x for x, _ in good) / len(good)
+        my = math.fsum(y for _, y in good) / len(good)
+        sxx = math.fsum((x - mx) ** 2 for x, _ in good)
+        if sxx <= 0:
+            return None
+        b = math.fsum((x - mx) * (y - my) for x, y in good) / sxx
+        a = my - b * mx
+        sse = math.fsum((y - a - b * x) ** 2 for x, y in good)
+        se = math.sqrt(sse / (len(good) - 2) / sxx)
+        self._probe_fit = max(-self.max_slope, min(self.max_slope, b)), se
+        return self._probe_fit
 
     def _update_min_delay(self) -> None:
         """Min delay = envelope minus probe-measured capture offset, from the best probes.

@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-import aiohttp
-
 from mmrec import __version__
 from mmrec.align import CameraClock
 from mmrec.discover import (
@@ -38,7 +36,7 @@ from mmrec.errors import CameraError, ConfigError, MmrecError, RecordingError
 from mmrec.ingest import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
 from mmrec.names import safe_name, unique_name
 from mmrec.preview import PREVIEW_FILE, LivePreview
-from mmrec.status import get_status
+from mmrec.status import StatusProbe
 from mmrec.take import (
     INDEX,
     CameraEntry,
@@ -125,9 +123,10 @@ class _Camera:
         self._conn = 0
         self.task: asyncio.Task[None] | None = None
         self.probe_task: asyncio.Task[None] | None = None
+        self._prober: StatusProbe | None = None
         self.probes_ok = 0
 
-    async def probe_clock(self, session: aiohttp.ClientSession) -> None:
+    async def probe_clock(self) -> None:
         """NTP-style round trips to the node's ``/status`` clock, about once a second.
 
         Each answer gives an independent sample (t0, device clock, t1) that lets the clock
@@ -135,13 +134,25 @@ class _Camera:
         ``/status`` fails or has no clock is asked again only rarely. The body is capped
         and the request timed (mmrec.status), so a hostile node costs nothing more.
         """
+        try:
+            await self._probe_loop()
+        finally:
+            if self._prober is not None:
+                self._prober.close()
+
+    async def _probe_loop(self) -> None:
         failures = 0
         while True:
             await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
             if self.ingest.stats().state != "streaming":
                 continue
+            t = self.ingest.target
+            if self._prober is None or (self._prober.host, self._prober.port) != (t.host, t.port):
+                if self._prober is not None:
+                    self._prober.close()
+                self._prober = StatusProbe(t.host, t.port, self.name)
             try:
-                t0, t1, status = await get_status(session, self.ingest.target.status_url, self.name)
+                t0, t1, status = await self._prober.probe()
             except CameraError:
                 failures += 1
                 continue
@@ -261,7 +272,6 @@ class Take:
         self.dir = self.out / self.id
         self._cameras: dict[str, _Camera] = {}
         self._updater: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
         self.probe_clocks = probe_clocks
         self._closed = False
         self.events: list[str] = []
@@ -340,14 +350,7 @@ class Take:
         if self.preview is not None:
             self.preview.add_camera(name)
         if self.probe_clocks:
-            if self._session is None:
-                self._session = aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=2.0),
-                    auto_decompress=False,
-                )
-            cam.probe_task = asyncio.create_task(
-                cam.probe_clock(self._session), name=f"probe:{name}"
-            )
+            cam.probe_task = asyncio.create_task(cam.probe_clock(), name=f"probe:{name}")
         self._event(f"camera {name!r}: recording {target.url} into {cam_dir}/")
         return cam_dir
 
@@ -421,8 +424,6 @@ class Take:
                     t.cancel()
                 if pending:
                     await asyncio.wait(pending, timeout=1.0)
-            if self._session is not None:
-                await self._session.close()
             if self.preview is not None:
                 try:
                     await self.preview.stop()

@@ -189,3 +189,56 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(tmp_path: Pa
     m = load_manifest(take.dir)
     assert [c.name for c in m.cameras] == ["good"]
     assert any("'bad'" in e for e in m.events)
+
+
+@pytest.mark.parametrize("mode", ["length", "chunked", "close"])
+async def test_status_probe_reads_the_clock_over_a_kept_connection(mode: str) -> None:
+    from mmrec.status import StatusProbe
+
+    body = b'{"deviceName": "p", "clockNs": 1764067200123456789, "fps": 30}'
+    connections = 0
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                if mode == "length":
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                    )
+                elif mode == "chunked":
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + b"%x\r\n" % len(body)
+                        + body
+                        + b"\r\n0\r\n\r\n"
+                    )
+                else:
+                    writer.write(b"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n" + body)
+                    await writer.drain()
+                    writer.close()
+                    return
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    probe = StatusProbe("127.0.0.1", port, "p")
+    try:
+        for _ in range(3):
+            t0, t1, status = await probe.probe()
+            assert t0 <= t1 and status.device_ns == 1764067200123456789 and status.fps == 30
+    finally:
+        probe.close()
+        await asyncio.wait_for(asyncio.gather(*handlers), 5)  # they see EOF and close
+        server.close()
+        await server.wait_closed()
+    assert connections == (3 if mode == "close" else 1)
