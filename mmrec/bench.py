@@ -7,7 +7,7 @@ Two layers, as everywhere in mmrec:
   connection times, and builds a frozen :class:`DeviceResult`. Tests feed it synthetic
   traces with known truth.
 * :class:`Bench`, the thin I/O layer: one :class:`~mmrec.ingest.CameraIngest` per device
-  and one ``/status`` prober per device (aiohttp, explicit connect/read timeouts), all
+  and one ``/status`` prober per device (mmrec.status.StatusProbe, timed), all
   on one event loop, for a fixed duration. A device that cannot be reached ends in its
   own row (state and cause) and never stops the others.
 
@@ -33,14 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import aiohttp
-
 from mmrec.align import parse_device_ts
 from mmrec.clock import ClockModel
 from mmrec.errors import CameraError, ConfigError
 from mmrec.ingest import CameraIngest, IngestConfig, Received, StreamTarget
 from mmrec.stats import LatencySnapshot, LatencyStats, StreamSnapshot, StreamStats
-from mmrec.status import StatusInfo, get_status
+from mmrec.status import StatusInfo, StatusProbe
 
 NominalSource = Literal["status", "cli", "estimated", "unknown"]
 
@@ -537,19 +535,10 @@ class Bench:
             for t in self._targets
         ]
         timer = loop.call_later(cfg.duration_s, self._stop.set)
-        # Never aiohttp's default total=300 s: each probe is bounded by connect and read.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=cfg.connect_timeout_s, sock_read=cfg.read_timeout_s
-        )
         try:
-            async with (
-                aiohttp.ClientSession(
-                    timeout=timeout, auto_decompress=False, trust_env=False
-                ) as session,
-                asyncio.TaskGroup() as tg,
-            ):
+            async with asyncio.TaskGroup() as tg:
                 for d in self._devices:
-                    tg.create_task(self._run_device(d, session), name=f"bench:{d.target.name}")
+                    tg.create_task(self._run_device(d), name=f"bench:{d.target.name}")
         finally:
             timer.cancel()
         end = self._end_ns = time.monotonic_ns()
@@ -572,10 +561,23 @@ class Bench:
             devices=tuple(results),
         )
 
-    async def _run_device(self, d: _Device, session: aiohttp.ClientSession) -> None:
+    async def _run_device(self, d: _Device) -> None:
+        # Probes are timed at the socket on a kept-alive connection (mmrec.status).
+        prober = StatusProbe(
+            d.target.host,
+            d.target.port,
+            d.target.name,
+            timeout=self.config.connect_timeout_s + self.config.read_timeout_s,
+        )
+        try:
+            await self._run_device_with(d, prober)
+        finally:
+            prober.close()
+
+    async def _run_device_with(self, d: _Device, prober: StatusProbe) -> None:
         cfg = self.config
         # The first /status answer fixes the nominal rate before the first frame.
-        await self._probe(d, session)
+        await self._probe(d, prober)
         if self._stop.is_set():
             return
 
@@ -605,21 +607,15 @@ class Bench:
                     await asyncio.wait_for(self._stop.wait(), period)
                 if self._stop.is_set():
                     break
-                await self._probe(d, session)
+                await self._probe(d, prober)
         finally:
             ingest.stop()
             await task
 
-    async def _probe(self, d: _Device, session: aiohttp.ClientSession) -> None:
+    async def _probe(self, d: _Device, prober: StatusProbe) -> None:
         """One NTP-style round trip to ``/status``; failures are counted, never raised."""
-        cfg = self.config
         try:
-            t0, t1, status = await get_status(
-                session,
-                d.bench.status_url,
-                d.target.name,
-                timeout=cfg.connect_timeout_s + cfg.read_timeout_s,
-            )
+            t0, t1, status = await prober.probe()
         except CameraError as exc:
             d.bench.probe_failed(exc.cause)
             return

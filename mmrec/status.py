@@ -1,9 +1,10 @@
-"""A camera node's ``/status``: one bounded, timed GET and the fields mmrec reads from it.
+"""A camera node's ``/status``: NTP-style probes of its clock, and the fields mmrec reads.
 
-Used by the recorder's clock probes and by ``mmrec bench``. The body is capped (a node
-whose ``/status`` never ends, or that serves its MJPEG stream on every path, costs at
-most ``MAX_STATUS_BYTES``), the request has an overall deadline, and every aiohttp, OS,
-JSON or timeout failure becomes a :class:`CameraError` naming the camera.
+Used by the recorder's clock model and by ``mmrec bench``. Probes run over one kept-alive
+connection per node and are timed at the socket (:class:`StatusProbe`). The body is
+capped (a node whose ``/status`` never ends, or that serves its MJPEG stream on every
+path, costs at most ``MAX_STATUS_BYTES``), every probe has a deadline, and every OS,
+HTTP, JSON or timeout failure becomes a :class:`CameraError` naming the camera.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Final
-
-import aiohttp
 
 from mmrec import http1
 from mmrec.align import parse_device_ts
@@ -60,41 +59,6 @@ def parse_status(body: bytes) -> StatusInfo:
         else None
     )
     return StatusInfo(device_ns, nominal)
-
-
-async def get_status(
-    session: aiohttp.ClientSession, url: str, camera: str, *, timeout: float = 2.0
-) -> tuple[int, int, StatusInfo]:
-    """GET ``/status``: (t0 before sending, t1 at the response head, what it says).
-
-    The node reads its clock before it writes the head, so t1 is taken at the head's
-    arrival, not after the body.
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            t0 = time.monotonic_ns()
-            async with session.get(url, allow_redirects=False) as resp:
-                t1 = time.monotonic_ns()
-                if resp.status != 200:
-                    raise CameraProtocolError(camera, f"/status answered HTTP {resp.status}")
-                body = bytearray()
-                while len(body) <= MAX_STATUS_BYTES:
-                    chunk = await resp.content.read(MAX_STATUS_BYTES + 1 - len(body))
-                    if not chunk:
-                        break
-                    body += chunk
-    except TimeoutError as exc:
-        raise CameraUnreachableError(camera, f"/status: no answer within {timeout:g} s") from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise CameraUnreachableError(
-            camera, f"/status failed: {exc or type(exc).__name__}"
-        ) from exc
-    if len(body) > MAX_STATUS_BYTES:
-        raise CameraProtocolError(camera, f"/status is larger than {MAX_STATUS_BYTES} bytes")
-    try:
-        return t0, t1, parse_status(bytes(body))
-    except ValueError as exc:
-        raise CameraProtocolError(camera, f"/status is not usable JSON ({exc})") from None
 
 
 class _ProbeProtocol(asyncio.Protocol):
@@ -205,6 +169,10 @@ class StatusProbe:
     def _body(self, head: http1.ResponseHead, proto: _ProbeProtocol, used: int) -> bytes | None:
         """The complete body, or None while more bytes are needed."""
         rest = bytes(proto.buf[used:])  # a copy: proto.buf grows while we wait
+        if len(rest) > MAX_STATUS_BYTES + 4096:  # + room for chunk framing
+            raise CameraProtocolError(
+                self.camera, f"/status is larger than {MAX_STATUS_BYTES} bytes"
+            )
         length = head.content_length
         if length is not None:
             if length > MAX_STATUS_BYTES:
@@ -215,10 +183,6 @@ class StatusProbe:
             out = b"".join(bytes(p) for p in dec.feed(rest))
             return out if dec.done else None
         # neither: the body ends with the connection
-        if len(rest) > MAX_STATUS_BYTES:
-            raise CameraProtocolError(
-                self.camera, f"/status is larger than {MAX_STATUS_BYTES} bytes"
-            )
         if proto.closed:
             self.close()
             return rest

@@ -13,7 +13,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from hypothesis import given
@@ -25,7 +24,7 @@ from mmrec.errors import CameraProtocolError, ConfigError
 from mmrec.ingest import IngestConfig, StreamTarget
 from mmrec.record import Take, follow_discovery
 from mmrec.sim import NodeConfig, SimMesh
-from mmrec.status import get_status
+from mmrec.status import StatusProbe
 from mmrec.take import load_manifest
 from tests.helpers import make_jpeg, wait_for
 
@@ -139,9 +138,10 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path
     runner, port = await _serve(app)
     url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(CameraProtocolError, match="larger than"):
-                await get_status(session, url + "/status", "fw")
+        probe = StatusProbe("127.0.0.1", port, "fw")
+        with pytest.raises(CameraProtocolError, match="larger than"):
+            await probe.probe()
+        probe.close()
         async with Take(tmp_path, ingest_config=FAST) as take:
             take.add_camera("fw", url + "/stream")
             cam = take._cameras["fw"]
@@ -193,7 +193,6 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(tmp_path: Pa
 
 @pytest.mark.parametrize("mode", ["length", "chunked", "close"])
 async def test_status_probe_reads_the_clock_over_a_kept_connection(mode: str) -> None:
-    from mmrec.status import StatusProbe
 
     body = b'{"deviceName": "p", "clockNs": 1764067200123456789, "fps": 30}'
     connections = 0
