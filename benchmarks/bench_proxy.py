@@ -24,6 +24,7 @@ import concurrent.futures as cf
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -143,6 +144,41 @@ def decode_bound(take: Path, height: int, threads: int) -> tuple[float, float, i
     return time.perf_counter() - wall0, cpu_s() - cpu0, n
 
 
+def ffmpeg_equivalent(take: Path, out: Path, height: int, qp: int) -> tuple[float, float] | None:
+    """What a user would run instead: one ffmpeg making the same five outputs (a proxy per
+    camera at ``height`` and a 2x2 multiview via xstack), x264 ultrafast at the same QP.
+    Not the same product (no shared timeline, gap filling, labels or timecode burn-in),
+    so a cost reference. Returns (wall s, CPU s) or None without ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        return None
+    m = load_manifest(take)
+    cams = m.cameras[:4]
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y"]
+    for c in cams:
+        cmd += ["-i", str(take / c.segments[0])]
+    tw, th = (height * 16 // 9) // 2 // 2 * 2, height // 2 // 2 * 2
+    chains, tiles = [], ""
+    for i in range(len(cams)):
+        chains.append(f"[{i}:v]scale=-2:{height},split[p{i}][m{i}]")
+        chains.append(f"[m{i}]scale={tw}:{th}[t{i}]")
+        tiles += f"[t{i}]"
+    layout = "|".join(["0_0", "w0_0", "0_h0", "w0_h0"][: len(cams)])
+    chains.append(f"{tiles}xstack=inputs={len(cams)}:layout={layout}:fill=black[mv]")
+    cmd += ["-filter_complex", ";".join(chains)]
+    x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", str(qp), "-pix_fmt", "yuv420p"]
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(len(cams)):
+        cmd += ["-map", f"[p{i}]", *x264, str(out / f"ff-{i}.mp4")]
+    cmd += ["-map", "[mv]", *x264, str(out / "ff-multiview.mp4")]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--cameras", type=int, default=4)
@@ -205,6 +241,15 @@ def main() -> int:
                 f"({st.decode / max(1, sum(c.decoded for c in r.cameras)) * 1000:.2f} ms/frame), "
                 f"compose {st.compose:.2f} s, encode {st.encode:.2f} s "
                 f"({st.encode / outputs * 1000:.2f} ms/output frame)"
+            )
+        ff = ffmpeg_equivalent(take, root / "ffmpeg", args.height, args.qp)
+        if ff is not None:
+            ff_wall, ff_cpu = ff
+            print(
+                f"ffmpeg, same 5 outputs in one command (scale+split+xstack, x264 ultrafast "
+                f"qp {args.qp}): {ff_wall:.2f} s wall, {ff_cpu:.2f} s CPU = "
+                f"{r.duration_s / ff_wall:.2f}x real time; mmrec is {ff_wall / r.seconds:.2f}x "
+                f"as fast (wall), {ff_cpu / p_cpu:.2f}x less CPU"
             )
         print(
             f"range over {args.repeat} run(s): {min(multiples):.2f}-{max(multiples):.2f}x real "
