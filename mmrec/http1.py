@@ -66,12 +66,17 @@ class ResponseHead:
         if value is None:
             return None
         found = {v.strip() for v in value.split(",")}
-        if len(found) != 1:
-            return None
-        text = found.pop()
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
-            return None
-        return int(text)
+        return parse_length(found.pop()) if len(found) == 1 else None
+
+
+def parse_length(value: str | None) -> int | None:
+    """A Content-Length value (space padding allowed), or None if absent or not a number."""
+    if value is None:
+        return None
+    text = value.strip()  # space-padded values are common and harmless
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
 
 
 def build_request(

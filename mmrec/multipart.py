@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from mmrec.errors import StreamFormatError
+from mmrec.http1 import parse_length
 
 __all__ = [
     "MultipartParser",
@@ -132,13 +133,7 @@ def _content_type(value: str | None) -> str | None:
     return "image/jpeg" if media in _JPEG_TYPES else media
 
 
-def _content_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    value = value.strip()  # space-padded values are common and harmless
-    if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
-        return None
-    return int(value)
+_content_length = parse_length
 
 
 class MultipartParser:
