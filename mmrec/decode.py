@@ -71,7 +71,7 @@ class Decoder:
         """The TurboJPEG handle (None with the PyAV fallback); also used to encode."""
         return self._tj
 
-    def decode(self, data: bytes, scale: Fraction = Fraction(1)) -> Planes:
+    def decode(self, data: bytes | memoryview, scale: Fraction = Fraction(1)) -> Planes:
         """Decode ``data`` at ``scale`` (one of :attr:`scales`)."""
         if not jpeg.is_complete(data):
             raise StreamFormatError("incomplete JPEG (no EOI marker)")
@@ -79,7 +79,7 @@ class Decoder:
             return self._decode_tj(data, scale)
         return self._decode_av(data, scale)
 
-    def _decode_tj(self, data: bytes, scale: Fraction) -> Planes:
+    def _decode_tj(self, data: bytes | memoryview, scale: Fraction) -> Planes:
         try:
             planes = self._tj.decode_to_yuv_planes(
                 data, scaling_factor=(scale.numerator, scale.denominator)
@@ -92,7 +92,7 @@ class Decoder:
             return Planes(y, c, c, y.shape[1], y.shape[0])
         return Planes(y, planes[1], planes[2], y.shape[1], y.shape[0])
 
-    def _decode_av(self, data: bytes, scale: Fraction) -> Planes:
+    def _decode_av(self, data: bytes | memoryview, scale: Fraction) -> Planes:
         import av
 
         lowres = {Fraction(1): 0, Fraction(1, 2): 1, Fraction(1, 4): 2, Fraction(1, 8): 3}.get(
@@ -107,7 +107,7 @@ class Decoder:
             ctx.open()
             setattr(self._local, key, ctx)
         try:
-            frames = ctx.decode(av.Packet(data))
+            frames = ctx.decode(av.Packet(data if isinstance(data, bytes) else bytes(data)))
         except (av.FFmpegError, ValueError) as exc:
             raise StreamFormatError(f"cannot decode JPEG: {exc}") from exc
         if not frames:
