@@ -34,6 +34,7 @@ from mmrec.errors import (
     StreamFormatError,
 )
 from mmrec.multipart import MultipartParser, Part, boundary_from_content_type
+from mmrec.payload import Bytes
 
 _HEAD_BUFFER: Final = 65536
 
@@ -99,7 +100,7 @@ class IngestConfig:
 class Received:
     """A JPEG part as it arrived: the bytes and when (monotonic ns of its last chunk)."""
 
-    data: bytes
+    data: Bytes
     arrival_ns: int
     device_ts: str | None
     complete: bool  # False: cut short (truncated JPEG), still recorded
@@ -245,8 +246,11 @@ class CameraIngest:
         *,
         on_state: Callable[[CameraIngest, str], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
+        payload_alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
         self.target = target
+        # Where the parser copies each frame (see mmrec.payload); None: into bytes.
+        self._payload_alloc = payload_alloc
         # Other paths to the same camera (e.g. its Tailscale address): after a connection
         # attempt that brought no frame, the next path is tried.
         self._paths = [target, *fallbacks]
@@ -433,7 +437,9 @@ class CameraIngest:
         # multipart/x-mixed-replace with or without a boundary, application/octet-stream,
         # or no type at all: the parser learns the boundary or finds raw JPEGs itself.
         boundary = boundary_from_content_type(head.header("content-type"))
-        return MultipartParser(boundary, max_part_size=self._config.max_part_size)
+        return MultipartParser(
+            boundary, max_part_size=self._config.max_part_size, alloc=self._payload_alloc
+        )
 
     def _on_part(self, part: Part, now: int) -> None:
         data = part.data

@@ -16,7 +16,9 @@ Invariants:
   few header lines unconsumed; anything larger is an error, garbage is dropped as it is
   skipped.
 - Copies: a part's payload is copied exactly once, out of the receive buffer into
-  ``Part.data``. ``feed`` adds one copy in (``get_buffer`` / ``buffer_updated`` does not).
+  ``Part.data`` (``bytes``, or memory the caller supplies with ``alloc``, e.g. aligned
+  for direct I/O: see mmrec.payload). ``feed`` adds one copy in (``get_buffer`` /
+  ``buffer_updated`` does not).
   Compaction moves only the unconsumed tail, and only when free space runs low; it is
   counted in :attr:`MultipartParser.bytes_moved`.
 - All reads of the buffer are bounded by the filled end: bytes past it are stale.
@@ -25,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -75,7 +78,7 @@ class Part:
     """One body part of the stream (or one JPEG of a raw JPEG stream)."""
 
     headers: tuple[tuple[str, str], ...]  # (lower-cased name, stripped value), as received
-    data: bytes  # the payload: exactly one copy out of the receive buffer
+    data: bytes | memoryview  # the payload: exactly one copy out of the receive buffer
     content_type: str | None  # "image/jpeg" (image/jpg normalised), None without the header
     declared_length: int | None  # Content-Length as declared, None if absent/unparseable
     timestamp: str | None  # raw X-Timestamp header value, if any
@@ -159,12 +162,14 @@ class MultipartParser:
         max_header_line: int = 8192,
         max_headers: int = 64,
         buffer_size: int = 2**20,
+        alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
         if max_part_size < 1 or max_header_line < 80 or max_headers < 1 or buffer_size < 1:
             raise ValueError("limits must be positive (max_header_line >= 80)")
         self.max_part_size = max_part_size
         self.max_header_line = max_header_line
         self.max_headers = max_headers
+        self._alloc = alloc
         # The buffer never needs more than one part, its delimiter and a header line.
         self._max_capacity = max(buffer_size, max_part_size + max_header_line + 4096)
         self._buf = bytearray(min(buffer_size, self._max_capacity))
@@ -639,8 +644,15 @@ class MultipartParser:
                 timestamp = value
             elif key == "content-type" and ctype is None:
                 ctype = _content_type(value)
-        # The one copy of the payload: out of the receive buffer into immutable bytes.
-        data = bytes(memoryview(self._buf)[s:e])
+        # The one copy of the payload: out of the receive buffer into immutable bytes, or
+        # into memory from ``alloc`` (handed out read-only).
+        data: bytes | memoryview
+        if self._alloc is None:
+            data = bytes(memoryview(self._buf)[s:e])
+        else:
+            dst = self._alloc(e - s)
+            dst[:] = memoryview(self._buf)[s:e]
+            data = dst.toreadonly()
         out.append(Part(headers, data, ctype, self._cl, timestamp))
         self.parts += 1
         self._headers = []

@@ -45,6 +45,7 @@ from mmrec.errors import ConfigError, MmrecError, StreamFormatError
 from mmrec.mosaic import LIVE, LOST, NO_SIGNAL, Canvas, Mark, Picture, encode_jpeg, new_frame
 from mmrec.mosaic import render_tile as _render_tile
 from mmrec.mosaic import to_picture as _to_picture
+from mmrec.payload import Bytes
 from mmrec.tile import Layout, Rect, choose_scale, fit, grid_layout
 
 PREVIEW_FILE: Final = "preview.mkv"
@@ -97,7 +98,7 @@ class _Tile:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.data: bytes | None = None
+        self.data: Bytes | None = None
         self.arrived_ns = 0  # monotonic, when update() got it: staleness is measured here
         self.time_ns = 0  # the frame's time on the take timeline, as the recorder gave it
         self.version = 0  # bumped by update()
@@ -232,7 +233,7 @@ class LivePreview:
             self._tiles[name] = _Tile(name)
             self._layout = None  # re-layout at the next tick
 
-    def update(self, camera: str, data: bytes, time_ns: int) -> None:
+    def update(self, camera: str, data: Bytes, time_ns: int) -> None:
         """The camera's newest JPEG: a reference is kept, nothing else (O(1))."""
         tile = self._tiles.get(camera)
         if tile is None:
@@ -478,7 +479,7 @@ class LivePreview:
         return LIVE
 
     def _decode(
-        self, data: bytes | None, cell: Rect, version: int
+        self, data: Bytes | None, cell: Rect, version: int
     ) -> tuple[Picture, Rect, int, float] | None:
         """Worker thread: JPEG -> a picture at its tile's size (None if it will not decode)."""
         started = time.perf_counter()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
-from mmrec import __version__
+from mmrec import __version__, payload
 from mmrec.align import CameraClock
 from mmrec.discover import (
     CameraAdded,
@@ -105,13 +105,17 @@ class _Camera:
             metadata={"timecode": take.timecode, "title": name, "comment": f"mmrec take {take.id}"},
             pool=take.writer_pool,
             muxer=take.muxer,
+            direct_io=take.direct_io,
         )
+        direct = take.direct_io and take.muxer == "mkv"
         self.ingest = CameraIngest(
             target,
             self._on_frame,
             take.ingest_config,
             on_state=self._on_state,
             fallbacks=fallbacks,
+            # frames land in block-aligned memory, so direct writes need no further copy
+            payload_alloc=payload.aligned if direct else None,
         )
         self.clock = CameraClock(
             take.start_monotonic_ns,
@@ -243,9 +247,11 @@ class Take:
         writer_threads: int = 2,
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
+        direct_io: bool = True,
     ) -> None:
         self.out = Path(out)
         self.muxer = muxer
+        self.direct_io = direct_io
         self.preview_options = preview
         self.preview: LivePreview | None = None
         self.segment_seconds = segment_seconds

@@ -12,11 +12,14 @@ are not affected.
 
 Invariants:
 - JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.mkv`) writes each
-  frame with one ``writev`` of the block header and the frame's bytes; ``muxer="pyav"``
+  frame with one system call: with ``direct_io`` (the default) one block-aligned
+  ``O_DIRECT`` write from the memory the parser copied the frame into, past the page
+  cache; else one ``writev`` of the block header and the frame's bytes. ``muxer="pyav"``
   uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
 - pts are strictly increasing per camera across segments (bumped by one tick when two
   frames would share a millisecond, counted in ``pts_bumps``).
-- Crash safety: with the default muxer every frame is in the OS when its write returns,
+- Crash safety: with the default muxer every frame is on the device (direct I/O) or in the
+  OS (buffered) when its write returns,
   so a SIGKILL loses only frames still queued; PyAV runs with ``flush_packets=1`` and
   loses at most about one more (the cluster it keeps open).
 - A new segment starts when the JPEG size changes and when ``segment_ns`` has passed.
@@ -39,6 +42,7 @@ import av
 from mmrec import __version__, jpeg
 from mmrec.errors import RecordingError
 from mmrec.mkv import MkvWriter, TrackInfo
+from mmrec.payload import Bytes
 from mmrec.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
 
 NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
@@ -93,7 +97,7 @@ class WriterPool:
 class Frame:
     """One JPEG as it arrived from a camera, with its times on the take timeline."""
 
-    data: bytes
+    data: Bytes
     time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
     arrival_ns: int  # arrival on the take timeline
     device_ts: str | None  # X-Timestamp as received
@@ -113,15 +117,25 @@ class WriterStats:
     pts_bumps: int
     not_jpeg: int
     error: str | None
+    direct_io: bool | None = None  # the open segment's way to disk (None: no segment yet)
 
 
 class _Segment(Protocol):
-    def write(self, pts_ms: int, data: bytes) -> None: ...
+    direct: bool
+
+    def write(self, pts_ms: int, data: Bytes) -> None: ...
     def close(self) -> None: ...
 
 
 class _MkvSegment:
-    def __init__(self, path: str, size: tuple[int, int], camera: str, meta: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: str,
+        size: tuple[int, int],
+        camera: str,
+        meta: dict[str, str],
+        direct: bool,
+    ) -> None:
         self._w = MkvWriter(
             path,
             TrackInfo(
@@ -132,17 +146,29 @@ class _MkvSegment:
                 timecode=meta.get("timecode"),
                 app=f"mmrec {__version__}",
             ),
+            direct=direct,
         )
+        self.direct = self._w.direct
 
-    def write(self, pts_ms: int, data: bytes) -> None:
+    def write(self, pts_ms: int, data: Bytes) -> None:
         self._w.write_frame(pts_ms, data)
+        self.direct = self._w.direct
 
     def close(self) -> None:
         self._w.close()
 
 
 class _PyAVSegment:
-    def __init__(self, path: str, size: tuple[int, int], camera: str, meta: dict[str, str]) -> None:
+    direct = False  # libavformat writes through the page cache
+
+    def __init__(
+        self,
+        path: str,
+        size: tuple[int, int],
+        camera: str,
+        meta: dict[str, str],
+        direct: bool,
+    ) -> None:
         self._c: Any = av.open(path, "w", format="matroska", options={"flush_packets": "1"})
         for key, value in meta.items():
             self._c.metadata[key] = value
@@ -150,8 +176,8 @@ class _PyAVSegment:
         self._s.time_base = TIME_BASE
         self._s.metadata["title"] = camera
 
-    def write(self, pts_ms: int, data: bytes) -> None:
-        packet = av.Packet(data)
+    def write(self, pts_ms: int, data: Bytes) -> None:
+        packet = av.Packet(data if isinstance(data, bytes) else bytes(data))
         packet.stream = self._s
         packet.time_base = TIME_BASE
         packet.pts = pts_ms
@@ -183,10 +209,12 @@ class CameraWriter:
         metadata: dict[str, str] | None = None,
         pool: WriterPool | None = None,
         muxer: str = "mkv",
+        direct_io: bool = True,
     ) -> None:
         if muxer not in MUXERS:
             raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
         self._muxer = MUXERS[muxer]
+        self._direct_io = direct_io
         self.camera = camera
         self._take_dir = take_dir
         self._cam_dir = cam_dir
@@ -249,6 +277,7 @@ class CameraWriter:
             pts_bumps=self._pts_bumps,
             not_jpeg=self._not_jpeg,
             error=self._error,
+            direct_io=self._segment.direct if self._segment is not None else None,
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -323,7 +352,7 @@ class CameraWriter:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
         try:
             self._segment = self._muxer(
-                str(self._take_dir / rel), size, self.camera, self._metadata
+                str(self._take_dir / rel), size, self.camera, self._metadata, self._direct_io
             )
         except (av.FFmpegError, OSError) as exc:
             raise RecordingError(f"camera {self.camera!r}: cannot open {rel}: {exc}") from exc

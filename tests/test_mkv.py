@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -12,8 +13,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmrec import mkv
+from mmrec import mkv, payload
 from tests.helpers import sim_jpeg
+
+# How frames reach the file: through the page cache; O_DIRECT with frames given as bytes
+# (staged in aligned memory); O_DIRECT straight from aligned memory (the recorder's way).
+MODES = ["buffered", "direct-bytes", "direct-aligned"]
+
+
+def _direct_supported(tmp: Path) -> bool:
+    try:
+        fd = os.open(tmp / "probe", os.O_WRONLY | os.O_CREAT | getattr(os, "O_DIRECT", 0))
+    except OSError:
+        return False
+    os.close(fd)
+    return hasattr(os, "O_DIRECT")
+
+
+def _in_aligned(data: bytes) -> memoryview:
+    view = payload.aligned(len(data))
+    view[:] = data
+    return view.toreadonly()
 
 
 @given(st.integers(min_value=0, max_value=2**56 - 2))
@@ -29,15 +49,19 @@ def test_void_has_exact_length(total: int) -> None:
     assert len(mkv.void(total)) == total
 
 
-def _write(path: Path, frames: int, *, close: bool = True) -> list[bytes]:
+def _write(path: Path, frames: int, *, close: bool = True, mode: str = "buffered") -> list[bytes]:
     w = mkv.MkvWriter(
-        str(path), mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04")
+        str(path),
+        mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
+        direct=mode != "buffered",
     )
+    if mode != "buffered" and _direct_supported(path.parent):
+        assert w.direct
     sent = []
     for i in range(frames):
         data = sim_jpeg("cam-a", i, 1000 + i)
         sent.append(data)
-        w.write_frame(500 + i * 40, data)
+        w.write_frame(500 + i * 40, _in_aligned(data) if mode == "direct-aligned" else data)
     if close:
         w.close()
     else:
@@ -54,9 +78,10 @@ def _read(path: Path) -> tuple[list[tuple[int, bytes]], dict[str, str], float | 
         return packets, dict(c.metadata), c.duration / 1e6 if c.duration else None
 
 
-def test_frames_read_back_unchanged_with_pts_and_tags(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_frames_read_back_unchanged_with_pts_and_tags(tmp_path: Path, mode: str) -> None:
     path = tmp_path / "a.mkv"
-    sent = _write(path, 80)  # 80 frames at 40 ms: spans several 1 s clusters
+    sent = _write(path, 80, mode=mode)  # 80 frames at 40 ms: spans several 1 s clusters
     packets, meta, duration = _read(path)
     assert [d for _, d in packets] == sent
     assert [p for p, _ in packets] == [500 + i * 40 for i in range(80)]
@@ -64,18 +89,20 @@ def test_frames_read_back_unchanged_with_pts_and_tags(tmp_path: Path) -> None:
     assert duration == pytest.approx((500 + 79 * 40 + 40) / 1000, abs=0.002)
 
 
-def test_unfinalized_file_is_readable_to_the_last_frame(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_unfinalized_file_is_readable_to_the_last_frame(tmp_path: Path, mode: str) -> None:
     path = tmp_path / "killed.mkv"
-    sent = _write(path, 60, close=False)
+    sent = _write(path, 60, close=False, mode=mode)
     packets, _, _ = _read(path)
     assert [d for _, d in packets] == sent
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
 @pytest.mark.parametrize("close", [True, False])
-def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool, mode: str) -> None:
     path = tmp_path / "p.mkv"
-    _write(path, 50, close=close)
+    _write(path, 50, close=close, mode=mode)
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
          "stream=codec_name,width,height,nb_read_packets:format_tags=TIMECODE",
@@ -85,3 +112,75 @@ def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool) -> None
     assert out.stderr == ""
     assert "codec_name=mjpeg" in out.stdout and "nb_read_packets=50" in out.stdout
     assert "TAG:TIMECODE=11:22:33:04" in out.stdout
+
+
+def test_direct_writes_are_whole_blocks(tmp_path: Path) -> None:
+    """In direct mode the file grows by whole 4 KiB blocks, one write per frame."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system has no O_DIRECT")
+    path = tmp_path / "d.mkv"
+    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    assert w.direct and path.stat().st_size % payload.ALIGN == 0
+    for i in range(40):
+        before = path.stat().st_size
+        w.write_frame(i * 33, _in_aligned(sim_jpeg("cam-a", i, i)))
+        after = path.stat().st_size
+        assert after % payload.ALIGN == 0 and after > before
+    w.close()
+    assert not w.direct  # the closing writes went through the page cache
+
+
+def test_falls_back_to_buffered_where_o_direct_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tmpfs and some network file systems refuse O_DIRECT at open (EINVAL)."""
+    real_open = os.open
+
+    def refusing(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & getattr(os, "O_DIRECT", 0):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(mkv.os, "open", refusing)
+    path = tmp_path / "f.mkv"
+    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    assert not w.direct
+    sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
+    for i, data in enumerate(sent):
+        w.write_frame(i * 40, _in_aligned(data))
+    w.close()
+    assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
+
+
+def test_falls_back_when_a_direct_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that takes O_DIRECT at open but refuses the writes: go on buffered."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system has no O_DIRECT")
+    path = tmp_path / "g.mkv"
+    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    real_write = os.write
+    refused = []
+
+    def refusing(fd: int, data: bytes | memoryview) -> int:
+        if w.direct:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(mkv.os, "write", refusing)
+    sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
+    for i, data in enumerate(sent):
+        w.write_frame(i * 40, data)
+    w.close()
+    assert refused and not w.direct
+    assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
+
+
+@given(st.integers(min_value=0, max_value=3 * payload.ALIGN))
+def test_pad_reaches_a_block_boundary_with_a_valid_void(n: int) -> None:
+    pad = mkv._pad(n)
+    assert (n + pad) % payload.ALIGN == 0 and pad != 1
+    if pad:
+        assert len(mkv.void(pad)) == pad

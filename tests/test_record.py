@@ -56,10 +56,11 @@ def _frames(packets: list[tuple[int, bytes]]) -> list[int]:
     return [r.frame for r in recs if r is not None]
 
 
-async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("direct_io", [True, False], ids=["direct-io", "buffered-io"])
+async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct_io: bool) -> None:
     configs = [_node(f"cam-{i}", fps=30) for i in range(3)]
     async with SimMesh(configs, base_host="127.0.0.1", port=0, mdns=False) as mesh:
-        async with Take(tmp_path, ingest_config=FAST) as take:
+        async with Take(tmp_path, ingest_config=FAST, direct_io=direct_io) as take:
             dirs = {n.name: take.add_camera(n.name, n.url) for n in mesh.nodes}
             await wait_for(lambda: all(s.writer.frames >= 45 for s in take.status()), 15, "frames")
         # the take is closed: its connections are gone, so the sent counts are final

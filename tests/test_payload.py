@@ -1,0 +1,39 @@
+"""Aligned frame memory: the layout direct writes rely on, and found again from a view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmrec import payload
+from mmrec.multipart import MultipartParser
+
+
+@pytest.mark.parametrize("n", [0, 1, 4095, 4096, 200_000])
+def test_aligned_layout(n: int) -> None:
+    view = payload.aligned(n)
+    assert len(view) == n and not view.readonly
+    found = payload.region(view.toreadonly())
+    if n == 0:
+        return
+    assert found is not None
+    raw, off = found
+    assert (raw.ctypes.data + off - payload.HEAD) % payload.ALIGN == 0
+    assert raw.nbytes - (off + n) >= payload.TAIL
+
+
+def test_other_memory_is_not_taken_for_aligned() -> None:
+    assert payload.region(b"\xff\xd8 bytes") is None
+    assert payload.region(memoryview(bytearray(10_000))[100:200]) is None
+    arr = np.zeros(3 * payload.ALIGN, np.uint8)
+    assert payload.region(memoryview(arr)[1:100]) is None  # no room before it
+    assert payload.region(memoryview(arr.reshape(3, -1))) is None  # not one flat row
+
+
+def test_parser_copies_payloads_into_supplied_memory() -> None:
+    body = b"--b\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8jpeg\xff\xd9\r\n--b\r\n"
+    p = MultipartParser("b", alloc=payload.aligned)
+    (part,) = p.feed(body)
+    assert isinstance(part.data, memoryview) and part.data.readonly
+    assert part.data == b"\xff\xd8jpeg\xff\xd9"
+    assert payload.region(part.data) is not None
