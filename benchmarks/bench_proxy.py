@@ -14,7 +14,7 @@ the same take (the machine is shared: report the range); ``--take DIR`` reuses a
 with ``--keep DIR``.
 
     .venv/bin/python benchmarks/bench_proxy.py [--cameras 4] [--seconds 20] [--threads 2]
-        [--repeat 3] [--qp 23 | --crf 23] [--keep DIR | --take DIR]
+        [--repeat 3] [--qp 23 | --crf 23] [--keep DIR | --take DIR] [--no-ffmpeg]
 """
 
 from __future__ import annotations
@@ -190,6 +190,7 @@ def main() -> int:
     ap.add_argument("--qp", type=int, default=ProxyOptions().qp)
     ap.add_argument("--crf", type=int, help="CRF rate control instead of --qp")
     ap.add_argument("--repeat", type=int, default=1, help="measure this many times")
+    ap.add_argument("--no-ffmpeg", action="store_true", help="skip the ffmpeg reference")
     ap.add_argument("--keep", type=Path, help="make the take here and keep it")
     ap.add_argument("--take", type=Path, help="use this take (made with --keep) instead")
     args = ap.parse_args()
@@ -242,7 +243,11 @@ def main() -> int:
                 f"compose {st.compose:.2f} s, encode {st.encode:.2f} s "
                 f"({st.encode / outputs * 1000:.2f} ms/output frame)"
             )
-        ff = ffmpeg_equivalent(take, root / "ffmpeg", args.height, args.qp)
+        ff = (
+            None
+            if args.no_ffmpeg
+            else ffmpeg_equivalent(take, root / "ffmpeg", args.height, args.qp)
+        )
         if ff is not None:
             ff_wall, ff_cpu = ff
             print(

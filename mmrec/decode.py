@@ -5,12 +5,19 @@ factor M/8; the planes keep the JPEG's own chroma subsampling (4:2:0, 4:2:2, 4:4
 When libjpeg-turbo cannot be loaded, PyAV's mjpeg decoder with ``lowres`` (1, 1/2, 1/4,
 1/8) is the fallback. Both release the GIL, so a small thread pool decodes in parallel.
 
+libjpeg-turbo is called through its C API directly (:class:`_Turbo`): each thread keeps
+one decompressor (PyTurboJPEG creates and destroys one per call, which measured ~0.1 ms a
+frame), and a caller may hand in the planes to write, e.g. those of the output frame, so
+the picture is not copied again.
+
 Planes are full-range (JFIF) YCbCr. A corrupt JPEG raises :class:`StreamFormatError`
 (callers count it and show the tile's previous picture or a gap).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 import warnings
 from dataclasses import dataclass
@@ -44,17 +51,142 @@ class Planes:
     height: int
 
 
+TJSAMP_420: Final = 2
+TJSAMP_GRAY: Final = 3
+TJERR_WARNING: Final = 0
+
+
+class _TurboHandle:
+    """One thread's decompressor, destroyed with the thread's local storage."""
+
+    def __init__(self, turbo: _Turbo) -> None:
+        self._destroy = turbo.destroy
+        self.handle: int | None = turbo.init()
+        if not self.handle:
+            raise OSError("tjInitDecompress failed")
+
+    def __del__(self) -> None:
+        if self.handle:
+            self._destroy(self.handle)
+            self.handle = None
+
+
+class _Turbo:
+    """The few TurboJPEG C functions we decode with (libjpeg-turbo's own API, stable
+    since 1.4): header, planes' sizes, decompress to planes, error text."""
+
+    def __init__(self, path: str) -> None:
+        lib = ctypes.CDLL(path)
+        vp, i, ip = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)
+        self.init = lib.tjInitDecompress
+        self.init.restype, self.init.argtypes = vp, []
+        self.destroy = lib.tjDestroy
+        self.destroy.restype, self.destroy.argtypes = i, [vp]
+        self.header = lib.tjDecompressHeader3
+        self.header.restype, self.header.argtypes = i, [vp, vp, ctypes.c_ulong, ip, ip, ip, ip]
+        self.plane_width = lib.tjPlaneWidth
+        self.plane_width.restype, self.plane_width.argtypes = i, [i, i, i]
+        self.plane_height = lib.tjPlaneHeight
+        self.plane_height.restype, self.plane_height.argtypes = i, [i, i, i]
+        self.to_planes = lib.tjDecompressToYUVPlanes
+        self.to_planes.restype = i
+        self.to_planes.argtypes = [vp, vp, ctypes.c_ulong, ctypes.POINTER(vp), i, ip, i, i]
+        self.error_code = lib.tjGetErrorCode
+        self.error_code.restype, self.error_code.argtypes = i, [vp]
+        self.error_str = lib.tjGetErrorStr2
+        self.error_str.restype, self.error_str.argtypes = ctypes.c_char_p, [vp]
+        self._local = threading.local()
+
+    @staticmethod
+    def load() -> _Turbo | None:
+        import turbojpeg
+
+        paths = [ctypes.util.find_library("turbojpeg"), *turbojpeg.DEFAULT_LIB_PATHS["Linux"]]
+        for path in paths:
+            if path:
+                try:
+                    return _Turbo(path)
+                except (OSError, AttributeError):  # not there, or too old (no tjGetErrorCode)
+                    continue
+        return None
+
+    def _handle(self) -> int:
+        h: _TurboHandle | None = getattr(self._local, "h", None)
+        if h is None:
+            h = self._local.h = _TurboHandle(self)
+        assert h.handle is not None
+        return h.handle
+
+    def _error(self, handle: int) -> StreamFormatError:
+        text = self.error_str(handle).decode("utf-8", "replace")
+        self._drop()
+        return StreamFormatError(f"cannot decode JPEG: {text}")
+
+    def _drop(self) -> None:
+        # After an error a decompressor can be left mid-stream ("Improper call to JPEG
+        # library in state ..." on the next frame): the next call makes a new one.
+        self._local.h = None
+
+    def decode(self, data: Any, scale: Fraction, into: Planes | None) -> Planes:
+        """Decode to planes; into ``into`` when it is the scaled 4:2:0 picture's size."""
+        buf = np.frombuffer(data, np.uint8)
+        src, n = buf.ctypes.data, buf.size
+        handle = self._handle()
+        w, h, sub, cs = ctypes.c_int(), ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        if self.header(handle, src, n, w, h, sub, cs) != 0:
+            raise self._error(handle)
+        if w.value <= 0 or h.value <= 0:
+            self._drop()
+            raise StreamFormatError(f"cannot decode JPEG: bad header ({w.value}x{h.value})")
+        num, den = scale.numerator, scale.denominator
+        sw, sh = -(-w.value * num // den), -(-h.value * num // den)  # TJSCALED
+        samp = sub.value
+        nplanes = 1 if samp == TJSAMP_GRAY else 3
+        shapes = [
+            (self.plane_height(c, sh, samp), self.plane_width(c, sw, samp)) for c in range(nplanes)
+        ]
+        if any(d <= 0 for shape in shapes for d in shape):  # a subsampling it cannot do
+            raise StreamFormatError(f"cannot decode JPEG: subsampling {samp} not supported")
+        if (
+            into is not None
+            and samp == TJSAMP_420
+            and [p.shape for p in (into.y, into.u, into.v)] == shapes
+            and all(p.strides[1] == 1 for p in (into.y, into.u, into.v))
+        ):
+            out = [into.y, into.u, into.v]
+        else:
+            into = None
+            out = [np.empty(s, np.uint8) for s in shapes]
+        ptrs = (ctypes.c_void_p * 3)(*(p.ctypes.data for p in out))
+        strides = (ctypes.c_int * 3)(*(p.strides[0] for p in out))
+        status = self.to_planes(handle, src, n, ptrs, sw, strides, sh, 0)
+        # A warning is recoverable damage (e.g. a premature end of data): still a picture.
+        if status != 0:
+            if self.error_code(handle) != TJERR_WARNING:
+                raise self._error(handle)
+            self._drop()
+        if into is not None:
+            return into
+        y = out[0]
+        if nplanes == 1:  # greyscale: neutral chroma
+            c = np.full(((y.shape[0] + 1) // 2, (y.shape[1] + 1) // 2), 128, np.uint8)
+            return Planes(y[:sh, :sw], c, c, sw, sh)
+        return Planes(y[:sh, :sw], out[1], out[2], sw, sh)
+
+
 class Decoder:
     """Decode JPEG bytes to :class:`Planes` at a scale; thread-safe, one per process."""
 
     def __init__(self, backend: str = "auto") -> None:
         self._tj: Any = None
+        self._turbo: _Turbo | None = None
         self._local = threading.local()
         if backend in ("auto", "turbojpeg"):
             try:
                 from turbojpeg import TurboJPEG
 
                 self._tj = TurboJPEG()
+                self._turbo = _Turbo.load()
             except (ImportError, OSError, RuntimeError):
                 if backend == "turbojpeg":
                     raise
@@ -71,10 +203,19 @@ class Decoder:
         """The TurboJPEG handle (None with the PyAV fallback); also used to encode."""
         return self._tj
 
-    def decode(self, data: bytes | memoryview, scale: Fraction = Fraction(1)) -> Planes:
-        """Decode ``data`` at ``scale`` (one of :attr:`scales`)."""
+    def decode(
+        self, data: bytes | memoryview, scale: Fraction = Fraction(1), into: Planes | None = None
+    ) -> Planes:
+        """Decode ``data`` at ``scale`` (one of :attr:`scales`).
+
+        With ``into`` (writable 4:2:0 planes, rows contiguous) the picture is written there
+        when it is exactly their size and 4:2:0, and ``into`` is returned; otherwise new
+        planes are. After an error ``into`` may hold part of a picture.
+        """
         if not jpeg.is_complete(data):
             raise StreamFormatError("incomplete JPEG (no EOI marker)")
+        if self._turbo is not None:
+            return self._turbo.decode(data, scale, into)
         if self._tj is not None:
             return self._decode_tj(data, scale)
         return self._decode_av(data, scale)

@@ -46,9 +46,11 @@ from mmrec.mosaic import (
     NO_SIGNAL,
     Canvas,
     Picture,
+    caption,
     label,
     new_frame,
     render_tile,
+    restore,
     text_px,
     to_picture,
     to_rgb,
@@ -431,8 +433,11 @@ class _Strand:
     busy: bool = False
     cur: SourceFrame | None = None  # the source frame decoded last (shown now)
     planes: Planes | None = None  # its planes; the last good ones if it failed to decode
+    good: SourceFrame | None = None  # the frame those planes are from
     frame: Any = None  # the proxy's av.VideoFrame, reused (libx264 copies it)
     canvas: Canvas | None = None
+    view: Planes | None = None  # the whole proxy frame's planes, decoded into when it fits
+    under: list[tuple[Rect, Picture]] = field(default_factory=list)  # under view's labels
     read: int = 0
     decoded: int = 0
     errors: int = 0
@@ -456,7 +461,7 @@ class _Pipeline:
         self,
         strands: list[_Strand],
         mv: _Multiview | None,
-        decode: Callable[[int, Any], Planes],
+        decode: Callable[[int, Any, Planes | None], Planes],
         workers: int,
         window: int,
         contact_k: int,
@@ -608,35 +613,56 @@ class _Pipeline:
     def _camera(self, s: _Strand, inst: _Instant, cpu: list[float]) -> None:
         i = s.index
         t0 = time.thread_time()
+        if s.frame is None:
+            s.frame, s.canvas = new_frame(*s.size)
+            c = s.canvas
+            s.view = Planes(c.y, c.u, c.v, c.width, c.height)
+        assert s.canvas is not None
+        # A picture of the proxy's exact size (the usual case: the size comes from the
+        # camera's aspect) is decoded straight into the proxy frame: no copy. Its labels
+        # are drawn on top, so what they cover is kept (s.under) and put back when the
+        # next instant shows the same frame.
         frame = inst.shown[i]
         if frame is not None and frame is not s.cur:
             s.cur = frame
+            s.under.clear()
             try:
-                s.planes = self._decode(i, frame.data)
+                s.planes = self._decode(i, frame.data, s.view)
+                s.good = frame
                 s.decoded += 1
             except StreamFormatError:
                 s.errors += 1  # shows the last good picture
+                if s.planes is s.view and s.good is not None:
+                    try:  # the failed decode may have written part of the frame
+                        s.planes = self._decode(i, s.good.data, s.view)
+                    except StreamFormatError:
+                        s.planes = None
         elif frame is None:
             s.cur = None
+        elif s.planes is s.view:
+            restore(s.canvas, s.under)
         planes = s.planes if frame is not None else None
         if inst.k == self._contact_k and frame is not None and planes is not None:
+            if planes is s.view:  # the frame is drawn on and reused: keep a copy
+                planes = Planes(planes.y.copy(), planes.u.copy(), planes.v.copy(), *s.size)
             self.contact[i] = (frame, planes)
         t1 = time.thread_time()
-        if s.frame is None:
-            s.frame, s.canvas = new_frame(*s.size)
-        assert s.canvas is not None
         full = Rect(0, 0, *s.size)
         if planes is None:
             s.gaps += 1
             render_tile(
                 s.canvas, full, None, None, NO_SIGNAL, s.entry.name, corner_text=inst.timecode
             )
+        elif s.planes is s.view:
+            pass  # the picture is in place already
         else:
             r = fit(planes.width, planes.height, full)
             pic = to_picture(planes, r.w, r.h)
             render_tile(s.canvas, full, r, pic, LIVE, s.entry.name, corner_text=inst.timecode)
         if self.mv is not None and inst.mv_canvas is not None:
-            self.mv.tile(inst.mv_canvas, i, planes)
+            self.mv.tile(inst.mv_canvas, i, planes)  # before the labels cover the picture
+        if planes is not None and s.planes is s.view:
+            caption(s.canvas, full, s.entry.name, inst.timecode, px=text_px(full.h), under=s.under)
         t2 = time.thread_time()
         s.encoder.encode(s.frame)
         t3 = time.thread_time()
@@ -723,7 +749,7 @@ def make_proxies(
 
     scale_cache: dict[tuple[int, int, int], Fraction] = {}
 
-    def decode(i: int, data: Any) -> Planes:
+    def decode(i: int, data: Any, into: Planes | None) -> Planes:
         info = jpeg.parse_header(data)
         if info is None:
             raise StreamFormatError("not a JPEG")
@@ -737,7 +763,7 @@ def make_proxies(
                 tw, th = r.w, r.h
             scale = choose_scale(info.width, info.height, max(pw, tw), max(ph, th), dec.scales)
             scale_cache[key] = scale
-        return dec.decode(data, scale)
+        return dec.decode(data, scale, into)
 
     files = [out_dir / f"{n}.mp4" for n in _file_names([cam.dir for cam, _, _, _ in scans])]
     contact_at_ns = t0 + (
