@@ -274,6 +274,39 @@ def label_width(text: str, px: int) -> int:
     return int(text_bitmap(text, px).shape[1]) + max(2, px // 4)
 
 
+@dataclass(frozen=True, slots=True)
+class _Stamp:
+    """A label's placement and text-blend weights, for one (text, size, rectangle)."""
+
+    rect: Rect
+    keep: npt.NDArray[np.uint16]  # luma: 255 - alpha (what the box keeps)
+    ink: npt.NDArray[np.uint16]  # luma: 255 * alpha (white text)
+    keep_c: npt.NDArray[np.uint16]  # chroma (alpha at every other sample)
+    ink_c: npt.NDArray[np.uint16]  # 128 * alpha (neutral text)
+
+
+@functools.lru_cache(maxsize=256)
+def _stamp(text: str, px: int, rect: Rect, where: str) -> _Stamp | None:
+    px = fit_px(text, px, rect.w)
+    alpha = text_bitmap(text, px)
+    h, w = alpha.shape
+    h, w = min(h, rect.h), min(w, rect.w)
+    if h < 2 or w < 2:
+        return None
+    m = max(2, px // 4) // 2 * 2
+    if where == "center":
+        x = rect.x + (rect.w - w) // 2
+        y = rect.y + (rect.h - h) // 2
+    else:
+        x = rect.x + m if where.endswith("left") else rect.right - m - w
+        y = rect.y + m if where.startswith("top") else rect.bottom - m - h
+    x, y = max(rect.x, x // 2 * 2), max(rect.y, y // 2 * 2)
+    w, h = min(w, rect.right - x) // 2 * 2, min(h, rect.bottom - y) // 2 * 2
+    alpha = alpha[:h, :w]
+    ca = alpha[::2, ::2][: h // 2, : w // 2]
+    return _Stamp(Rect(x, y, w, h), 255 - alpha, 255 * alpha, 255 - ca, 128 * ca)
+
+
 def label(
     canvas: Canvas,
     rect: Rect,
@@ -292,44 +325,31 @@ def label(
     """
     if not text:
         return
-    px = fit_px(text, px, rect.w)
-    alpha = text_bitmap(text, px)
-    h, w = alpha.shape
-    h, w = min(h, rect.h), min(w, rect.w)
-    if h < 2 or w < 2:
+    st = _stamp(text, px, rect, where)
+    if st is None:
         return
-    alpha = alpha[:h, :w]
-    m = max(2, px // 4) // 2 * 2
-    if where == "center":
-        x = rect.x + (rect.w - w) // 2
-        y = rect.y + (rect.h - h) // 2
-    else:
-        x = rect.x + m if where.endswith("left") else rect.right - m - w
-        y = rect.y + m if where.startswith("top") else rect.bottom - m - h
-    x, y = max(rect.x, x // 2 * 2), max(rect.y, y // 2 * 2)
-    w, h = min(w, rect.right - x) // 2 * 2, min(h, rect.bottom - y) // 2 * 2
-    alpha = alpha[:h, :w]
+    x, y, w, h = st.rect.x, st.rect.y, st.rect.w, st.rect.h
+    cy, cx = y // 2, x // 2
     ys = canvas.y[y : y + h, x : x + w]
+    us = canvas.u[cy : cy + h // 2, cx : cx + w // 2]
+    vs = canvas.v[cy : cy + h // 2, cx : cx + w // 2]
     if under is not None:
-        cy, cx = y // 2, x // 2
-        under.append(
-            (
-                Rect(x, y, w, h),
-                Picture(
-                    ys.copy(),
-                    canvas.u[cy : cy + h // 2, cx : cx + w // 2].copy(),
-                    canvas.v[cy : cy + h // 2, cx : cx + w // 2].copy(),
-                ),
-            )
-        )
-    # Box: blend towards the box colour, then the text: blend towards white.
-    yb = (ys.astype(np.uint16) * (256 - box_alpha) + box[0] * box_alpha) >> 8
-    ys[...] = (yb * (255 - alpha) + 255 * alpha) // 255
-    ca = alpha[::2, ::2][: h // 2, : w // 2]
-    for c, bc in ((canvas.u, box[1]), (canvas.v, box[2])):
-        cs = c[y // 2 : y // 2 + h // 2, x // 2 : x // 2 + w // 2]
-        cb = (cs.astype(np.uint16) * (256 - box_alpha) + bc * box_alpha) >> 8
-        cs[...] = (cb * (255 - ca) + 128 * ca) // 255
+        under.append((st.rect, Picture(ys.copy(), us.copy(), vs.copy())))
+    # Box: blend towards the box colour, then the text: blend towards white (in place, on
+    # one 16-bit copy per plane; the weights are the stamp's).
+    for plane, bc, keep, ink in (
+        (ys, box[0], st.keep, st.ink),
+        (us, box[1], st.keep_c, st.ink_c),
+        (vs, box[2], st.keep_c, st.ink_c),
+    ):
+        t = plane.astype(np.uint16)
+        t *= 256 - box_alpha
+        t += bc * box_alpha
+        t >>= 8
+        t *= keep
+        t += ink
+        t //= 255
+        plane[...] = t
 
 
 def mark(canvas: Canvas, rect: Rect, m: Mark) -> None:
