@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote, unquote, urlsplit
 
 from mmrec import http1, jpeg
@@ -37,6 +39,9 @@ from mmrec.multipart import MultipartParser, Part, boundary_from_content_type
 from mmrec.payload import Bytes
 
 _HEAD_BUFFER: Final = 65536
+# SO_RCVLOWAT: Linux honours it in poll/epoll for TCP; elsewhere the loop wakes per segment.
+_LOWAT_OK: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
+_LOWAT_MAX: Final = 512 * 1024  # the kernel grows the receive buffer to hold this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,7 @@ class IngestStats:
     last_error: str | None
     first_frame_ns: int | None  # monotonic ns
     last_frame_ns: int | None
+    receives: int = 0  # socket reads that brought stream bytes (wakeups of the loop)
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -134,12 +140,16 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self._parser: MultipartParser | None = None
         self._chunked: http1.ChunkedDecoder | None = None
         self._scratch = bytearray(65536)
+        self._sock: Any = None  # for SO_RCVLOWAT (Linux)
+        self._lowat = 1
 
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if _LOWAT_OK:
+            self._sock = transport.get_extra_info("socket")
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._parser is None:
@@ -153,6 +163,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         now = time.monotonic_ns()
         self.last_rx_ns = now
+        self._ingest._receives += 1
         try:
             if self._parser is None:
                 self._head_len += nbytes
@@ -162,6 +173,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                     self._deliver(self._parser.feed(piece), now)
             else:
                 self._deliver(self._parser.buffer_updated(nbytes), now)
+                if self._sock is not None:
+                    self._set_lowat(self._parser.bytes_wanted())
         except (StreamFormatError, CameraError) as exc:
             self._fail(exc)
         except Exception as exc:  # a bug in a frame handler must not blame the camera
@@ -210,6 +223,24 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             self._deliver(self._parser.feed(rest), now)
         del rest
         self._head_buf = bytearray()
+
+    def _set_lowat(self, want: int) -> None:
+        """Wake the loop only once ``want`` bytes are queued (at most ``_LOWAT_MAX``):
+        a 200 KB frame then costs one wakeup and one receive instead of one per TCP
+        segment burst (measured: ~4 at low load). EOF and errors still wake it at once."""
+        want = min(want, _LOWAT_MAX)
+        if want != self._lowat:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+                self._lowat = want
+            except OSError:
+                self._sock = None  # not supported here: wake per segment, as before
+
+    def relax_lowat(self) -> None:
+        """Back to waking for every byte: a slow link must not look stalled while part
+        of a frame waits in the socket below the low-water mark."""
+        if self._sock is not None and self._lowat > 1:
+            self._set_lowat(1)
 
     def _deliver(self, parts: list[Part], now: int) -> None:
         for part in parts:
@@ -264,6 +295,7 @@ class CameraIngest:
         self._bytes = 0
         self._skipped = 0
         self._truncated = 0
+        self._receives = 0
         self._reconnects = 0
         self._connects = 0
         self._last_error: str | None = None
@@ -288,6 +320,7 @@ class CameraIngest:
             last_error=self._last_error,
             first_frame_ns=self._first_frame_ns,
             last_frame_ns=self._last_frame_ns,
+            receives=self._receives,
         )
 
     @property
@@ -410,6 +443,8 @@ class CameraIngest:
             if self._stopping:
                 return
             idle = time.monotonic_ns() - protocol.last_rx_ns
+            if idle > tick * 1e9:
+                protocol.relax_lowat()
             if idle > timeout_ns:
                 self._set_state("stalled")
                 raise CameraUnreachableError(

@@ -276,6 +276,14 @@ class MultipartParser:
         self.bytes_in += nbytes
         return self._run()
 
+    def bytes_wanted(self) -> int:
+        """Bytes still to come before the part in progress can be returned: the rest of a
+        declared payload; 1 when that is not known. The ingest sets the socket's receive
+        low-water mark to it, so the loop wakes once per frame, not once per segment."""
+        if self._state == _BODY_LEN and self._cl is not None:
+            return max(1, self._payload + self._cl - self._end)
+        return 1
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Part]:
         """Copy ``data`` into the receive buffer and parse it (one copy in)."""
         out: list[Part] = []
