@@ -244,7 +244,7 @@ class Take:
         queue_frames: int = DEFAULT_QUEUE_FRAMES,
         on_event: Callable[[str], None] | None = None,
         probe_clocks: bool = True,
-        writer_threads: int = 2,
+        writer_threads: int = 4,
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
         direct_io: bool = True,

@@ -86,3 +86,49 @@ def test_non_jpeg_is_counted_not_written(tmp_path: Path) -> None:
     st = w.stats()
     assert st.frames == 1 and st.not_jpeg == 1
     assert jpeg.parse_header(_packets(tmp_path / st.segments[0])[0][1]) is not None
+
+
+def test_pool_adds_a_thread_when_one_falls_behind_and_keeps_each_cameras_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from mmrec.writer import GROW_AT, WriterPool
+
+    release = threading.Event()
+    real_write = CameraWriter._write
+
+    def write(self: CameraWriter, frame: Frame) -> None:
+        if self.camera == "slow":
+            release.wait(10)  # a disk stall on the first thread
+        real_write(self, frame)
+
+    monkeypatch.setattr(CameraWriter, "_write", write)
+    pool = WriterPool(3)
+    assert pool.threads == 1
+    writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in ("slow", "a", "b")}
+    sent: dict[str, list[bytes]] = {c: [] for c in writers}
+
+    def offer(cam: str, n: int) -> None:
+        data = sim_jpeg(cam, n, n)
+        sent[cam].append(data)
+        assert writers[cam].offer(Frame(data, n * 33_000_000, n * 33_000_000, None))
+
+    offer("slow", 0)
+    for n in range(GROW_AT):
+        offer("a", n)  # waits behind the stalled write
+    for n in range(5):
+        offer("b", n)  # nothing waiting for b: it moves to a new thread
+    deadline = time.monotonic() + 10
+    while writers["b"].stats().frames < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writers["b"].stats().frames == 5, "b waited for the stalled thread"
+    assert writers["a"].stats().frames == 0 and pool.threads == 2
+    release.set()
+    for w in writers.values():
+        w.close()
+    pool.shutdown()
+    for cam, w in writers.items():
+        st = w.stats()
+        assert [d for _, d in _packets(tmp_path / st.segments[0])] == sent[cam]

@@ -102,9 +102,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--writer-threads",
         type=int,
-        default=2,
+        default=4,
         metavar="N",
-        help="threads writing files, shared by all cameras (2)",
+        help="at most N threads writing files, shared by all cameras; one to begin with, "
+        "another whenever one falls behind (4)",
     )
     p.add_argument(
         "--muxer",
