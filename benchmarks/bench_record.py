@@ -131,10 +131,13 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
     sim, urls = start_sim(n, args.size, args.fps, log)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        if tool in ("mmrec", "mmrec+preview"):
+        if tool in ("mmrec", "mmrec+preview", "mmrec-buffered"):
             cmd = [sys.executable, "-m", "mmrec", "record", "--json", "--out", str(out)]
-            if tool == "mmrec":
+            if tool != "mmrec+preview":
                 cmd.append("--no-preview")  # ffmpeg makes no preview either
+            if tool == "mmrec-buffered":
+                cmd.append("--buffered-io")  # through the page cache, as ffmpeg writes
+            cmd += shlex.split(args.mmrec_args)
             cmd += [f"cam{i:02d}={u}" for i, u in enumerate(urls)]
             procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         else:
@@ -179,9 +182,13 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
     sent, late, skips = sim_counters(log)
     preview = ""
     for manifest in out.glob("*/manifest.json"):
-        p = json.loads(manifest.read_text()).get("preview")
+        m = json.loads(manifest.read_text())
+        dropped = sum(int(c.get("dropped", 0)) for c in m.get("cameras", []))
+        if dropped:
+            preview += f"  | {dropped} dropped at full write queues"
+        p = m.get("preview")
         if p:
-            preview = (
+            preview += (
                 f"  | preview {p['fps']:.1f} fps, {p['tiles_skipped']}/"
                 f"{p['tiles_decoded'] + p['tiles_skipped']} tiles skipped"
             )
@@ -212,7 +219,11 @@ def main() -> None:
     ap.add_argument(
         "--tools",
         default="mmrec,ffmpeg",
-        help="mmrec, ffmpeg, mmrec+preview (recording with the live 1080p mosaic at 10 fps)",
+        help="mmrec, ffmpeg, mmrec+preview (recording with the live 1080p mosaic at 10 fps), "
+        "mmrec-buffered (--buffered-io: through the page cache instead of O_DIRECT)",
+    )
+    ap.add_argument(
+        "--mmrec-args", default="", help='extra `mmrec record` options, e.g. "--writer-threads 4"'
     )
     ap.add_argument(
         "--workdir", type=Path, default=None, help="where files go (default: a temp dir)"
@@ -233,7 +244,7 @@ def main() -> None:
                 r = run_one(tool, n, args, Path(tmp))
                 results.append(r)
                 print(
-                    f"{r.tool:6s} N={r.streams:3d}  "
+                    f"{r.tool:14s} N={r.streams:3d}  "
                     f"recorder {r.cpu_pct_per_stream:5.2f} %core/stream"
                     f"  recorded {r.recorded:6d}  lost {r.lost:5d}"
                     f"  | sim {r.sim_cpu_pct:5.1f} %core, late {r.sim_late}, skipped {r.sim_skips}"
