@@ -51,7 +51,7 @@ DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a dis
 
 
 _Item = tuple["CameraWriter", "Frame | None"] | None
-GROW_AT: Final = 8  # frames waiting in a thread's queue before the pool adds a thread
+GROW_AT: Final = 64  # frames waiting in a thread's queue before the pool adds a thread
 
 
 class WriterPool:
