@@ -434,10 +434,13 @@ class _Strand:
     cur: SourceFrame | None = None  # the source frame decoded last (shown now)
     planes: Planes | None = None  # its planes; the last good ones if it failed to decode
     good: SourceFrame | None = None  # the frame those planes are from
-    frame: Any = None  # the proxy's av.VideoFrame, reused (libx264 copies it)
-    canvas: Canvas | None = None
-    view: Planes | None = None  # the whole proxy frame's planes, decoded into when it fits
-    under: list[tuple[Rect, Picture]] = field(default_factory=list)  # under view's labels
+    # The proxy's frames, one per instant of a run, reused (libx264 copies them): each is
+    # (av.VideoFrame, a canvas and planes on it); a picture of the proxy's exact size is
+    # decoded into them.
+    frames: list[tuple[Any, Canvas, Planes]] = field(default_factory=list)
+    last: int = -1  # the frame drawn last
+    in_frame: bool = False  # ``planes`` are that frame's (its labels' undersides: under)
+    under: list[tuple[Rect, Picture]] = field(default_factory=list)
     read: int = 0
     decoded: int = 0
     errors: int = 0
@@ -554,18 +557,19 @@ class _Pipeline:
                 self._take(strand)
             # Run up to ``batch`` of this strand's instants in a row: its encoder's state
             # stays in this core's cache (measured: 0.99 ms per 540p encode round-robin
-            # over 4 encoders, 0.81 in runs of 8, 0.72 for one encoder alone).
+            # over 4 encoders, 0.81 in runs of 8, 0.72 for one encoder alone). A camera's
+            # run decodes and draws all its frames first, then encodes them back to back:
+            # measured 0.76-0.77 ms per encode instead of 0.88-0.91 with a decode between.
+            drawn: list[Any] = []
             for n in range(1, self._batch + 1):
                 try:
                     if strand is None:
                         assert self.mv is not None
                         self.mv.finish(inst, cpu)
                     else:
-                        self._camera(strand, inst, cpu)
+                        drawn.append(self._camera(strand, inst, n - 1, cpu))
                 except BaseException as exc:
-                    with self._cond:
-                        self._error = self._error or exc
-                        self._cond.notify_all()
+                    self._fail(exc)
                     return
                 with self._cond:
                     # Waiters are woken only when what they wait for may have changed: an
@@ -582,14 +586,31 @@ class _Pipeline:
                             self._retire(inst)
                     nxt = self._next(strand) if n < self._batch else None
                     done = nxt is None or self._stopping or self._error is not None
-                    if done:
+                    if done and strand is None:
                         self._release(strand)
-                    if wake or done:
+                    if wake or (done and strand is None):
                         self._cond.notify_all()
                     if done or nxt is None:
                         break
                     inst = nxt
                     self._take(strand)
+            if strand is not None:
+                t0 = time.thread_time()
+                try:
+                    for frame in drawn:  # in order, before another worker takes the strand
+                        strand.encoder.encode(frame)
+                except BaseException as exc:
+                    self._fail(exc)
+                    return
+                cpu[2] += time.thread_time() - t0
+                with self._cond:
+                    self._release(strand)
+                    self._cond.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._cond:
+            self._error = self._error or exc
+            self._cond.notify_all()
 
     def _next(self, strand: _Strand | None) -> _Instant | None:
         """The strand's next instant if it is ready now (under the lock)."""
@@ -619,14 +640,15 @@ class _Pipeline:
         if inst.k == self._contact_k:
             self.contact_ready = True
 
-    def _camera(self, s: _Strand, inst: _Instant, cpu: list[float]) -> None:
+    def _camera(self, s: _Strand, inst: _Instant, slot: int, cpu: list[float]) -> Any:
+        """Decode and draw the camera's proxy frame (the run's ``slot``-th) and multiview
+        tile at ``inst``; returns the frame, for the caller to encode."""
         i = s.index
         t0 = time.thread_time()
-        if s.frame is None:
-            s.frame, s.canvas = new_frame(*s.size)
-            c = s.canvas
-            s.view = Planes(c.y, c.u, c.v, c.width, c.height)
-        assert s.canvas is not None
+        while len(s.frames) <= slot:
+            f, c = new_frame(*s.size)
+            s.frames.append((f, c, Planes(c.y, c.u, c.v, c.width, c.height)))
+        out, canvas, view = s.frames[slot]
         # A picture of the proxy's exact size (the usual case: the size comes from the
         # camera's aspect) is decoded straight into the proxy frame: no copy. Its labels
         # are drawn on top, so what they cover is kept (s.under) and put back when the
@@ -636,48 +658,49 @@ class _Pipeline:
             s.cur = frame
             s.under.clear()
             try:
-                s.planes = self._decode(i, frame.data, s.view)
+                s.planes = self._decode(i, frame.data, view)
                 s.good = frame
                 s.decoded += 1
             except StreamFormatError:
                 s.errors += 1  # shows the last good picture
-                if s.planes is s.view and s.good is not None:
-                    try:  # the failed decode may have written part of the frame
-                        s.planes = self._decode(i, s.good.data, s.view)
+                if s.good is not None and any(s.planes is v for _, _, v in s.frames):
+                    try:  # the last good picture was in a proxy frame: decode it again
+                        s.planes = self._decode(i, s.good.data, view)
                     except StreamFormatError:
                         s.planes = None
+            s.in_frame = s.planes is view
         elif frame is None:
             s.cur = None
-        elif s.planes is s.view:
-            restore(s.canvas, s.under)
+        elif s.in_frame:  # the same picture again: from the last frame, without labels
+            if s.last != slot:
+                s.frames[s.last][1].copy_to(canvas)
+            restore(canvas, s.under)
+            s.planes = view
+        s.last = slot
         planes = s.planes if frame is not None else None
         if inst.k == self._contact_k and frame is not None and planes is not None:
-            if planes is s.view:  # the frame is drawn on and reused: keep a copy
+            if s.in_frame:  # the frame is drawn on and reused: keep a copy
                 planes = Planes(planes.y.copy(), planes.u.copy(), planes.v.copy(), *s.size)
             self.contact[i] = (frame, planes)
         t1 = time.thread_time()
         full = Rect(0, 0, *s.size)
         if planes is None:
             s.gaps += 1
+            s.in_frame = False  # black now: the next picture is drawn in full
             render_tile(
-                s.canvas, full, None, None, NO_SIGNAL, s.entry.name, corner_text=inst.timecode
+                canvas, full, None, None, NO_SIGNAL, s.entry.name, corner_text=inst.timecode
             )
-        elif s.planes is s.view:
-            pass  # the picture is in place already
-        else:
+        elif not s.in_frame:
             r = fit(planes.width, planes.height, full)
             pic = to_picture(planes, r.w, r.h)
-            render_tile(s.canvas, full, r, pic, LIVE, s.entry.name, corner_text=inst.timecode)
+            render_tile(canvas, full, r, pic, LIVE, s.entry.name, corner_text=inst.timecode)
         if self.mv is not None and inst.mv_canvas is not None:
             self.mv.tile(inst.mv_canvas, i, planes)  # before the labels cover the picture
-        if planes is not None and s.planes is s.view:
-            caption(s.canvas, full, s.entry.name, inst.timecode, px=text_px(full.h), under=s.under)
-        t2 = time.thread_time()
-        s.encoder.encode(s.frame)
-        t3 = time.thread_time()
+        if planes is not None and s.in_frame:
+            caption(canvas, full, s.entry.name, inst.timecode, px=text_px(full.h), under=s.under)
         cpu[0] += t1 - t0
-        cpu[1] += t2 - t1
-        cpu[2] += t3 - t2
+        cpu[1] += time.thread_time() - t1
+        return out
 
 
 def even(v: float) -> int:
