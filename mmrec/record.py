@@ -218,6 +218,7 @@ class _Camera:
             last_error=w.error or i.last_error,
             clock=self.clock.info(),
             gaps=tuple(gaps),
+            io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
         )
 
     def status(self) -> CameraStatus:

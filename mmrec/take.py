@@ -90,6 +90,7 @@ class CameraEntry:
     last_error: str | None = None
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
+    io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,7 @@ class WriterStats:
     pts_bumps: int
     not_jpeg: int
     error: str | None
-    direct_io: bool | None = None  # the open segment's way to disk (None: no segment yet)
+    direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
 
 
 class _Segment(Protocol):
@@ -249,6 +249,7 @@ class CameraWriter:
             raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
         self._muxer = MUXERS[muxer]
         self._direct_io = direct_io
+        self._io_direct: bool | None = None  # how the last segment was written
         self.camera = camera
         self._take_dir = take_dir
         self._cam_dir = cam_dir
@@ -314,7 +315,7 @@ class CameraWriter:
             pts_bumps=self._pts_bumps,
             not_jpeg=self._not_jpeg,
             error=self._error,
-            direct_io=self._segment.direct if self._segment is not None else None,
+            direct_io=self._io_direct,
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -367,6 +368,7 @@ class CameraWriter:
             self._pts_bumps += 1
         assert self._segment is not None
         self._segment.write(pts, frame.data)
+        self._io_direct = self._segment.direct
         self._index.writerow(
             (
                 self._frames,

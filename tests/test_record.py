@@ -80,6 +80,7 @@ async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct
     assert m.state == "finished"
     for cam in m.cameras:
         assert cam.dropped == 0 and cam.width == 160 and cam.height == 120
+        assert cam.io == "buffered" if not direct_io else cam.io in ("direct", "buffered")
         assert cam.clock is not None and cam.clock.source.startswith("device")
         rows = list(read_index(take.dir / cam.index))
         assert len(rows) == cam.frames
