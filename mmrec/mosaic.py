@@ -307,6 +307,26 @@ def _stamp(text: str, px: int, rect: Rect, where: str) -> _Stamp | None:
     return _Stamp(Rect(x, y, w, h), 255 - alpha, 255 * alpha, 255 - ca, 128 * ca)
 
 
+@functools.lru_cache(maxsize=256)
+def _opaque(
+    text: str, px: int, rect: Rect, where: str, box: tuple[int, int, int]
+) -> tuple[Rect, Picture] | None:
+    """An opaque label's pixels: they do not depend on the picture, so they are made once
+    and copied (a translucent label is blended anew every frame)."""
+    st = _stamp(text, px, rect, where)
+    if st is None:
+        return None
+    planes = [
+        ((bc * keep + ink) // 255).astype(np.uint8)
+        for bc, keep, ink in (
+            (box[0], st.keep, st.ink),
+            (box[1], st.keep_c, st.ink_c),
+            (box[2], st.keep_c, st.ink_c),
+        )
+    ]
+    return st.rect, Picture(*planes)
+
+
 def label(
     canvas: Canvas,
     rect: Rect,
@@ -318,12 +338,32 @@ def label(
     box_alpha: int = 160,
     under: list[tuple[Rect, Picture]] | None = None,
 ) -> None:
-    """Draw ``text`` on a translucent box in a corner (or the centre) of ``rect``.
+    """Draw ``text`` on a box in a corner (or the centre) of ``rect``: translucent, or
+    opaque with ``box_alpha=255`` (a "window burn", which costs a copy).
 
     With ``under``, a copy of the pixels the label covers is appended to it first, so the
     picture can be put back (:func:`restore`) instead of drawn again.
     """
     if not text:
+        return
+    if box_alpha >= 255:
+        got = _opaque(text, px, rect, where, box)
+        if got is None:
+            return
+        r, pic = got
+        if under is not None:
+            cy, cx = r.y // 2, r.x // 2
+            under.append(
+                (
+                    r,
+                    Picture(
+                        canvas.y[r.y : r.bottom, r.x : r.right].copy(),
+                        canvas.u[cy : cy + r.h // 2, cx : cx + r.w // 2].copy(),
+                        canvas.v[cy : cy + r.h // 2, cx : cx + r.w // 2].copy(),
+                    ),
+                )
+            )
+        blit(canvas, r, pic)
         return
     st = _stamp(text, px, rect, where)
     if st is None:
@@ -375,8 +415,10 @@ def render_tile(
     name: str,
     *,
     corner_text: str = "",
+    box_alpha: int = 160,
 ) -> None:
-    """Draw one tile: black cell, the picture (if any), its mark, and its labels."""
+    """Draw one tile: black cell, the picture (if any), its mark, and its labels (on boxes
+    of ``box_alpha``, see :func:`label`)."""
     if pic is not None and pic_rect is not None:
         # black bars around the picture only: the picture overwrites the rest
         r = pic_rect
@@ -397,7 +439,7 @@ def render_tile(
     mark(canvas, target, m if pic is not None or m.kind != "lost" else Mark("nosignal", "LOST"))
     # Labels sit on the picture (the cell's bars may be far from it), on the cell if none.
     where = pic_rect if pic is not None and pic_rect is not None else cell
-    caption(canvas, where, name, corner_text, px=text_px(cell.h))
+    caption(canvas, where, name, corner_text, px=text_px(cell.h), box_alpha=box_alpha)
 
 
 def caption(
@@ -408,14 +450,16 @@ def caption(
     *,
     px: int,
     under: list[tuple[Rect, Picture]] | None = None,
+    box_alpha: int = 160,
 ) -> None:
     """A tile's labels on ``rect``: the name bottom left, ``corner_text`` bottom right
-    (top right when both do not fit on one line). ``under`` as for :func:`label`."""
-    label(canvas, rect, name, px=px, where="bottom-left", under=under)
+    (top right when both do not fit on one line). ``under`` and ``box_alpha`` as for
+    :func:`label`."""
+    label(canvas, rect, name, px=px, where="bottom-left", under=under, box_alpha=box_alpha)
     if corner_text:
         fits = label_width(name, px) + label_width(corner_text, px) + 2 * px <= rect.w
         where = "bottom-right" if fits else "top-right"
-        label(canvas, rect, corner_text, px=px, where=where, under=under)
+        label(canvas, rect, corner_text, px=px, where=where, under=under, box_alpha=box_alpha)
 
 
 def restore(canvas: Canvas, under: list[tuple[Rect, Picture]]) -> None:

@@ -47,13 +47,13 @@ from mmrec.mosaic import (
     Canvas,
     Picture,
     caption,
+    encode_jpeg,
     label,
     new_frame,
     render_tile,
     restore,
     text_px,
     to_picture,
-    to_rgb,
 )
 from mmrec.names import safe_name, unique_name
 from mmrec.take import CameraEntry, IndexRow, load_manifest, read_index
@@ -329,6 +329,12 @@ def shown_frames(frames: Iterable[F], timeline: OutputTimeline, gap_ns: int) -> 
 
 
 # -- encoding ------------------------------------------------------------------------------
+
+
+# Labels on the proxies are a "window burn": white text on an opaque black box, as
+# editors know it; legible on any picture, and a copy of cached pixels rather than a blend
+# per frame (measured: ~0.3 s of CPU of ~11.5 for four 20 s proxies and the multiview).
+BURN_IN: Final = 255
 
 
 def x264_options(opts: ProxyOptions) -> dict[str, str]:
@@ -688,16 +694,40 @@ class _Pipeline:
             s.gaps += 1
             s.in_frame = False  # black now: the next picture is drawn in full
             render_tile(
-                canvas, full, None, None, NO_SIGNAL, s.entry.name, corner_text=inst.timecode
+                canvas,
+                full,
+                None,
+                None,
+                NO_SIGNAL,
+                s.entry.name,
+                corner_text=inst.timecode,
+                box_alpha=BURN_IN,
             )
         elif not s.in_frame:
             r = fit(planes.width, planes.height, full)
             pic = to_picture(planes, r.w, r.h)
-            render_tile(canvas, full, r, pic, LIVE, s.entry.name, corner_text=inst.timecode)
+            render_tile(
+                canvas,
+                full,
+                r,
+                pic,
+                LIVE,
+                s.entry.name,
+                corner_text=inst.timecode,
+                box_alpha=BURN_IN,
+            )
         if self.mv is not None and inst.mv_canvas is not None:
             self.mv.tile(inst.mv_canvas, i, planes)  # before the labels cover the picture
         if planes is not None and s.in_frame:
-            caption(canvas, full, s.entry.name, inst.timecode, px=text_px(full.h), under=s.under)
+            caption(
+                canvas,
+                full,
+                s.entry.name,
+                inst.timecode,
+                px=text_px(full.h),
+                under=s.under,
+                box_alpha=BURN_IN,
+            )
         cpu[0] += t1 - t0
         cpu[1] += time.thread_time() - t1
         return out
@@ -805,7 +835,7 @@ def make_proxies(
     contact_k = next(k for k in range(n_out) if timeline.instant(k) >= contact_at_ns)
     encoders: list[_Encoder] = []
     pipeline: _Pipeline | None = None
-    sheet: Path | None = out_dir / "contact-sheet.png" if opts.contact_sheet else None
+    sheet: Path | None = out_dir / "contact-sheet.jpg" if opts.contact_sheet else None
     contact_cpu = 0.0
     contact_done = False
 
@@ -934,10 +964,11 @@ class _Multiview:
     def tile(self, canvas: Canvas, i: int, planes: Planes | None) -> None:
         cell = self.cells[i]
         if planes is None:
-            render_tile(canvas, cell, None, None, NO_SIGNAL, self.names[i])
+            render_tile(canvas, cell, None, None, NO_SIGNAL, self.names[i], box_alpha=BURN_IN)
         else:
             r = fit(planes.width, planes.height, cell)
-            render_tile(canvas, cell, r, to_picture(planes, r.w, r.h), LIVE, self.names[i])
+            pic = to_picture(planes, r.w, r.h)
+            render_tile(canvas, cell, r, pic, LIVE, self.names[i], box_alpha=BURN_IN)
 
     def finish(self, inst: _Instant, cpu: list[float]) -> None:
         assert self.encoder is not None and inst.mv_canvas is not None
@@ -946,7 +977,14 @@ class _Multiview:
         for r in self.background:
             mv.fill(r)
         whole = Rect(0, 0, mv.width, mv.height)
-        label(mv, whole, inst.timecode, px=text_px(mv.height // 2), where="top-right")
+        label(
+            mv,
+            whole,
+            inst.timecode,
+            px=text_px(mv.height // 2),
+            where="top-right",
+            box_alpha=BURN_IN,
+        )
         t1 = time.thread_time()
         self.encoder.encode(inst.mv_frame)
         t2 = time.thread_time()
@@ -962,10 +1000,9 @@ def _contact_sheet(
     tc: str,
     at_s: float,
 ) -> None:
-    """One still per camera at the chosen instant, labeled, as a PNG. The proxies' decodes
-    are reused; a frame is decoded again only if its cell needs more pixels."""
-    from PIL import Image
-
+    """One still per camera at the chosen instant, labeled, as a JPEG (quality 92: a PNG
+    of it cost 0.2-0.37 s of CPU, a third of all drawing; the JPEG 15 ms). The proxies'
+    decodes are reused; a frame is decoded again only if its cell needs more pixels."""
     layout = grid_layout(len(names), (1920, 1080) if len(names) > 1 else (1280, 720))
     head = 2 * (text_px(layout.height // 3) + 8)
     canvas = Canvas.new(layout.width, layout.height + head)
@@ -983,15 +1020,16 @@ def _contact_sheet(
                     with contextlib.suppress(StreamFormatError):
                         planes = dec.decode(f.data, scale)
             pic = to_picture(planes, r.w, r.h)
-        render_tile(canvas, cell, r, pic, LIVE, name)
+        render_tile(canvas, cell, r, pic, LIVE, name, box_alpha=BURN_IN)
     label(
         canvas,
         Rect(0, 0, canvas.width, head),
         f"{tc}   t = {at_s:.2f} s",
         px=text_px(layout.height // 3),
         where="center",
+        box_alpha=BURN_IN,
     )
     try:
-        Image.fromarray(to_rgb(canvas)).save(path, compress_level=1)
+        path.write_bytes(encode_jpeg(canvas, 92, dec.turbojpeg))
     except OSError as exc:
         raise RecordingError(f"cannot write {path}: {exc}") from exc

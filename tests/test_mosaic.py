@@ -116,3 +116,34 @@ def test_a_corrupt_jpeg_raises_one_error_type(decoder: Decoder) -> None:
         decoder.decode(data[: len(data) // 2], Fraction(1))
     with pytest.raises(StreamFormatError):
         decoder.decode(b"\xff\xd8" + b"\x00" * 100 + b"\xff\xd9", Fraction(1))
+
+
+def test_an_opaque_label_is_the_same_on_any_picture_and_matches_the_blend() -> None:
+    """The window burn (box_alpha=255) is copied from cached pixels: it must equal what the
+    per-frame blend gives at full opacity, whatever lies under it."""
+    from mmrec.mosaic import label, restore
+    from mmrec.tile import Rect
+
+    rng = np.random.default_rng(1)
+    cell = Rect(0, 0, 320, 180)
+    out = []
+    for shade in (0, 200):
+        c = Canvas.new(320, 180)
+        c.y[:] = shade
+        c.u[:] = rng.integers(0, 255, c.u.shape)
+        c.v[:] = 128
+        before = c.y.copy()
+        under: list = []
+        label(c, cell, "10:00:01:02", px=20, where="bottom-right", box_alpha=255, under=under)
+        out.append((c.y.copy(), c.u.copy()))
+        slow = Canvas.new(320, 180)
+        slow.y[:] = shade
+        label(slow, cell, "10:00:01:02", px=20, where="bottom-right", box_alpha=254)
+        ((r, _),) = under
+        assert np.abs(c.y[r.y : r.bottom, r.x : r.right].astype(int)
+                      - slow.y[r.y : r.bottom, r.x : r.right]).max() <= 2  # fmt: skip
+        assert (c.y != before).any()
+        restore(c, under)
+        assert (c.y == before).all()
+    (y0, _), (y1, _) = out
+    assert (y0[r.y : r.bottom, r.x : r.right] == y1[r.y : r.bottom, r.x : r.right]).all()

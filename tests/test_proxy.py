@@ -213,8 +213,8 @@ def test_contact_sheet_is_written(three: tuple[Path, object]) -> None:
     take, _ = three
     from PIL import Image
 
-    with Image.open(take / "proxies" / "contact-sheet.png") as im:
-        assert im.size[0] >= 1280
+    with Image.open(take / "proxies" / "contact-sheet.jpg") as im:
+        assert im.format == "JPEG" and im.size[0] >= 1280
 
 
 def test_timecode_advances_from_the_take_timecode() -> None:

@@ -8,7 +8,7 @@ yet, disconnected, stopped) its proxy shows a black NO SIGNAL frame. A take left
 by a crash still gives proxies of what is on disk, with a warning.
 
 Files go to TAKE_DIR/proxies/ unless --out says otherwise:
-  <camera>.mp4  multiview.mp4  contact-sheet.png
+  <camera>.mp4  multiview.mp4  contact-sheet.jpg
 
 examples:
   mmrec proxy takes/20240611-101500                   # 540p30 proxies + multiview
@@ -66,7 +66,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="contact sheet instant, seconds from the proxies' start (middle)",
     )
-    p.add_argument("--no-contact-sheet", action="store_true", help="no contact-sheet.png")
+    p.add_argument("--no-contact-sheet", action="store_true", help="no contact-sheet.jpg")
     p.add_argument(
         "--preset",
         default="ultrafast",
