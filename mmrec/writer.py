@@ -34,6 +34,8 @@ import contextlib
 import csv
 import queue
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -50,19 +52,22 @@ NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 
 
-_Item = tuple["CameraWriter", "Frame | None"] | None
-GROW_AT: Final = 64  # frames waiting in a thread's queue before the pool adds a thread
+GROW_AFTER_NS: Final = 100_000_000  # a camera waiting this long for a thread: add one
+BATCH: Final = 4  # frames a thread writes for one camera before serving the next
 
 
 class WriterPool:
     """Threads that run the cameras' blocking writes, started as the load needs them.
 
-    One thread to begin with: every thread more is one more contender for the GIL, which
-    costs CPU on every hand-over (measured at 8 cameras: 0.87-0.92 % of a core per stream
-    with one thread, 1.04-1.07 with two). When a thread has ``GROW_AT`` frames waiting,
-    cameras move to another thread, up to ``threads``, so the disk sees more writes at
-    once (one thread at 128 cameras fell behind the disk's latency; two kept up). A
-    camera moves only when it has nothing waiting, so its frames stay in order.
+    Cameras are scheduled, not pinned: a camera with frames to write is queued once, and
+    whichever thread is free writes up to ``BATCH`` of them, in order (a camera is never
+    on two threads at once). One thread to begin with: every thread more is one more
+    contender for the GIL, which costs CPU on every hand-over (measured at 8 cameras:
+    0.87-0.92 % of a core per stream with one thread, 1.04-1.07 with two). A thread is
+    added, up to ``threads``, when a camera has waited ``GROW_AFTER_NS`` for one, or no
+    thread has come free for that long (a stalled disk write): one thread alone fell
+    behind the disk's latency at 128 cameras, and a stalled write must not hold up the
+    other cameras.
     """
 
     def __init__(self, threads: int = 1, name: str = "writer") -> None:
@@ -70,9 +75,11 @@ class WriterPool:
             raise ValueError("a writer pool needs at least one thread")
         self._max = threads
         self._name = name
-        self._queues: list[queue.SimpleQueue[_Item]] = []
+        self._ready: queue.SimpleQueue[tuple[CameraWriter, int] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._shut = False
+        self._started: list[int | None] = []  # per thread: when its current task began
         self._add_thread()
 
     @property
@@ -80,51 +87,53 @@ class WriterPool:
         """Threads started so far."""
         return len(self._threads)
 
-    def _add_thread(self) -> queue.SimpleQueue[_Item]:
+    def _add_thread(self) -> None:
         with self._lock:
-            q: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-            t = threading.Thread(
-                target=self._run, args=(q,), name=f"{self._name}-{len(self._threads)}", daemon=True
-            )
-            self._queues.append(q)
+            if self._shut or len(self._threads) >= self._max:
+                return
+            i = len(self._threads)
+            t = threading.Thread(target=self._run, args=(i,), name=f"{self._name}-{i}", daemon=True)
+            self._started.append(None)
             self._threads.append(t)
             t.start()
-            return q
 
-    def _assign(self) -> queue.SimpleQueue[_Item]:
-        return min(self._queues, key=lambda q: q.qsize())
+    def _schedule(self, writer: CameraWriter) -> None:
+        self._ready.put((writer, self._check(time.monotonic_ns())))
 
-    def _route(self, current: queue.SimpleQueue[_Item]) -> queue.SimpleQueue[_Item]:
-        """The queue for a camera that has nothing waiting (on the event loop)."""
-        if current.qsize() < GROW_AT:
-            return current
-        best = min(self._queues, key=lambda q: q.qsize())
-        if best.qsize() >= GROW_AT and len(self._queues) < self._max:
-            return self._add_thread()
-        return best
+    def _check(self, now: int) -> int:
+        """Add a thread if every thread has been on one task for ``GROW_AFTER_NS`` (a
+        stalled write); cheap enough for every offer. Returns ``now``."""
+        if len(self._threads) < self._max:
+            started = self._started
+            if all(s is not None and now - s > GROW_AFTER_NS for s in started):
+                self._add_thread()
+        return now
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the threads after the work already queued (close the writers first)."""
         with self._lock:
-            queues, threads = list(self._queues), list(self._threads)
-        for q in queues:
-            q.put(None)
+            self._shut = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._ready.put(None)
         for t in threads:
             t.join(timeout)
 
-    @staticmethod
-    def _run(q: queue.SimpleQueue[_Item]) -> None:
+    def _run(self, i: int) -> None:
         while True:
-            item = q.get()
+            self._started[i] = None
+            item = self._ready.get()
             if item is None:
                 return
-            writer, frame = item
+            writer, queued_ns = item
+            now = self._started[i] = time.monotonic_ns()
+            if now - queued_ns > GROW_AFTER_NS:
+                self._add_thread()  # cameras wait for threads: the disk can take more
             try:
-                writer._handle(frame)
+                writer._drain()
             except Exception as exc:  # never let one camera's bug stop the shared thread
                 writer._error = f"camera {writer.camera!r}: writer error: {exc!r}"
-                if frame is None:
-                    writer._closed.set()
+                writer._closed.set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +273,12 @@ class CameraWriter:
         self._closed = threading.Event()
         self._own_pool = pool is None
         self._pool = pool or WriterPool(1, name=f"writer:{camera}")
-        self._q = self._pool._assign()
+        # Frames waiting for a writer thread; ``_scheduled``: this camera is in the pool's
+        # queue or being written (both under ``_lock``).
+        self._pending: deque[Frame | None] = deque()
+        self._scheduled = False
+        self._lock = threading.Lock()
+        self._closing = False
         self._segment: _Segment | None = None
         self._segments: list[str] = []
         self._seg_start_ns = 0
@@ -292,14 +306,21 @@ class CameraWriter:
     def offer(self, frame: Frame) -> bool:
         """Queue a frame for writing; False (and counted) if this camera's queue is full."""
         waiting = self._offered - self._done
-        if self._error is not None or waiting >= self._queue_frames:
+        if self._error is not None or self._closing or waiting >= self._queue_frames:
             self._dropped += 1
             return False
-        if waiting == 0:  # free to move to a less busy writer thread
-            self._q = self._pool._route(self._q)
         self._offered += 1
-        self._q.put((self, frame))
+        self._enqueue(frame)
         return True
+
+    def _enqueue(self, item: Frame | None) -> None:
+        with self._lock:
+            self._pending.append(item)
+            if self._scheduled:
+                self._pool._check(time.monotonic_ns())
+                return
+            self._scheduled = True
+        self._pool._schedule(self)
 
     def stats(self) -> WriterStats:
         return WriterStats(
@@ -319,13 +340,30 @@ class CameraWriter:
         )
 
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, finalize the segment and the index; blocks (run in a thread)."""
-        self._q.put((self, None))
+        """Write what is queued, finalize the segment and the index; blocks (run in a thread).
+        Frames offered after this are dropped (counted)."""
+        self._closing = True
+        self._enqueue(None)
         self._closed.wait(timeout)
         if self._own_pool:
             self._pool.shutdown(timeout)
 
     # -- in the pool's thread ------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Write up to ``BATCH`` waiting frames, then give the thread to the next camera."""
+        for _ in range(BATCH):
+            with self._lock:
+                if not self._pending:
+                    self._scheduled = False
+                    return
+                item = self._pending.popleft()
+            self._handle(item)
+        with self._lock:
+            if not self._pending:
+                self._scheduled = False
+                return
+        self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
     def _handle(self, frame: Frame | None) -> None:
         if frame is None:

@@ -88,27 +88,33 @@ def test_non_jpeg_is_counted_not_written(tmp_path: Path) -> None:
     assert jpeg.parse_header(_packets(tmp_path / st.segments[0])[0][1]) is not None
 
 
-def test_pool_adds_a_thread_when_one_falls_behind_and_keeps_each_cameras_order(
+def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One camera's write stalls (a disk hiccup) on the pool's only thread: the pool adds
+    a thread, the other cameras' frames (offered before and after) are written meanwhile,
+    and every camera's frames land in order."""
     import threading
     import time
 
-    from mmrec.writer import GROW_AT, WriterPool
+    from mmrec.writer import GROW_AFTER_NS, WriterPool
 
+    stalled = threading.Event()
     release = threading.Event()
     real_write = CameraWriter._write
 
     def write(self: CameraWriter, frame: Frame) -> None:
         if self.camera == "slow":
-            release.wait(10)  # a disk stall on the first thread
+            stalled.set()
+            release.wait(10)
         real_write(self, frame)
 
     monkeypatch.setattr(CameraWriter, "_write", write)
     pool = WriterPool(3)
     assert pool.threads == 1
-    writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in ("slow", "a", "b")}
-    sent: dict[str, list[bytes]] = {c: [] for c in writers}
+    cams = ["slow", *(f"c{i}" for i in range(8))]
+    writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in cams}
+    sent: dict[str, list[bytes]] = {c: [] for c in cams}
 
     def offer(cam: str, n: int) -> None:
         data = sim_jpeg(cam, n, n)
@@ -116,19 +122,32 @@ def test_pool_adds_a_thread_when_one_falls_behind_and_keeps_each_cameras_order(
         assert writers[cam].offer(Frame(data, n * 33_000_000, n * 33_000_000, None))
 
     offer("slow", 0)
-    for n in range(GROW_AT):
-        offer("a", n)  # waits behind the stalled write
-    for n in range(5):
-        offer("b", n)  # nothing waiting for b: it moves to a new thread
+    assert stalled.wait(5)
+    for n in range(20):  # interleaved, as cameras deliver: each has frames waiting
+        for cam in cams[1:]:
+            offer(cam, n)
+    time.sleep(GROW_AFTER_NS / 1e9 * 1.5)
+    for cam in cams[1:]:
+        offer(cam, 20)  # no thread has come free for a while: the pool grows
     deadline = time.monotonic() + 10
-    while writers["b"].stats().frames < 5 and time.monotonic() < deadline:
+    while time.monotonic() < deadline and any(writers[c].stats().frames < 21 for c in cams[1:]):
         time.sleep(0.01)
-    assert writers["b"].stats().frames == 5, "b waited for the stalled thread"
-    assert writers["a"].stats().frames == 0 and pool.threads == 2
+    assert all(writers[c].stats().frames == 21 for c in cams[1:]), "held up by the stall"
+    assert writers["slow"].stats().frames == 0 and pool.threads >= 2
     release.set()
     for w in writers.values():
         w.close()
     pool.shutdown()
     for cam, w in writers.items():
         st = w.stats()
+        assert st.dropped == 0
         assert [d for _, d in _packets(tmp_path / st.segments[0])] == sent[cam]
+
+
+def test_frames_offered_after_close_are_dropped_and_counted(tmp_path: Path) -> None:
+    w = CameraWriter("cam-a", tmp_path, "cam-a")
+    assert w.offer(Frame(sim_jpeg("cam-a", 0, 0), 0, 0, None))
+    w.close()
+    assert not w.offer(Frame(sim_jpeg("cam-a", 1, 1), 40_000_000, 40_000_000, None))
+    st = w.stats()
+    assert st.frames == 1 and st.dropped == 1
