@@ -15,7 +15,6 @@ from typing import Protocol
 
 from mmrec import __version__
 from mmrec.errors import MmrecError
-from mmrec.memory import keep_freed_memory
 
 # (name, one-line help). Order is the order of the data flow.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -75,7 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
-    keep_freed_memory()  # frame-sized buffers come and go: see mmrec.memory
     try:
         return int(run(args))
     except MmrecError as exc:

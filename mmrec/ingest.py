@@ -234,6 +234,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
                 self._lowat = want
             except OSError:
+                if want == 1:
+                    return  # keep trying to relax it: a high mark must not stay behind
                 self._sock = None  # not supported here: wake per segment, as before
 
     def relax_lowat(self) -> None:

@@ -26,13 +26,15 @@ File layout (all standard Matroska, read by ffmpeg/ffprobe, mkvtoolnix, VLC, edi
       Tracks          one V_MJPEG track with the JPEG's width and height
       Tags            TIMECODE and TITLE (global)
       Cluster*        Timestamp + SimpleBlocks (every frame a keyframe), and Voids in
-                      direct mode; "unknown" size until close, then patched
+                      direct mode; size patched when it ends (direct mode: at close)
       Cues            one CuePoint per cluster, written at close
 
-Crash safety: every frame is complete (on the device, with direct I/O; in the OS
-otherwise) once ``write_frame`` returns, so a SIGKILL loses nothing that was written. An
-unclosed file has unknown-size Segment and Clusters, which Matroska readers accept (it
-is how live Matroska streams look).
+Crash safety: every frame is complete in the file once ``write_frame`` returns, so a
+SIGKILL loses nothing that was written. (Direct I/O puts the bytes on the device at once,
+but the file's new length is file-system metadata, committed by the journal within
+seconds: a power cut can lose the last seconds either way.) An unclosed file has
+unknown-size Segment and (in direct mode) Clusters, which Matroska readers accept (it is
+how live Matroska streams look).
 
 Element encoding here is pure (``element``, ``uint``, ...); :class:`MkvWriter` is the
 thin I/O part.
@@ -40,8 +42,8 @@ thin I/O part.
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import fcntl
 import os
 import struct
 from dataclasses import dataclass
@@ -179,6 +181,7 @@ class MkvWriter:
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o644)
         self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
+        self.staged = 0  # frames that had to be copied into aligned memory first
         self._cluster_at = -1  # file offset of the open cluster's size field
         self._cluster_ms = 0
         self._patches: list[tuple[int, bytes]] = []  # (offset, bytes) written at close
@@ -201,8 +204,8 @@ class MkvWriter:
             head += self._tracks(track)
             self._tags_at = len(head) - self._data0
             head += self._tags(track)
-            if self.direct:
-                head += void(_pad(len(head)))
+            if self.direct and (pad := _pad(len(head))):
+                head += void(pad)
             self._write_chunk(bytes(head))
         except BaseException:
             os.close(self._fd)
@@ -220,16 +223,17 @@ class MkvWriter:
             cluster_ms = self._cluster_ms
         pre = cluster + block_header(pts_ms - cluster_ms, len(data))
         lead = HEAD - len(pre) if self.direct else 0  # a Void before the headers
-        if cluster:
-            self._end_cluster()
-            at = self._pos + lead
-            self._cues.append((pts_ms, at - self._data0))
-            self._cluster_at = at + len(id_bytes(CLUSTER))
-            self._cluster_ms = cluster_ms
+        at = self._pos + lead  # where the new cluster starts, if any
         if self.direct:
             self._write_direct(lead, pre, data)
         else:
             self._writev([pre, data])
+        # The bookkeeping follows a write that succeeded (a failed one left _pos as it was).
+        if cluster:
+            self._end_cluster(at)
+            self._cues.append((pts_ms, at - self._data0))
+            self._cluster_at = at + len(id_bytes(CLUSTER))
+            self._cluster_ms = cluster_ms
         if self._first_ms is None:
             self._first_ms = pts_ms
         self._last_ms = pts_ms
@@ -241,7 +245,7 @@ class MkvWriter:
             return
         try:
             self._buffered()  # the closing writes are small and unaligned
-            self._end_cluster()
+            self._end_cluster(self._pos)
             cues_at = self._pos - self._data0
             if self._cues:
                 self._write_chunk(self._cue_bytes())
@@ -334,19 +338,24 @@ class MkvWriter:
         )
         return element(CUES, points)
 
-    def _end_cluster(self) -> None:
-        # The size is patched at close: a write in the middle of the file now would cost a
-        # read-modify-write of a block in direct mode, and a crash leaves "unknown" sizes,
-        # which readers accept.
+    def _end_cluster(self, end: int) -> None:
+        """The open cluster ends at file offset ``end``: its size, now known, is written
+        at once when buffered; in direct mode at close (a write in the middle of the file
+        would cost a read-modify-write of a block), so a killed file keeps "unknown"
+        sizes, which readers accept."""
         if self._cluster_at >= 0:
-            size = self._pos - (self._cluster_at + 8)
-            self._patches.append((self._cluster_at, vint(size, 8)))
+            size = vint(end - (self._cluster_at + 8), 8)
+            if self.direct:
+                self._patches.append((self._cluster_at, size))
+            else:
+                os.pwrite(self._fd, size, self._cluster_at)
             self._cluster_at = -1
 
     def _write_direct(self, lead: int, pre: bytes, data: Bytes) -> None:
         """One aligned write: Void(lead), ``pre``, the JPEG, a Void to the next block."""
         found = region(data)
         if found is None:  # plain bytes: stage them in aligned memory (one copy)
+            self.staged += 1
             arr, off = self._stage(data)
         else:
             arr, off = found
@@ -358,16 +367,7 @@ class MkvWriter:
         pad = _pad(end - start)
         if pad:
             mv[end : end + pad] = void(pad)
-        chunk = mv[start : end + pad]
-        try:
-            self._write_all(chunk)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL or not self.direct:
-                raise
-            # The file system took O_DIRECT at open but refuses these writes: go on
-            # buffered (the Voids are valid Matroska either way).
-            self._buffered()
-            self._write_all(chunk)
+        self._write_all(mv[start : end + pad])
 
     def _stage(self, data: Bytes, room: int = HEAD) -> tuple[npt.NDArray[np.uint8], int]:
         """Copy ``data`` into the aligned scratch buffer, ``room`` bytes after a block
@@ -382,6 +382,8 @@ class MkvWriter:
     def _buffered(self) -> None:
         """Leave direct mode (for the closing writes, or a file system that refuses it)."""
         if self.direct:
+            import fcntl  # POSIX only; direct mode is only ever on where O_DIRECT exists
+
             flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
             fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
             self.direct = False
@@ -394,24 +396,47 @@ class MkvWriter:
             self._writev([data])
 
     def _write_all(self, chunk: memoryview) -> None:
-        done = os.write(self._fd, chunk)
-        while done < len(chunk):  # a short write (rare: signals, full disk): finish it
-            self._buffered()  # the rest is no longer aligned
-            n = os.write(self._fd, chunk[done:])
-            if n <= 0:
-                raise OSError("short write")
-            done += n
+        """Write ``chunk`` at ``_pos`` in full, or raise with the file cut back to ``_pos``."""
+        try:
+            done = os.write(self._fd, chunk)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not self.direct:
+                raise
+            # The file system took O_DIRECT at open but refuses the writes: go on buffered
+            # (the Voids are valid Matroska either way). Nothing of the chunk was written.
+            self._buffered()
+            done = os.write(self._fd, chunk)
+        try:
+            while done < len(chunk):  # a short write (rare: signals, full disk): finish it
+                self._buffered()  # the rest is no longer aligned
+                n = os.write(self._fd, chunk[done:])
+                if n <= 0:
+                    raise OSError("short write")
+                done += n
+        except OSError:
+            self._rewind()
+            raise
         self._pos += len(chunk)
+
+    def _rewind(self) -> None:
+        """After a failed write: the file ends at ``_pos`` again (best effort)."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._pos)
+            os.lseek(self._fd, self._pos, os.SEEK_SET)
 
     def _writev(self, parts: list[Bytes]) -> None:
         total = sum(len(p) for p in parts)
-        done = os.writev(self._fd, parts)
-        while done < total:  # a short write (rare: signals, full disk): finish it
-            rest = b"".join(bytes(p) for p in parts)[done:]
-            n = os.write(self._fd, rest)
-            if n <= 0:
-                raise OSError("short write")
-            done += n
+        try:
+            done = os.writev(self._fd, parts)
+            while done < total:  # a short write (rare: signals, full disk): finish it
+                rest = b"".join(bytes(p) for p in parts)[done:]
+                n = os.write(self._fd, rest)
+                if n <= 0:
+                    raise OSError("short write")
+                done += n
+        except OSError:
+            self._rewind()
+            raise
         self._pos += total
 
 

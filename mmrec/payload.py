@@ -46,13 +46,17 @@ def region(data: Bytes) -> tuple[npt.NDArray[np.uint8], int] | None:
     if not isinstance(data, memoryview):
         return None
     raw = data.obj
-    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
+    # Exactly what aligned() makes: a whole array of its own (not a view into memory that
+    # holds other data, which the framing written around the payload would overwrite).
+    if not isinstance(raw, np.ndarray) or raw.base is not None or raw.dtype != np.uint8:
         return None
-    if not raw.flags.c_contiguous or not raw.flags.writeable:
+    if raw.ndim != 1 or not raw.flags.writeable or len(data) == 0:
         return None
     base = raw.ctypes.data
-    addr = np.frombuffer(data, np.uint8).ctypes.data if len(data) else base
-    off = addr - base
-    if off < HEAD or (addr - HEAD) % ALIGN or raw.nbytes - (off + len(data)) < TAIL:
+    off = np.frombuffer(data, np.uint8).ctypes.data - base
+    n = len(data)
+    if raw.nbytes != n + HEAD + TAIL + ALIGN or not HEAD <= off < HEAD + ALIGN:
+        return None
+    if (base + off - HEAD) % ALIGN:
         return None
     return raw, off

@@ -152,30 +152,76 @@ def test_falls_back_to_buffered_where_o_direct_is_refused(
     assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
 
 
-def test_falls_back_when_a_direct_write_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("refuse_from", [0, 5], ids=["header", "fifth-frame"])
+def test_falls_back_when_direct_writes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse_from: int
 ) -> None:
-    """A file system that takes O_DIRECT at open but refuses the writes: go on buffered."""
+    """A file system that takes O_DIRECT at open but refuses the writes: go on buffered,
+    whether that shows at the header or later."""
     if not _direct_supported(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
-    path = tmp_path / "g.mkv"
-    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    import fcntl
+
     real_write = os.write
-    refused = []
+    writes = [0]
 
     def refusing(fd: int, data: bytes | memoryview) -> int:
-        if w.direct:
-            refused.append(len(data))
+        direct = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
+        if direct and writes[0] >= refuse_from:
             raise OSError(errno.EINVAL, "Invalid argument")
+        writes[0] += 1
         return real_write(fd, data)
 
     monkeypatch.setattr(mkv.os, "write", refusing)
+    path = tmp_path / "g.mkv"
+    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
     sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
     for i, data in enumerate(sent):
-        w.write_frame(i * 40, data)
+        w.write_frame(i * 40, _in_aligned(data))
     w.close()
-    assert refused and not w.direct
+    assert not w.direct
     assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
+
+
+def test_aligned_frames_go_out_without_a_copy_and_unchanged(tmp_path: Path) -> None:
+    """The recorder's path: the frame's own memory is written (nothing staged), and the
+    framing around it leaves the JPEG bytes as they were (the preview may read them)."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system has no O_DIRECT")
+    w = mkv.MkvWriter(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
+    views = [_in_aligned(sim_jpeg("cam-a", i, i)) for i in range(30)]
+    before = [bytes(v) for v in views]
+    for i, v in enumerate(views):
+        w.write_frame(i * 40, v)
+    w.close()
+    assert w.staged == 0
+    assert [bytes(v) for v in views] == before
+
+
+def test_a_failed_write_leaves_a_file_that_still_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full on the first frame of a new cluster: the error reaches the caller, and
+    close() still finalizes what was written before it."""
+    path = tmp_path / "full.mkv"
+    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    sent = [sim_jpeg("cam-a", i, i) for i in range(30)]
+    for i, data in enumerate(sent[:26]):  # 25 frames in the first 1 s cluster
+        w.write_frame(i * 40, data)
+    real_write, real_writev = os.write, os.writev
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mkv.os, "write", full)
+    monkeypatch.setattr(mkv.os, "writev", full)
+    with pytest.raises(OSError):
+        w.write_frame(26 * 40 + 1000, sent[26])  # would open a new cluster
+    monkeypatch.setattr(mkv.os, "write", real_write)
+    monkeypatch.setattr(mkv.os, "writev", real_writev)
+    w.close()
+    packets, _, _ = _read(path)
+    assert [d for _, d in packets] == sent[:26]
 
 
 @given(st.integers(min_value=0, max_value=3 * payload.ALIGN))

@@ -28,6 +28,11 @@ def test_other_memory_is_not_taken_for_aligned() -> None:
     arr = np.zeros(3 * payload.ALIGN, np.uint8)
     assert payload.region(memoryview(arr)[1:100]) is None  # no room before it
     assert payload.region(memoryview(arr.reshape(3, -1))) is None  # not one flat row
+    whole = payload.aligned(1000)
+    assert payload.region(whole[:500]) is None  # part of a payload: its framing would clobber
+    big = np.empty(10 * payload.ALIGN, np.uint8)  # someone else's buffer, aligned by chance
+    start = (-big.ctypes.data) % payload.ALIGN + payload.HEAD
+    assert payload.region(memoryview(big)[start : start + 100]) is None
 
 
 def test_parser_copies_payloads_into_supplied_memory() -> None:

@@ -39,6 +39,7 @@ from rich.table import Table
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
 from mmrec.errors import ConfigError
 from mmrec.ingest import IngestConfig, StreamTarget
+from mmrec.memory import keep_freed_memory
 from mmrec.record import CameraStatus, PreviewOptions, Take
 from mmrec.take import to_jsonable
 
@@ -118,8 +119,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--buffered-io",
         action="store_true",
         help="write through the page cache instead of direct I/O (O_DIRECT, the default "
-        "where the file system allows it: steadier CPU at high rates, frames on the device "
-        "as soon as written, ~2 KB padding per frame)",
+        "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
+        "frame)",
     )
     d = p.add_argument_group(
         "discovery",
@@ -214,6 +215,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    keep_freed_memory()  # frame-sized buffers come and go: see mmrec.memory
     return asyncio.run(_record(args, settings))
 
 
