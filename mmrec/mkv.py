@@ -407,16 +407,22 @@ class MkvWriter:
             self._buffered()
             done = os.write(self._fd, chunk)
         try:
-            while done < len(chunk):  # a short write (rare: signals, full disk): finish it
+            if done < len(chunk):
                 self._buffered()  # the rest is no longer aligned
-                n = os.write(self._fd, chunk[done:])
-                if n <= 0:
-                    raise OSError("short write")
-                done += n
+                self._write_rest(chunk[done:])
         except OSError:
             self._rewind()
             raise
         self._pos += len(chunk)
+
+    def _write_rest(self, rest: Bytes) -> None:
+        """Finish a short write (rare: signals, a full disk)."""
+        done = 0
+        while done < len(rest):
+            n = os.write(self._fd, rest[done:])
+            if n <= 0:
+                raise OSError("short write")
+            done += n
 
     def _rewind(self) -> None:
         """After a failed write: the file ends at ``_pos`` again (best effort)."""
@@ -428,12 +434,8 @@ class MkvWriter:
         total = sum(len(p) for p in parts)
         try:
             done = os.writev(self._fd, parts)
-            while done < total:  # a short write (rare: signals, full disk): finish it
-                rest = b"".join(bytes(p) for p in parts)[done:]
-                n = os.write(self._fd, rest)
-                if n <= 0:
-                    raise OSError("short write")
-                done += n
+            if done < total:
+                self._write_rest(b"".join(bytes(p) for p in parts)[done:])
         except OSError:
             self._rewind()
             raise

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from turbojpeg import TurboJPEG
@@ -42,3 +44,17 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def o_direct_works(folder: Path) -> bool:
+    """Whether files in ``folder`` can be opened O_DIRECT (not on tmpfs, for one)."""
+    if not hasattr(os, "O_DIRECT"):
+        return False
+    probe = folder / ".o_direct_probe"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    except OSError:
+        return False
+    os.close(fd)
+    probe.unlink()
+    return True

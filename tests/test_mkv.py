@@ -14,20 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mmrec import mkv, payload
-from tests.helpers import sim_jpeg
+from tests.helpers import o_direct_works, sim_jpeg
 
 # How frames reach the file: through the page cache; O_DIRECT with frames given as bytes
 # (staged in aligned memory); O_DIRECT straight from aligned memory (the recorder's way).
 MODES = ["buffered", "direct-bytes", "direct-aligned"]
-
-
-def _direct_supported(tmp: Path) -> bool:
-    try:
-        fd = os.open(tmp / "probe", os.O_WRONLY | os.O_CREAT | getattr(os, "O_DIRECT", 0))
-    except OSError:
-        return False
-    os.close(fd)
-    return hasattr(os, "O_DIRECT")
 
 
 def _in_aligned(data: bytes) -> memoryview:
@@ -55,7 +46,7 @@ def _write(path: Path, frames: int, *, close: bool = True, mode: str = "buffered
         mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
         direct=mode != "buffered",
     )
-    if mode != "buffered" and _direct_supported(path.parent):
+    if mode != "buffered" and o_direct_works(path.parent):
         assert w.direct
     sent = []
     for i in range(frames):
@@ -116,7 +107,7 @@ def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool, mode: s
 
 def test_direct_writes_are_whole_blocks(tmp_path: Path) -> None:
     """In direct mode the file grows by whole 4 KiB blocks, one write per frame."""
-    if not _direct_supported(tmp_path):
+    if not o_direct_works(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
     path = tmp_path / "d.mkv"
     w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
@@ -158,7 +149,7 @@ def test_falls_back_when_direct_writes_are_refused(
 ) -> None:
     """A file system that takes O_DIRECT at open but refuses the writes: go on buffered,
     whether that shows at the header or later."""
-    if not _direct_supported(tmp_path):
+    if not o_direct_works(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
     import fcntl
 
@@ -186,7 +177,7 @@ def test_falls_back_when_direct_writes_are_refused(
 def test_aligned_frames_go_out_without_a_copy_and_unchanged(tmp_path: Path) -> None:
     """The recorder's path: the frame's own memory is written (nothing staged), and the
     framing around it leaves the JPEG bytes as they were (the preview may read them)."""
-    if not _direct_supported(tmp_path):
+    if not o_direct_works(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
     w = mkv.MkvWriter(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
     views = [_in_aligned(sim_jpeg("cam-a", i, i)) for i in range(30)]

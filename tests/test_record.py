@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ from mmrec.jpeg import com_segment
 from mmrec.record import Take
 from mmrec.sim import NodeConfig, Quirk, SimMesh, SimNode
 from mmrec.take import load_manifest, read_index
-from tests.helpers import wait_for
+from tests.helpers import o_direct_works, wait_for
 
 FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
 
@@ -49,16 +48,6 @@ def _recorded(take_dir: Path, cam_dir: str) -> list[tuple[int, bytes]]:
         with av.open(str(take_dir / seg)) as c:
             out += [(int(p.pts), bytes(p)) for p in c.demux(video=0) if p.size]
     return out
-
-
-def _o_direct_works(folder: Path) -> bool:
-    try:
-        fd = os.open(folder / ".probe", os.O_WRONLY | os.O_CREAT | getattr(os, "O_DIRECT", 0))
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(folder / ".probe")
-    return hasattr(os, "O_DIRECT")
 
 
 def _frames(packets: list[tuple[int, bytes]]) -> list[int]:
@@ -91,7 +80,7 @@ async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct
     assert m.state == "finished"
     for cam in m.cameras:
         assert cam.dropped == 0 and cam.width == 160 and cam.height == 120
-        assert cam.io == ("direct" if direct_io and _o_direct_works(take.dir) else "buffered")
+        assert cam.io == ("direct" if direct_io and o_direct_works(take.dir) else "buffered")
         assert cam.clock is not None and cam.clock.source.startswith("device")
         rows = list(read_index(take.dir / cam.index))
         assert len(rows) == cam.frames
