@@ -300,6 +300,27 @@ async def test_status_and_events() -> None:
             assert resp.status == 404
 
 
+async def test_status_keeps_the_connection_alive_for_the_next_request() -> None:
+    """HTTP/1.1 /status answers keep the connection (clock probes are timed on an open
+    one); a request that asks to close, or HTTP/1.0, gets Connection: close."""
+    async with _mesh(_cfg()) as mesh:
+        node = mesh.nodes[0]
+        reader, writer = await asyncio.open_connection(node.host, node.port)
+        try:
+            for _ in range(3):  # three requests, one connection
+                writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert b"Connection: keep-alive" in head
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                body = json.loads(await reader.readexactly(length))
+                assert body["deviceName"] == node.name
+            writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            rest = await asyncio.wait_for(reader.read(), 5)  # then EOF
+            assert b"Connection: close" in rest and b"deviceName" in rest
+        finally:
+            writer.close()
+
+
 async def test_nodes_on_consecutive_loopback_addresses_at_one_port() -> None:
     # A random 127/8 block, so parallel test runs never meet on the same address.
     base = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 200)}"

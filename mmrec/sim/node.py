@@ -153,6 +153,7 @@ class _HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.handled = False
+        self.keep_alive = False
         self.stream: _StreamClient | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -164,6 +165,9 @@ class _HttpConnection(asyncio.Protocol):
         if self.handled:
             return  # a streaming client has nothing more to say; ignore it
         self.buf += data
+        self._next_request()
+
+    def _next_request(self) -> None:
         end = find_head_end(self.buf)
         if end < 0:
             if len(self.buf) > MAX_REQUEST_HEAD:
@@ -173,13 +177,25 @@ class _HttpConnection(asyncio.Protocol):
             return
         self.handled = True
         head = bytes(self.buf[:end])
-        self.buf.clear()
+        del self.buf[:end]
         try:
             request = parse_request_head(head)
         except StreamFormatError as exc:
             self._reply(http_response(400, "Bad Request", f"{exc}\n".encode(), "text/plain"))
             return
+        self.keep_alive = request.version == "HTTP/1.1" and not any(
+            k == "connection" and v.lower() == "close" for k, v in request.headers
+        )
         self.node._handle(self, request.method, request.path)
+
+    def _answer(self, data: bytes) -> None:
+        """Reply and keep the connection for the next request (HTTP/1.1 keep-alive: the
+        recorder's clock probes time their round trips on an open connection)."""
+        assert self.transport is not None
+        self.transport.write(data)
+        self.handled = False
+        if self.buf:  # a pipelined request
+            self._next_request()
 
     def eof_received(self) -> bool:
         # Keep sending after the client half-closes (e.g. `nc -N`): HTTP allows it.
@@ -397,7 +413,10 @@ class SimNode:
             self._streams[conn] = client
             self._arm_frames()
         elif path == "/status":
-            conn._reply(json_response(self.status()))
+            if conn.keep_alive:
+                conn._answer(json_response(self.status(), keep_alive=True))
+            else:
+                conn._reply(json_response(self.status()))
         elif path == "/events":
             transport.write(sse_head())
             self._events.add(conn)

@@ -184,8 +184,10 @@ def http_response(
     content_type: str,
     *,
     version: str = "HTTP/1.1",
+    keep_alive: bool = False,
 ) -> bytes:
-    """A complete response with Content-Length; the connection closes after it."""
+    """A complete response with Content-Length; the connection closes after it unless
+    ``keep_alive``."""
     head = (
         f"{version} {status} {reason}\r\n"
         f"Server: {SERVER}\r\n"
@@ -193,14 +195,14 @@ def http_response(
         f"Content-Length: {len(body)}\r\n"
         "Cache-Control: no-cache\r\n"
         "Access-Control-Allow-Origin: *\r\n"
-        "Connection: close\r\n\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     return head.encode("ascii") + body
 
 
-def json_response(payload: object) -> bytes:
+def json_response(payload: object, *, keep_alive: bool = False) -> bytes:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    return http_response(200, "OK", body, "application/json")
+    return http_response(200, "OK", body, "application/json", keep_alive=keep_alive)
 
 
 def sse_head() -> bytes:
