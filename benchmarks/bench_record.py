@@ -260,6 +260,17 @@ def main() -> None:
             f"{tool}: largest N with zero loss: {max(ok) if ok else 'none'}; "
             f"CPU per stream {min(costs):.2f}-{max(costs):.2f} % of a core"
         )
+        # Total CPU = fixed + N x marginal: what one more stream costs, apart from what the
+        # process costs at all (timers, probes, the manifest; idle wake-ups in a VM).
+        pts = [(r.streams, r.cpu_pct_per_stream * r.streams) for r in results if r.tool == tool]
+        if len({n for n, _ in pts}) >= 2:
+            mn = sum(n for n, _ in pts) / len(pts)
+            mc = sum(c for _, c in pts) / len(pts)
+            slope = sum((n - mn) * (c - mc) for n, c in pts) / sum((n - mn) ** 2 for n, _ in pts)
+            print(
+                f"{tool}: fit over N: {mc - slope * mn:.1f} % of a core fixed + "
+                f"{slope:.2f} % per stream"
+            )
     pairs = {(r.tool, r.streams): r for r in results}
     for n in sorted({r.streams for r in results}):
         a, b = pairs.get(("mmrec", n)), pairs.get(("ffmpeg", n))
