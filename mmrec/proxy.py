@@ -966,9 +966,9 @@ class _Multiview:
         if planes is None:
             render_tile(canvas, cell, None, None, NO_SIGNAL, self.names[i], box_alpha=BURN_IN)
         else:
+            # resized straight into the multiview frame (no picture in between)
             r = fit(planes.width, planes.height, cell)
-            pic = to_picture(planes, r.w, r.h)
-            render_tile(canvas, cell, r, pic, LIVE, self.names[i], box_alpha=BURN_IN)
+            render_tile(canvas, cell, r, planes, LIVE, self.names[i], box_alpha=BURN_IN)
 
     def finish(self, inst: _Instant, cpu: list[float]) -> None:
         assert self.encoder is not None and inst.mv_canvas is not None

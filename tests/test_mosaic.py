@@ -147,3 +147,39 @@ def test_an_opaque_label_is_the_same_on_any_picture_and_matches_the_blend() -> N
         assert (c.y == before).all()
     (y0, _), (y1, _) = out
     assert (y0[r.y : r.bottom, r.x : r.right] == y1[r.y : r.bottom, r.x : r.right]).all()
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "offset"),
+    [
+        ((960, 540), (480, 270), 0),  # exact halving (the multiview's tiles)
+        ((960, 540), (480, 270), 1),  # halving from planes at an odd address
+        ((640, 360), (320, 180), 0),
+        ((400, 300), (240, 180), 0),  # any other size: nearest neighbour
+        ((320, 180), (320, 180), 0),  # no resize
+    ],
+)
+def test_a_tile_drawn_from_planes_equals_one_drawn_from_its_picture(
+    src: tuple[int, int], dst: tuple[int, int], offset: int
+) -> None:
+    """render_tile resizes planes straight into the canvas: the same pixels as
+    to_picture then a copy, wherever the planes lie in memory."""
+    from mmrec.decode import Planes
+    from mmrec.tile import Rect
+
+    rng = np.random.default_rng(2)
+    (w, h), (tw, th) = src, dst
+
+    def plane(ph: int, pw: int) -> np.ndarray:
+        buf = rng.integers(0, 256, ph * pw + offset, dtype=np.uint8)
+        return buf[offset:].reshape(ph, pw)
+
+    planes = Planes(plane(h, w), plane(h // 2, w // 2), plane(h // 2, w // 2), w, h)
+    cell = Rect(40, 20, tw, th)
+    a, b = Canvas.new(640, 400), Canvas.new(640, 400)
+    render_tile(a, cell, cell, to_picture(planes, tw, th), LIVE, "cam")
+    render_tile(b, cell, cell, planes, LIVE, "cam")
+    for pa, pb in zip((a.y, a.u, a.v), (b.y, b.u, b.v), strict=True):
+        assert np.array_equal(pa, pb)
+    # and the picture is there: its first sample is the planes' first
+    assert b.y[cell.y, cell.x] == planes.y[0, 0]
