@@ -33,13 +33,23 @@ def parse_header(data: bytes | bytearray | memoryview) -> JpegInfo | None:
     Comments (COM segments) before the scan are returned as they are, so a caller
     can read records such as the simulator's ``mmcam-sim`` line without a decode.
     """
-    mv = memoryview(data)
+    comments: list[bytes] = []
+    size = _walk(memoryview(data), comments)
+    return None if size is None else JpegInfo(size[0], size[1], tuple(comments))
+
+
+def dimensions(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    """(width, height) from the SOF marker, or None: :func:`parse_header` without the
+    comments (the recorder's writer asks this of every frame)."""
+    return _walk(memoryview(data), None)
+
+
+def _walk(mv: memoryview, comments: list[bytes] | None) -> tuple[int, int] | None:
     n = len(mv)
     if n < 4 or mv[0] != 0xFF or mv[1] != 0xD8:
         return None
     i = 2
     width = height = 0
-    comments: list[bytes] = []
     while i + 4 <= n:
         if mv[i] != 0xFF:
             return None
@@ -57,13 +67,14 @@ def parse_header(data: bytes | bytearray | memoryview) -> JpegInfo | None:
             height = (mv[i + 5] << 8) | mv[i + 6]
             width = (mv[i + 7] << 8) | mv[i + 8]
         elif marker == 0xFE:
-            comments.append(bytes(mv[i + 4 : i + 2 + seglen]))
+            if comments is not None:
+                comments.append(bytes(mv[i + 4 : i + 2 + seglen]))
         elif marker == 0xDA:  # SOS: the entropy-coded scan follows
             break
         i += 2 + seglen
     if width <= 0 or height <= 0:
         return None
-    return JpegInfo(width, height, tuple(comments))
+    return width, height
 
 
 def is_complete(data: bytes | bytearray | memoryview) -> bool:

@@ -31,8 +31,9 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import csv
+import os
 import queue
+import re
 import threading
 import time
 from collections import deque
@@ -49,6 +50,7 @@ from mmrec.payload import Bytes
 from mmrec.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
 
 NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
+_CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 
 
@@ -292,14 +294,19 @@ class CameraWriter:
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._error: str | None = None
+        # index.csv: one row per frame, written with one system call as soon as the
+        # frame is (no Python file object and csv module in the hot path).
+        self._index_fd = -1
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
-            self._index_file = open(self._dir / INDEX, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._index_fd = os.open(
+                self._dir / INDEX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+            )
+            _write_line(self._index_fd, (",".join(INDEX_COLUMNS) + "\n").encode())
         except OSError as exc:
+            if self._index_fd >= 0:
+                os.close(self._index_fd)
             raise RecordingError(f"camera {camera!r}: cannot create {self._dir}: {exc}") from exc
-        self._index = csv.writer(self._index_file, lineterminator="\n")
-        self._index.writerow(INDEX_COLUMNS)
-        self._index_file.flush()
 
     # -- called from the event loop ------------------------------------------------------
 
@@ -368,8 +375,10 @@ class CameraWriter:
     def _handle(self, frame: Frame | None) -> None:
         if frame is None:
             self._close_segment()
-            with contextlib.suppress(OSError):
-                self._index_file.close()
+            if self._index_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._index_fd)
+                self._index_fd = -1
             self._closed.set()
             return
         try:
@@ -387,11 +396,10 @@ class CameraWriter:
             self._done += 1
 
     def _write(self, frame: Frame) -> None:
-        info = jpeg.parse_header(frame.data)
-        if info is None:
+        size = jpeg.dimensions(frame.data)
+        if size is None:
             self._not_jpeg += 1
             return
-        size = (info.width, info.height)
         if (
             self._segment is None
             or size != self._size
@@ -407,18 +415,20 @@ class CameraWriter:
         assert self._segment is not None
         self._segment.write(pts, frame.data)
         self._io_direct = self._segment.direct
-        self._index.writerow(
-            (
+        ts = frame.device_ts
+        _write_line(
+            self._index_fd,
+            b"%d,%d,%d,%d,%d,%s,%d\n"
+            % (
                 self._frames,
                 len(self._segments) - 1,
                 pts,
                 frame.time_ns,
                 frame.arrival_ns,
-                frame.device_ts or "",
+                csv_field(ts) if ts else b"",
                 len(frame.data),
-            )
+            ),
         )
-        self._index_file.flush()
         if self._first_pts is None:
             self._first_pts = pts
         self._last_pts = pts
@@ -442,3 +452,21 @@ class CameraWriter:
             segment, self._segment = self._segment, None
             with contextlib.suppress(av.FFmpegError, OSError):
                 segment.close()
+
+
+def csv_field(text: str) -> bytes:
+    """``text`` as one CSV field in UTF-8, quoted only when it must be (as ``csv`` does):
+    a header value from the network may hold commas, quotes or stray line ends."""
+    raw = text.encode("utf-8", "replace")
+    if _CSV_SPECIAL.search(raw):
+        return b'"' + raw.replace(b'"', b'""') + b'"'
+    return raw
+
+
+def _write_line(fd: int, line: bytes) -> None:
+    done = os.write(fd, line)
+    while done < len(line):  # a short write (a signal, a full disk): finish it or raise
+        n = os.write(fd, line[done:])
+        if n <= 0:
+            raise OSError("short write to index.csv")
+        done += n

@@ -42,3 +42,12 @@ def test_parser_copies_payloads_into_supplied_memory() -> None:
     assert isinstance(part.data, memoryview) and part.data.readonly
     assert part.data == b"\xff\xd8jpeg\xff\xd9"
     assert payload.region(part.data) is not None
+
+
+def test_only_the_whole_payload_view_is_found() -> None:
+    view = payload.aligned(4000)
+    assert payload.region(view) is not None
+    assert payload.region(view.toreadonly().cast("B")) is not None
+    assert payload.region(view[::2]) is None  # not contiguous
+    assert payload.region(view[1:]) is None
+    assert payload.region(memoryview(view.obj)) is None  # the whole allocation

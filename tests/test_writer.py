@@ -9,7 +9,7 @@ import av
 import pytest
 
 from mmrec import jpeg
-from mmrec.take import read_index
+from mmrec.take import INDEX, read_index
 from mmrec.writer import CameraWriter, Frame
 from tests.helpers import make_jpeg, sim_jpeg
 
@@ -151,3 +151,14 @@ def test_frames_offered_after_close_are_dropped_and_counted(tmp_path: Path) -> N
     assert not w.offer(Frame(sim_jpeg("cam-a", 1, 1), 40_000_000, 40_000_000, None))
     st = w.stats()
     assert st.frames == 1 and st.dropped == 1
+
+
+@pytest.mark.parametrize("ts", ["1795617315.478416", "", "a,b", 'say "hi"', "line\nbreak", "ünï"])
+def test_index_rows_read_back_with_any_device_timestamp(tmp_path: Path, ts: str) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    for i in range(3):
+        assert w.offer(Frame(sim_jpeg("cam", i, i), i * 33_000_000, i * 33_000_000, ts or None))
+    w.close()
+    rows = list(read_index(tmp_path / "cam" / INDEX))
+    assert [r.seq for r in rows] == [0, 1, 2]
+    assert all(r.device_ts == ts for r in rows)
