@@ -291,13 +291,30 @@ def text_px(rect_h: int) -> int:
 
 def fit_px(text: str, px: int, width: int) -> int:
     """The largest text size up to ``px`` whose label fits in ``width`` (margins included)."""
-    while px > 8 and text_bitmap(text, px).shape[1] + 2 * max(2, px // 4) > width:
+    while px > 8 and text_bitmap(_shape(text, px), px).shape[1] + 2 * max(2, px // 4) > width:
         px = max(8, px * 5 // 6)
     return px
 
 
 def label_width(text: str, px: int) -> int:
-    return int(text_bitmap(text, px).shape[1]) + max(2, px // 4)
+    return int(text_bitmap(_shape(text, px), px).shape[1]) + max(2, px // 4)
+
+
+_ZEROS: Final = str.maketrans("123456789", "000000000")
+
+
+@functools.lru_cache(maxsize=64)
+def _equal_digits(px: int) -> bool:
+    """Whether the ten digits have one advance width at ``px`` (true of the fonts we use;
+    a timecode's label then has the same size and place whatever its digits)."""
+    return len({_glyph(d, px).shape[1] for d in "0123456789"}) == 1
+
+
+def _shape(text: str, px: int) -> str:
+    """A text with the same bitmap size as ``text`` at ``px``: a timecode's digits as 0."""
+    if len(text) > 1 and set(text) <= _TIMECODE_CHARS and _equal_digits(px):
+        return text.translate(_ZEROS)
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +370,84 @@ def _opaque(
     return st.rect, Picture(*planes)
 
 
+@dataclass(frozen=True, slots=True)
+class _Patch:
+    """Pixels of one digit of an opaque label: luma at (y, x), chroma at (y/2, cx)."""
+
+    y: int
+    x: int
+    cx: int
+    pic: Picture
+
+
+@functools.lru_cache(maxsize=256)
+def _digit_patch(
+    digit: str, px: int, box: tuple[int, int, int], y: int, x: int, h: int, w: int
+) -> _Patch:
+    """The opaque pixels of ``digit``'s glyph put at (y, x), cut to ``h`` rows and ``w``
+    columns: computed as :func:`_opaque` computes a whole label, so the same values."""
+    g = _glyph(digit, px)
+    alpha = np.zeros((h, w), np.uint16)
+    gh = min(h, g.shape[0])
+    alpha[:gh] = g[:gh, :w]
+    # chroma samples sit on even luma columns: those of the glyph at even x + j
+    first = x % 2
+    ca = alpha[::2, first::2]
+    return _Patch(
+        y,
+        x,
+        (x + first) // 2,
+        Picture(
+            ((box[0] * (255 - alpha) + 255 * alpha) // 255).astype(np.uint8),
+            ((box[1] * (255 - ca) + 128 * ca) // 255).astype(np.uint8),
+            ((box[2] * (255 - ca) + 128 * ca) // 255).astype(np.uint8),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _digit_slots(
+    shape: str, px: int, rect: Rect, where: str
+) -> tuple[int, tuple[int | None, ...]] | None:
+    """For a timecode's shape (digits as 0): the text size the label is drawn at and each
+    character's column in the label (None: not a digit, or cut off); None if the digits'
+    glyphs would not be placed independently of each other."""
+    fpx = fit_px(shape, px, rect.w)
+    st = _stamp(shape, px, rect, where)
+    if st is None or not _equal_digits(fpx):
+        return None
+    x = max(1, fpx // 6)  # text_bitmap's side padding
+    slots: list[int | None] = []
+    for ch in shape:
+        slots.append(x if ch == "0" and x < st.rect.w else None)
+        x += int(_glyph(ch, fpx).shape[1])
+    return fpx, tuple(slots)
+
+
+def _opaque_text(
+    text: str, px: int, rect: Rect, where: str, box: tuple[int, int, int]
+) -> tuple[Rect, Picture, list[_Patch]] | None:
+    """An opaque label as cached pixels: for a timecode, the label of its shape (digits as
+    0) and one cached patch per other digit, so a new timecode costs a few small copies
+    instead of a new bitmap, placement and blend (the pixels are the same)."""
+    shape = _shape(text, px)
+    got = _opaque(shape, px, rect, where, box)
+    if got is None or shape == text:
+        return None if got is None else (*got, [])
+    r, pic = got
+    slots = _digit_slots(shape, px, rect, where)
+    if slots is None:
+        got = _opaque(text, px, rect, where, box)
+        return None if got is None else (*got, [])
+    fpx, xs = slots
+    patches = []
+    for ch, x in zip(text, xs, strict=True):
+        if x is not None and ch != "0":
+            w = min(int(_glyph(ch, fpx).shape[1]), r.w - x)
+            patches.append(_digit_patch(ch, fpx, box, r.y, r.x + x, r.h, w))
+    return r, pic, patches
+
+
 def label(
     canvas: Canvas,
     rect: Rect,
@@ -373,10 +468,10 @@ def label(
     if not text:
         return
     if box_alpha >= 255:
-        got = _opaque(text, px, rect, where, box)
-        if got is None:
+        parts = _opaque_text(text, px, rect, where, box)
+        if parts is None:
             return
-        r, pic = got
+        r, pic, patches = parts
         if under is not None:
             cy, cx = r.y // 2, r.x // 2
             under.append(
@@ -390,6 +485,12 @@ def label(
                 )
             )
         blit(canvas, r, pic)
+        for p in patches:
+            h, w = p.pic.y.shape
+            ch, cw = p.pic.u.shape
+            canvas.y[p.y : p.y + h, p.x : p.x + w] = p.pic.y
+            canvas.u[p.y // 2 : p.y // 2 + ch, p.cx : p.cx + cw] = p.pic.u
+            canvas.v[p.y // 2 : p.y // 2 + ch, p.cx : p.cx + cw] = p.pic.v
         return
     st = _stamp(text, px, rect, where)
     if st is None:

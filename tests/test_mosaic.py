@@ -183,3 +183,31 @@ def test_a_tile_drawn_from_planes_equals_one_drawn_from_its_picture(
         assert np.array_equal(pa, pb)
     # and the picture is there: its first sample is the planes' first
     assert b.y[cell.y, cell.x] == planes.y[0, 0]
+
+
+@pytest.mark.parametrize("where", ["bottom-right", "top-right", "bottom-left", "center"])
+@pytest.mark.parametrize(("size", "px"), [((960, 540), 38), ((480, 270), 19), ((90, 60), 13)])
+def test_a_timecode_label_from_digit_patches_equals_the_whole_label_rendered(
+    where: str, size: tuple[int, int], px: int
+) -> None:
+    """A new timecode every frame is drawn as the cached label of its shape (digits as 0)
+    plus one cached patch per other digit: the pixels must be those of the label rendered
+    from the whole text, at every digit position (odd columns too) and when cut off."""
+    from mmrec import mosaic
+    from mmrec.mosaic import BLACK, RED, blit, label
+    from mmrec.tile import Rect
+
+    w, h = size
+    rect = Rect(2, 4, w - 6, h - 8)
+    seen = set()
+    for text in ("10:00:00:00", "10:00:01:02", "23:59:59:29", "07:48:36;15", "1:2.5", "98"):
+        for box in (BLACK, RED):
+            fast, whole = Canvas.new(w, h), Canvas.new(w, h)
+            label(fast, rect, text, px=px, where=where, box=box, box_alpha=255)
+            got = mosaic._opaque(text, px, rect, where, box)  # the text's own bitmap
+            if got is not None:
+                blit(whole, *got)
+            for a, b in ((fast.y, whole.y), (fast.u, whole.u), (fast.v, whole.v)):
+                assert np.array_equal(a, b), (text, box)
+            seen.add(fast.y.tobytes())
+    assert len(seen) == 12  # every timecode and box looks different
