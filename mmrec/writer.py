@@ -30,6 +30,7 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import queue
@@ -69,7 +70,9 @@ class WriterPool:
     added, up to ``threads``, when a camera has waited ``GROW_AFTER_NS`` for one, or no
     thread has come free for that long (a stalled disk write): one thread alone fell
     behind the disk's latency at 128 cameras, and a stalled write must not hold up the
-    other cameras.
+    other cameras. Cameras scheduled from the event loop are handed over once per batch
+    of ready sockets (:meth:`_schedule_soon`): at 32 streams that halved the futex calls
+    (7.6-9.7k to 3.8k in 10 s) and cut context switches by a fifth.
     """
 
     def __init__(self, threads: int = 1, name: str = "writer") -> None:
@@ -82,6 +85,7 @@ class WriterPool:
         self._lock = threading.Lock()
         self._shut = False
         self._started: list[int | None] = []  # per thread: when its current task began
+        self._soon: list[tuple[CameraWriter, int]] = []  # from the loop, not yet handed over
         self._add_thread()
 
     @property
@@ -101,6 +105,28 @@ class WriterPool:
 
     def _schedule(self, writer: CameraWriter) -> None:
         self._ready.put((writer, self._check(time.monotonic_ns())))
+
+    def _schedule_soon(self, writer: CameraWriter) -> None:
+        """:meth:`_schedule` from the event loop: cameras that got frames while the loop
+        handled one batch of ready sockets are handed over together, after it, so a
+        sleeping writer thread is woken once per batch rather than once per frame (each
+        wake-up is a futex call, two context switches and a GIL hand-over). Without a
+        running loop (a plain caller), at once."""
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self._schedule(writer)
+            return
+        soon = self._soon
+        soon.append((writer, time.monotonic_ns()))
+        if len(soon) == 1:
+            loop.call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        soon, self._soon = self._soon, []
+        self._check(time.monotonic_ns())
+        put = self._ready.put
+        for item in soon:
+            put(item)
 
     def _check(self, now: int) -> int:
         """Add a thread if every thread has been on one task for ``GROW_AFTER_NS`` (a
@@ -327,7 +353,10 @@ class CameraWriter:
                 self._pool._check(time.monotonic_ns())
                 return
             self._scheduled = True
-        self._pool._schedule(self)
+        if item is None:
+            self._pool._schedule(self)  # close(): from any thread, at once
+        else:
+            self._pool._schedule_soon(self)
 
     def stats(self) -> WriterStats:
         return WriterStats(
@@ -350,6 +379,10 @@ class CameraWriter:
         """Write what is queued, finalize the segment and the index; blocks (run in a thread).
         Frames offered after this are dropped (counted)."""
         self._closing = True
+        if asyncio._get_running_loop() is not None:
+            # Called on the event loop itself (blocking it): hand over what it queued now,
+            # as the loop cannot until this returns.
+            self._pool._hand_over()
         self._enqueue(None)
         self._closed.wait(timeout)
         if self._own_pool:

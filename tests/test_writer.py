@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from mmrec import jpeg
 from mmrec.take import INDEX, read_index
-from mmrec.writer import CameraWriter, Frame
+from mmrec.writer import CameraWriter, Frame, WriterPool
 from tests.helpers import make_jpeg, sim_jpeg
 
 
@@ -162,3 +163,41 @@ def test_index_rows_read_back_with_any_device_timestamp(tmp_path: Path, ts: str)
     rows = list(read_index(tmp_path / "cam" / INDEX))
     assert [r.seq for r in rows] == [0, 1, 2]
     assert all(r.device_ts == ts for r in rows)
+
+
+async def test_frames_offered_on_the_loop_are_handed_over_once_per_batch(
+    tmp_path: Path,
+) -> None:
+    pool = WriterPool(1)
+    handovers = 0
+    real = pool._hand_over
+
+    def counting() -> None:
+        nonlocal handovers
+        handovers += 1
+        real()
+
+    pool._hand_over = counting  # type: ignore[method-assign]
+    writers = [CameraWriter(f"c{i}", tmp_path, f"c{i}", pool=pool) for i in range(3)]
+    # One loop callback's worth of frames (as from one batch of ready sockets) ...
+    for n in range(4):
+        for w in writers:
+            assert w.offer(Frame(sim_jpeg(w.camera, n, n), n * 33_000_000, n * 33_000_000, None))
+    assert handovers == 0  # ... nothing woke a writer thread yet
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert handovers == 1
+    await asyncio.gather(*(asyncio.to_thread(w.close) for w in writers))
+    pool.shutdown()
+    for w in writers:
+        st = w.stats()
+        assert st.frames == 4 and st.dropped == 0 and st.error is None
+        assert [r.seq for r in read_index(tmp_path / w.camera / INDEX)] == [0, 1, 2, 3]
+
+
+async def test_close_called_on_the_loop_itself_still_writes_everything(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    for n in range(3):
+        assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+    w.close(timeout=5)  # blocks the loop: the hand-over cannot wait for it
+    assert w.stats().frames == 3
