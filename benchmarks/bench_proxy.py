@@ -219,7 +219,7 @@ def main() -> int:
             crf=args.crf,
             out=root / "proxies",
         )
-        print(f"x264: {x264_options(opts)}")
+        print(f"x264: {x264_options(opts)}, multiview {x264_options(opts, multiview=True)}")
         ratios, multiples = [], []
         bound_walls, proxy_walls, cpu_ratios = [], [], []
         for run in range(args.repeat):

@@ -14,12 +14,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.video.frame import PictureType
 from turbojpeg import TJSAMP_420, TJSAMP_422, TurboJPEG
 
 from mmrec import jpeg
 from mmrec.commands import proxy as proxy_cmd
 from mmrec.errors import MmrecError
-from mmrec.proxy import ProxyOptions, make_proxies, timecode_add
+from mmrec.proxy import ProxyOptions, make_proxies, timecode_add, x264_options
 from mmrec.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
 from mmrec.writer import CameraWriter, Frame
 
@@ -207,6 +208,33 @@ def test_multiview_tiles_each_camera(three: tuple[Path, object]) -> None:
     assert patch(y[h // 2 :, w // 2 :]) < 20  # the empty fourth cell is black
     c = y_frames(take / "proxies" / "multiview.mp4")[5][h // 2 :, : w // 2]
     assert frame_number(c[:, w // 8 : w // 2 - w // 8]) == 5  # portrait C, pillarboxed
+
+
+def test_the_multiview_with_b_frames_keeps_every_instant_in_place(
+    three: tuple[Path, object],
+) -> None:
+    """The multiview is coded with B-frames (reordered in the stream), the proxies without;
+    every multiview frame still shows its own instant, as camera A's proxy does."""
+    take, _ = three
+    out = take / "proxies"
+
+    def pict_types(path: Path) -> set[PictureType]:
+        with av.open(str(path)) as c:
+            return {PictureType(f.pict_type) for f in c.decode(video=0)}
+
+    assert PictureType.B in pict_types(out / "multiview.mp4")
+    assert PictureType.B not in pict_types(out / "A.mp4")
+    ys = y_frames(out / "multiview.mp4")
+    h, w = ys[0].shape
+    assert [frame_number(y[: h // 2, : w // 2]) for y in ys] == list(range(30))
+
+
+def test_the_multiview_b_frames_use_the_same_quantizer() -> None:
+    opts = ProxyOptions(qp=20)
+    assert x264_options(opts) == {"preset": "ultrafast", "threads": "1", "qp": "20"}
+    mv = x264_options(opts, multiview=True)
+    assert mv["qp"] == "20" and mv["x264-params"] == "bframes=1:b-adapt=0:pbratio=1"
+    assert "x264-params" not in x264_options(ProxyOptions(multiview_bframes=None), multiview=True)
 
 
 def test_contact_sheet_is_written(three: tuple[Path, object]) -> None:

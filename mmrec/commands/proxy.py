@@ -80,6 +80,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--crf", type=int, metavar="N", help="x264 CRF rate control instead of --qp (slower)"
     )
     p.add_argument(
+        "--multiview-bframes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="B-frames between the multiview's P-frames, at the same quantizer (1; "
+        "-1: as the preset says)",
+    )
+    p.add_argument(
         "--threads", type=int, default=2, metavar="N", help="worker threads (2: one per core)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -96,6 +104,8 @@ def options(args: argparse.Namespace) -> ProxyOptions:
         raise ConfigError("--height must be between 16 and 4320")
     if args.gap <= 0:
         raise ConfigError("--gap must be positive")
+    if not -1 <= args.multiview_bframes <= 16:
+        raise ConfigError("--multiview-bframes must be between -1 and 16")
     if args.threads < 1:
         raise ConfigError("--threads must be at least 1")
     for name, value in (("--qp", args.qp), ("--crf", args.crf)):
@@ -112,6 +122,7 @@ def options(args: argparse.Namespace) -> ProxyOptions:
         preset=args.preset,
         qp=args.qp,
         crf=args.crf,
+        multiview_bframes=None if args.multiview_bframes < 0 else args.multiview_bframes,
         threads=args.threads,
         out=args.out,
     )
