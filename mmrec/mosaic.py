@@ -424,6 +424,14 @@ def _digit_slots(
     return fpx, tuple(slots)
 
 
+def opaque_label(
+    text: str, px: int, rect: Rect, where: str, box: tuple[int, int, int] = BLACK
+) -> tuple[Rect, Picture] | None:
+    """The pixels :func:`label` copies for a fixed text with ``box_alpha=255``, and where:
+    for a caller that draws the same label on every frame (``blit(canvas, *got)``)."""
+    return _opaque(text, px, rect, where, box)
+
+
 def _opaque_text(
     text: str, px: int, rect: Rect, where: str, box: tuple[int, int, int]
 ) -> tuple[Rect, Picture, list[_Patch]] | None:

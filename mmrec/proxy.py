@@ -42,14 +42,18 @@ from mmrec import jpeg
 from mmrec.decode import Decoder, Planes, default_decoder
 from mmrec.errors import MmrecError, RecordingError, StreamFormatError
 from mmrec.mosaic import (
+    BLACK,
     LIVE,
     NO_SIGNAL,
     Canvas,
     Picture,
+    blit,
+    blit_scaled,
     caption,
     encode_jpeg,
     label,
     new_frame,
+    opaque_label,
     render_tile,
     restore,
     text_px,
@@ -736,13 +740,17 @@ class _Pipeline:
         if self.mv is not None and inst.mv_canvas is not None:
             self.mv.tile(inst.mv_canvas, i, planes)  # before the labels cover the picture
         if planes is not None and s.in_frame:
+            # What the labels cover is kept only if the strand's next instant may show
+            # this picture again (not yet queued, or queued with the same frame): with a
+            # new frame there, the picture is decoded anew and the copy is not needed.
+            held = not s.todo or s.todo[0].shown[i] is frame
             caption(
                 canvas,
                 full,
                 s.entry.name,
                 inst.timecode,
                 px=text_px(full.h),
-                under=s.under,
+                under=s.under if held else None,
                 box_alpha=BURN_IN,
             )
         cpu[0] += t1 - t0
@@ -984,15 +992,42 @@ class _Multiview:
         self.background = tuple(r for r in around + empty if r.w > 0 and r.h > 0)
         self.encoder: _Encoder | None = None
         self.cpu = [0.0, 0.0]  # compose, encode (one strand: no lock needed)
+        # per (camera, picture size): rectangle, bars, name label (see tile)
+        self._plans: dict[tuple[int, int, int], tuple[Rect, tuple[Rect, ...], Any]] = {}
 
     def tile(self, canvas: Canvas, i: int, planes: Planes | None) -> None:
         cell = self.cells[i]
         if planes is None:
             render_tile(canvas, cell, None, None, NO_SIGNAL, self.names[i], box_alpha=BURN_IN)
-        else:
-            # resized straight into the multiview frame (no picture in between)
+            return
+        key = (i, planes.width, planes.height)
+        plan = self._plans.get(key)
+        if plan is None:
+            # What render_tile draws for a live picture of this size, worked out once:
+            # the black bars beside it, its rectangle, the name label's pixels.
             r = fit(planes.width, planes.height, cell)
-            render_tile(canvas, cell, r, planes, LIVE, self.names[i], box_alpha=BURN_IN)
+            bars = tuple(
+                b
+                for b in (
+                    Rect(cell.x, cell.y, cell.w, r.y - cell.y),
+                    Rect(cell.x, r.bottom, cell.w, cell.bottom - r.bottom),
+                    Rect(cell.x, r.y, r.x - cell.x, r.h),
+                    Rect(r.right, r.y, cell.right - r.right, r.h),
+                )
+                if b.w > 0 and b.h > 0
+            )
+            name = (
+                opaque_label(self.names[i], text_px(cell.h), r, "bottom-left", BLACK)
+                if self.names[i]
+                else None
+            )
+            plan = self._plans[key] = (r, bars, name)
+        r, bars, name = plan
+        for b in bars:
+            canvas.fill(b)
+        blit_scaled(canvas, r, planes)  # resized straight into the frame: one copy
+        if name is not None:
+            blit(canvas, *name)
 
     def finish(self, inst: _Instant, cpu: list[float]) -> None:
         assert self.encoder is not None and inst.mv_canvas is not None

@@ -211,3 +211,19 @@ def test_a_timecode_label_from_digit_patches_equals_the_whole_label_rendered(
                 assert np.array_equal(a, b), (text, box)
             seen.add(fast.y.tobytes())
     assert len(seen) == 12  # every timecode and box looks different
+
+
+def test_opaque_label_pixels_are_what_label_draws() -> None:
+    from mmrec.mosaic import BLACK, blit, label, opaque_label
+    from mmrec.tile import Rect
+
+    rect = Rect(10, 6, 300, 170)
+    for text in ("cam-1", "12", "10:00:01:02"):
+        drawn, copied = Canvas.new(320, 180), Canvas.new(320, 180)
+        label(drawn, rect, text, px=20, where="bottom-left", box_alpha=255)
+        got = opaque_label(text, 20, rect, "bottom-left", BLACK)
+        assert got is not None
+        blit(copied, *got)
+        for a, b in ((drawn.y, copied.y), (drawn.u, copied.u), (drawn.v, copied.v)):
+            assert np.array_equal(a, b), text
+        assert (copied.y > 200).any()  # white text
