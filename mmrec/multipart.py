@@ -15,10 +15,16 @@ Invariants:
 - Memory is bounded whatever the input: no state keeps more than ``max_part_size`` plus a
   few header lines unconsumed; anything larger is an error, garbage is dropped as it is
   skipped.
-- Copies: a part's payload is copied exactly once, out of the receive buffer into
+- Copies: a part's payload is copied at most once, out of the receive buffer into
   ``Part.data`` (``bytes``, or memory the caller supplies with ``alloc``, e.g. aligned
-  for direct I/O: see mmrec.payload). ``feed`` adds one copy in (``get_buffer`` /
-  ``buffer_updated`` does not).
+  for direct I/O: see mmrec.payload). With ``alloc``, a payload of declared length with
+  at least ``direct_min`` bytes still to come is not copied at all: ``get_buffer`` then
+  hands out the rest of that payload's own memory, so the kernel writes it there (after
+  such a part, reads between parts are kept short, to the next part's headers, and
+  :meth:`MultipartParser.bytes_wanted` asks for them whole). A part that turns out not
+  to end where declared goes back through the receive buffer (one copy back) and the
+  ordinary checks. ``feed`` adds one copy in (``get_buffer`` / ``buffer_updated`` does
+  not).
   Compaction moves only the unconsumed tail, and only when free space runs low; it is
   counted in :attr:`MultipartParser.bytes_moved`.
 - All reads of the buffer are bounded by the filled end: bytes past it are stale.
@@ -58,6 +64,12 @@ _EOI: Final = b"\xff\xd9"
 # JPEG markers without a length field.
 _STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD9)})
 _JPEG_TYPES: Final = frozenset({"image/jpeg", "image/jpg", "image/pjpeg"})
+# Receiving payloads straight into ``alloc``'d memory (MultipartParser.get_buffer): only
+# for at least this many bytes still to come (below it the copy is cheaper than another
+# read), and reading at most _HEAD_READ bytes between parts (a part's headers, ~100 B).
+DIRECT_MIN: Final = 32 * 1024
+_HEAD_READ: Final = 4096
+_HEAD_MIN: Final = 32  # the least a part's delimiter and headers take
 
 # Parser states.
 _START: Final = 0  # between items, nothing known: sniff what comes next
@@ -71,6 +83,7 @@ _JPEG_WALK: Final = 7  # raw JPEG mode: walk marker segments up to SOS
 _JPEG_SCAN: Final = 8  # raw JPEG mode: entropy-coded data, search for EOI
 _AFTER: Final = 9  # after a part of declared length: expect padding and a delimiter
 _DONE: Final = 10  # after feed_eof
+_BETWEEN_PARTS: Final = frozenset({_AFTER, _DELIM, _HEADERS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +176,13 @@ class MultipartParser:
         max_headers: int = 64,
         buffer_size: int = 2**20,
         alloc: Callable[[int], memoryview] | None = None,
+        direct_min: int = DIRECT_MIN,
     ) -> None:
         if max_part_size < 1 or max_header_line < 80 or max_headers < 1 or buffer_size < 1:
             raise ValueError("limits must be positive (max_header_line >= 80)")
+        if direct_min < 1:
+            raise ValueError("direct_min must be positive")
+        self._direct_min = direct_min
         self.max_part_size = max_part_size
         self.max_header_line = max_header_line
         self.max_headers = max_headers
@@ -176,6 +193,11 @@ class MultipartParser:
         self._start = 0  # first unconsumed byte
         self._end = 0  # end of the filled region
         self._view_len = 0  # length of the last view handed out by get_buffer
+        # Receiving a payload straight into ``alloc``'d memory (see get_buffer):
+        self._direct: memoryview | None = None  # the part's payload memory
+        self._have = 0  # payload bytes in it so far
+        self._view_direct = False  # the last view handed out was into it
+        self._direct_ok = False  # the last part came in that way: keep header reads short
         self._state = _START
         self._eof = False
         self._error: StreamFormatError | None = None
@@ -221,6 +243,29 @@ class MultipartParser:
         self._check_alive()
         if self._eof:
             raise RuntimeError("get_buffer() after feed_eof()")
+        if self._alloc is not None:
+            if self._direct is None and self._state == _BODY_LEN:
+                assert self._cl is not None
+                if self._cl - (self._end - self._payload) >= self._direct_min:
+                    self._begin_direct()
+            if self._direct is not None:
+                view = self._direct[self._have :]
+                self._view_len = len(view)
+                self._view_direct = True
+                return view
+        view = self._buffer_view(
+            # Between parts of a stream that declares its lengths, read little more than
+            # the next part's headers: its payload is then read straight into its own
+            # memory (above) instead of being copied there.
+            _HEAD_READ if self._direct_ok and self._state in _BETWEEN_PARTS else 0,
+            sizehint,
+        )
+        self._view_len = len(view)
+        self._view_direct = False
+        return view
+
+    def _buffer_view(self, limit: int = 0, sizehint: int = -1) -> memoryview:
+        """Free space at the end of the receive buffer (at most ``limit`` bytes if > 0)."""
         cap = len(self._buf)
         # Keep at least a socket read's worth of room; compaction and growth are rare.
         want = min(65536, max(cap // 4, 1))
@@ -228,9 +273,49 @@ class MultipartParser:
             want = min(want, sizehint)
         if cap - self._end < want:
             self._make_room(want)
-        view = memoryview(self._buf)[self._end :]
-        self._view_len = len(view)
-        return view
+        if limit > 0:
+            return memoryview(self._buf)[self._end : self._end + limit]
+        return memoryview(self._buf)[self._end :]
+
+    def _begin_direct(self) -> None:
+        """Move the payload received so far into its own memory; the rest goes there too."""
+        assert self._alloc is not None and self._cl is not None
+        have = self._end - self._payload
+        dst = self._alloc(self._cl)
+        dst[:have] = memoryview(self._buf)[self._payload : self._end]
+        self._direct, self._have = dst, have
+        self._end = self._start = self._payload  # nothing of the part stays in the buffer
+
+    def _end_direct(self) -> None:
+        """Back to the receive buffer with the payload received so far (an unusual part:
+        the ordinary checks then run on it there)."""
+        d, have = self._direct, self._have
+        assert d is not None
+        self._direct, self._have = None, 0
+        self._direct_ok = False
+        pos = 0
+        while pos < have:
+            with self._buffer_view() as view:
+                n = min(len(view), have - pos)
+                view[:n] = d[pos : pos + n]
+            self._end += n
+            pos += n
+        self.bytes_moved += have
+
+    def _direct_done(self, out: list[Part]) -> bool:
+        """The whole declared payload is in its own memory: hand it out if it is exactly
+        one JPEG (as in :meth:`_body_len`), else go back to the buffer."""
+        d = self._direct
+        assert d is not None and self._cl is not None
+        n = self._cl
+        if n >= 4 and d[0] == 0xFF and d[1] == 0xD8 and d[n - 2] == 0xFF and d[n - 1] == 0xD9:
+            self._direct, self._have = None, 0
+            self._direct_ok = True
+            self._emit_data(out, d.toreadonly(), None)
+            self._state = _AFTER
+            return True
+        self._end_direct()
+        return False
 
     def _make_room(self, want: int) -> None:
         buf = self._buf
@@ -272,8 +357,18 @@ class MultipartParser:
         if not 0 <= nbytes <= self._view_len:
             raise ValueError(f"buffer_updated({nbytes}) outside the {self._view_len}-byte view")
         self._view_len = 0
-        self._end += nbytes
         self.bytes_in += nbytes
+        if self._view_direct:
+            self._view_direct = False
+            self._have += nbytes
+            assert self._cl is not None
+            if self._have < self._cl:
+                return []
+            out: list[Part] = []
+            if self._direct_done(out):
+                return out + self._run()
+            return self._run()
+        self._end += nbytes
         return self._run()
 
     def bytes_wanted(self) -> int:
@@ -281,7 +376,13 @@ class MultipartParser:
         declared payload; 1 when that is not known. The ingest sets the socket's receive
         low-water mark to it, so the loop wakes once per frame, not once per segment."""
         if self._state == _BODY_LEN and self._cl is not None:
+            if self._direct is not None:
+                return max(1, self._cl - self._have)
             return max(1, self._payload + self._cl - self._end)
+        if self._direct_ok and self._state in _BETWEEN_PARTS:
+            # After a payload read straight into its memory, the line end that follows it
+            # waits in the socket for the next part's headers: one read for both.
+            return _HEAD_MIN
         return 1
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Part]:
@@ -302,6 +403,8 @@ class MultipartParser:
         self._check_alive()
         if self._eof:
             return []
+        if self._direct is not None:
+            self._end_direct()  # cut short: the ordinary end-of-stream rules apply
         self._eof = True
         parts = self._run()
         self._state = _DONE
@@ -645,13 +748,6 @@ class MultipartParser:
         self._state = _BODY_LEN if cl is not None else _BODY_SCAN
 
     def _emit(self, out: list[Part], s: int, e: int, ctype: str | None = None) -> None:
-        headers = tuple(self._headers)
-        timestamp = None
-        for key, value in headers:
-            if key == "x-timestamp" and timestamp is None:
-                timestamp = value
-            elif key == "content-type" and ctype is None:
-                ctype = _content_type(value)
         # The one copy of the payload: out of the receive buffer into immutable bytes, or
         # into memory from ``alloc`` (handed out read-only).
         data: bytes | memoryview
@@ -661,6 +757,16 @@ class MultipartParser:
             dst = self._alloc(e - s)
             dst[:] = memoryview(self._buf)[s:e]
             data = dst.toreadonly()
+        self._emit_data(out, data, ctype)
+
+    def _emit_data(self, out: list[Part], data: bytes | memoryview, ctype: str | None) -> None:
+        headers = tuple(self._headers)
+        timestamp = None
+        for key, value in headers:
+            if key == "x-timestamp" and timestamp is None:
+                timestamp = value
+            elif key == "content-type" and ctype is None:
+                ctype = _content_type(value)
         out.append(Part(headers, data, ctype, self._cl, timestamp))
         self.parts += 1
         self._headers = []
@@ -684,6 +790,8 @@ class MultipartParser:
             self._emit(out, s, t)
             self._start = e
             self._state = _AFTER
+            # A stream with trustworthy lengths: read the next big payload in directly.
+            self._direct_ok = self._alloc is not None and e - s >= self._direct_min
             return True
         if end == e and not self._eof:
             return False
@@ -730,6 +838,7 @@ class MultipartParser:
 
     def _to_scan(self) -> None:
         self._mismatch = True
+        self._direct_ok = False
         self._pos = self._lo = self._payload
         self._state = _BODY_SCAN
 

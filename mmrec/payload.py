@@ -6,7 +6,8 @@ throttling make that copy cost vary by 10x over a take (measured on this machine
 55 µs per 217 KB frame at first, 400-600 µs once ~7 GB had gone through; with
 ``O_DIRECT`` a steady 45-60 µs). Direct I/O needs the memory, file offset and length
 aligned to the device's block; the parser's one copy of a payload (out of the receive
-buffer) goes straight into such memory, so direct writes need no extra copy.
+buffer), or the kernel's own receive copy for a large payload of declared length
+(see mmrec.multipart), goes straight into such memory, so direct writes need no extra copy.
 
 Layout of one allocation (``ALIGN`` = 4 KiB)::
 

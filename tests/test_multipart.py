@@ -6,9 +6,10 @@ all must give the same parts and counters. Hypothesis covers arbitrary splits an
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
-from dataclasses import astuple
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from turbojpeg import TurboJPEG
 
-from mmrec import jpeg
+from mmrec import jpeg, payload
 from mmrec.errors import StreamFormatError
 from mmrec.http1 import ChunkedDecoder, parse_response_head
 from mmrec.multipart import (
@@ -68,7 +69,7 @@ def run(
     chunks: Callable[[bytes], list[bytes]],
     *,
     via_buffer: int = 0,
-    **kw: int,
+    **kw: Any,
 ) -> tuple[list[Part], MultipartParser]:
     """Parse ``chunks(stream)`` then EOF; via_buffer: use get_buffer/buffer_updated."""
     parser = MultipartParser(boundary, **kw)
@@ -101,20 +102,33 @@ def counters(p: MultipartParser) -> tuple[object, ...]:
     return tuple(getattr(p, name) for name in COUNTERS)
 
 
+def key(parts: list[Part]) -> list[tuple[object, ...]]:
+    """Parts as comparable values (payloads as bytes, whatever memory holds them)."""
+    return [
+        (x.headers, bytes(x.data), x.content_type, x.declared_length, x.timestamp) for x in parts
+    ]
+
+
+# Payloads received straight into their own (aligned) memory, even tiny ones.
+DIRECT: dict[str, Any] = {"alloc": payload.aligned, "direct_min": 1}
+
+
 def check(
     stream: bytes, boundary: str | bytes | None = b"myb", **kw: int
 ) -> tuple[list[Part], MultipartParser]:
-    """Parse whole, byte by byte, and via get_buffer with a small buffer: all must agree."""
+    """Parse whole, byte by byte, and via get_buffer with a small buffer, each also with
+    payloads received into their own memory: all must agree."""
     expected, p0 = run(stream, boundary, whole, **kw)
-    for chunks, via in (
-        (bytewise, False),
-        (lambda b: [b[i : i + 61] for i in range(0, len(b), 61)], True),
-    ):
-        opts = dict(kw)
+
+    def in61(b: bytes) -> list[bytes]:
+        return [b[i : i + 61] for i in range(0, len(b), 61)]
+
+    for chunks, via, direct in itertools.product((whole, bytewise, in61), (0, 1), (0, 1)):
+        opts: dict[str, Any] = dict(kw, **DIRECT) if direct else dict(kw)
         if via:
             opts["buffer_size"] = 256  # forces compaction and growth
         got, p1 = run(stream, boundary, chunks, via_buffer=via, **opts)
-        assert [astuple(x) for x in got] == [astuple(x) for x in expected]
+        assert key(got) == key(expected)
         assert counters(p1) == counters(p0)
     return expected, p0
 
@@ -494,6 +508,69 @@ def test_buffer_is_reused_not_grown_for_small_parts() -> None:
     assert parser.bytes_moved < len(stream)
 
 
+def _recv_like(parser: MultipartParser, arrivals: list[bytes]) -> tuple[list[Part], list[int]]:
+    """Feed as a socket with the parser's low-water mark would: after each arrival, read
+    (filling the views offered) while at least ``bytes_wanted()`` bytes wait; at the
+    end (EOF) read the rest."""
+    parts: list[Part] = []
+    reads: list[int] = []
+    waiting = b""
+    for i, data in enumerate(arrivals):
+        waiting += data
+        last = i == len(arrivals) - 1
+        while waiting and (last or len(waiting) >= parser.bytes_wanted()):
+            view = parser.get_buffer()
+            n = min(len(view), len(waiting))
+            view[:n] = waiting[:n]
+            del view
+            reads.append(n)
+            parts += parser.buffer_updated(n)
+            waiting = waiting[n:]
+    return parts + parser.feed_eof(), reads
+
+
+def test_big_payloads_are_received_straight_into_their_own_memory() -> None:
+    big = [fake_jpeg(bytes([i]) * 100_000) for i in range(4)]
+    stream = [part(j) for j in big]  # one frame at a time, as a camera sends them
+    allocated: list[memoryview] = []
+
+    def alloc(n: int) -> memoryview:
+        allocated.append(payload.aligned(n))
+        return allocated[-1]
+
+    parser = MultipartParser(b"myb", alloc=alloc)
+    parts, reads = _recv_like(parser, stream)
+    assert key(parts) == key(run(b"".join(stream), b"myb", whole)[0])
+    # The first part is read whole into the buffer and copied out; each later one takes
+    # a short read (its headers and a few KB, copied) and one read of the rest, straight
+    # into the memory it is handed out in: no copy of it is moved afterwards.
+    # (The line end after the last payload is read at EOF.)
+    assert len(reads) == 1 + 2 * 3 + 1 and reads[-1] == 2
+    assert all(r <= 4096 for r in reads[1:-1:2]) and all(r > 90_000 for r in reads[2:-1:2])
+    for got, mem in zip(parts[1:], allocated[1:], strict=True):
+        assert got.data.obj is mem.obj and payload.region(got.data) is not None
+    assert parser.bytes_moved == 0
+
+
+def test_a_wrong_length_received_directly_goes_back_to_scanning() -> None:
+    j = fake_jpeg(b"x" * 100_000)
+    stream = [part(j), part(j, cl=len(j) - 7), part(j), part(j, cl=len(j) + 5), part(j)]
+    parser = MultipartParser(b"myb", alloc=payload.aligned)
+    parts, _ = _recv_like(parser, stream)
+    expected, p0 = run(b"".join(stream), b"myb", whole)
+    assert key(parts) == key(expected) and len(parts) == 5
+    assert counters(parser) == counters(p0)
+    assert parser.length_mismatches == 2
+
+
+def test_a_stream_cut_inside_a_direct_payload_counts_it_truncated() -> None:
+    j = fake_jpeg(b"x" * 100_000)
+    stream = [part(j), part(j), part(j)[:50_000]]
+    parser = MultipartParser(b"myb", alloc=payload.aligned)
+    parts, _ = _recv_like(parser, stream)
+    assert len(parts) == 2 and parser.truncated == 1
+
+
 def test_feed_after_eof_is_a_usage_error() -> None:
     parser = MultipartParser(b"myb")
     parser.feed_eof()
@@ -556,13 +633,19 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 @FUZZ
 @given(
-    which=st.integers(0, 4), cuts=st.lists(st.integers(0, 10**6), max_size=30), buf=st.booleans()
+    which=st.integers(0, 4),
+    cuts=st.lists(st.integers(0, 10**6), max_size=30),
+    buf=st.booleans(),
+    direct=st.booleans(),
 )
-def test_any_split_gives_the_same_parts(which: int, cuts: list[int], buf: bool) -> None:
+def test_any_split_gives_the_same_parts(
+    which: int, cuts: list[int], buf: bool, direct: bool
+) -> None:
     stream, boundary = _valid_streams()[which]
     expected, p0 = run(stream, boundary, whole)
-    got, p1 = run(stream, boundary, lambda b: _split(b, cuts), via_buffer=buf)
-    assert [astuple(x) for x in got] == [astuple(x) for x in expected]
+    opts = DIRECT if direct else {}
+    got, p1 = run(stream, boundary, lambda b: _split(b, cuts), via_buffer=buf, **opts)
+    assert key(got) == key(expected)
     assert counters(p1) == counters(p0)
 
 
@@ -589,13 +672,13 @@ def test_mutated_streams_parse_or_raise_stream_format_error(
         at %= len(data) + 1
         data[at : at + drop] = insert
     outcomes: list[object] = []
-    for chunks in (whole, lambda b: _split(b, cuts)):
+    for chunks, opts in ((whole, {}), (lambda b: _split(b, cuts), {}), (whole, DIRECT)):
         try:
-            parts, p = run(bytes(data), boundary, chunks, max_part_size=4000)
-            outcomes.append(([astuple(x) for x in parts], counters(p)))
+            parts, p = run(bytes(data), boundary, chunks, max_part_size=4000, **opts)
+            outcomes.append((key(parts), counters(p)))
         except StreamFormatError as exc:
             outcomes.append(str(exc))
-    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
 
 
 # --- the simulator's quirky wire, end to end through http1 -------------------------------
