@@ -7,11 +7,14 @@ what a viewer would see if the picture under a label were not put back between i
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
+from mmrec.decode import Decoder, default_decoder
 from mmrec.proxy import ProxyOptions, make_proxies
 from mmrec.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
 from mmrec.writer import CameraWriter, Frame
@@ -73,3 +76,40 @@ def test_a_held_frame_keeps_one_label_and_a_bad_frame_shows_the_last_good_one(
         boxes = [y[h - 20 : h - 6, 4:14].astype(int) for y in ys[k0 : k0 + 3]]
         for box in boxes[1:]:
             assert np.abs(box - boxes[0]).mean() < 3, k0
+
+
+class _GatedDecoder:
+    """The default decoder, whose first decode waits until every instant is queued: the
+    worker then draws all of them in one run, one proxy frame each."""
+
+    def __init__(self, queued: threading.Event) -> None:
+        self._dec = default_decoder()
+        self._queued = queued
+        self.scales = self._dec.scales
+        self.turbojpeg = self._dec.turbojpeg
+
+    def decode(self, data: Any, scale: Fraction = Fraction(1), into: Any = None) -> Any:
+        assert self._queued.wait(30), "the instants were never all queued"
+        return self._dec.decode(data, scale, into)
+
+
+def test_held_frames_in_one_long_run_show_their_picture(tmp_path: Path) -> None:
+    # 10 fps camera, 30 fps proxy: each frame is held for two more instants, drawn into
+    # other proxy frames of the same run (copied from the one it was decoded into).
+    frames = [grey_jpeg("A", n, 320, 240, round(n / 10 * NS)) for n in range(8)]
+    take = write_camera_take(tmp_path, frames, 10.0)
+    queued = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done == total:
+            queued.set()
+
+    r = make_proxies(
+        take,
+        ProxyOptions(height=240, fps=Fraction(30), multiview=False, threads=1, window=64),
+        progress=progress,
+        decoder=cast(Decoder, _GatedDecoder(queued)),
+    )
+    assert r.frames <= 64  # one run holds them all
+    shown = [frame_number(y) for y in y_frames(take / "proxies" / "A.mp4")]
+    assert shown == [n for n in range(8) for _ in range(3)][: r.frames]
