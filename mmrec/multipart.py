@@ -306,14 +306,22 @@ class MultipartParser:
         """The whole declared payload is in its own memory: hand it out if it is exactly
         one JPEG (as in :meth:`_body_len`), else go back to the buffer."""
         d = self._direct
-        assert d is not None and self._cl is not None
-        n = self._cl
-        if n >= 4 and d[0] == 0xFF and d[1] == 0xD8 and d[n - 2] == 0xFF and d[n - 1] == 0xD9:
-            self._direct, self._have = None, 0
-            self._direct_ok = True
-            self._emit_data(out, d.toreadonly(), None)
-            self._state = _AFTER
-            return True
+        assert d is not None and self._cl is not None and self._alloc is not None
+        t = n = self._cl
+        if n >= 4 and d[0] == 0xFF and d[1] == 0xD8:
+            # Line ends after the EOI that the declared length counted (see _trim_jpeg).
+            while t > 4 and d[t - 1] in (0x0D, _LF) and not (d[t - 2] == 0xFF and d[t - 1] == 0xD9):
+                t -= 1
+            if d[t - 2] == 0xFF and d[t - 1] == 0xD9:
+                self._direct, self._have = None, 0
+                self._direct_ok = True
+                if t < n:  # the JPEG is shorter than its memory: one copy, as without
+                    dst = self._alloc(t)
+                    dst[:] = d[:t]
+                    d = dst
+                self._emit_data(out, d.toreadonly(), None)
+                self._state = _AFTER
+                return True
         self._end_direct()
         return False
 

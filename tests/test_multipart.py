@@ -732,3 +732,14 @@ def test_simulator_wire_quirks(quirks: frozenset[Quirk]) -> None:
         assert p.truncated == p.length_mismatches - 2
     else:
         assert (p.length_mismatches, p.truncated) == (0, 0)
+
+
+@pytest.mark.parametrize("extra", [b"\r\n", b"\n"])
+def test_a_length_that_counts_the_line_end_keeps_direct_reads(extra: bytes) -> None:
+    j = fake_jpeg(b"x" * 100_000)
+    one = b"--myb\r\nContent-Length: %d\r\n\r\n" % (len(j) + len(extra)) + j + extra + b"\r\n"
+    parser = MultipartParser(b"myb", alloc=payload.aligned)
+    parts, reads = _recv_like(parser, [one] * 4)
+    assert [bytes(x.data) for x in parts] == [j] * 4
+    assert parser.length_mismatches == 0 and parser.bytes_moved == 0
+    assert all(r > 90_000 for r in reads[2:-1:2])  # still read straight into memory
