@@ -197,7 +197,9 @@ class MultipartParser:
         self._direct: memoryview | None = None  # the part's payload memory
         self._have = 0  # payload bytes in it so far
         self._view_direct = False  # the last view handed out was into it
-        self._direct_ok = False  # the last part came in that way: keep header reads short
+        # The last big part ended exactly at its declared length: receive the next one
+        # straight into its memory, and keep reads between parts short until then.
+        self._direct_ok = False
         self._state = _START
         self._eof = False
         self._error: StreamFormatError | None = None
@@ -244,7 +246,7 @@ class MultipartParser:
         if self._eof:
             raise RuntimeError("get_buffer() after feed_eof()")
         if self._alloc is not None:
-            if self._direct is None and self._state == _BODY_LEN:
+            if self._direct is None and self._direct_ok and self._state == _BODY_LEN:
                 assert self._cl is not None
                 if self._cl - (self._end - self._payload) >= self._direct_min:
                     self._begin_direct()
@@ -314,8 +316,11 @@ class MultipartParser:
                 t -= 1
             if d[t - 2] == 0xFF and d[t - 1] == 0xD9:
                 self._direct, self._have = None, 0
-                self._direct_ok = True
-                if t < n:  # the JPEG is shorter than its memory: one copy, as without
+                # A length that counts the line end: the JPEG is shorter than its memory,
+                # so it is copied once (as without direct reads), and the next parts go
+                # through the buffer (one allocation each instead of two).
+                self._direct_ok = t == n
+                if t < n:
                     dst = self._alloc(t)
                     dst[:] = d[:t]
                     d = dst
@@ -754,6 +759,8 @@ class MultipartParser:
                 f"part declares {cl} bytes, more than max_part_size={self.max_part_size}"
             )
         self._state = _BODY_LEN if cl is not None else _BODY_SCAN
+        if cl is None:
+            self._direct_ok = False
 
     def _emit(self, out: list[Part], s: int, e: int, ctype: str | None = None) -> None:
         # The one copy of the payload: out of the receive buffer into immutable bytes, or
@@ -799,7 +806,7 @@ class MultipartParser:
             self._start = e
             self._state = _AFTER
             # A stream with trustworthy lengths: read the next big payload in directly.
-            self._direct_ok = self._alloc is not None and e - s >= self._direct_min
+            self._direct_ok = self._alloc is not None and t == e and e - s >= self._direct_min
             return True
         if end == e and not self._eof:
             return False

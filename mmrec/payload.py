@@ -37,8 +37,8 @@ class _Block(np.ndarray):
     """An allocation made by :func:`aligned`: it knows where its payload is, so
     :func:`region` needs no address arithmetic per frame (that cost ~3 µs)."""
 
-    payload_at: int
-    payload_len: int
+    payload_at: int = 0
+    payload_len: int = -1  # slices of an allocation are blocks too, with no payload
 
 
 def aligned(n: int) -> memoryview:
@@ -60,6 +60,7 @@ def region(data: Bytes) -> tuple[npt.NDArray[np.uint8], int] | None:
     raw: object = data.obj
     if not isinstance(raw, _Block) or data.nbytes != raw.payload_len or not data.c_contiguous:
         return None
-    # A view of the same length as the payload is the payload view itself (aligned()
-    # hands out only that one; slices of it are shorter or equal to it).
+    # A view of the same length as the payload is taken for the payload view itself:
+    # aligned() hands out only that one, and slices of it are shorter or equal to it (a
+    # view made from ``.obj`` at another offset would not be, and must not be passed).
     return raw, raw.payload_at

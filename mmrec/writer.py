@@ -86,6 +86,7 @@ class WriterPool:
         self._shut = False
         self._started: list[int | None] = []  # per thread: when its current task began
         self._soon: list[tuple[CameraWriter, int]] = []  # from the loop, not yet handed over
+        self._soon_lock = threading.Lock()
         self._add_thread()
 
     @property
@@ -116,17 +117,21 @@ class WriterPool:
         if loop is None:
             self._schedule(writer)
             return
-        soon = self._soon
-        soon.append((writer, time.monotonic_ns()))
-        if len(soon) == 1:
+        with self._soon_lock:
+            self._soon.append((writer, time.monotonic_ns()))
+            first = len(self._soon) == 1
+        if first:
             loop.call_soon(self._hand_over)
 
     def _hand_over(self) -> None:
-        soon, self._soon = self._soon, []
-        self._check(time.monotonic_ns())
+        """Queue the cameras scheduled soon; from any thread (the loop's callback, or a
+        ``close()`` that must not wait for a loop that may not run again)."""
+        with self._soon_lock:
+            soon, self._soon = self._soon, []
         put = self._ready.put
         for item in soon:
             put(item)
+        self._check(time.monotonic_ns())
 
     def _check(self, now: int) -> int:
         """Add a thread if every thread has been on one task for ``GROW_AFTER_NS`` (a
@@ -379,12 +384,12 @@ class CameraWriter:
         """Write what is queued, finalize the segment and the index; blocks (run in a thread).
         Frames offered after this are dropped (counted)."""
         self._closing = True
-        if asyncio._get_running_loop() is not None:
-            # Called on the event loop itself (blocking it): hand over what it queued now,
-            # as the loop cannot until this returns.
-            self._pool._hand_over()
+        # Frames the loop scheduled may still wait for its hand-over callback, which a
+        # loop blocked in this call (or stopped) would never run: hand them over now.
+        self._pool._hand_over()
         self._enqueue(None)
-        self._closed.wait(timeout)
+        if not self._closed.wait(timeout) and self._error is None:
+            self._error = f"camera {self.camera!r}: files not finalized within {timeout:g} s"
         if self._own_pool:
             self._pool.shutdown(timeout)
 

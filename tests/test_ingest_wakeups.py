@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from mmrec import ingest
+from mmrec import ingest, payload
 from mmrec.ingest import CameraIngest, IngestConfig, Received, StreamTarget
 from tests.helpers import _tj, wait_for
 
@@ -57,12 +57,13 @@ async def _trickle_server(
 
 
 async def _record(
-    frames: list[bytes], piece: int, pause: float, cfg: IngestConfig
+    frames: list[bytes], piece: int, pause: float, cfg: IngestConfig, *, aligned: bool = False
 ) -> tuple[list[Received], CameraIngest]:
     done = asyncio.Event()
     server, url = await _trickle_server(frames, piece, pause, done)
     got: list[Received] = []
-    cam = CameraIngest(StreamTarget.from_url("cam", url), got.append, cfg)
+    alloc = payload.aligned if aligned else None  # as the recorder does for direct I/O
+    cam = CameraIngest(StreamTarget.from_url("cam", url), got.append, cfg, payload_alloc=alloc)
     task = asyncio.create_task(cam.run())
     try:
         await wait_for(lambda: len(got) >= len(frames), 30, "frames")
@@ -75,14 +76,17 @@ async def _record(
     return got, cam
 
 
+@pytest.mark.parametrize("aligned", [False, True], ids=["bytes", "aligned"])
 @pytest.mark.parametrize("lowat", [True, False], ids=["rcvlowat", "per-segment"])
 async def test_a_frame_in_many_pieces_wakes_the_loop_about_once(
-    lowat: bool, monkeypatch: pytest.MonkeyPatch
+    lowat: bool, aligned: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "_LOWAT_OK", lowat)
     frames = [_big_jpeg(i) for i in range(8)]
-    got, cam = await _record(frames, piece=4096, pause=0.0005, cfg=IngestConfig())
+    got, cam = await _record(frames, piece=4096, pause=0.0005, cfg=IngestConfig(), aligned=aligned)
     assert [bytes(r.data) for r in got] == frames
+    if aligned:  # payloads received straight into memory the writer can use as it is
+        assert all(payload.region(r.data) is not None for r in got)
     per_frame = cam.stats().receives / len(frames)
     pieces = sum(len(f) for f in frames) / 4096 / len(frames)
     if lowat:
@@ -91,12 +95,13 @@ async def test_a_frame_in_many_pieces_wakes_the_loop_about_once(
         assert per_frame >= pieces / 4, f"{per_frame:.1f} receives per frame"
 
 
-async def test_a_slow_link_is_not_taken_for_a_stall() -> None:
+@pytest.mark.parametrize("aligned", [False, True], ids=["bytes", "aligned"])
+async def test_a_slow_link_is_not_taken_for_a_stall(aligned: bool) -> None:
     """A frame taking longer than the read timeout to trickle in is still received:
     the low-water mark is relaxed once the socket has been quiet for a tick."""
     frames = [_big_jpeg(99)]
     piece = len(frames[0]) // 12 + 1
     cfg = IngestConfig(read_timeout=0.8)  # the frame takes ~1.3 s
-    got, cam = await _record(frames, piece=piece, pause=0.1, cfg=cfg)
+    got, cam = await _record(frames, piece=piece, pause=0.1, cfg=cfg, aligned=aligned)
     assert [bytes(r.data) for r in got] == frames
     assert cam.stats().reconnects == 0

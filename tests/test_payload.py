@@ -51,3 +51,10 @@ def test_only_the_whole_payload_view_is_found() -> None:
     assert payload.region(view[::2]) is None  # not contiguous
     assert payload.region(view[1:]) is None
     assert payload.region(memoryview(view.obj)) is None  # the whole allocation
+
+
+def test_a_slice_of_an_allocation_is_not_a_payload() -> None:
+    view = payload.aligned(4000)
+    raw = view.obj
+    assert isinstance(raw, np.ndarray)
+    assert payload.region(memoryview(raw[10:20])) is None

@@ -154,7 +154,9 @@ def test_frames_offered_after_close_are_dropped_and_counted(tmp_path: Path) -> N
     assert st.frames == 1 and st.dropped == 1
 
 
-@pytest.mark.parametrize("ts", ["1795617315.478416", "", "a,b", 'say "hi"', "line\nbreak", "ünï"])
+@pytest.mark.parametrize(
+    "ts", ["1795617315.478416", "", "a,b", 'say "hi"', "line\nbreak", "cr\ronly", "ünï"]
+)
 def test_index_rows_read_back_with_any_device_timestamp(tmp_path: Path, ts: str) -> None:
     w = CameraWriter("cam", tmp_path, "cam")
     for i in range(3):
@@ -201,3 +203,27 @@ async def test_close_called_on_the_loop_itself_still_writes_everything(tmp_path:
         assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
     w.close(timeout=5)  # blocks the loop: the hand-over cannot wait for it
     assert w.stats().frames == 3
+
+
+def test_close_from_a_thread_after_the_loop_stopped_still_writes_everything(
+    tmp_path: Path,
+) -> None:
+    pool = WriterPool(1)
+    w = CameraWriter("cam", tmp_path, "cam", pool=pool)
+
+    async def offer_then_stop() -> None:
+        for n in range(3):
+            assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+        asyncio.get_running_loop().stop()  # the hand-over callback never gets to run
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(offer_then_stop())
+        loop.run_forever()
+        assert task.done()
+    finally:
+        loop.close()
+    w.close(timeout=5)
+    pool.shutdown()
+    st = w.stats()
+    assert st.frames == 3 and st.error is None
