@@ -141,6 +141,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self._chunked: http1.ChunkedDecoder | None = None
         self._scratch = bytearray(65536)
         self._sock: Any = None  # for SO_RCVLOWAT (Linux)
+        self.close_after_part = False  # stopping: close once the part in flight is complete
         self._lowat = 1
 
     # asyncio callbacks
@@ -247,6 +248,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def _deliver(self, parts: list[Part], now: int) -> None:
         for part in parts:
             self._ingest._on_part(part, now)
+        if self.close_after_part and not self.in_part() and self.transport is not None:
+            self.transport.close()  # stopping: the frame in flight is complete
+
+    def in_part(self) -> bool:
+        return self._parser is not None and self._parser.in_part()
 
     def _fail(self, exc: Exception) -> None:
         err = (
@@ -330,12 +336,19 @@ class CameraIngest:
         """Successful connections so far (a change means frames may have been missed)."""
         return self._connects
 
-    def stop(self) -> None:
-        """Ask the task to end: the connection is closed and :meth:`run` returns."""
+    def stop(self, *, finish_part: bool = False) -> None:
+        """Ask the task to end: the connection is closed and :meth:`run` returns.
+
+        ``finish_part``: if a frame is arriving, close only once it is complete (the
+        camera sent it before the stop), within the watch tick (at most a second)."""
         self._stopping = True
         self._wake.set()
-        if self._protocol is not None and self._protocol.transport is not None:
-            self._protocol.transport.close()
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:
+            if finish_part and protocol.in_part():
+                protocol.close_after_part = True
+            else:
+                protocol.transport.close()
         elif self._connecting is not None:
             self._connecting.cancel()  # don't wait out a connect timeout at shutdown
 

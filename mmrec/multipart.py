@@ -84,6 +84,7 @@ _JPEG_SCAN: Final = 8  # raw JPEG mode: entropy-coded data, search for EOI
 _AFTER: Final = 9  # after a part of declared length: expect padding and a delimiter
 _DONE: Final = 10  # after feed_eof
 _BETWEEN_PARTS: Final = frozenset({_AFTER, _DELIM, _HEADERS})
+_IN_PART: Final = frozenset({_BODY_LEN, _BODY_SCAN, _JPEG_WALK, _JPEG_SCAN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +384,14 @@ class MultipartParser:
             return self._run()
         self._end += nbytes
         return self._run()
+
+    def in_part(self) -> bool:
+        """True while a part has begun (headers or payload bytes received) and is not
+        yet returned: stopping now would lose it."""
+        state = self._state
+        if state == _HEADERS:
+            return bool(self._headers)
+        return state in _IN_PART or self._direct is not None
 
     def bytes_wanted(self) -> int:
         """Bytes still to come before the part in progress can be returned: the rest of a

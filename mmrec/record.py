@@ -420,7 +420,7 @@ class Take:
         self._stop_updates.set()
         try:
             for cam in self._cameras.values():
-                cam.ingest.stop()
+                cam.ingest.stop(finish_part=True)  # a frame already coming is kept
                 if cam.probe_task is not None:
                     cam.probe_task.cancel()
             tasks = [c.task for c in self._cameras.values() if c.task is not None]

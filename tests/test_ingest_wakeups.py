@@ -105,3 +105,27 @@ async def test_a_slow_link_is_not_taken_for_a_stall(aligned: bool) -> None:
     got, cam = await _record(frames, piece=piece, pause=0.1, cfg=cfg, aligned=aligned)
     assert [bytes(r.data) for r in got] == frames
     assert cam.stats().reconnects == 0
+
+
+@pytest.mark.parametrize("finish", [True, False], ids=["finish-part", "at-once"])
+async def test_a_stop_keeps_the_frame_already_arriving(finish: bool) -> None:
+    """Stopping while a frame is half received: with ``finish_part`` (what a take's
+    close uses) the frame is completed before the connection closes."""
+    frames = [_big_jpeg(7), _big_jpeg(8)]
+    piece = len(frames[1]) // 10 + 1
+    done = asyncio.Event()
+    server, url = await _trickle_server(frames, piece=piece, pause=0.03, done=done)
+    got: list[Received] = []
+    cam = CameraIngest(StreamTarget.from_url("cam", url), got.append, IngestConfig())
+    task = asyncio.create_task(cam.run())
+    try:
+        await wait_for(lambda: len(got) >= 1, 10, "first frame")
+        await asyncio.sleep(0.1)  # a few pieces of the second frame are in
+        assert cam._protocol is not None and cam._protocol.in_part()
+        cam.stop(finish_part=finish)
+        await asyncio.wait_for(task, 5)
+    finally:
+        done.set()
+        server.close()
+        await server.wait_closed()
+    assert [bytes(r.data) for r in got] == (frames if finish else frames[:1])
