@@ -56,9 +56,17 @@ def _frames(packets: list[tuple[int, bytes]]) -> list[int]:
     return [r.frame for r in recs if r is not None]
 
 
-@pytest.mark.parametrize("direct_io", [True, False], ids=["direct-io", "buffered-io"])
-async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct_io: bool) -> None:
-    configs = [_node(f"cam-{i}", fps=30) for i in range(3)]
+@pytest.mark.parametrize(
+    ("direct_io", "size"),
+    [(True, (160, 120)), (False, (160, 120)), (True, (1280, 720))],
+    # 720p frames (~100 KB) are big enough to be received straight into aligned memory
+    ids=["direct-io", "buffered-io", "direct-io-720p"],
+)
+async def test_every_sent_frame_is_on_disk_byte_identical(
+    tmp_path: Path, direct_io: bool, size: tuple[int, int]
+) -> None:
+    w, h = size
+    configs = [_node(f"cam-{i}", fps=30, width=w, height=h) for i in range(3)]
     async with SimMesh(configs, base_host="127.0.0.1", port=0, mdns=False) as mesh:
         async with Take(tmp_path, ingest_config=FAST, direct_io=direct_io) as take:
             dirs = {n.name: take.add_camera(n.name, n.url) for n in mesh.nodes}
@@ -79,7 +87,7 @@ async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct
     m = load_manifest(take.dir)
     assert m.state == "finished"
     for cam in m.cameras:
-        assert cam.dropped == 0 and cam.width == 160 and cam.height == 120
+        assert cam.dropped == 0 and cam.width == w and cam.height == h
         assert cam.io == ("direct" if direct_io and o_direct_works(take.dir) else "buffered")
         assert cam.clock is not None and cam.clock.source.startswith("device")
         rows = list(read_index(take.dir / cam.index))
@@ -93,7 +101,7 @@ async def test_every_sent_frame_is_on_disk_byte_identical(tmp_path: Path, direct
                      str(take.dir / seg)],
                     capture_output=True, text=True, check=True,
                 )  # fmt: skip
-                assert probe.stdout.strip() == f"mjpeg,160,120,{cam.frames}"
+                assert probe.stdout.strip() == f"mjpeg,{w},{h},{cam.frames}"
                 assert probe.stderr == ""
 
 
