@@ -310,24 +310,21 @@ class MultipartParser:
         one JPEG (as in :meth:`_body_len`), else go back to the buffer."""
         d = self._direct
         assert d is not None and self._cl is not None and self._alloc is not None
-        t = n = self._cl
-        if n >= 4 and d[0] == 0xFF and d[1] == 0xD8:
-            # Line ends after the EOI that the declared length counted (see _trim_jpeg).
-            while t > 4 and d[t - 1] in (0x0D, _LF) and not (d[t - 2] == 0xFF and d[t - 1] == 0xD9):
-                t -= 1
-            if d[t - 2] == 0xFF and d[t - 1] == 0xD9:
-                self._direct, self._have = None, 0
-                # A length that counts the line end: the JPEG is shorter than its memory,
-                # so it is copied once (as without direct reads), and the next parts go
-                # through the buffer (one allocation each instead of two).
-                self._direct_ok = t == n
-                if t < n:
-                    dst = self._alloc(t)
-                    dst[:] = d[:t]
-                    d = dst
-                self._emit_data(out, d.toreadonly(), None)
-                self._state = _AFTER
-                return True
+        n = self._cl
+        t = _trim_jpeg(d, 0, n)
+        if t >= 4 and _is_jpeg(d, 0, t):
+            self._direct, self._have = None, 0
+            # A length that counts the line end: the JPEG is shorter than its memory, so
+            # it is copied once (as without direct reads), and the next parts go through
+            # the buffer (one allocation each instead of two).
+            self._direct_ok = t == n
+            if t < n:
+                dst = self._alloc(t)
+                dst[:] = d[:t]
+                d = dst
+            self._emit_data(out, d.toreadonly(), None)
+            self._state = _AFTER
+            return True
         self._end_direct()
         return False
 
@@ -806,7 +803,7 @@ class MultipartParser:
                 self._to_scan()  # maybe a delimiter arrived early; else truncated
                 return True
             return False
-        t = self._trim_jpeg(s, e)
+        t = _trim_jpeg(self._buf, s, e)
         if t - s >= 4 and _is_jpeg(buf, s, t):
             # The declared bytes are exactly one JPEG (SOI ... EOI): hand it out now rather
             # than one frame interval later, when the next delimiter arrives. A wrong
@@ -874,26 +871,7 @@ class MultipartParser:
             e = q - 1
         else:
             e = q
-        return self._trim_jpeg(s, e)
-
-    def _trim_jpeg(self, s: int, e: int) -> int:
-        """Extra line ends after a JPEG's EOI belong to the framing, not to the image.
-
-        (Blank lines before the delimiter, or a Content-Length that counts the CRLF.)
-        """
-        buf = self._buf
-        if (
-            e - s >= 4
-            and buf[s] == 0xFF
-            and buf[s + 1] == 0xD8
-            and not (buf[e - 2] == 0xFF and buf[e - 1] == 0xD9)
-        ):
-            k = e
-            while k - s > 4 and buf[k - 1] in (0x0D, _LF):
-                k -= 1
-            if buf[k - 2] == 0xFF and buf[k - 1] == 0xD9:
-                return k
-        return e
+        return _trim_jpeg(self._buf, s, e)
 
     # BODY_SCAN: search for the delimiter that ends the payload.
     def _body_scan(self, out: list[Part]) -> bool:
@@ -1005,5 +983,23 @@ class MultipartParser:
         return False
 
 
-def _is_jpeg(buf: bytearray, s: int, e: int) -> bool:
+def _is_jpeg(buf: bytearray | memoryview, s: int, e: int) -> bool:
     return buf[s] == 0xFF and buf[s + 1] == 0xD8 and buf[e - 2] == 0xFF and buf[e - 1] == 0xD9
+
+
+def _trim_jpeg(buf: bytearray | memoryview, s: int, e: int) -> int:
+    """Where the JPEG in ``buf[s:e]`` ends: extra line ends after its EOI belong to the
+    framing, not to the image (blank lines before the delimiter, or a Content-Length
+    that counts the CRLF)."""
+    if (
+        e - s >= 4
+        and buf[s] == 0xFF
+        and buf[s + 1] == 0xD8
+        and not (buf[e - 2] == 0xFF and buf[e - 1] == 0xD9)
+    ):
+        k = e
+        while k - s > 4 and buf[k - 1] in (0x0D, _LF):
+            k -= 1
+        if buf[k - 2] == 0xFF and buf[k - 1] == 0xD9:
+            return k
+    return e
