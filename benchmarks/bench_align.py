@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mmrec.groundtruth import alignment_errors, frame_truth
-from mmrec.record import Take
+from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, SimMesh
-from mmrec.take import load_manifest, read_index
+from mmrec.sim.groundtruth import alignment_errors, frame_truth
+from mmrec.store.take import load_manifest, read_index
 
 NODES = [
     # name, offset s, drift ppm, encode delay ms, jitter ms

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mmrec.multipart import MultipartParser
+from mmrec.wire.multipart import MultipartParser
 
 BOUNDARY = b"mmrecbench"
 

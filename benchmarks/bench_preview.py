@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
-from mmrec.preview import LivePreview
+from mmrec.live.preview import LivePreview
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_proxy import camera_like_frames

@@ -36,12 +36,12 @@ from pathlib import Path
 import numpy as np
 from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 
-from mmrec import jpeg
-from mmrec.decode import default_decoder
-from mmrec.proxy import ProxyOptions, iter_camera, make_proxies, scan_camera, x264_options
-from mmrec.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
-from mmrec.tile import choose_scale
-from mmrec.writer import CameraWriter, Frame
+from mmrec.live.decode import default_decoder
+from mmrec.live.tile import choose_scale
+from mmrec.review.proxy import ProxyOptions, iter_camera, make_proxies, scan_camera, x264_options
+from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
+from mmrec.store.writer import CameraWriter, Frame
+from mmrec.wire import jpeg
 
 NS = 1_000_000_000
 TJ = TurboJPEG()

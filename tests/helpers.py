@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from turbojpeg import TurboJPEG
 
-from mmrec import jpeg
+from mmrec.wire import jpeg
 
 
 @lru_cache(maxsize=1)

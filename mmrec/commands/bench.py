@@ -38,7 +38,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from mmrec.bench import (
+from mmrec.bench.device import (
     Bench,
     BenchConfig,
     BenchProgress,
@@ -162,7 +162,7 @@ async def bench_main(
             loop.remove_signal_handler(sig)
     plots: list[Path] = []
     if not args.no_plots:
-        from mmrec.plots import write_bench_plots
+        from mmrec.bench.plots import write_bench_plots
 
         folder = args.plots or Path(f"bench-{_stamp(report.started_wall_ns)}")
         # matplotlib rendering is blocking C work: keep it off the loop.

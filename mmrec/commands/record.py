@@ -38,10 +38,10 @@ from rich.table import Table
 
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest import IngestConfig, StreamTarget
-from mmrec.memory import keep_freed_memory
-from mmrec.record import CameraStatus, PreviewOptions, Take
-from mmrec.take import to_jsonable
+from mmrec.ingest.stream import IngestConfig, StreamTarget
+from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
+from mmrec.store.memory import keep_freed_memory
+from mmrec.store.take import to_jsonable
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -215,7 +215,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    keep_freed_memory()  # frame-sized buffers come and go: see mmrec.memory
+    keep_freed_memory()  # frame-sized buffers come and go: see mmrec.store.memory
     return asyncio.run(_record(args, settings))
 
 
@@ -361,7 +361,7 @@ async def _start_discovery(
     stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
 ) -> None:
     from mmrec.discover import Discovery, DiscoveryConfig
-    from mmrec.record import follow_discovery
+    from mmrec.session.recorder import follow_discovery
 
     disc = await stack.enter_async_context(
         Discovery(
@@ -402,7 +402,7 @@ def _self_command() -> str:
 
 
 def _summary(console: Console, manifest: object, take: Take) -> None:
-    from mmrec.take import Manifest
+    from mmrec.store.take import Manifest
 
     assert isinstance(manifest, Manifest)
     dur = (manifest.duration_ns or 0) / 1e9

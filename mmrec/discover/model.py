@@ -47,7 +47,7 @@ class CameraInfo:
 
     ``id`` is stable for the life of a :class:`~mmrec.discover.Discovery` (it comes from
     the node's deviceName, never from its address) and is a safe single path
-    component (:func:`mmrec.names.safe_name`). ``host``/``port`` are the address in use:
+    component (:func:`mmrec.store.names.safe_name`). ``host``/``port`` are the address in use:
     the most preferred path that answers (mDNS on the LAN first, manual/Tailscale last).
     """
 

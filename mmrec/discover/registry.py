@@ -35,7 +35,7 @@ from mmrec.discover.model import (
     Sighting,
     Source,
 )
-from mmrec.names import unique_name
+from mmrec.store.names import unique_name
 
 MAX_WARNINGS = 1000
 """Distinct warnings kept; a node spamming ever-new bad announcements cannot grow memory."""

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from turbojpeg import TJSAMP_420, TurboJPEG
 
-from mmrec.jpeg import SOI
+from mmrec.wire.jpeg import SOI
 
 U8 = npt.NDArray[np.uint8]
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from mmrec.errors import ConfigError, StreamFormatError
-from mmrec.jpeg import SOI, com_segment
 from mmrec.sim.config import NodeConfig
 from mmrec.sim.frames import FrameRing
 from mmrec.sim.timing import DeviceClock, FrameSchedule
@@ -37,6 +36,7 @@ from mmrec.sim.wire import (
     sse_event,
     sse_head,
 )
+from mmrec.wire.jpeg import SOI, com_segment
 
 STREAM_PATHS: Final = frozenset({"/stream", "/video", "/mjpeg"})
 _conn_ids = itertools.count(1)

@@ -1,0 +1,1 @@
+"""``mmrec bench``: per-device rate, latency and jitter, their accumulators and plots."""

@@ -1,0 +1,1 @@
+"""After the take: synced review proxies, a multiview and a contact sheet."""

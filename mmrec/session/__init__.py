@@ -1,0 +1,1 @@
+"""The recorder: every stage wired together for a take (ingest -> timeline -> store -> live)."""

@@ -1,0 +1,215 @@
+"""The on-disk layout of a take, and reading it back.
+
+A take is one recording session::
+
+    OUT/<take-id>/manifest.json          written at start, kept current, final at the end
+    OUT/<take-id>/<camera>/seg-0000.mkv  Matroska, JPEG passthrough, one per segment
+    OUT/<take-id>/<camera>/index.csv     one line per frame written (see INDEX_COLUMNS)
+
+Invariants:
+- Every camera's pts are on one take timeline: pts 0 is the instant ``start_realtime_ns``
+  (host CLOCK_REALTIME), in units of ``time_base`` (1/1000 s, Matroska's own resolution).
+  pts are strictly increasing per camera across all its segments.
+- ``index.csv`` keeps timing at full resolution (ns) so nothing about timing is lost by the
+  millisecond pts: ``time_ns`` is the frame's time on the take timeline (aligned capture time
+  when the clock model has it, else arrival), ``arrival_ns`` the arrival time on the same
+  timeline, ``device_ts`` the part's ``X-Timestamp`` exactly as received.
+- The manifest is replaced atomically (write to a temporary file, fsync, rename), so a crash
+  always leaves a complete manifest of a moment shortly before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final
+
+from mmrec.errors import MmrecError, RecordingError
+
+FORMAT: Final = "mmrec-take/1"
+TIME_BASE: Final = Fraction(1, 1000)
+MANIFEST: Final = "manifest.json"
+INDEX: Final = "index.csv"
+INDEX_COLUMNS: Final = (
+    "seq",  # per-camera frame number, 0.. (frames written)
+    "segment",  # segment number: <camera>/seg-<segment:04d>.mkv
+    "pts",  # presentation timestamp in TIME_BASE units on the take timeline
+    "time_ns",  # frame time on the take timeline, ns (aligned capture, else arrival)
+    "arrival_ns",  # arrival of the frame's last byte on the take timeline, ns
+    "device_ts",  # X-Timestamp as received ('' if none)
+    "size",  # JPEG bytes
+)
+
+
+def segment_name(n: int) -> str:
+    return f"seg-{n:04d}.mkv"
+
+
+@dataclass(frozen=True, slots=True)
+class ClockInfo:
+    """How a camera's frames were put on the take timeline (see mmrec.timeline.clock)."""
+
+    source: str  # "device+probe", "device" or "arrival"
+    offset_ns: int | None = None  # device clock minus recorder wall clock (+: device ahead)
+    drift_ppm: float | None = None
+    uncertainty_ns: int | None = None
+    warmup_frames: int = 0
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraEntry:
+    """One camera in the manifest."""
+
+    name: str
+    dir: str
+    url: str
+    model: str | None = None
+    role: str | None = None
+    segments: tuple[str, ...] = ()
+    index: str = ""
+    frames: int = 0
+    bytes: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    skipped_parts: int = 0
+    truncated: int = 0
+    width: int | None = None
+    height: int | None = None
+    first_pts: int | None = None
+    last_pts: int | None = None
+    state: str = "new"
+    last_error: str | None = None
+    clock: ClockInfo | None = None
+    gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
+    io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewInfo:
+    """What the live preview did during the take."""
+
+    file: str  # relative to the take folder
+    fps: float  # achieved mosaic rate
+    ticks: int
+    tiles_decoded: int
+    tiles_skipped: int  # over the CPU budget: recording has priority
+    late_ticks: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    take_id: str
+    started_utc: str
+    start_realtime_ns: int
+    timecode: str
+    cameras: tuple[CameraEntry, ...] = ()
+    state: str = "recording"  # "recording" -> "finished" (a crash leaves "recording")
+    ended_utc: str | None = None
+    duration_ns: int | None = None
+    format: str = FORMAT
+    time_base: str = str(TIME_BASE)
+    tool: dict[str, str] = field(default_factory=dict)
+    preview: PreviewInfo | None = None
+    events: tuple[str, ...] = ()  # discovery and camera events, in order
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @staticmethod
+    def from_json(text: str) -> Manifest:
+        raw = json.loads(text)
+        if raw.get("format") != FORMAT:
+            raise MmrecError(f"not an mmrec take manifest (format {raw.get('format')!r})")
+        cams = []
+        for c in raw.get("cameras", []):
+            clock = c.get("clock")
+            c = dict(c)
+            c["clock"] = ClockInfo(**clock) if clock else None
+            c["segments"] = tuple(c.get("segments", ()))
+            c["gaps"] = tuple(tuple(g) for g in c.get("gaps", ()))
+            cams.append(CameraEntry(**c))
+        raw["cameras"] = tuple(cams)
+        if raw.get("preview"):
+            raw["preview"] = PreviewInfo(**raw["preview"])
+        raw["events"] = tuple(raw.get("events", ()))
+        return Manifest(**raw)
+
+
+def write_manifest(take_dir: Path, manifest: Manifest) -> None:
+    """Atomically replace ``manifest.json`` (temp file, fsync, rename)."""
+    # a name of its own per writer thread: two writes never share a temporary file
+    tmp = take_dir / f"{MANIFEST}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(manifest.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, take_dir / MANIFEST)
+    except OSError as exc:
+        raise RecordingError(f"cannot write {take_dir / MANIFEST}: {exc.strerror}") from exc
+
+
+def load_manifest(take_dir: Path) -> Manifest:
+    path = Path(take_dir) / MANIFEST
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise MmrecError(f"{take_dir}: no {MANIFEST} here; is this a take folder?") from exc
+    except (ValueError, TypeError) as exc:
+        raise MmrecError(f"{path}: unreadable manifest: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    seq: int
+    segment: int
+    pts: int
+    time_ns: int
+    arrival_ns: int
+    device_ts: str
+    size: int
+
+
+def read_index(path: Path) -> Iterator[IndexRow]:
+    """Rows of a camera's ``index.csv``; a last line cut short by a crash is skipped."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return
+        if tuple(header) != INDEX_COLUMNS:
+            raise MmrecError(f"{path}: unexpected index columns {header}")
+        for row in reader:
+            if len(row) != len(INDEX_COLUMNS):
+                continue
+            with contextlib.suppress(ValueError):
+                yield IndexRow(
+                    int(row[0]),
+                    int(row[1]),
+                    int(row[2]),
+                    int(row[3]),
+                    int(row[4]),
+                    row[5],
+                    int(row[6]),
+                )
+
+
+def to_jsonable(obj: Any) -> Any:
+    """A dataclass (or tuple of them) as plain JSON types, for --json output."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_jsonable(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, frozenset | set):
+        return sorted(to_jsonable(v) for v in obj)
+    return obj

@@ -1,0 +1,1 @@
+"""One timeline for all cameras: each device clock mapped onto the recorder's, and timecode."""

@@ -1,0 +1,170 @@
+"""The live preview: mosaic of the latest frames, served on 127.0.0.1, written to preview.mkv."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+from turbojpeg import TJPF_RGB, TurboJPEG
+
+from mmrec.live.preview import BOUNDARY, LivePreview
+
+TJ = TurboJPEG()
+RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (40, 60, 220)
+
+
+def solid(rgb: tuple[int, int, int], w: int = 640, h: int = 360) -> bytes:
+    img = np.empty((h, w, 3), np.uint8)
+    img[...] = rgb
+    data: bytes = TJ.encode(img, quality=90, pixel_format=TJPF_RGB)
+    return data
+
+
+def rgb_at(jpeg_bytes: bytes, x: int, y: int) -> np.ndarray:
+    img = TJ.decode(jpeg_bytes, pixel_format=TJPF_RGB)
+    return img[y, x].astype(int)
+
+
+def near(a: np.ndarray, b: tuple[int, int, int], tol: int = 20) -> bool:
+    return bool(np.all(np.abs(a - np.array(b)) <= tol))
+
+
+async def fresh_mosaic(preview: LivePreview) -> bytes:
+    """A JPEG of a mosaic made after this call (ticks until one has everything so far)."""
+    preview.latest_jpeg()  # ask for JPEGs
+    await preview.wait_tick()
+    await preview.wait_tick()
+    data = preview.latest_jpeg()
+    assert data is not None
+    return data
+
+
+async def test_snapshot_and_mjpeg_feed_on_loopback(tmp_path: Path) -> None:
+    async with LivePreview(tmp_path, ["A", "B", "C"], size=(320, 180), fps=20, port=0) as pv:
+        assert pv.port and pv.url == f"http://127.0.0.1:{pv.port}/"
+        pv.update("A", solid(RED), 0)
+        pv.update("B", solid(GREEN, 360, 640), 0)  # portrait
+        await fresh_mosaic(pv)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(pv.url) as r:
+                assert r.status == 200
+                assert "preview.mjpeg" in await r.text()
+            async with http.get(pv.url + "snapshot.jpg") as r:
+                assert r.status == 200 and r.content_type == "image/jpeg"
+                snap = await r.read()
+            # 3 cameras on a 2x2 grid of 160x90 cells
+            assert near(rgb_at(snap, 80, 30), RED)
+            assert near(rgb_at(snap, 240, 30), GREEN)
+            assert near(rgb_at(snap, 165, 30), (0, 0, 0))  # portrait B is pillarboxed
+            async with http.get(pv.url + "preview.mjpeg") as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+                parts = []
+                buf = b""
+                while len(parts) < 2:
+                    buf += await r.content.readany()
+                    while True:
+                        start = buf.find(b"\r\n\r\n")
+                        if start < 0 or not buf.startswith(f"--{BOUNDARY}".encode()):
+                            break
+                        head = buf[:start].decode()
+                        n = int(head.split("Content-Length: ")[1].split("\r\n")[0])
+                        if len(buf) < start + 4 + n + 2:
+                            break
+                        parts.append(buf[start + 4 : start + 4 + n])
+                        buf = buf[start + 4 + n + 2 :]
+                for p in parts:
+                    assert p[:2] == b"\xff\xd8" and p[-2:] == b"\xff\xd9"
+                    assert near(rgb_at(p, 80, 30), RED)
+        stats = pv.stats()
+        assert stats.ticks >= 2 and stats.tiles_decoded >= 2 and stats.decode_errors == 0
+    with av.open(str(tmp_path / "preview.mkv")) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) >= 2 and (frames[0].width, frames[0].height) == (320, 180)
+
+
+async def test_a_camera_that_stops_is_marked_stale_then_lost() -> None:
+    async with LivePreview(None, ["A", "B"], size=(320, 180), fps=20, port=None,
+                           stale_after=0.3, lost_after=60) as pv:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        pv.update("A", solid(GREEN), 0)
+        t_end = loop.time() + 0.5
+        while loop.time() < t_end:  # B keeps sending, A stopped
+            pv.update("B", solid(GREEN), 1)
+            await pv.wait_tick()
+        pv.latest_jpeg()
+        pv.update("B", solid(GREEN), 2)
+        await pv.wait_tick()
+        snap = pv.latest_jpeg()
+        assert snap is not None
+        # 2 cameras: two 160x90 pictures side by side, centred vertically (y 44..134)
+        assert near(rgb_at(snap, 20, 45), (255, 0, 0), 60)  # red border on A
+        assert near(rgb_at(snap, 180, 45), GREEN, 30)  # B live: its picture to the edge
+        assert int(rgb_at(snap, 20, 60).sum()) < 0.7 * sum(GREEN)  # A dimmed
+        pv.set_state("A", "lost")
+        pv.update("B", solid(GREEN), 3)
+        await pv.wait_tick()
+        snap = pv.latest_jpeg()
+        assert snap is not None
+        assert near(rgb_at(snap, 20, 45), (255, 0, 0), 60)
+        assert int(rgb_at(snap, 20, 60).sum()) < 0.4 * sum(GREEN)  # dimmer still
+        assert near(rgb_at(snap, 180, 45), GREEN, 30)
+
+
+async def test_only_changed_cameras_are_decoded_and_bad_frames_counted() -> None:
+    async with LivePreview(None, ["A"], size=(320, 180), fps=30, port=None) as pv:
+        pv.update("A", solid(BLUE), 0)
+        for _ in range(4):
+            await pv.wait_tick()
+        assert pv.stats().tiles_decoded == 1  # the same frame is not decoded again
+        pv.update("A", b"\xff\xd8 not a jpeg \xff\xd9", 1)
+        await pv.wait_tick()
+        await pv.wait_tick()
+        assert pv.stats().decode_errors == 1
+        assert near(rgb_at(await fresh_mosaic(pv), 160, 60), BLUE)  # still the last picture
+
+
+async def test_over_budget_tiles_are_skipped_round_robin() -> None:
+    names = [f"c{i}" for i in range(8)]
+    # a tiny budget: one tile per tick; every camera still gets its turn
+    async with LivePreview(None, names, size=(320, 180), fps=20, port=None,
+                           cpu_budget=0.0001) as pv:  # fmt: skip
+        for n in names:
+            pv.update(n, solid(RED, 160, 90), 0)
+        while pv.stats().tiles_decoded < len(names):
+            await pv.wait_tick()
+        s = pv.stats()
+        assert s.tiles_skipped > 0
+        assert s.tiles_decoded == len(names)  # each once, none starved
+
+
+def test_update_is_trivial() -> None:
+    pv = LivePreview(None, ["A"], port=None)
+    data = solid(RED)
+    pv.update("A", data, 5)
+    pv.update("Z", data, 5)  # an unknown camera joins the mosaic
+    assert pv.stats().tiles_decoded == 0  # nothing decoded on the caller's thread
+    assert pv.latest_jpeg() is None  # no tick yet
+
+
+@pytest.mark.parametrize("size", [(321, 180), (32, 32)])
+def test_bad_sizes_are_refused(size: tuple[int, int]) -> None:
+    from mmrec.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        LivePreview(None, size=size)
+
+
+async def test_a_camera_that_joins_later_gets_a_tile() -> None:
+    async with LivePreview(None, ["A"], size=(320, 180), fps=30, port=None) as pv:
+        pv.update("A", solid(RED), 0)
+        snap = await fresh_mosaic(pv)
+        assert near(rgb_at(snap, 160, 90), RED)  # one camera: the whole canvas
+        pv.update("B", solid(BLUE), 0)  # hot-join: re-laid out side by side
+        snap = await fresh_mosaic(pv)
+        assert near(rgb_at(snap, 80, 60), RED)
+        assert near(rgb_at(snap, 240, 60), BLUE)

@@ -1,0 +1,324 @@
+"""mmrec proxy: synced per-camera proxies, multiview and contact sheet from a take on disk.
+
+Takes are written directly with CameraWriter (fast, deterministic): every frame is a flat
+grey whose level encodes its frame number, with the simulator's COM record.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from av.video.frame import PictureType
+from turbojpeg import TJSAMP_420, TJSAMP_422, TurboJPEG
+
+from mmrec.commands import proxy as proxy_cmd
+from mmrec.errors import MmrecError
+from mmrec.review.proxy import ProxyOptions, make_proxies, timecode_add, x264_options
+from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
+from mmrec.store.writer import CameraWriter, Frame
+from mmrec.wire import jpeg
+
+NS = 1_000_000_000
+TJ = TurboJPEG()
+TIMECODE = "10:00:00:00"
+
+
+def level(n: int) -> int:
+    """Grey level of frame n: distinct for n < 32, far from black."""
+    return 60 + (n * 6) % 192
+
+
+def grey_jpeg(name: str, n: int, w: int, h: int, t_ns: int, subsample: int = TJSAMP_420) -> bytes:
+    img = np.full((h, w, 3), level(n), np.uint8)
+    data: bytes = TJ.encode(img, quality=95, jpeg_subsample=subsample)
+    com = jpeg.com_segment(f"mmcam-sim node={name} frame={n} true_ns={t_ns}".encode())
+    return data[:2] + com + data[2:]
+
+
+@dataclass(frozen=True, slots=True)
+class Cam:
+    name: str
+    spans: tuple[tuple[float, float], ...]  # seconds on the take timeline, [from, to)
+    fps: float = 15.0
+    size: tuple[int, int] = (320, 240)
+    subsample: int = TJSAMP_420
+
+
+def write_take(root: Path, cams: list[Cam], *, state: str = "finished") -> Path:
+    take = root / "take"
+    take.mkdir()
+    entries = []
+    for cam in cams:
+        writer = CameraWriter(cam.name, take, cam.name, metadata={"timecode": TIMECODE})
+        n = 0
+        for a, b in cam.spans:
+            k = 0
+            while a + k / cam.fps < b - 1e-9:
+                t = round((a + k / cam.fps) * NS)
+                data = grey_jpeg(cam.name, n, *cam.size, t, cam.subsample)
+                assert writer.offer(Frame(data, t, t, None))
+                n += 1
+                k += 1
+        writer.close()
+        st = writer.stats()
+        entries.append(
+            CameraEntry(
+                name=cam.name,
+                dir=cam.name,
+                url="sim",
+                segments=st.segments,
+                index=f"{cam.name}/{INDEX}",
+                frames=st.frames,
+                bytes=st.bytes,
+                width=st.width,
+                height=st.height,
+                first_pts=st.first_pts,
+                last_pts=st.last_pts,
+                state="stopped",
+                clock=ClockInfo(source="arrival"),
+            )
+        )
+    write_manifest(
+        take,
+        Manifest(
+            take_id="test-take",
+            started_utc="2024-01-01T00:00:00Z",
+            start_realtime_ns=0,
+            timecode=TIMECODE,
+            cameras=tuple(entries),
+            state=state,
+        ),
+    )
+    return take
+
+
+def y_frames(path: Path) -> list[np.ndarray]:
+    """The luma plane of every frame of a video."""
+    out = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            p = f.planes[0]
+            out.append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width])
+    return out
+
+
+def patch(y: np.ndarray) -> float:
+    """Mean luma of a patch in the upper-left quarter, clear of labels."""
+    h, w = y.shape
+    return float(y[h // 5 : h // 3, w // 5 : w // 3].mean())
+
+
+def frame_number(y: np.ndarray) -> int | None:
+    """The source frame number whose grey level is closest, None for a black frame."""
+    v = patch(y)
+    if v < 30:
+        return None
+    return min(range(32), key=lambda n: abs(level(n) - v))
+
+
+THREE = [
+    Cam("A", ((0.0, 2.0),)),
+    Cam("B", ((0.4, 1.4),), subsample=TJSAMP_422),
+    Cam("C", ((0.0, 0.6), (1.4, 2.0)), size=(240, 320)),  # portrait, with a gap
+]
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    take = write_take(tmp_path_factory.mktemp("three"), THREE)
+    result = make_proxies(
+        take, ProxyOptions(height=120, fps=Fraction(15), gap_s=0.25, multiview_size=(640, 360))
+    )
+    return take, result
+
+
+def test_every_file_has_the_same_duration_and_start_timecode(three: tuple[Path, object]) -> None:
+    take, _ = three
+    out = take / "proxies"
+    files = [out / "A.mp4", out / "B.mp4", out / "C.mp4", out / "multiview.mp4"]
+    for f in files:
+        with av.open(str(f)) as c:
+            s = c.streams.video[0]
+            assert s.frames == 30, f  # 2 s at 15 fps: the union of all spans
+            assert c.metadata.get("timecode") == TIMECODE or s.metadata.get("timecode") == TIMECODE
+        assert len(y_frames(f)) == 30
+
+
+@pytest.mark.skipif(
+    subprocess.run(["which", "ffprobe"], capture_output=True).returncode != 0,
+    reason="no ffprobe",
+)
+def test_ffprobe_shows_the_start_timecode(three: tuple[Path, object]) -> None:
+    take, _ = three
+    for name in ("A", "B", "C", "multiview"):
+        out = subprocess.run(
+            [
+                "ffprobe", "-v", "error", "-show_entries", "stream_tags=timecode:format=duration",
+                "-of", "default=nw=1", str(take / "proxies" / f"{name}.mp4"),
+            ],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert f"TAG:timecode={TIMECODE}" in out
+        assert "duration=2.000000" in out
+
+
+def test_each_instant_shows_the_right_source_frame(three: tuple[Path, object]) -> None:
+    take, _ = three
+    a = [frame_number(y) for y in y_frames(take / "proxies" / "A.mp4")]
+    assert a == list(range(30))
+    b = [frame_number(y) for y in y_frames(take / "proxies" / "B.mp4")]
+    # B runs 0.4..1.4 s: NO SIGNAL before it starts; after its last frame (1.333 s) that
+    # frame is held for the gap threshold (0.25 s), then NO SIGNAL.
+    assert b[:6] == [None] * 6
+    assert b[6:21] == list(range(15))
+    assert b[21:24] == [14] * 3
+    assert b[24:] == [None] * 6
+    c = [frame_number(y) for y in y_frames(take / "proxies" / "C.mp4")]
+    assert c[:9] == list(range(9))  # 0 .. 0.6 s
+    assert c[9:12] == [8] * 3  # held up to the gap threshold
+    assert c[12:21] == [None] * 9  # the rest of the gap is filled with black frames
+    assert c[21:] == list(range(9, 18))
+
+
+def test_gaps_are_black_no_signal_frames(three: tuple[Path, object]) -> None:
+    take, _ = three
+    ys = y_frames(take / "proxies" / "C.mp4")
+    gap = ys[15]  # t = 1.0 s, in C's gap
+    h = gap.shape[0]
+    assert patch(gap) < 20  # black picture
+    middle = gap[h // 2 - 6 : h // 2 + 6]
+    assert middle.max() > 200  # the NO SIGNAL text
+
+
+def test_multiview_tiles_each_camera(three: tuple[Path, object]) -> None:
+    take, _ = three
+    ys = y_frames(take / "proxies" / "multiview.mp4")
+    y = ys[13]  # t = 0.867 s: A frame 13, B frame 7, C in its gap
+    h, w = y.shape  # 3 cameras in a 2x2 grid
+    tiles = [y[: h // 2, : w // 2], y[: h // 2, w // 2 :], y[h // 2 :, : w // 2]]
+    assert frame_number(tiles[0]) == 13
+    assert frame_number(tiles[1]) == 7
+    assert frame_number(tiles[2]) is None
+    assert patch(y[h // 2 :, w // 2 :]) < 20  # the empty fourth cell is black
+    c = y_frames(take / "proxies" / "multiview.mp4")[5][h // 2 :, : w // 2]
+    assert frame_number(c[:, w // 8 : w // 2 - w // 8]) == 5  # portrait C, pillarboxed
+
+
+def test_the_multiview_with_b_frames_keeps_every_instant_in_place(
+    three: tuple[Path, object],
+) -> None:
+    """The multiview is coded with B-frames (reordered in the stream), the proxies without;
+    every multiview frame still shows its own instant, as camera A's proxy does."""
+    take, _ = three
+    out = take / "proxies"
+
+    def pict_types(path: Path) -> set[PictureType]:
+        with av.open(str(path)) as c:
+            return {PictureType(f.pict_type) for f in c.decode(video=0)}
+
+    assert PictureType.B in pict_types(out / "multiview.mp4")
+    assert PictureType.B not in pict_types(out / "A.mp4")
+    ys = y_frames(out / "multiview.mp4")
+    h, w = ys[0].shape
+    assert [frame_number(y[: h // 2, : w // 2]) for y in ys] == list(range(30))
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_the_outputs_do_not_depend_on_how_many_instants_are_in_flight(
+    three: tuple[Path, object], tmp_path: Path, window: int
+) -> None:
+    """Workers run a strand's instants in runs as long as the window; held frames, gaps
+    and the multiview's tiles must come out the same, byte for byte, whatever the runs."""
+    take, _ = three
+    make_proxies(
+        take,
+        ProxyOptions(
+            height=120,
+            fps=Fraction(15),
+            gap_s=0.25,
+            multiview_size=(640, 360),
+            window=window,
+            out=tmp_path,
+        ),
+    )
+    for name in ("A.mp4", "B.mp4", "C.mp4", "multiview.mp4"):
+        assert (tmp_path / name).read_bytes() == (take / "proxies" / name).read_bytes(), name
+
+
+def test_the_multiview_b_frames_use_the_same_quantizer() -> None:
+    opts = ProxyOptions(qp=20)
+    assert x264_options(opts) == {"preset": "ultrafast", "threads": "1", "qp": "20"}
+    mv = x264_options(opts, multiview=True)
+    assert mv["qp"] == "20" and mv["x264-params"] == "bframes=1:b-adapt=0:pbratio=1"
+    assert "x264-params" not in x264_options(ProxyOptions(multiview_bframes=None), multiview=True)
+
+
+def test_contact_sheet_is_written(three: tuple[Path, object]) -> None:
+    take, _ = three
+    from PIL import Image
+
+    with Image.open(take / "proxies" / "contact-sheet.jpg") as im:
+        assert im.format == "JPEG" and im.size[0] >= 1280
+
+
+def test_timecode_advances_from_the_take_timecode() -> None:
+    assert timecode_add("10:00:00:00", 0, 30) == "10:00:00:00"
+    assert timecode_add("10:00:00:15", NS // 2, 30) == "10:00:01:00"
+    assert timecode_add("23:59:59:29", NS // 30, 30) == "00:00:00:00"
+    assert timecode_add("01:00:00:10", 0, 25) == "01:00:00:08"
+
+
+def test_a_crashed_take_still_makes_proxies_with_a_warning(tmp_path: Path) -> None:
+    take = write_take(
+        tmp_path, [Cam("A", ((0.0, 1.0),)), Cam("B", ((0.0, 1.0),))], state="recording"
+    )
+    # the crash cut the last index line short and truncated a segment
+    index = take / "A" / INDEX
+    index.write_bytes(index.read_bytes()[:-9])
+    seg = take / "B" / "seg-0000.mkv"
+    seg.write_bytes(seg.read_bytes()[: seg.stat().st_size * 2 // 3])
+    result = make_proxies(take, ProxyOptions(height=120, fps=Fraction(15), contact_sheet=False))
+    assert any("not finished" in w for w in result.warnings)
+    assert result.frames >= 14
+    assert (take / "proxies" / "A.mp4").exists() and (take / "proxies" / "B.mp4").exists()
+    b = [frame_number(y) for y in y_frames(take / "proxies" / "B.mp4")]
+    assert b[:5] == list(range(5))
+
+
+def test_an_unreadable_take_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{ not json")
+    with pytest.raises(MmrecError, match=r"manifest\.json"):
+        make_proxies(tmp_path)
+    with pytest.raises(MmrecError, match=r"no manifest\.json"):
+        make_proxies(tmp_path / "nothing")
+
+
+def test_cli_writes_proxies_and_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    take = write_take(tmp_path, [Cam("A", ((0.0, 0.5),))])
+    parser = argparse.ArgumentParser()
+    proxy_cmd.configure(parser)
+    args = parser.parse_args(
+        [str(take), "--height", "96", "--fps", "10", "--out", str(tmp_path / "px"), "--quiet"]
+    )
+    assert proxy_cmd.run(args) == 0
+    assert (tmp_path / "px" / "A.mp4").exists()
+    assert "A.mp4" in capsys.readouterr().out
+
+
+def test_proxy_file_names_never_collide() -> None:
+    from mmrec.review.proxy import _file_names
+
+    names = _file_names(["multiview", "A_b", "a-b", "contact-sheet", "cam"])
+    assert len(set(names)) == 5
+    assert "multiview" not in names and "contact-sheet" not in names
+    assert names[1:3] == ["A_b", "a-b"] and names[4] == "cam"

@@ -1,0 +1,229 @@
+"""The per-camera writer: passthrough bytes, strictly increasing pts, segments, index."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import av
+import pytest
+
+from mmrec.store.take import INDEX, read_index
+from mmrec.store.writer import CameraWriter, Frame, WriterPool
+from mmrec.wire import jpeg
+from tests.helpers import make_jpeg, sim_jpeg
+
+
+def _packets(path: Path) -> list[tuple[int, bytes]]:
+    with av.open(str(path)) as c:
+        return [(int(p.pts), bytes(p)) for p in c.demux(video=0) if p.size]
+
+
+@pytest.mark.parametrize("muxer", ["mkv", "pyav"])
+def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path, muxer: str) -> None:
+    w = CameraWriter("cam-a", tmp_path, "cam-a", muxer=muxer)
+    sent = []
+    for n in range(20):
+        data = sim_jpeg("cam-a", n, 1000 + n)
+        sent.append(data)
+        # two frames in the same millisecond: pts must still increase
+        t = 40_000_000 * n if n != 5 else 40_000_000 * 4 + 10
+        assert w.offer(Frame(data, t, t, f"{n}.000001"))
+    w.close()
+    st = w.stats()
+    assert st.frames == 20 and st.dropped == 0 and st.error is None
+    assert st.segments == ("cam-a/seg-0000.mkv",)
+    pk = _packets(tmp_path / st.segments[0])
+    assert [d for _, d in pk] == sent
+    pts = [p for p, _ in pk]
+    assert all(b > a for a, b in itertools.pairwise(pts))
+    assert st.pts_bumps == 1
+    rows = list(read_index(tmp_path / "cam-a" / "index.csv"))
+    assert [r.seq for r in rows] == list(range(20))
+    assert [r.pts for r in rows] == pts
+    assert rows[3].device_ts == "3.000001"
+    assert rows[3].size == len(sent[3])
+
+
+@pytest.mark.parametrize("muxer", ["mkv", "pyav"])
+def test_new_segment_on_resolution_change_and_by_length(tmp_path: Path, muxer: str) -> None:
+    w = CameraWriter("cam", tmp_path, "cam", segment_ns=1_000_000_000, muxer=muxer)
+    frames = [make_jpeg(64, 48)] * 3 + [make_jpeg(32, 32)] * 3
+    t = 0
+    for data in frames:
+        w.offer(Frame(data, t, t, None))
+        t += 100_000_000
+    # 1.5 s later, same size: the segment length rolls the file over
+    w.offer(Frame(frames[-1], t + 1_500_000_000, t, None))
+    w.close()
+    st = w.stats()
+    assert st.segments == ("cam/seg-0000.mkv", "cam/seg-0001.mkv", "cam/seg-0002.mkv")
+    sizes = []
+    for seg in st.segments:
+        with av.open(str(tmp_path / seg)) as c:
+            s = c.streams.video[0]
+            sizes.append((s.codec_context.width, s.codec_context.height, c.streams.video[0].frames))
+    assert [s[:2] for s in sizes] == [(64, 48), (32, 32), (32, 32)]
+    rows = list(read_index(tmp_path / "cam" / "index.csv"))
+    assert [r.segment for r in rows] == [0, 0, 0, 1, 1, 1, 2]
+
+
+def test_full_queue_drops_the_incoming_frame_and_counts_it(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam", queue_frames=2)
+    data = make_jpeg()
+    accepted = sum(w.offer(Frame(data, i * 1_000_000, 0, None)) for i in range(500))
+    w.close()
+    st = w.stats()
+    assert st.frames == accepted
+    assert st.dropped == 500 - accepted
+
+
+def test_non_jpeg_is_counted_not_written(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    w.offer(Frame(b"not a jpeg at all", 0, 0, None))
+    w.offer(Frame(make_jpeg(), 1_000_000, 0, None))
+    w.close()
+    st = w.stats()
+    assert st.frames == 1 and st.not_jpeg == 1
+    assert jpeg.parse_header(_packets(tmp_path / st.segments[0])[0][1]) is not None
+
+
+def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One camera's write stalls (a disk hiccup) on the pool's only thread: the pool adds
+    a thread, the other cameras' frames (offered before and after) are written meanwhile,
+    and every camera's frames land in order."""
+    import threading
+    import time
+
+    from mmrec.store.writer import GROW_AFTER_NS, WriterPool
+
+    stalled = threading.Event()
+    release = threading.Event()
+    real_write = CameraWriter._write
+
+    def write(self: CameraWriter, frame: Frame) -> None:
+        if self.camera == "slow":
+            stalled.set()
+            release.wait(10)
+        real_write(self, frame)
+
+    monkeypatch.setattr(CameraWriter, "_write", write)
+    pool = WriterPool(3)
+    assert pool.threads == 1
+    cams = ["slow", *(f"c{i}" for i in range(8))]
+    writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in cams}
+    sent: dict[str, list[bytes]] = {c: [] for c in cams}
+
+    def offer(cam: str, n: int) -> None:
+        data = sim_jpeg(cam, n, n)
+        sent[cam].append(data)
+        assert writers[cam].offer(Frame(data, n * 33_000_000, n * 33_000_000, None))
+
+    offer("slow", 0)
+    assert stalled.wait(5)
+    for n in range(20):  # interleaved, as cameras deliver: each has frames waiting
+        for cam in cams[1:]:
+            offer(cam, n)
+    time.sleep(GROW_AFTER_NS / 1e9 * 1.5)
+    for cam in cams[1:]:
+        offer(cam, 20)  # no thread has come free for a while: the pool grows
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(writers[c].stats().frames < 21 for c in cams[1:]):
+        time.sleep(0.01)
+    assert all(writers[c].stats().frames == 21 for c in cams[1:]), "held up by the stall"
+    assert writers["slow"].stats().frames == 0 and pool.threads >= 2
+    release.set()
+    for w in writers.values():
+        w.close()
+    pool.shutdown()
+    for cam, w in writers.items():
+        st = w.stats()
+        assert st.dropped == 0
+        assert [d for _, d in _packets(tmp_path / st.segments[0])] == sent[cam]
+
+
+def test_frames_offered_after_close_are_dropped_and_counted(tmp_path: Path) -> None:
+    w = CameraWriter("cam-a", tmp_path, "cam-a")
+    assert w.offer(Frame(sim_jpeg("cam-a", 0, 0), 0, 0, None))
+    w.close()
+    assert not w.offer(Frame(sim_jpeg("cam-a", 1, 1), 40_000_000, 40_000_000, None))
+    st = w.stats()
+    assert st.frames == 1 and st.dropped == 1
+
+
+@pytest.mark.parametrize(
+    "ts", ["1795617315.478416", "", "a,b", 'say "hi"', "line\nbreak", "cr\ronly", "ünï"]
+)
+def test_index_rows_read_back_with_any_device_timestamp(tmp_path: Path, ts: str) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    for i in range(3):
+        assert w.offer(Frame(sim_jpeg("cam", i, i), i * 33_000_000, i * 33_000_000, ts or None))
+    w.close()
+    rows = list(read_index(tmp_path / "cam" / INDEX))
+    assert [r.seq for r in rows] == [0, 1, 2]
+    assert all(r.device_ts == ts for r in rows)
+
+
+async def test_frames_offered_on_the_loop_are_handed_over_once_per_batch(
+    tmp_path: Path,
+) -> None:
+    pool = WriterPool(1)
+    handovers = 0
+    real = pool._hand_over
+
+    def counting() -> None:
+        nonlocal handovers
+        handovers += 1
+        real()
+
+    pool._hand_over = counting  # type: ignore[method-assign]
+    writers = [CameraWriter(f"c{i}", tmp_path, f"c{i}", pool=pool) for i in range(3)]
+    # One loop callback's worth of frames (as from one batch of ready sockets) ...
+    for n in range(4):
+        for w in writers:
+            assert w.offer(Frame(sim_jpeg(w.camera, n, n), n * 33_000_000, n * 33_000_000, None))
+    assert handovers == 0  # ... nothing woke a writer thread yet
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert handovers == 1
+    await asyncio.gather(*(asyncio.to_thread(w.close) for w in writers))
+    pool.shutdown()
+    for w in writers:
+        st = w.stats()
+        assert st.frames == 4 and st.dropped == 0 and st.error is None
+        assert [r.seq for r in read_index(tmp_path / w.camera / INDEX)] == [0, 1, 2, 3]
+
+
+async def test_close_called_on_the_loop_itself_still_writes_everything(tmp_path: Path) -> None:
+    w = CameraWriter("cam", tmp_path, "cam")
+    for n in range(3):
+        assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+    w.close(timeout=5)  # blocks the loop: the hand-over cannot wait for it
+    assert w.stats().frames == 3
+
+
+def test_close_from_a_thread_after_the_loop_stopped_still_writes_everything(
+    tmp_path: Path,
+) -> None:
+    pool = WriterPool(1)
+    w = CameraWriter("cam", tmp_path, "cam", pool=pool)
+
+    async def offer_then_stop() -> None:
+        for n in range(3):
+            assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+        asyncio.get_running_loop().stop()  # the hand-over callback never gets to run
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(offer_then_stop())
+        loop.run_forever()
+        assert task.done()
+    finally:
+        loop.close()
+    w.close(timeout=5)
+    pool.shutdown()
+    st = w.stats()
+    assert st.frames == 3 and st.error is None
