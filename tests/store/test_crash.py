@@ -13,8 +13,8 @@ from pathlib import Path
 import av
 
 from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim.record import sim_record
 from mmrec.store.take import read_index
-from mmrec.wire import jpeg
 
 
 def _manifest(out: Path) -> dict[str, object] | None:
@@ -65,7 +65,7 @@ async def test_sigkill_leaves_every_file_readable(tmp_path: Path) -> None:
         seg = take / cam["segments"][0]
         with av.open(str(seg)) as c:  # readable, without the muxer ever closing it
             packets = [bytes(p) for p in c.demux(video=0) if p.size]
-        frames = [r.frame for r in map(jpeg.sim_record, packets) if r is not None]
+        frames = [r.frame for r in map(sim_record, packets) if r is not None]
         assert len(frames) == len(packets)
         assert frames == list(range(frames[0], frames[0] + len(frames)))
         rows = list(read_index(take / cam["index"]))
