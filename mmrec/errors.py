@@ -4,9 +4,17 @@ Everything mmrec raises on purpose derives from :class:`MmrecError`. Third-party
 exceptions (aiohttp, av, OSError, zeroconf) are translated where they enter our
 code, so callers only ever catch these types. Each class is something a user can
 act on; the message names the camera (where there is one) and the cause.
+
+:func:`map_exceptions` is that translation, used at every I/O boundary (ingest connect
+and read, the ``/status`` probe, the writer, reading a take back), as httpcore's
+``map_exceptions``: each boundary says which foreign exceptions become which of ours.
+This module imports nothing outside the standard library, so the pure parsers can use it.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
 
 
 class MmrecError(Exception):
@@ -48,3 +56,53 @@ class RecordingError(MmrecError):
 
 class DiscoveryError(MmrecError):
     """Discovery could not start (bad interface, bad scan range)."""
+
+
+class TakeError(MmrecError):
+    """A take folder cannot be read back: no manifest, an unreadable manifest or index."""
+
+
+ExceptionMap = Mapping[type[BaseException] | tuple[type[BaseException], ...], type[MmrecError]]
+"""Foreign exception type(s) -> our error type, tried in order (put subclasses first:
+``TimeoutError`` is an ``OSError``)."""
+
+
+def describe(exc: BaseException, timeout: float | None = None) -> str:
+    """A foreign exception as the cause a person reads: an OS error's text without its
+    errno and path, a timeout with its length, else the message (or the type's name)."""
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g} s" if timeout is not None else "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def map_exceptions(
+    mapping: ExceptionMap,
+    context: str,
+    *,
+    camera: str | None = None,
+    timeout: float | None = None,
+) -> Iterator[None]:
+    """Translate foreign exceptions raised in the block into ours.
+
+    The first entry of ``mapping`` whose type matches decides the class; the message is
+    ``"{context}: {cause}"`` (:func:`describe`). A :class:`CameraError` class is given
+    ``camera``, which must then be set. Our own errors pass through unless mapped
+    (a :class:`StreamFormatError` becomes a :class:`CameraProtocolError` only where a
+    boundary says so); anything unmapped propagates unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        for source, target in mapping.items():
+            if isinstance(exc, source):
+                cause = describe(exc, timeout)
+                cause = f"{context}: {cause}" if context else cause
+                if issubclass(target, CameraError):
+                    if camera is None:
+                        raise TypeError("map_exceptions: a CameraError needs camera=") from exc
+                    raise target(camera, cause) from exc
+                raise target(cause) from exc
+        raise

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mmrec.errors import CameraError, ConfigError
-from mmrec.ingest.status import StatusInfo, StatusProbe
+from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import CameraIngest, IngestConfig, Received, StreamTarget
 from mmrec.stats import LatencySnapshot, LatencyStats, StreamSnapshot, StreamStats
-from mmrec.timeline.align import parse_device_ts
 from mmrec.timeline.clock import ClockModel
+from mmrec.wire.status import NodeStatus
+from mmrec.wire.timestamp import parse_device_ts
 
 NominalSource = Literal["status", "cli", "estimated", "unknown"]
 
@@ -236,7 +237,7 @@ class DeviceBench:
             self._samples.clear()
         self._samples.append((device_ns, arrival_ns))
 
-    def probe(self, t0_ns: int, t1_ns: int, status: StatusInfo) -> None:
+    def probe(self, t0_ns: int, t1_ns: int, status: NodeStatus) -> None:
         """A /status round trip: sent at ``t0_ns``, answered at ``t1_ns``."""
         self.probes_ok += 1
         self._rtt.add(t1_ns - t0_ns)

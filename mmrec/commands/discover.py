@@ -44,8 +44,8 @@ from mmrec.discover import (
     ScanLimits,
     ScanReport,
 )
-from mmrec.discover.model import API_PORT
 from mmrec.errors import ConfigError
+from mmrec.wire.url import API_PORT
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

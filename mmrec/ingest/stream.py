@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote, unquote, urlsplit
 
 from mmrec.errors import (
     CameraError,
@@ -37,6 +36,7 @@ from mmrec.errors import (
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
 from mmrec.wire.multipart import MultipartParser, Part, boundary_from_content_type
+from mmrec.wire.url import http_url, parse_stream_url
 
 _HEAD_BUFFER: Final = 65536
 # SO_RCVLOWAT: Linux honours it in poll/epoll for TCP; elsewhere the loop wakes per segment.
@@ -55,41 +55,18 @@ class StreamTarget:
     url: str
 
     @property
-    def host_for_url(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-    @property
     def status_url(self) -> str:
-        return f"http://{self.host_for_url}:{self.port}/status"
+        return http_url(self.host, self.port, "/status")
 
     @staticmethod
     def from_url(name: str, url: str) -> StreamTarget:
-        """Parse ``http://HOST[:PORT][/PATH]`` (or just ``HOST``); ConfigError if unusable.
-
-        No port means the mesh's 8081; no path (or ``/``, as pasted from a browser) means
-        ``/stream``. The path is percent-encoded for the request line.
-        """
+        """The camera ``name`` at ``url`` (see :func:`mmrec.wire.url.parse_stream_url`);
+        :class:`ConfigError` naming the camera if the URL is unusable."""
         try:
-            parts = urlsplit(url.strip() if "://" in url else f"http://{url.strip()}")
-            port = parts.port
+            u = parse_stream_url(url)
         except ValueError as exc:
-            raise ConfigError(f"camera {name!r}: bad URL {url!r} ({exc})") from None
-        if parts.scheme != "http":
-            raise ConfigError(f"camera {name!r}: only http:// streams are supported, not {url!r}")
-        if not parts.hostname:
-            raise ConfigError(f"camera {name!r}: no host in URL {url!r}")
-        if port == 0:
-            raise ConfigError(f"camera {name!r}: port 0 in URL {url!r}")
-        port = port or 8081
-        path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=~-._") if parts.path else ""
-        if path in ("", "/"):
-            path = "/stream"
-        if parts.query:
-            path += "?" + quote(unquote(parts.query), safe="=&/:@!$'()*+,;~-._")
-        # an IPv6 zone arrives escaped (fe80::1%25eth0); the resolver wants it plain
-        host = unquote(parts.hostname)
-        shown = f"[{host}]" if ":" in host else host
-        return StreamTarget(name, host, port, path, f"http://{shown}:{port}{path}")
+            raise ConfigError(f"camera {name!r}: {exc}") from None
+        return StreamTarget(name, u.host, u.port, u.path, u.url)
 
 
 @dataclass(frozen=True, slots=True)

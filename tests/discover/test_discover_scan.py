@@ -8,7 +8,7 @@ import ipaddress
 import ifaddr
 import pytest
 
-from mmrec.discover.model import NodeStatus
+from mmrec.wire.status import NodeStatus
 from mmrec.discover.scan import ScanLimits, auto_subnet, scan, scan_targets
 from mmrec.errors import CameraUnreachableError, DiscoveryError
 
