@@ -77,6 +77,35 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     return str(exc) or type(exc).__name__
 
 
+def translate(
+    exc: BaseException,
+    mapping: ExceptionMap,
+    context: str,
+    *,
+    camera: str | None = None,
+    timeout: float | None = None,
+) -> BaseException:
+    """``exc`` as the first of our types in ``mapping`` that it matches, or ``exc`` itself.
+
+    The message is ``"{context}: {cause}"`` (:func:`describe`); a :class:`CameraError`
+    class is given ``camera``, which must then be set. For callbacks that receive an
+    exception (asyncio protocols); code that raises uses :func:`map_exceptions`.
+    """
+    for source, target in mapping.items():
+        if isinstance(exc, source):
+            cause = describe(exc, timeout)
+            cause = f"{context}: {cause}" if context else cause
+            if not issubclass(target, CameraError):
+                err: MmrecError = target(cause)
+            elif camera is None:
+                raise TypeError("a CameraError needs camera=") from exc
+            else:
+                err = target(camera, cause)
+            err.__cause__ = exc
+            return err
+    return exc
+
+
 @contextlib.contextmanager
 def map_exceptions(
     mapping: ExceptionMap,
@@ -85,24 +114,16 @@ def map_exceptions(
     camera: str | None = None,
     timeout: float | None = None,
 ) -> Iterator[None]:
-    """Translate foreign exceptions raised in the block into ours.
+    """Translate foreign exceptions raised in the block into ours (:func:`translate`).
 
-    The first entry of ``mapping`` whose type matches decides the class; the message is
-    ``"{context}: {cause}"`` (:func:`describe`). A :class:`CameraError` class is given
-    ``camera``, which must then be set. Our own errors pass through unless mapped
-    (a :class:`StreamFormatError` becomes a :class:`CameraProtocolError` only where a
-    boundary says so); anything unmapped propagates unchanged.
+    Our own errors pass through unless mapped (a :class:`StreamFormatError` becomes a
+    :class:`CameraProtocolError` only where a boundary says so); anything unmapped, and
+    cancellation, propagates unchanged.
     """
     try:
         yield
     except Exception as exc:
-        for source, target in mapping.items():
-            if isinstance(exc, source):
-                cause = describe(exc, timeout)
-                cause = f"{context}: {cause}" if context else cause
-                if issubclass(target, CameraError):
-                    if camera is None:
-                        raise TypeError("map_exceptions: a CameraError needs camera=") from exc
-                    raise target(camera, cause) from exc
-                raise target(cause) from exc
-        raise
+        err = translate(exc, mapping, context, camera=camera, timeout=timeout)
+        if err is exc:
+            raise
+        raise err from exc

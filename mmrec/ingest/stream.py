@@ -31,7 +31,10 @@ from mmrec.errors import (
     CameraProtocolError,
     CameraUnreachableError,
     ConfigError,
+    ExceptionMap,
     StreamFormatError,
+    map_exceptions,
+    translate,
 )
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
@@ -42,6 +45,16 @@ _HEAD_BUFFER: Final = 65536
 # SO_RCVLOWAT: Linux honours it in poll/epoll for TCP; elsewhere the loop wakes per segment.
 _LOWAT_OK: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
 _LOWAT_MAX: Final = 512 * 1024  # the kernel grows the receive buffer to hold this much
+
+# Where foreign exceptions become ours (mmrec.errors.map_exceptions).
+_CONNECT_ERRORS: Final[ExceptionMap] = {
+    TimeoutError: CameraUnreachableError,  # before OSError: it is one
+    OSError: CameraUnreachableError,
+}
+_READ_ERRORS: Final[ExceptionMap] = {
+    StreamFormatError: CameraProtocolError,  # the camera's bytes break the wire format
+    OSError: CameraUnreachableError,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,18 +180,20 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        name = self._ingest.name
         if not self.head.done():
+            why = "connection closed before a response"
             self.head.set_exception(
-                CameraUnreachableError(
-                    self._ingest.name, f"connection closed before a response ({exc or 'EOF'})"
-                )
+                CameraUnreachableError(name, f"{why} (EOF)")
+                if exc is None
+                else translate(exc, _READ_ERRORS, why, camera=name)
             )
         if not self.done.done():
             if exc is None:
                 self.done.set_result(None)
             else:
                 self.done.set_exception(
-                    CameraUnreachableError(self._ingest.name, f"connection lost: {exc}")
+                    translate(exc, _READ_ERRORS, "connection lost", camera=name)
                 )
 
     # parsing
@@ -232,11 +247,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return self._parser is not None and self._parser.in_part()
 
     def _fail(self, exc: Exception) -> None:
-        err = (
-            exc
-            if isinstance(exc, CameraError)
-            else CameraProtocolError(self._ingest.name, f"bad stream: {exc}")
-        )
+        err = translate(exc, _READ_ERRORS, "bad stream", camera=self._ingest.name)
         if not self.head.done():
             self.head.set_exception(err)
         if not self.done.done():
@@ -389,27 +400,22 @@ class CameraIngest:
         loop = asyncio.get_running_loop()
         self._set_state("connecting")
         protocol = _StreamProtocol(self)
-        try:
+        with map_exceptions(
+            _CONNECT_ERRORS,
+            f"cannot connect to {t.host}:{t.port}",
+            camera=self.name,
+            timeout=cfg.connect_timeout,
+        ):
             async with asyncio.timeout(cfg.connect_timeout):
                 transport, _ = await loop.create_connection(lambda: protocol, t.host, t.port)
-        except TimeoutError as exc:
-            raise CameraUnreachableError(
-                self.name, f"no answer from {t.host}:{t.port} within {cfg.connect_timeout:g} s"
-            ) from exc
-        except OSError as exc:
-            raise CameraUnreachableError(
-                self.name, f"cannot connect to {t.host}:{t.port}: {exc.strerror or exc}"
-            ) from exc
         self._protocol = protocol
         try:
             transport.write(http1.build_request(t.host, t.port, t.path))
-            try:
+            with map_exceptions(
+                _CONNECT_ERRORS, "no response", camera=self.name, timeout=cfg.connect_timeout
+            ):
                 async with asyncio.timeout(cfg.connect_timeout):
                     await asyncio.shield(protocol.head)
-            except TimeoutError as exc:
-                raise CameraUnreachableError(
-                    self.name, f"no response within {cfg.connect_timeout:g} s"
-                ) from exc
             self._connects += 1
             self._set_state("streaming")
             await self._watch(protocol)
