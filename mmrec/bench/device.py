@@ -35,7 +35,7 @@ from typing import Literal
 
 from mmrec.errors import CameraError, ConfigError
 from mmrec.ingest.status import StatusProbe
-from mmrec.ingest.stream import CameraIngest, IngestConfig, Received, StreamTarget
+from mmrec.ingest.stream import CameraIngest, CameraState, IngestConfig, Received, StreamTarget
 from mmrec.stats import LatencySnapshot, LatencyStats, StreamSnapshot, StreamStats
 from mmrec.timeline.clock import ClockModel
 from mmrec.wire.status import NodeStatus
@@ -270,7 +270,7 @@ class DeviceBench:
         self,
         now_ns: int,
         *,
-        ingest_state: str = "stopped",
+        ingest_state: str = CameraState.STOPPED,
         ingest_error: str | None = None,
         reconnects: int = 0,
     ) -> DeviceResult:
@@ -289,7 +289,7 @@ class DeviceBench:
         drop_rate = drops / (snap.frames + drops) if drops is not None and snap.frames else None
         if snap.frames:
             state = "ok"
-            error = ingest_error if ingest_state != "stopped" else None
+            error = ingest_error if ingest_state != CameraState.STOPPED else None
         elif ingest_error is not None:
             state, error = "unreachable", ingest_error
         else:
@@ -582,10 +582,10 @@ class Bench:
         if self._stop.is_set():
             return
 
-        def on_state(_: CameraIngest, state: str) -> None:
-            if state == "connecting":
+        def on_state(_: CameraIngest, state: CameraState) -> None:
+            if state == CameraState.CONNECTING:
                 d.bench.stream_requested(time.monotonic_ns())
-            elif state == "streaming":
+            elif state == CameraState.STREAMING:
                 d.bench.stream_head(time.monotonic_ns())
 
         def sink(rx: Received) -> None:

@@ -48,6 +48,7 @@ from mmrec.bench.device import (
 )
 from mmrec.config import camera_arg
 from mmrec.errors import ConfigError
+from mmrec.ingest.stream import CameraState
 from mmrec.stats import LatencySnapshot
 
 
@@ -224,6 +225,13 @@ async def _discover(args: argparse.Namespace, err: Console) -> list[BenchTarget]
 # -- terminal output ------------------------------------------------------------------
 
 
+_STATE_COLOR: dict[str, str] = {  # progress rows also say "probing"
+    CameraState.STREAMING: "green",
+    CameraState.STALLED: "red",
+    CameraState.BACKOFF: "yellow",
+}
+
+
 def _ms(ns: int | None, digits: int = 1) -> str:
     return "-" if ns is None else f"{ns / 1e6:.{digits}f}"
 
@@ -241,7 +249,7 @@ def progress_view(p: BenchProgress) -> Group:
         t.add_column(col, justify="left" if col in ("device", "state") else "right")
     t.add_column("last error", overflow="fold", max_width=50)
     for d in p.devices:
-        color = {"streaming": "green", "stalled": "red", "backoff": "yellow"}.get(d.state, "")
+        color = _STATE_COLOR.get(d.state, "")
         t.add_row(
             d.name,
             f"[{color}]{d.state}[/]" if color else d.state,

@@ -38,7 +38,7 @@ from rich.table import Table
 
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import IngestConfig, StreamTarget
+from mmrec.ingest.stream import CameraState, IngestConfig, StreamTarget
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
@@ -220,11 +220,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 _STATE_SHORT = {
-    "streaming": "live",
-    "stalled": "stall",
-    "backoff": "retry",
-    "connecting": "conn",
-    "stopped": "stop",
+    CameraState.STREAMING: "live",
+    CameraState.STALLED: "stall",
+    CameraState.BACKOFF: "retry",
+    CameraState.CONNECTING: "conn",
+    CameraState.STOPPED: "stop",
 }
 
 

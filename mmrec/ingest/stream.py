@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 from mmrec.errors import (
@@ -82,6 +83,16 @@ class StreamTarget:
         return StreamTarget(name, u.host, u.port, u.path, u.url)
 
 
+class CameraState(StrEnum):
+    """Where a camera's ingest is; the value is what JSON and the manifest show."""
+
+    CONNECTING = "connecting"  # TCP connect and request, until the response head
+    STREAMING = "streaming"  # receiving the stream
+    STALLED = "stalled"  # no bytes for read_timeout: dropping the connection
+    BACKOFF = "backoff"  # waiting to reconnect
+    STOPPED = "stopped"  # stop() was called; run() has returned or is returning
+
+
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
     connect_timeout: float = 3.0  # TCP connect + response head
@@ -103,7 +114,7 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class IngestStats:
-    state: str  # connecting | streaming | stalled | backoff | stopped
+    state: CameraState
     frames: int
     bytes: int
     skipped_parts: int
@@ -271,7 +282,7 @@ class CameraIngest:
         sink: Sink,
         config: IngestConfig | None = None,
         *,
-        on_state: Callable[[CameraIngest, str], None] | None = None,
+        on_state: Callable[[CameraIngest, CameraState], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
@@ -286,7 +297,7 @@ class CameraIngest:
         self._sink = sink
         self._config = config or IngestConfig()
         self._on_state = on_state
-        self._state = "connecting"
+        self._state = CameraState.CONNECTING
         self._frames = 0
         self._bytes = 0
         self._skipped = 0
@@ -384,13 +395,13 @@ class CameraIngest:
                 self._path_index = (self._path_index + 1) % len(self._paths)
                 self.target = self._paths[self._path_index]
             self._reconnects += 1
-            self._set_state("backoff")
+            self._set_state(CameraState.BACKOFF)
             delay = backoff * random.uniform(0.75, 1.25)
             backoff = min(cfg.backoff_max, backoff * 2)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-        self._set_state("stopped")
+        self._set_state(CameraState.STOPPED)
 
     # one connection
 
@@ -398,7 +409,7 @@ class CameraIngest:
         cfg = self._config
         t = self.target
         loop = asyncio.get_running_loop()
-        self._set_state("connecting")
+        self._set_state(CameraState.CONNECTING)
         protocol = _StreamProtocol(self)
         with map_exceptions(
             _CONNECT_ERRORS,
@@ -417,7 +428,7 @@ class CameraIngest:
                 async with asyncio.timeout(cfg.connect_timeout):
                     await asyncio.shield(protocol.head)
             self._connects += 1
-            self._set_state("streaming")
+            self._set_state(CameraState.STREAMING)
             await self._watch(protocol)
         finally:
             transport.abort()
@@ -444,7 +455,7 @@ class CameraIngest:
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                self._set_state("stalled")
+                self._set_state(CameraState.STALLED)
                 raise CameraUnreachableError(
                     self.name, f"stalled: no data for {cfg.read_timeout:g} s"
                 )
@@ -491,7 +502,7 @@ class CameraIngest:
         self._last_frame_ns = now
         self._sink(Received(data, now, part.timestamp, complete))
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: CameraState) -> None:
         if state != self._state:
             self._state = state
             if self._on_state is not None:

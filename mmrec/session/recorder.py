@@ -35,6 +35,7 @@ from mmrec.errors import CameraError, ConfigError, MmrecError, RecordingError
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
+    CameraState,
     IngestConfig,
     IngestStats,
     Received,
@@ -155,7 +156,7 @@ class _Camera:
         failures = 0
         while True:
             await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
-            if self.ingest.stats().state != "streaming":
+            if self.ingest.stats().state != CameraState.STREAMING:
                 continue
             t = self.ingest.target
             if self._prober is None or (self._prober.host, self._prober.port) != (t.host, t.port):
@@ -189,7 +190,7 @@ class _Camera:
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
 
-    def _on_state(self, _ingest: CameraIngest, state: str) -> None:
+    def _on_state(self, _ingest: CameraIngest, state: CameraState) -> None:
         preview = self._take.preview
         if preview is not None:
             preview.set_state(self.name, state)
@@ -198,7 +199,7 @@ class _Camera:
         w = self.writer.stats()
         i = self.ingest.stats()
         gaps = list(self.gaps)
-        if i.state != "streaming" and self._last_ns is not None:
+        if i.state != CameraState.STREAMING and self._last_ns is not None:
             # currently not receiving: an open gap up to now
             now = time.monotonic_ns() - self._take.start_monotonic_ns
             if now - self._last_ns > GAP_NS:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mmrec.errors import TakeError
-from mmrec.store.take import INDEX_COLUMNS, Manifest, load_manifest, read_index, write_manifest
+from mmrec.ingest.stream import CameraState
+from mmrec.store.take import (
+    INDEX_COLUMNS,
+    CameraEntry,
+    Manifest,
+    load_manifest,
+    read_index,
+    write_manifest,
+)
 
 
 def test_a_manifest_reads_back(tmp_path: Path) -> None:
@@ -70,3 +79,13 @@ def test_an_index_that_is_a_folder(tmp_path: Path) -> None:
     (tmp_path / "index.csv").mkdir()
     with pytest.raises(TakeError, match=r"cannot read .*index\.csv"):
         list(read_index(tmp_path / "index.csv"))
+
+
+def test_camera_states_are_plain_strings_in_the_manifest(tmp_path: Path) -> None:
+    cams = tuple(CameraEntry(s.name, s.name, "u", state=s) for s in CameraState)
+    write_manifest(tmp_path, Manifest("t1", "2026-01-01T00:00:00Z", 1, "00:00:00:00", cams))
+    doc = json.loads((tmp_path / "manifest.json").read_text("utf-8"))
+    assert [c["state"] for c in doc["cameras"]] == [
+        "connecting", "streaming", "stalled", "backoff", "stopped"
+    ]  # fmt: skip
+    assert [c.state for c in load_manifest(tmp_path).cameras] == list(CameraState)
