@@ -46,7 +46,7 @@ import av
 
 from mmrec import __version__
 from mmrec.errors import ExceptionMap, RecordingError, map_exceptions, translate
-from mmrec.store.mkv import MkvWriter, TrackInfo
+from mmrec.store.mkv import SegmentFile, TrackInfo
 from mmrec.store.payload import Bytes
 from mmrec.store.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
 from mmrec.wire import jpeg
@@ -217,7 +217,7 @@ class _MkvSegment:
         meta: dict[str, str],
         direct: bool,
     ) -> None:
-        self._w = MkvWriter(
+        self._w = SegmentFile(
             path,
             TrackInfo(
                 size[0],
