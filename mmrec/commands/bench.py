@@ -38,14 +38,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from mmrec.bench.device import (
-    Bench,
-    BenchConfig,
-    BenchProgress,
-    BenchReport,
-    BenchTarget,
-    DeviceResult,
-)
+from mmrec.bench.device import BenchProgress, BenchReport, DeviceResult
+from mmrec.bench.run import Bench, BenchConfig, BenchTarget
 from mmrec.config import camera_arg
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState

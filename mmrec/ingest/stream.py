@@ -12,6 +12,10 @@ aiohttp remains the client for the JSON API (``/status``) elsewhere.
 Around that loop, and never inside the parsers: connect and read timeouts (a node that
 stops sending while keeping its socket open is "stalled" and dropped), reconnects with
 capped exponential backoff and jitter, no redirects followed, no content decoding.
+
+One module (~500 lines): the protocol and the task that owns it share the connection's
+life (its futures, the low-water mark, stopping after the part in flight), and splitting
+them would expose those internals across modules.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@
 
 Cameras may be added at any time (hot-join); a camera that disconnects is retried with
 backoff and keeps its folder, its files and its place on the timeline.
+
+One module (~500 lines): a take, its cameras and the discovery follower that adds and
+retargets them are one lifecycle (open, hot-join, close, manifest).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -476,10 +478,6 @@ class Take:
     def _event(self, text: str) -> None:
         if self._on_event is not None:
             self._on_event(text)
-
-
-def default_out() -> Path:
-    return Path(os.environ.get("MMREC_OUT", "takes"))
 
 
 async def follow_discovery(

@@ -11,6 +11,9 @@ when it has that many (the disk cannot keep up), its *incoming* frame is dropped
 counted (``dropped``); frames already queued keep their order and other cameras' frames
 are not affected.
 
+One module (~500 lines) because the pool's scheduling and the camera writers' queues
+are one hand-over protocol (who holds a camera, when it goes back in line).
+
 Invariants:
 - JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.store.mkv`) writes each
   frame with one system call: with ``direct_io`` (the default) one block-aligned

@@ -12,8 +12,8 @@ from mmrec.bench.device import BenchReport, DeviceBench
 from mmrec.bench.plots import write_bench_plots
 from mmrec.commands.bench import config_from_args, merge_targets, report_json, targets_from_args
 from mmrec.errors import ConfigError
+from mmrec.sim.trace import simulate_camera
 from mmrec.sim.wire import format_timestamp
-from mmrec.timeline.clock import simulate_camera
 from mmrec.wire.status import NodeStatus
 
 MS = 1_000_000

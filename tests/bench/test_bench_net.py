@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.bench.device import Bench, BenchConfig, BenchTarget
+from mmrec.bench.run import Bench, BenchConfig, BenchTarget
 from mmrec.commands.bench import bench_main
 from mmrec.sim import NodeConfig, Quirk, SimMesh
 
