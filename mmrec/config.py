@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmrec.errors import ConfigError
-from mmrec.wire.url import short_name
+from mmrec.wire.url import API_PORT, short_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class DiscoverySpec:
     scan: str | None = None
     hostnames: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    mdns: bool = True  # command line only (--no-mdns)
+    scan_port: int = API_PORT  # command line only (--scan-port)
 
 
 @dataclass(frozen=True, slots=True)

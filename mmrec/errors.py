@@ -14,6 +14,7 @@ This module imports nothing outside the standard library, so the pure parsers ca
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
 
 
@@ -72,8 +73,13 @@ def describe(exc: BaseException, timeout: float | None = None) -> str:
     errno and path, a timeout with its length, else the message (or the type's name)."""
     if isinstance(exc, TimeoutError):
         return f"timed out after {timeout:g} s" if timeout is not None else "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
+    if isinstance(exc, OSError):
+        # the errno's own words: asyncio's strerror ("Connect call failed ('h', 1)")
+        # and the path in str() only repeat what the context already says
+        if exc.errno:
+            return os.strerror(exc.errno)
+        if exc.strerror:
+            return exc.strerror
     return str(exc) or type(exc).__name__
 
 

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from mmrec.bench.device import BenchProgress, BenchReport, DeviceBench
 from mmrec.errors import CameraError, ConfigError
 from mmrec.ingest.status import StatusProbe
-from mmrec.ingest.stream import CameraIngest, CameraState, IngestConfig, Received, StreamTarget
+from mmrec.ingest.stream import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    CameraIngest,
+    CameraState,
+    IngestConfig,
+    Received,
+    StreamTarget,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +41,8 @@ class BenchConfig:
     duration_s: float = 10.0
     fps_nominal: float | None = None  # used when /status has no fps
     probe_hz: float = 3.0  # /status clock probes per second per device
-    connect_timeout_s: float = 2.0
-    read_timeout_s: float = 3.0  # stream silent this long: stalled; also /status read
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+    read_timeout_s: float = READ_TIMEOUT_S  # stream silent this long: stalled; also /status
     fps_bin_ns: int = 250_000_000  # fps-over-time resolution
     fps_window_ns: int = 1_000_000_000  # ... each point counts the frames of this window
     max_latency_samples: int = 65_536

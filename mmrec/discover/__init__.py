@@ -7,7 +7,7 @@ node and derives events, and :class:`Discovery` runs it all on the event loop.
 
 from __future__ import annotations
 
-from mmrec.discover.discovery import Discovery, DiscoveryConfig, EventStream
+from mmrec.discover.discovery import Discovery, DiscoveryConfig, EventStream, Survey, survey
 from mmrec.discover.model import (
     SERVICE_TYPE,
     CameraAdded,
@@ -40,4 +40,6 @@ __all__ = [
     "ScanReport",
     "Sighting",
     "Source",
+    "Survey",
+    "survey",
 ]

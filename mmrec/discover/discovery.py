@@ -456,3 +456,25 @@ class Discovery:
             self._emit(self._registry.set_answering(source, key, True, self._clock()))
         else:
             self._observe_status(source, key, s.addresses, s.port, status, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What one bounded run of discovery found (``mmrec discover``, ``mmrec bench --discover``)."""
+
+    cameras: tuple[CameraInfo, ...]
+    warnings: tuple[DiscoveryWarning, ...]
+    scan: ScanReport | None
+
+
+async def survey(config: DiscoveryConfig, listen_s: float) -> Survey:
+    """Run discovery for ``listen_s`` seconds, then until its scan and first probe round
+    end (within their own bounds); what it found."""
+    async with Discovery(config) as disc:
+        await asyncio.sleep(listen_s)  # listening is the job: announcements arrive over time
+        # A scan or first probe round still running gets the time its own bounds allow.
+        bound = config.scan_limits.total_s + config.resolve_timeout_s + config.probe_timeout_s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(bound):
+                await disc.settled()
+        return Survey(tuple(disc.cameras()), tuple(disc.warnings()), disc.scan_report)

@@ -51,6 +51,11 @@ _HEAD_BUFFER: Final = 65536
 _LOWAT_OK: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
 _LOWAT_MAX: Final = 512 * 1024  # the kernel grows the receive buffer to hold this much
 
+CONNECT_TIMEOUT_S: Final = 3.0
+"""Default TCP connect plus response head time (every command; see mmrec.commands.options)."""
+READ_TIMEOUT_S: Final = 5.0
+"""Default silence after which a stream is stalled and reconnected."""
+
 # Where foreign exceptions become ours (mmrec.errors.map_exceptions).
 _CONNECT_ERRORS: Final[ExceptionMap] = {
     TimeoutError: CameraUnreachableError,  # before OSError: it is one
@@ -99,8 +104,8 @@ class CameraState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    connect_timeout: float = 3.0  # TCP connect + response head
-    read_timeout: float = 5.0  # no bytes for this long: the node is stalled, reconnect
+    connect_timeout: float = CONNECT_TIMEOUT_S  # TCP connect + response head
+    read_timeout: float = READ_TIMEOUT_S  # no bytes for this long: stalled, reconnect
     backoff_initial: float = 0.25
     backoff_max: float = 8.0
     max_part_size: int = 32 * 2**20
