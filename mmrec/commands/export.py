@@ -46,7 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cameras",
         metavar="NAMES",
-        help="comma-separated camera names or folders (every camera)",
+        help="comma-separated camera names or folders, in track order (every camera)",
     )
     p.add_argument(
         "--in",
