@@ -53,13 +53,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         dest="in_point",
         metavar="TC|S",
         help="first frame: a timecode (HH:MM:SS:FF, time of day) or seconds from the take's "
-        "start (the first frame of any camera)",
+        "start (default: the first frame of any camera)",
     )
     p.add_argument(
         "--out",
         dest="out_point",
         metavar="TC|S",
-        help="end, not included: a timecode or seconds (the last frame of any camera)",
+        help="end, not included: a timecode or seconds (default: after the last frame of "
+        "any camera)",
     )
     p.add_argument("--to", type=Path, metavar="DIR", help="output folder (TAKE_DIR/export)")
     p.add_argument(
@@ -78,8 +79,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.5,
         metavar="S",
-        help="hold a camera's last picture (listed in export.json) for at most S seconds "
-        "without a new frame, then show NO SIGNAL (0.5; 0: never hold)",
+        help="across a silence of at most S seconds (a dropped frame) hold the camera's "
+        "last picture, listed in export.json; a longer silence shows NO SIGNAL throughout "
+        "(0.5; 0: never hold)",
     )
     p.add_argument(
         "--unfinished",
