@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from mmrec import __version__
+from mmrec.commands import options
 from mmrec.errors import MmrecError
 
 # (name, one-line help). Order is the order of the data flow.
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(p)
+        options.add_logging(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -75,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
+    options.setup_logging(args.verbose)
     try:
         return int(run(args))
     except MmrecError as exc:

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import av
 
-from mmrec.errors import MmrecError
+from mmrec.errors import MmrecError, TakeError
 from mmrec.store.take import CameraEntry, IndexRow, read_index
 
 # Columns of index.csv that give a frame's time on the take timeline, best first: a
@@ -60,7 +60,7 @@ class CameraSource:
 
 
 def open_camera(take_dir: Path, entry: CameraEntry) -> CameraSource:
-    """Read the camera's index and list its segments; MmrecError names the camera."""
+    """Read the camera's index and list its segments; TakeError names the camera."""
     index = take_dir / (entry.index or f"{entry.dir}/index.csv")
     warnings: list[str] = []
     try:
@@ -68,12 +68,8 @@ def open_camera(take_dir: Path, entry: CameraEntry) -> CameraSource:
     except FileNotFoundError:
         rows = []
         warnings.append(f"camera {entry.name!r}: no {index.relative_to(take_dir)}; not exported")
-    except OSError as exc:
-        raise MmrecError(f"camera {entry.name!r}: cannot read {index}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise MmrecError(f"camera {entry.name!r}: {index} is not text ({exc.reason})") from exc
-    except MmrecError as exc:
-        raise MmrecError(f"camera {entry.name!r}: {exc}") from exc
+    except TakeError as exc:
+        raise TakeError(f"camera {entry.name!r}: {exc}") from exc
     times: list[int] = []
     column = TIME_COLUMNS[-1]
     last = -(1 << 62)

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
 from mmrec.ingest.status import StatusProbe
-from mmrec.ingest.stream import CameraIngest, IngestConfig, IngestStats, Received, StreamTarget
+from mmrec.ingest.stream import (
+    CameraIngest,
+    CameraState,
+    IngestConfig,
+    IngestStats,
+    Received,
+    StreamTarget,
+)
 from mmrec.session.events import EventKind, EventLog
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
@@ -148,7 +155,7 @@ class CameraFeed:
         failures = 0
         while True:
             await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
-            if self.ingest.stats().state != "streaming":
+            if self.ingest.stats().state != CameraState.STREAMING:
                 continue
             t = self.ingest.target
             if self._prober is None or (self._prober.host, self._prober.port) != (t.host, t.port):
@@ -193,11 +200,11 @@ class CameraFeed:
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
 
-    def _on_state(self, ingest: CameraIngest, state: str) -> None:
+    def _on_state(self, ingest: CameraIngest, state: CameraState) -> None:
         before, self._state = self._state, state
-        if state == "streaming":
+        if state == CameraState.STREAMING:
             self._events.add(EventKind.CONNECTED, f"streaming from {ingest.target.url}", self.name)
-        elif before == "streaming":
+        elif before == CameraState.STREAMING:
             cause = ingest.stats().last_error or state
             self._events.add(EventKind.DISCONNECTED, cause, self.name)
         preview = self.preview

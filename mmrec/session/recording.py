@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 from mmrec import __version__
 from mmrec.errors import ConfigError, RecordingError
-from mmrec.ingest.stream import IngestStats
+from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
 from mmrec.store.names import safe_name, unique_name
@@ -125,7 +125,7 @@ class _TakeCamera:
         b = self.base
         gaps = list(self.gaps)
         if (
-            i.state != "streaming"
+            i.state != CameraState.STREAMING
             and self._last_ns is not None
             and now_t_ns - self._last_ns > GAP_NS
         ):
@@ -259,7 +259,7 @@ class Recording:
         waits = [
             asyncio.create_task(c.reached_stop.wait())
             for c in self._cameras.values()
-            if c.feed.stats().state == "streaming"
+            if c.feed.stats().state == CameraState.STREAMING
         ]
         if waits:
             _, pending = await asyncio.wait(waits, timeout=grace_s)
@@ -267,7 +267,7 @@ class Recording:
                 t.cancel()
             late = [c.feed.name for c in self._cameras.values() if not c.reached_stop.is_set()]
             for name in late:
-                if self._cameras[name].feed.stats().state == "streaming":
+                if self._cameras[name].feed.stats().state == CameraState.STREAMING:
                     self._events.add(
                         EventKind.TAKE,
                         f"no frame captured after the stop within {grace_s:g} s; "

@@ -25,7 +25,7 @@ from mmrec.ingest.stream import IngestConfig, StreamTarget
 from mmrec.session.recorder import Take, follow_discovery
 from mmrec.sim import NodeConfig, SimMesh
 from mmrec.store.take import load_manifest
-from mmrec.timeline.align import parse_device_ts
+from mmrec.wire.timestamp import parse_device_ts
 from tests.helpers import make_jpeg, wait_for
 
 FAST = IngestConfig(connect_timeout=1.0, read_timeout=1.0, backoff_initial=0.05, backoff_max=0.2)
