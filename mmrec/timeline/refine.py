@@ -18,19 +18,27 @@ The model, per camera (all times integer ns; "recorder" is the arrival clock):
   ``envelope − [t0, t1] + device``; the intersection of those intervals over the take is
   decided by the probes with the shortest *legs* (each side separately, NTP's clock-filter
   idea), so a doze-delayed request or a slow answer costs nothing. Per-node latencies
-  (2–40 ms) therefore never enter the offset when probes exist.
+  (2–40 ms) therefore never enter the offset when probes exist. Its midpoint assumes the
+  two legs' floors are equal (NTP's assumption; nothing can measure their difference), so
+  the stated uncertainty includes half the interval.
+* The drift: the probes bound the offset from both sides, so the slope that leaves them
+  the most room (the legs' common floor, largest) is pinned by the sharpest probes; the
+  envelope's slope is used instead where its edge is clearly sharper (a phone without
+  jitter of its own). Over 1 Hz probes the drift is good to about 1 ppm per minute of take
+  on a WiFi-like link (``benchmarks/bench_align.py``); faster probing tightens it.
 * Without probes, ``min_delay`` is unknown: times are capture + min delay, as the online
   model's, and ``Refinement.maps_to`` says so.
 
 Segments: a new connection (``ClockEvidence.connection`` changes) and a jump of the
 envelope by more than ``step_ns`` that persists (a device clock step, or a latency that
-changed for good) start a new segment with its own envelope. Segments share the drift
-(one oscillator) where their own span is too short to fit it, and share ``min_delay``
-unless the probes say it differs between them.
+changed for good) start a new segment with its own envelope intercept. Segments share the
+drift (one oscillator); probes on both sides of a boundary tell whether the device clock
+itself continued (then they keep one offset line across it); ``min_delay`` is shared
+unless the probes say it differs between segments.
 
 Invariants: pure and synchronous (numpy, no I/O, no clock reads); output times are on
 the recorder clock the inputs use; a camera's result does not depend on other cameras.
-Cost: O(n log n) in frames plus O(knots · window) for the envelope, ~0.1 s per camera-hour
+Cost: O(n log n) in frames plus O(knots · window) for the envelope, ~0.3 s per camera-hour
 (``benchmarks/bench_align.py`` prints it).
 """
 

@@ -17,7 +17,7 @@ import pytest
 
 from mmrec.sim import NodeConfig
 from mmrec.sim.observed import ClockStep, ObservedCamera, Outage, live_times, observe
-from mmrec.timeline.refine import ClockEvidence, Refinement, RefineConfig, refine
+from mmrec.timeline.refine import ClockEvidence, RefineConfig, Refinement, refine
 
 MS = 1_000_000
 NODES = [
