@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("record", "record every camera's MJPEG feed to disk, JPEG passthrough"),
     ("bench", "measure each camera's frame rate, bitrate, jitter and latency"),
     ("proxy", "make synced review proxies and a multiview from a recorded take"),
+    ("export", "hand a take to an editor: MOVs in sync and FCP XML/FCPXML/EDL timelines"),
 )
 
 EPILOG = """\
