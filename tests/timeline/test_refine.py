@@ -11,9 +11,12 @@ model's warm-up, decided any frame (those are off by 2–150 ms).
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmrec.sim import NodeConfig
 from mmrec.sim.observed import ClockStep, ObservedCamera, Outage, live_times, observe
@@ -189,3 +192,29 @@ def test_config_knots_bound_the_work() -> None:
     a = refine(evidence(cam))
     b = refine(evidence(cam), RefineConfig(knot_ns=60_000_000_000))
     assert np.abs(a.time_ns - b.time_ns).max() < 0.05 * MS
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2_000_000_000),  # arrival step
+            st.integers(-50_000_000, 2_000_000_000),  # device step (may go back)
+            st.booleans(),  # a new connection starts here
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    st.lists(st.tuples(st.integers(0, 60_000_000_000), st.integers(0, 50_000_000)), max_size=20),
+)
+def test_any_evidence_gives_one_time_per_frame(
+    frames: list[tuple[int, int, bool]], probes: list[tuple[int, int]]
+) -> None:
+    arrival = np.cumsum([f[0] for f in frames])
+    device = 1_764_067_200_000_000_000 + np.cumsum([f[1] for f in frames])
+    conn = np.cumsum([f[2] for f in frames])
+    pr = [(t0, 1_764_067_200_000_000_000 + t0, t0 + rtt) for t0, rtt in probes]
+    r = refine(ClockEvidence.of(arrival, device, pr, conn))
+    assert r.time_ns.shape == arrival.shape and r.segment.shape == arrival.shape
+    assert r.segments[0].first == 0 and r.segments[-1].stop == arrival.size
+    assert all(a.stop == b.first for a, b in pairwise(r.segments))
