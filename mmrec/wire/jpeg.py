@@ -109,7 +109,8 @@ def end(buf: bytes | bytearray | memoryview, s: int, e: int) -> int:
 
 def is_complete(data: bytes | bytearray | memoryview) -> bool:
     """True if the bytes are one complete JPEG (see :func:`end`)."""
-    return end(data, 0, len(data)) >= 0
+    mv = memoryview(data)  # any buffer (an av.Packet too), and its length in bytes
+    return end(mv, 0, mv.nbytes) >= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +142,9 @@ def parse_header(data: bytes | bytearray | memoryview) -> JpegInfo | None:
 def dimensions(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
     """(width, height) from the SOF marker, or None: :func:`parse_header` without the
     comments (the recorder's writer asks this of every frame)."""
-    found = _header(data)
-    return None if found is None else _size(data, found)
+    mv = memoryview(data)
+    found = _header(mv)
+    return None if found is None else _size(mv, found)
 
 
 def _header(buf: bytes | bytearray | memoryview) -> list[int] | None:

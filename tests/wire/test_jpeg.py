@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from turbojpeg import TurboJPEG
@@ -110,3 +112,12 @@ def test_header_with_odd_markers_before_the_scan() -> None:
     # A segment cut short, or a byte that is no marker where one should be: no size.
     assert jpeg.dimensions(cut[:-1]) is None
     assert jpeg.dimensions(cut + b"garbage") is None
+
+
+def test_any_buffer_is_read_where_it_lies() -> None:
+    data = _encode(32, 16)
+    # PickleBuffer: the buffer protocol and nothing else, as a demuxer's av.Packet
+    buffers = (data, bytearray(data), np.frombuffer(data, np.uint8), pickle.PickleBuffer(data))
+    for buf in buffers:
+        assert jpeg.dimensions(buf) == (32, 16)  # type: ignore[arg-type]
+        assert jpeg.is_complete(buf)  # type: ignore[arg-type]
