@@ -18,8 +18,8 @@ import av
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
 from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim.record import sim_record
 from mmrec.store.take import Manifest, load_manifest
-from mmrec.wire.jpeg import sim_record
 from tests.helpers import wait_for
 
 FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
