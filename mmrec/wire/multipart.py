@@ -59,6 +59,7 @@ _HEAD_MIN: Final = 32
 _BETWEEN_PARTS: Final = frozenset({State.AFTER, State.DELIM, State.HEADERS})
 _IN_PART: Final = frozenset({State.BODY_LEN, State.BODY_SCAN})
 # Module constants, not class lookups, on the per-frame path (see mmrec.wire.parts).
+_START: Final = State.START
 _BODY_LEN: Final = State.BODY_LEN
 _HEADERS: Final = State.HEADERS
 _AFTER: Final = State.AFTER
@@ -98,6 +99,7 @@ class MultipartParser:
         self._memory = DirectReceive(alloc, direct_min)
         self._delim = Delimiter(self._rx, boundary)
         self._raw = JpegSplitter(self._rx, self._memory, max_part_size)
+        self._images: list[bytes | memoryview] = []  # what one step of it found
         self._reader = reader = PartReader(
             self._rx,
             self._memory,
@@ -282,10 +284,12 @@ class MultipartParser:
         return out
 
     def _raw_jpeg(self, out: list[Part]) -> State | None:
-        images: list[bytes | memoryview] = []
+        images = self._images
         at_next = self._raw.step(images)
-        out += [Part((), data, "image/jpeg", None, None) for data in images]
-        return State.START if at_next else None
+        if images:
+            out += [Part((), data, "image/jpeg", None, None) for data in images]
+            images.clear()
+        return _START if at_next else None
 
     def _done(self, out: list[Part]) -> State | None:
         return None

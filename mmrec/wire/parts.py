@@ -331,19 +331,6 @@ class PartReader:
         rx.resume = rx.line_start = rx.start
         return _BODY_SCAN
 
-    def _payload_end(self, s: int, q: int) -> int:
-        """Where the payload before a delimiter at ``q`` ends: its line end is framing,
-        and so are further line ends after a JPEG's EOI."""
-        buf = self._rx.data
-        if q - 2 >= s and buf[q - 2] == 0x0D and buf[q - 1] == _LF:
-            e = q - 2
-        elif q - 1 >= s and buf[q - 1] == _LF:
-            e = q - 1
-        else:
-            e = q
-        t = jpeg.end(buf, s, e)
-        return e if t < 0 else t
-
     # BODY_SCAN: search for the delimiter that ends the payload.
     def body_scan(self, out: list[Part]) -> State | None:
         rx = self._rx
@@ -354,7 +341,7 @@ class PartReader:
             if rx.end - s > self.max_part_size + len(self._delim.needle or b"--") + 4:
                 raise self._too_big()
             if rx.eof:
-                e = self._payload_end(s, rx.end)
+                e = _payload_end(rx.data, s, rx.end)
                 complete = self.declared is None or e - s >= self.declared
                 if complete and jpeg.end(rx.data, s, e) == e:
                     self._emit(out, s, e)  # a complete JPEG without closing delimiter
@@ -363,7 +350,7 @@ class PartReader:
                     self.headers = []
                 rx.start = rx.end
             return None
-        e = self._payload_end(s, q)
+        e = _payload_end(rx.data, s, q)
         if e - s > self.max_part_size:
             raise self._too_big()
         if self.declared is not None and e - s < self.declared:
@@ -374,3 +361,16 @@ class PartReader:
 
     def _too_big(self) -> StreamFormatError:
         return StreamFormatError(f"part larger than max_part_size={self.max_part_size}")
+
+
+def _payload_end(buf: bytearray, s: int, q: int) -> int:
+    """Where the payload at ``s`` before a delimiter at ``q`` ends: the line end before the
+    delimiter is framing, and so is padding after a JPEG's EOI."""
+    if q - 2 >= s and buf[q - 2] == 0x0D and buf[q - 1] == _LF:
+        e = q - 2
+    elif q - 1 >= s and buf[q - 1] == _LF:
+        e = q - 1
+    else:
+        e = q
+    t = jpeg.end(buf, s, e)
+    return e if t < 0 else t
