@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import secrets
 import socket
 from pathlib import Path
 
@@ -148,7 +149,9 @@ async def test_cli_json_and_plots(tmp_path: Path) -> None:
 
 
 async def test_discover_benches_the_nodes_it_finds_on_loopback() -> None:
-    configs = [_node("disc-bench-1", 10.0)]
+    # A name of its own: another test run on this machine may advertise on loopback too,
+    # and two nodes of one name on mDNS are one service.
+    configs = [_node(f"disc-bench-{secrets.token_hex(4)}", 10.0)]
     async with loopback_mesh(configs, mdns=True) as mesh:
         args = argparse.Namespace(
             cameras=[], discover=True, interface=["127.0.0.1"], discover_timeout=4.0,
