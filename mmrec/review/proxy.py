@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import av
 
-from mmrec.errors import MmrecError, RecordingError, StreamFormatError
+from mmrec.errors import MmrecError, RecordingError, StreamFormatError, TakeError
 from mmrec.live.decode import Decoder, Planes, default_decoder
 from mmrec.live.mosaic import (
     BLACK,
@@ -164,10 +164,6 @@ def scan_camera(take_dir: Path, cam: CameraEntry) -> CameraScan:
         rows = list(read_index(index))
     except FileNotFoundError:
         warnings.append(f"camera {cam.name!r}: no {index}; using packet times")
-    except OSError as exc:
-        raise MmrecError(f"cannot read {index}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise MmrecError(f"cannot read {index}: not text ({exc.reason})") from exc
     # The manifest may lag the files by a moment after a crash: trust the folder too.
     names = {Path(s).name for s in cam.segments}
     if cam_dir.is_dir():
@@ -812,7 +808,7 @@ def make_proxies(
             continue
         scans.append((cam, scan, span, size))
     if not scans:
-        raise MmrecError(f"{take_dir}: no camera has any readable frame")
+        raise TakeError(f"{take_dir}: no camera has any readable frame")
 
     # Instants at the cameras' capture phase, judged on frames after clock warm-up: so
     # cameras that capture together show the frames they captured together even if their

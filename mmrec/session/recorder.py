@@ -9,6 +9,9 @@
 
 Cameras may be added at any time (hot-join); a camera that disconnects is retried with
 backoff and keeps its folder, its files and its place on the timeline.
+
+One module (~500 lines): a take, its cameras and the discovery follower that adds and
+retargets them are one lifecycle (open, hot-join, close, manifest).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +37,7 @@ from mmrec.errors import CameraError, ConfigError, MmrecError, RecordingError
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
+    CameraState,
     IngestConfig,
     IngestStats,
     Received,
@@ -155,7 +158,7 @@ class _Camera:
         failures = 0
         while True:
             await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
-            if self.ingest.stats().state != "streaming":
+            if self.ingest.stats().state != CameraState.STREAMING:
                 continue
             t = self.ingest.target
             if self._prober is None or (self._prober.host, self._prober.port) != (t.host, t.port):
@@ -189,7 +192,7 @@ class _Camera:
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
 
-    def _on_state(self, _ingest: CameraIngest, state: str) -> None:
+    def _on_state(self, _ingest: CameraIngest, state: CameraState) -> None:
         preview = self._take.preview
         if preview is not None:
             preview.set_state(self.name, state)
@@ -198,7 +201,7 @@ class _Camera:
         w = self.writer.stats()
         i = self.ingest.stats()
         gaps = list(self.gaps)
-        if i.state != "streaming" and self._last_ns is not None:
+        if i.state != CameraState.STREAMING and self._last_ns is not None:
             # currently not receiving: an open gap up to now
             now = time.monotonic_ns() - self._take.start_monotonic_ns
             if now - self._last_ns > GAP_NS:
@@ -475,10 +478,6 @@ class Take:
     def _event(self, text: str) -> None:
         if self._on_event is not None:
             self._on_event(text)
-
-
-def default_out() -> Path:
-    return Path(os.environ.get("MMREC_OUT", "takes"))
 
 
 async def follow_discovery(

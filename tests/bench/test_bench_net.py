@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.bench.device import Bench, BenchConfig, BenchTarget
-from mmrec.commands.bench import bench_main
+from mmrec.bench.run import Bench, BenchConfig, BenchTarget
+from mmrec.commands.bench import bench_main, configure
 from mmrec.sim import ConnectionStats, NodeConfig, Quirk
 from tests.helpers import loopback_mesh
 
@@ -153,10 +153,12 @@ async def test_discover_benches_the_nodes_it_finds_on_loopback() -> None:
     # and two nodes of one name on mDNS are one service.
     configs = [_node(f"disc-bench-{secrets.token_hex(4)}", 10.0)]
     async with loopback_mesh(configs, mdns=True) as mesh:
-        args = argparse.Namespace(
-            cameras=[], discover=True, interface=["127.0.0.1"], discover_timeout=4.0,
-            duration=1.5, json=True, plots=None, no_plots=True, fps_nominal=None,
-            probe_hz=3.0, connect_timeout=2.0, read_timeout=3.0,
+        parser = argparse.ArgumentParser()
+        configure(parser)  # as typed: the discovery options are the shared group's
+        args = parser.parse_args(
+            ["--discover", "--interface", "127.0.0.1", "--discover-timeout", "4",
+             "--duration", "1.5", "--json", "--no-plots", "--probe-hz", "3",
+             "--connect-timeout", "2", "--read-timeout", "3"]
         )  # fmt: skip
         out = io.StringIO()
         await bench_main(args, out=out)
