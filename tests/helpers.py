@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from turbojpeg import TurboJPEG
 
-from mmrec.sim import NodeConfig, SimMesh, SimNode
+from mmrec.sim import NodeConfig, SimMesh
 from mmrec.wire import jpeg
-
-if TYPE_CHECKING:
-    from mmrec.session.recorder import Take
 
 T = TypeVar("T")
 
@@ -99,19 +96,13 @@ async def pace(seconds: float) -> None:
     await asyncio.sleep(seconds)  # pacing a fake camera, not waiting
 
 
-async def drain_senders(take: Take, nodes: Sequence[SimNode], timeout: float = 15.0) -> None:
-    """Stop ``nodes`` sending (they stall; their connections stay open) and wait until
-    the take has written every frame each of them sent (cameras named as their nodes).
+def sent_in_take(sent: Iterable[Any], manifest: Any, fps: float = 30.0) -> tuple[int, int]:
+    """How many of a simulated node's sent frames a take must hold: (at least, at most).
 
-    Then "recorded == sent" is exact when the take closes: a node that goes on sending
-    while the take closes may count a frame as sent (written to its socket) that the
-    recorder, already stopping, never reads.
-    """
-    for node in nodes:
-        node.stall()
-
-    def written_all() -> bool:
-        written = {s.name: s.writer.frames for s in take.status()}
-        return all(written.get(n.name, 0) >= n.frames_sent for n in nodes)
-
-    await wait_for(written_all, timeout, "every frame the nodes sent to be written")
+    A take ends on an instant: every frame captured before it is in the take and none
+    captured after it, to within one frame period (the clock model's placement of the
+    frames around the stop)."""
+    stop_ns = manifest.start_realtime_ns + (manifest.duration_ns or 0)
+    period = int(1e9 / fps)
+    true = [f.true_ns for f in sent]
+    return sum(t < stop_ns - period for t in true), sum(t < stop_ns + period for t in true)

@@ -114,6 +114,16 @@ class PreviewInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeEvent:
+    """Something that happened during the take, at ``t_ns`` on the take timeline."""
+
+    t_ns: int
+    kind: str  # connected, disconnected, gap, clock, disk, alert, node, take, note, ...
+    detail: str
+    camera: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     take_id: str
     started_utc: str
@@ -127,7 +137,7 @@ class Manifest:
     time_base: str = str(TIME_BASE)
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
-    events: tuple[str, ...] = ()  # discovery and camera events, in order
+    events: tuple[TakeEvent, ...] = ()  # in order of time
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -148,7 +158,10 @@ class Manifest:
         raw["cameras"] = tuple(cams)
         if raw.get("preview"):
             raw["preview"] = PreviewInfo(**raw["preview"])
-        raw["events"] = tuple(raw.get("events", ()))
+        raw["events"] = tuple(
+            TakeEvent(**e) if isinstance(e, dict) else TakeEvent(0, "note", str(e))
+            for e in raw.get("events", ())
+        )
         return Manifest(**raw)
 
 

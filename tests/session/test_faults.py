@@ -21,7 +21,7 @@ from mmrec.discover import CameraAdded, CameraInfo, DiscoveryEvent
 from mmrec.errors import CameraProtocolError, ConfigError
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import IngestConfig, StreamTarget
-from mmrec.session import recorder
+from mmrec.session import recording
 from mmrec.session.recorder import Take, follow_discovery
 from mmrec.sim import NodeConfig
 from mmrec.store.take import Manifest, load_manifest
@@ -69,7 +69,7 @@ async def test_manifest_is_final_however_close_falls(
     """The final manifest must win over the periodic one, whatever the timing: here a
     periodic write is still in its thread when close() begins, and close() must let it
     finish before it writes the final one."""
-    real_write = recorder.write_manifest
+    real_write = recording.write_manifest
     periodic_started = threading.Event()
     close_began = threading.Event()
     periodic_in_flight = threading.Event()
@@ -86,8 +86,8 @@ async def test_manifest_is_final_however_close_falls(
         writes.append(manifest.state)
         periodic_in_flight.clear()
 
-    monkeypatch.setattr(recorder, "write_manifest", write)
-    monkeypatch.setattr(recorder, "MANIFEST_EVERY", 0.05)
+    monkeypatch.setattr(recording, "write_manifest", write)
+    monkeypatch.setattr(recording, "MANIFEST_EVERY", 0.05)
 
     async def begin_close() -> None:
         close_began.set()  # runs once close() has begun and first yielded (tasks run FIFO)
@@ -167,8 +167,7 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(
         probe.close()
         async with Take(tmp_path, ingest_config=fast_ingest) as take:
             take.add_camera("fw", url + "/stream")
-            cam = take._cameras["fw"]
-            await wait_for(lambda: cam.writer.stats().frames >= 75, 15, "frames")
+            await wait_for(lambda: take.status()[0].writer.frames >= 75, 15, "frames")
     finally:
         await runner.cleanup()
     m = load_manifest(take.dir)
@@ -209,7 +208,7 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(
             await wait_for(lambda: any(s.writer.frames >= 5 for s in take.status()), 10)
     m = load_manifest(take.dir)
     assert [c.name for c in m.cameras] == ["good"]
-    assert any("'bad'" in e for e in m.events)
+    assert any("'bad'" in e.detail for e in m.events)
 
 
 @pytest.mark.parametrize("mode", ["length", "chunked", "close"])
