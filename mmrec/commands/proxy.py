@@ -27,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mmrec.errors import ConfigError
-from mmrec.review.proxy import ProxyOptions, make_proxies
+from mmrec.review import ProxyOptions, make_proxies
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -52,6 +52,7 @@ from mmrec.store.take import (
 )
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
 from mmrec.timeline.align import CameraClock
+from mmrec.timeline.timecode import timecode_at
 
 GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
 MANIFEST_EVERY: Final = 1.0
@@ -77,13 +78,6 @@ class CameraStatus:
     ingest: IngestStats
     writer: WriterStats
     gaps: int
-
-
-def timecode_at(realtime_ns: int, fps: int = 30) -> str:
-    """Time-of-day SMPTE timecode (non-drop, local time) for a wall-clock instant."""
-    t = dt.datetime.fromtimestamp(realtime_ns / 1e9).astimezone()
-    frames = int(t.microsecond * fps / 1_000_000)
-    return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}:{frames:02d}"
 
 
 class _Camera:

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from mmrec.live.decode import Decoder, default_decoder
-from mmrec.review.proxy import ProxyOptions, make_proxies
+from mmrec.picture.decode import Decoder, default_decoder
+from mmrec.review import ProxyOptions, make_proxies
 from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from tests.review.test_proxy import TIMECODE, frame_number, grey_jpeg, y_frames

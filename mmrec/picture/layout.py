@@ -111,6 +111,18 @@ def fit(src_w: int, src_h: int, cell: Rect) -> Rect:
     return Rect(x, y, w, h)
 
 
+def around(cell: Rect, inner: Rect) -> tuple[Rect, ...]:
+    """The non-empty parts of ``cell`` that ``inner`` (inside it) leaves: the bars above,
+    below, left and right of a picture fitted in its cell."""
+    bars = (
+        Rect(cell.x, cell.y, cell.w, inner.y - cell.y),
+        Rect(cell.x, inner.bottom, cell.w, cell.bottom - inner.bottom),
+        Rect(cell.x, inner.y, inner.x - cell.x, inner.h),
+        Rect(inner.right, inner.y, cell.right - inner.right, inner.h),
+    )
+    return tuple(b for b in bars if b.w > 0 and b.h > 0)
+
+
 def scaled_size(src_w: int, src_h: int, scale: Fraction) -> tuple[int, int]:
     """libjpeg-turbo's scaled output size (TJSCALED: rounded up)."""
     return (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmrec.live.tile import JPEG_SCALES, Rect, choose_scale, fit, grid_layout, scaled_size
+from mmrec.picture.layout import JPEG_SCALES, Rect, choose_scale, fit, grid_layout, scaled_size
 
 sizes = st.tuples(st.integers(32, 2000), st.integers(32, 2000)).map(
     lambda s: (s[0] // 2 * 2, s[1] // 2 * 2)
