@@ -81,6 +81,9 @@ class H264Writer:
             s.pix_fmt = "yuv420p"
             s.codec_context.color_range = 2  # AVCOL_RANGE_JPEG
             s.time_base = time_base
+            # Frames are stamped in ``time_base``: the encoder must count in it too (left
+            # alone it counts in 1/rate, and a ms pts at 10 fps came out 100x too late).
+            s.codec_context.time_base = time_base
             if stream_metadata:
                 for k, v in (metadata or {}).items():
                     s.metadata[k] = v

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -177,3 +179,21 @@ async def test_a_camera_that_joins_later_gets_a_tile() -> None:
         snap = await fresh_mosaic(pv)
         assert near(rgb_at(snap, 80, 60), RED)
         assert near(rgb_at(snap, 240, 60), BLUE)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="no ffprobe")
+async def test_preview_mkv_lasts_as_long_as_the_clock_ran(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with LivePreview(tmp_path, ["A"], size=(320, 180), fps=20, port=None,
+                           clock=clock) as pv:  # fmt: skip
+        pv.update("A", solid(RED), 0)
+        for _ in range(5):
+            await pv.wait_tick()
+            clock.advance(1.0)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(tmp_path / "preview.mkv")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    # 4 s between the first mosaic and the last one at least; 5 s and a few ms at most
+    assert 4.0 <= float(out) <= 5.2

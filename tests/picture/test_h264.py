@@ -56,6 +56,21 @@ def test_an_mp4_at_a_constant_rate_with_its_timecode(tmp_path: Path) -> None:
     assert sum(p["stream_index"] == s["index"] for p in info["packets"]) == 10
 
 
+def test_a_live_matroska_keeps_given_pts_strictly_increasing(tmp_path: Path) -> None:
+    path = tmp_path / "preview.mkv"
+    w = H264Writer(
+        path, (64, 48), rate=Fraction(10), time_base=Fraction(1, 1000),
+        x264=x264_options("ultrafast", tune="zerolatency", crf=26, threads=None),
+        container="matroska", container_options={"flush_packets": "1"},
+        metadata={"title": "mmrec live preview"},
+    )  # fmt: skip
+    write(w, 5, pts=[0, 100, 100, 250, 90])  # the clock may repeat, never goes back
+    info = probe(path)
+    assert info["streams"][0]["codec_name"] == "h264"
+    pts = sorted(round(float(p["pts_time"]) * 1000) for p in info["packets"])
+    assert pts == [0, 100, 101, 250, 251]
+
+
 def test_the_preview_and_proxy_x264_settings() -> None:
     assert x264_options("ultrafast", tune="zerolatency", crf=26, threads=None) == {
         "preset": "ultrafast", "tune": "zerolatency", "crf": "26",
