@@ -123,7 +123,7 @@ class Mosaic:
         return tile
 
     def update(self, camera: str, data: Bytes, time_ns: int) -> None:
-        tile = self.tile(camera)
+        tile = self._tiles.get(camera) or self.tile(camera)  # one call a frame, not two
         tile.data = data
         tile.time_ns = time_ns
         tile.arrived_ns = self._clock()

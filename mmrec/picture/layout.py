@@ -1,7 +1,7 @@
-"""The multiview tile layout: pure arithmetic, no pixels, no I/O.
+"""The tile layout of the live mosaic and the multiview: pure arithmetic, no pixels, no I/O.
 
 A layout puts N cameras on a grid of equal cells inside a canvas of a target size.
-Invariants (tested with hypothesis in tests/test_tile.py):
+Invariants (tested with hypothesis in tests/picture/test_layout.py):
 - every cell and every picture rectangle lies inside the canvas, and no two cells overlap;
 - every x, y, width and height is even, so each rectangle maps onto whole 4:2:0 chroma samples;
 - a picture keeps its source's aspect ratio (to within the 2-pixel rounding to even sizes)

@@ -6,7 +6,7 @@ the files (``mmrec.picture.h264``), and the contact sheet (``contact``); ``proxy
 the whole pass (:func:`make_proxies`).
 """
 
-from mmrec.review.options import ProxyOptions, x264_options
-from mmrec.review.proxy import CameraProxy, ProxyResult, StageCPU, make_proxies
+from mmrec.review.options import ProxyOptions
+from mmrec.review.proxy import CameraProxy, ProxyResult, StageCPU, make_proxies, x264_options
 
 __all__ = ["CameraProxy", "ProxyOptions", "ProxyResult", "StageCPU", "make_proxies", "x264_options"]
