@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from mmrec.timeline.clock import replay, simulate_camera
+from mmrec.sim.trace import replay, simulate_camera
 
 DEVICES = [  # (seed, offset ns, drift ppm)
     (1, 3_210_000_000, 87.0),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from mmrec import __version__
+from mmrec.commands import options
 from mmrec.errors import MmrecError
 
 # (name, one-line help). Order is the order of the data flow.
@@ -23,6 +24,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("record", "record every camera's MJPEG feed to disk, JPEG passthrough"),
     ("bench", "measure each camera's frame rate, bitrate, jitter and latency"),
     ("proxy", "make synced review proxies and a multiview from a recorded take"),
+    ("export", "hand a take to an editor: MOVs in sync and FCP XML/FCPXML/EDL timelines"),
 )
 
 EPILOG = """\
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(p)
+        options.add_logging(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -74,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
+    options.setup_logging(args.verbose)
     try:
         return int(run(args))
     except MmrecError as exc:

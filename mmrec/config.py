@@ -10,9 +10,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from mmrec.errors import ConfigError
+from mmrec.wire.url import API_PORT, short_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class DiscoverySpec:
     scan: str | None = None
     hostnames: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    mdns: bool = True  # command line only (--no-mdns)
+    scan_port: int = API_PORT  # command line only (--scan-port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +53,6 @@ def camera_arg(value: str) -> tuple[str, str]:
     if sep and name and "://" not in name:
         return name, url
     return short_name(value), value
-
-
-def short_name(url: str) -> str:
-    """A URL's display name: its host, with the port when it is not 8081."""
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    try:
-        port = parts.port
-    except ValueError:
-        return url
-    host = parts.hostname or url
-    return host if port in (None, 8081) else f"{host}:{port}"
 
 
 def _expect(where: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything mmrec needs, idempotently: system libraries, a virtual environment
 # in .venv, and the Python packages. Usage: scripts/bootstrap.sh [--dev]
-#   --dev  also install the test tools (pytest, mypy, ruff, ...) and ffmpeg for cross-checks.
+#   --dev  also install the test tools (pytest, mypy, ruff, ...), ffmpeg for cross-checks and
+#          MLT's melt (the editing engine that renders exported timelines in the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,7 @@ ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so' || need+=(libturbojpeg0)
 "$py" -c 'import ensurepip, venv' 2>/dev/null || need+=("python3-venv")
 if [ "$dev" = 1 ]; then
     command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+    command -v melt >/dev/null 2>&1 || need+=(melt)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
@@ -37,7 +39,8 @@ if [ "${#need[@]}" -gt 0 ]; then
         fi
         say "installing system packages: ${need[*]}"
         $sudo apt-get update -qq || say "apt-get update failed; trying the install anyway"
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${need[@]}" >/dev/null ||
             die "could not install ${need[*]}; install them with your package manager and retry"
     else
         die "needs ${need[*]} (libjpeg-turbo's libturbojpeg, python venv, ffmpeg); install them and retry"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from turbojpeg import TurboJPEG
@@ -58,3 +59,15 @@ def o_direct_works(folder: Path) -> bool:
     os.close(fd)
     probe.unlink()
     return True
+
+
+def sent_in_take(sent: Iterable[Any], manifest: Any, fps: float = 30.0) -> tuple[int, int]:
+    """How many of a simulated node's sent frames a take must hold: (at least, at most).
+
+    A take ends on an instant: every frame captured before it is in the take and none
+    captured after it, to within one frame period (the clock model's placement of the
+    frames around the stop)."""
+    stop_ns = manifest.start_realtime_ns + (manifest.duration_ns or 0)
+    period = int(1e9 / fps)
+    true = [f.true_ns for f in sent]
+    return sum(t < stop_ns - period for t in true), sum(t < stop_ns + period for t in true)

@@ -17,6 +17,7 @@ examples:
   mmrec bench 127.0.0.11 127.0.0.12 127.0.0.13 127.0.0.14 --duration 20
   mmrec bench A=http://192.168.43.21:8081/stream B=192.168.43.22 --plots out/bench
   mmrec bench --discover --interface 192.168.43.10 --duration 30
+  mmrec bench --discover --no-mdns --scan 192.168.43.0/24 --host 100.101.7.21
   mmrec bench http://10.0.0.5:8080/video --fps-nominal 25 --json > bench.json
 """
 
@@ -38,16 +39,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from mmrec.bench.device import (
-    Bench,
-    BenchConfig,
-    BenchProgress,
-    BenchReport,
-    BenchTarget,
-    DeviceResult,
-)
+from mmrec.bench.device import BenchProgress, BenchReport, DeviceResult
+from mmrec.bench.run import Bench, BenchConfig, BenchTarget
+from mmrec.commands import options
 from mmrec.config import camera_arg
 from mmrec.errors import ConfigError
+from mmrec.ingest.stream import CameraState
 from mmrec.stats import LatencySnapshot
 
 
@@ -59,26 +56,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="camera streams (http://HOST:PORT/stream; HOST alone means :8081/stream)",
     )
     p.add_argument(
-        "--discover", action="store_true", help="also bench the nodes discovery finds (mDNS)"
-    )
-    p.add_argument(
-        "--interface",
-        action="append",
-        default=[],
-        metavar="IP",
-        help="interface address mDNS may use with --discover (repeatable; default: all)",
-    )
-    p.add_argument(
-        "--discover-timeout",
-        type=float,
-        default=3.0,
-        metavar="S",
-        help="how long --discover listens before the bench starts (3)",
-    )
-    p.add_argument(
         "--duration", type=float, default=10.0, metavar="S", help="seconds to measure (10)"
     )
-    p.add_argument("--json", action="store_true", help="no live view; print the results as JSON")
+    options.add_output(p, json_help="no live view; print the results as JSON")
     p.add_argument(
         "--plots",
         type=Path,
@@ -99,15 +79,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="HZ",
         help="/status clock probes per second per device (3)",
     )
-    p.add_argument(
-        "--connect-timeout", type=float, default=2.0, metavar="S", help="connect timeout (2)"
-    )
-    p.add_argument(
-        "--read-timeout",
+    options.add_timeouts(p)
+    d = options.add_discovery(p, opt_in="also bench the camera nodes discovery finds")
+    d.add_argument(
+        "--discover-timeout",
         type=float,
-        default=3.0,
+        default=options.LISTEN_S,
         metavar="S",
-        help="a stream silent this long is stalled; also the /status read timeout (3)",
+        help=f"how long --discover listens before the bench starts ({options.LISTEN_S:g})",
     )
 
 
@@ -204,24 +183,29 @@ def merge_targets(given: list[BenchTarget], found: list[BenchTarget]) -> list[Be
 
 async def _discover(args: argparse.Namespace, err: Console) -> list[BenchTarget]:
     """Run discovery for --discover-timeout seconds; the answering nodes as targets."""
-    from mmrec.discover import Discovery, DiscoveryConfig
+    from mmrec.discover import survey
 
     if not args.discover_timeout > 0:
         raise ConfigError("--discover-timeout must be positive")
-    where = ", ".join(args.interface) or "all interfaces"
+    config = options.discovery_config(options.discovery_spec(args))
+    where = ", ".join(config.interfaces) or "all interfaces"
     if not args.json:
         err.print(f"discovering camera nodes for {args.discover_timeout:g} s on {where}…")
-    async with Discovery(DiscoveryConfig(interfaces=tuple(args.interface))) as disc:
-        # Listen for the whole window: mDNS answers trickle in over 1-3 s.
-        with contextlib.suppress(TimeoutError):
-            await disc.wait_until(lambda _: False, args.discover_timeout)
-        cams = [c for c in disc.cameras() if c.answering]
+    found = await survey(config, args.discover_timeout)
+    cams = [c for c in found.cameras if c.answering]
     if not args.json:
         err.print(f"found {len(cams)} node(s)")
     return [BenchTarget(c.id, c.stream_url) for c in cams]
 
 
 # -- terminal output ------------------------------------------------------------------
+
+
+_STATE_COLOR: dict[str, str] = {  # progress rows also say "probing"
+    CameraState.STREAMING: "green",
+    CameraState.STALLED: "red",
+    CameraState.BACKOFF: "yellow",
+}
 
 
 def _ms(ns: int | None, digits: int = 1) -> str:
@@ -241,7 +225,7 @@ def progress_view(p: BenchProgress) -> Group:
         t.add_column(col, justify="left" if col in ("device", "state") else "right")
     t.add_column("last error", overflow="fold", max_width=50)
     for d in p.devices:
-        color = {"streaming": "green", "stalled": "red", "backoff": "yellow"}.get(d.state, "")
+        color = _STATE_COLOR.get(d.state, "")
         t.add_row(
             d.name,
             f"[{color}]{d.state}[/]" if color else d.state,

@@ -36,15 +36,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mmrec.discover import (
-    CameraInfo,
-    Discovery,
-    DiscoveryConfig,
-    DiscoveryWarning,
-    ScanLimits,
-    ScanReport,
-)
-from mmrec.discover.model import API_PORT
+from mmrec.commands import options
+from mmrec.discover import CameraInfo, DiscoveryWarning, ScanReport, survey
 from mmrec.errors import ConfigError
 
 
@@ -52,46 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=3.0,
+        default=options.LISTEN_S,
         metavar="S",
-        help="how long to listen, in seconds (default 3; nodes announce within 1-3 s)",
+        help=f"how long to listen, in seconds (default {options.LISTEN_S:g}; nodes announce"
+        " within 1-3 s)",
     )
-    parser.add_argument(
-        "--interface",
-        action="append",
-        default=[],
-        metavar="IP",
-        help="address of an interface mDNS may use (repeatable; default: all interfaces)",
-    )
-    parser.add_argument(
-        "--scan",
-        metavar="CIDR",
-        help="also scan this range (at most a /24, e.g. 192.168.1.0/24), or 'auto' for the"
-        " LAN interface's own subnet; nothing outside the range is probed",
-    )
-    parser.add_argument(
-        "--scan-port",
-        type=int,
-        default=API_PORT,
-        metavar="PORT",
-        help=f"port the scan probes (default {API_PORT})",
-    )
-    parser.add_argument(
-        "--host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="a node's address typed in by hand, e.g. a Tailscale 100.x (repeatable)",
-    )
-    parser.add_argument(
-        "--hostname",
-        action="append",
-        default=[],
-        metavar="NAME.local",
-        help="a node's mDNS hostname to resolve and probe (repeatable)",
-    )
-    parser.add_argument("--no-mdns", action="store_true", help="do not use mDNS at all")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    options.add_discovery(parser)
+    options.add_output(parser, json_help="print JSON instead of a table")
 
 
 def camera_json(camera: CameraInfo, now_ns: int) -> dict[str, Any]:
@@ -115,35 +75,12 @@ def warning_json(w: DiscoveryWarning) -> dict[str, str]:
     return {"source": str(w.source), "subject": w.subject, "message": w.message}
 
 
-Found = tuple[list[CameraInfo], list[DiscoveryWarning], ScanReport | None]
-
-
-async def _discover(config: DiscoveryConfig, timeout_s: float) -> Found:
-    async with Discovery(config) as disc:
-        await asyncio.sleep(timeout_s)  # listening is the job: announcements arrive over time
-        # A scan or first probe round still running gets the time its own bounds allow.
-        bound = config.scan_limits.total_s + config.resolve_timeout_s + config.probe_timeout_s
-        try:
-            async with asyncio.timeout(bound):
-                await disc.settled()
-        except TimeoutError:
-            pass
-        return disc.cameras(), disc.warnings(), disc.scan_report
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise ConfigError("--timeout must be > 0")
-    config = DiscoveryConfig(
-        interfaces=tuple(args.interface),
-        mdns=not args.no_mdns,
-        scan=args.scan,
-        scan_port=args.scan_port,
-        scan_limits=ScanLimits(),
-        hosts=tuple(args.host),
-        hostnames=tuple(args.hostname),
-    )
-    cameras, warnings, report = asyncio.run(_discover(config, args.timeout))
+    config = options.discovery_config(options.discovery_spec(args))
+    found = asyncio.run(survey(config, args.timeout))
+    cameras, warnings, report = list(found.cameras), list(found.warnings), found.scan
     now = time.monotonic_ns()
     if args.json:
         doc: dict[str, Any] = {

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mmrec.commands.options import add_output
 from mmrec.errors import ConfigError
 from mmrec.review import ProxyOptions, make_proxies
 
@@ -43,7 +44,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("take", type=Path, metavar="TAKE_DIR", help="a take folder (has manifest.json)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (TAKE_DIR/proxies)")
+    add_output(p, out_help="output folder (TAKE_DIR/proxies)")
     p.add_argument("--height", type=int, default=540, metavar="PX", help="proxy height (540)")
     p.add_argument("--fps", type=str, default="30", metavar="FPS", help="proxy frame rate (30)")
     p.add_argument(

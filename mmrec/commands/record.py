@@ -36,9 +36,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mmrec.commands import options
 from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import IngestConfig, StreamTarget
+from mmrec.ingest.stream import CameraState, StreamTarget
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
@@ -52,7 +53,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
-    p.add_argument("--out", type=Path, metavar="DIR", help="folder for takes (default: ./takes)")
+    options.add_output(
+        p,
+        out_help="folder for takes (default: ./takes)",
+        json_help="no live view; print the final summary as JSON",
+    )
     p.add_argument("--name", metavar="TEXT", help="a label appended to the take id")
     p.add_argument(
         "--duration", type=float, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
@@ -74,19 +79,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--sim-size", default="1920x1080", metavar="WxH", help="simulated frame size (1920x1080)"
     )
     p.add_argument("--sim-fps", type=float, default=30.0, metavar="FPS", help="simulated fps (30)")
-    p.add_argument(
-        "--read-timeout",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="a camera silent this long is stalled: reconnect (5)",
-    )
-    p.add_argument(
-        "--connect-timeout", type=float, default=3.0, metavar="S", help="connect timeout (3)"
-    )
-    p.add_argument(
-        "--json", action="store_true", help="no live view; print the final summary as JSON"
-    )
+    options.add_timeouts(p)
     v = p.add_argument_group(
         "live preview",
         "A tiled mosaic of every camera's newest frame, written to preview.mkv in the take\n"
@@ -122,36 +115,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
-    d = p.add_argument_group(
-        "discovery",
-        "Find camera nodes instead of (or as well as) listing them. The scan probes only the\n"
-        "range given (at most a /24), 32 hosts at a time, 0.4 s connect timeout.",
-    )
-    d.add_argument(
-        "--discover", action="store_true", help="record every node found, including late joiners"
-    )
-    d.add_argument(
-        "--interface",
-        action="append",
-        default=[],
-        metavar="IP",
-        help="network interface (its IP) for mDNS; repeatable; default all",
-    )
-    d.add_argument("--scan", metavar="CIDR", help="also scan this range for nodes on port 8081")
-    d.add_argument(
-        "--host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="a node address to probe (e.g. Tailscale 100.x); repeatable",
-    )
-    d.add_argument(
-        "--hostname",
-        action="append",
-        default=[],
-        metavar="NAME.local",
-        help="a node hostname to resolve over mDNS; repeatable",
-    )
+    options.add_discovery(p, opt_in="record every node found, including late joiners")
 
 
 def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
@@ -165,8 +129,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
-    discover = args.discover or cfg.discovery.enabled
-    if not cams and not args.sim and not discover:
+    discovery = options.discovery_spec(args, cfg.discovery)
+    if not cams and not args.sim and not discovery.enabled:
         raise ConfigError(
             "no cameras: give URLs (mmrec record http://HOST:8081/stream), --config FILE, "
             "or --sim N to rehearse with simulated phones"
@@ -177,13 +141,9 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         args.segment_seconds < 0 or 0 < args.segment_seconds < 1
     ):
         raise ConfigError("--segment-seconds must be 0 (off) or at least 1")
-    for flag, value in (
-        ("--read-timeout", args.read_timeout),
-        ("--connect-timeout", args.connect_timeout),
-        ("--preview-fps", args.preview_fps),
-    ):
-        if not value > 0:
-            raise ConfigError(f"{flag} must be positive")
+    options.ingest_config(args)  # checks the timeouts
+    if not args.preview_fps > 0:
+        raise ConfigError("--preview-fps must be positive")
     if not 0 <= args.preview_port <= 65535:
         raise ConfigError("--preview-port must be 0-65535 (0: any free port)")
     if not 1 <= args.writer_threads <= 64:
@@ -203,13 +163,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         duration=args.duration if args.duration is not None else cfg.duration,
         take_name=args.name or cfg.take_name,
         preview=cfg.preview,
-        discovery=DiscoverySpec(
-            enabled=discover,
-            interfaces=tuple(args.interface) or cfg.discovery.interfaces,
-            scan=args.scan or cfg.discovery.scan,
-            hostnames=cfg.discovery.hostnames + tuple(args.hostname),
-            hosts=cfg.discovery.hosts + tuple(args.host),
-        ),
+        discovery=discovery,
     )
 
 
@@ -220,11 +174,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 _STATE_SHORT = {
-    "streaming": "live",
-    "stalled": "stall",
-    "backoff": "retry",
-    "connecting": "conn",
-    "stopped": "stop",
+    CameraState.STREAMING: "live",
+    CameraState.STALLED: "stall",
+    CameraState.BACKOFF: "retry",
+    CameraState.CONNECTING: "conn",
+    CameraState.STOPPED: "stop",
 }
 
 
@@ -299,7 +253,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ingest_cfg = IngestConfig(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    ingest_cfg = options.ingest_config(args)
     async with contextlib.AsyncExitStack() as stack:
         cams = list(settings.cameras)
         if args.sim:
@@ -360,19 +314,10 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
 async def _start_discovery(
     stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
 ) -> None:
-    from mmrec.discover import Discovery, DiscoveryConfig
+    from mmrec.discover import Discovery
     from mmrec.session.recorder import follow_discovery
 
-    disc = await stack.enter_async_context(
-        Discovery(
-            DiscoveryConfig(
-                interfaces=spec.interfaces,
-                scan=spec.scan,
-                hosts=spec.hosts,
-                hostnames=spec.hostnames,
-            )
-        )
-    )
+    disc = await stack.enter_async_context(Discovery(options.discovery_config(spec)))
     manual = frozenset(
         (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
     )

@@ -23,6 +23,7 @@ import signal
 import sys
 from dataclasses import replace
 
+from mmrec.commands import options
 from mmrec.errors import ConfigError
 from mmrec.sim import NodeConfig, Quirk, SimMesh, auto_ring_length, parse_quirks
 
@@ -132,7 +133,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     o = parser.add_argument_group("run and output")
     o.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    o.add_argument("--json", action="store_true", help="print the node list as one JSON line")
+    options.add_output(o, json_help="print the node list as one JSON line")
     o.add_argument(
         "--sent-log",
         metavar="FILE",

@@ -7,9 +7,8 @@ node and derives events, and :class:`Discovery` runs it all on the event loop.
 
 from __future__ import annotations
 
-from mmrec.discover.discovery import Discovery, DiscoveryConfig, EventStream
+from mmrec.discover.discovery import Discovery, DiscoveryConfig, EventStream, Survey, survey
 from mmrec.discover.model import (
-    API_PORT,
     SERVICE_TYPE,
     CameraAdded,
     CameraAddressChanged,
@@ -22,6 +21,7 @@ from mmrec.discover.model import (
 )
 from mmrec.discover.registry import CameraRegistry
 from mmrec.discover.scan import ScanLimits, ScanReport
+from mmrec.wire.url import API_PORT
 
 __all__ = [
     "API_PORT",
@@ -40,4 +40,6 @@ __all__ = [
     "ScanReport",
     "Sighting",
     "Source",
+    "Survey",
+    "survey",
 ]

@@ -11,9 +11,9 @@ Usage (the recorder)::
                 case CameraLost(camera): stop_ingest(camera)
 
 Invariants: every network wait has a timeout; every task started here is owned by
-the :class:`Discovery` and cancelled and awaited on exit, and the HTTP session and
-zeroconf instance are closed, so nothing outlives the ``async with`` block. Time is
-read from the injected ``clock`` (``monotonic_ns``) only.
+the :class:`Discovery` and cancelled and awaited on exit, every ``/status`` connection
+is closed after its answer and the zeroconf instance is closed, so nothing outlives the
+``async with`` block. Time is read from the injected ``clock`` (``monotonic_ns``) only.
 """
 
 from __future__ import annotations
@@ -28,26 +28,24 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-import aiohttp
-
 from mmrec.discover.mdns import Mdns, MdnsBrowser
 from mmrec.discover.model import (
-    API_PORT,
     CameraAdded,
     CameraInfo,
     DiscoveryEvent,
     DiscoveryWarning,
-    NodeStatus,
     Sighting,
     Source,
     normalize_hostname,
     order_addresses,
-    parse_host,
 )
-from mmrec.discover.probe import Connect, fetch_status, tcp_connect
+from mmrec.discover.probe import Connect, tcp_connect
 from mmrec.discover.registry import CameraRegistry
 from mmrec.discover.scan import ScanLimits, ScanReport, resolve_scan_range, scan, scan_targets
 from mmrec.errors import CameraError, ConfigError, DiscoveryError
+from mmrec.ingest.status import fetch_status
+from mmrec.wire.status import NodeStatus
+from mmrec.wire.url import API_PORT, parse_host
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +181,6 @@ class Discovery:
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
         self._browser: MdnsBrowser | None = None
         self._mdns: Mdns | None = None
         self._hosts = [parse_host(h, config.api_port) for h in config.hosts]
@@ -217,11 +214,6 @@ class Discovery:
         scan_cidr = resolve_scan_range(cfg.scan) if cfg.scan is not None else None
         if scan_cidr is not None:
             scan_targets(scan_cidr)
-        limit = cfg.probe_concurrency + cfg.scan_limits.concurrency
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=limit, force_close=True),
-            trust_env=False,  # never route probes through a proxy from the environment
-        )
         try:
             if cfg.mdns:
                 self._mdns = Mdns(cfg.interfaces)
@@ -244,7 +236,7 @@ class Discovery:
             self._scan_done.set()
 
     async def aclose(self) -> None:
-        """Stop every path, close sockets and sessions, end every event stream."""
+        """Stop every path, close sockets, end every event stream."""
         if self._closed:
             return
         self._closed = True
@@ -255,8 +247,6 @@ class Discovery:
             await self._browser.close()
         if self._mdns is not None:
             await self._mdns.close()
-        if self._session is not None:
-            await self._session.close()
         for stream in list(self._streams):
             stream.push(_CLOSED)
         self._streams.clear()
@@ -349,8 +339,8 @@ class Discovery:
         self._emit(self._registry.warn(Source.MDNS, name, message, self._clock()))
 
     async def _fetch(self, host: str, port: int, timeout_s: float) -> tuple[NodeStatus, list[str]]:
-        assert self._session is not None
-        return await fetch_status(self._session, host, port, timeout_s)
+        # Connections are bounded by the probe round's and the scan's semaphores.
+        return await fetch_status(host, port, timeout_s)
 
     def _observe_status(
         self,
@@ -466,3 +456,25 @@ class Discovery:
             self._emit(self._registry.set_answering(source, key, True, self._clock()))
         else:
             self._observe_status(source, key, s.addresses, s.port, status, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What one bounded run of discovery found (``mmrec discover``, ``mmrec bench --discover``)."""
+
+    cameras: tuple[CameraInfo, ...]
+    warnings: tuple[DiscoveryWarning, ...]
+    scan: ScanReport | None
+
+
+async def survey(config: DiscoveryConfig, listen_s: float) -> Survey:
+    """Run discovery for ``listen_s`` seconds, then until its scan and first probe round
+    end (within their own bounds); what it found."""
+    async with Discovery(config) as disc:
+        await asyncio.sleep(listen_s)  # listening is the job: announcements arrive over time
+        # A scan or first probe round still running gets the time its own bounds allow.
+        bound = config.scan_limits.total_s + config.resolve_timeout_s + config.probe_timeout_s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(bound):
+                await disc.settled()
+        return Survey(tuple(disc.cameras()), tuple(disc.warnings()), disc.scan_report)

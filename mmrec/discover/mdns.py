@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import zeroconf
 from zeroconf import Error as ZeroconfError
@@ -24,9 +25,10 @@ from zeroconf import (
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from mmrec.discover.model import SERVICE_TYPE, Sighting, sighting_from_mdns
-from mmrec.errors import DiscoveryError
+from mmrec.errors import DiscoveryError, ExceptionMap, describe, map_exceptions
 
 OnSighting = Callable[[Sighting, list[str]], None]
+_START_ERRORS: Final[ExceptionMap] = {(OSError, ZeroconfError, ValueError): DiscoveryError}
 OnRemoved = Callable[[str], None]
 OnProblem = Callable[[str, str], None]
 
@@ -54,11 +56,9 @@ def open_zeroconf(interfaces: Sequence[str]) -> AsyncZeroconf:
         version = {frozenset({4}): IPVersion.V4Only, frozenset({6}): IPVersion.V6Only}.get(
             frozenset(versions), IPVersion.All
         )
-    try:
+    where = ", ".join(interfaces) or "all interfaces"
+    with map_exceptions(_START_ERRORS, f"cannot start mDNS on {where}"):
         return AsyncZeroconf(interfaces=choice, ip_version=version)
-    except (OSError, ZeroconfError, ValueError) as exc:
-        where = ", ".join(interfaces) or "all interfaces"
-        raise DiscoveryError(f"cannot start mDNS on {where}: {exc}") from None
 
 
 async def resolve_hostname(zc: Zeroconf, hostname: str, timeout_s: float) -> list[str]:
@@ -172,7 +172,7 @@ class MdnsBrowser:
         try:
             ok = await info.async_request(self._zc, self._timeout_s * 1000)
         except (OSError, ZeroconfError) as exc:
-            self._on_problem(name, f"resolve failed: {exc}")
+            self._on_problem(name, f"resolve failed: {describe(exc)}")
             return
         if not ok:
             self._on_problem(name, f"did not resolve within {self._timeout_s:g} s")

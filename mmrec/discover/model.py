@@ -1,29 +1,23 @@
 """What discovery knows about camera nodes: values, events and the parsing of what nodes say.
 
 Pure: no sockets, no asyncio, no clocks (times are passed in as ``monotonic_ns``
-integers). Everything here is built from untrusted input (TXT records, /status JSON),
-so every parser returns a usable value plus a list of human-readable problems and
-never raises for bad input.
+integers). Everything here is built from untrusted input (TXT records; ``/status`` bodies
+are read by :mod:`mmrec.wire.status`), so every parser returns a usable value plus a list
+of human-readable problems and never raises for bad input.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-API_PORT = 8081
-"""Every camera node serves its HTTP API on this port unless it says otherwise."""
+from mmrec.wire.status import clean_text
+from mmrec.wire.url import API_PORT, http_url, parse_port
 
 SERVICE_TYPE = "_mmcam._tcp.local."
 """The Bonjour/mDNS service type camera nodes advertise."""
-
-MAX_TEXT = 64
-"""Longest deviceName/model/role kept (characters); longer values are cut and reported."""
-
 
 class Source(StrEnum):
     """A path by which a camera was found, in order of preference for the address in use."""
@@ -139,45 +133,6 @@ class Sighting:
         return self.addresses[0]
 
 
-def http_url(host: str, port: int, path: str) -> str:
-    """``http://host:port/path``, with IPv6 literals bracketed (and a scope ``%`` escaped)."""
-    if ":" in host:
-        host = "[" + host.replace("%", "%25") + "]"
-    return f"http://{host}:{port}{path}"
-
-
-def clean_text(value: str, field: str) -> tuple[str, list[str]]:
-    """Make a node-supplied text value printable and bounded; report what was changed."""
-    problems: list[str] = []
-    kept = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
-    if kept != value:
-        problems.append(f"{field} has control characters; removed")
-    kept = kept.strip()
-    if len(kept) > MAX_TEXT:
-        problems.append(f"{field} is {len(kept)} characters long; cut to {MAX_TEXT}")
-        kept = kept[:MAX_TEXT]
-    if any(c in kept for c in "/\\") or kept in {".", ".."} or kept.startswith("."):
-        problems.append(f"{field} {kept!r} looks like a path; only its safe form is used on disk")
-    return kept, problems
-
-
-def parse_port(value: object, field: str) -> tuple[int | None, list[str]]:
-    """A TCP port from a TXT or JSON value; ``None`` (and a problem) if absent or absurd."""
-    if value is None or value == "":
-        return None, []
-    if isinstance(value, bool):
-        return None, [f"{field} {value!r} is not a port number"]
-    if isinstance(value, int):
-        port = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
-        port = int(value.strip())
-    else:
-        return None, [f"{field} {str(value)[:40]!r} is not a port number"]
-    if not 1 <= port <= 65535:
-        return None, [f"{field} {port} is out of range 1-65535"]
-    return port, []
-
-
 def _decode_txt(raw: bytes | None, field: str) -> tuple[str | None, list[str]]:
     if raw is None:
         return None, []
@@ -271,84 +226,6 @@ def order_addresses(addresses: list[str]) -> tuple[str, ...]:
 
     unique = list(dict.fromkeys(addresses))
     return tuple(sorted(unique, key=rank))
-
-
-@dataclass(frozen=True, slots=True)
-class NodeStatus:
-    """The identifying part of a node's ``GET /status`` answer."""
-
-    name: str
-    model: str
-    role: str
-    api_port: int | None
-
-
-def parse_status(doc: Any) -> tuple[NodeStatus | None, list[str]]:
-    """Decide from a parsed ``/status`` JSON document whether it is a camera node.
-
-    A camera node's status is an object with a non-empty string ``deviceName`` and at
-    least two of ``model``, ``role``, ``apiPort``, ``width``, ``height``, ``fps``
-    (an open port that answers some other JSON is not a camera). Returns ``None``
-    and the reason when it is not.
-    """
-    if not isinstance(doc, dict):
-        return None, ["/status is not a JSON object"]
-    raw_name = doc.get("deviceName")
-    if not isinstance(raw_name, str):
-        return None, ["/status has no string deviceName"]
-    others = ("model", "role", "apiPort", "width", "height", "fps")
-    if sum(1 for k in others if k in doc) < 2:
-        return None, ["/status lacks camera fields (model, role, apiPort, width, height, fps)"]
-    problems: list[str] = []
-    name, p = clean_text(raw_name, "deviceName")
-    problems += p
-    if not name:
-        return None, ["/status deviceName is empty"]
-
-    def text(key: str) -> str:
-        value = doc.get(key)
-        if not isinstance(value, str):
-            if value is not None:
-                problems.append(f"/status {key} is not a string")
-            return ""
-        kept, p = clean_text(value, key)
-        problems.extend(p)
-        return kept
-
-    model, role = text("model"), text("role")
-    port, p = parse_port(doc.get("apiPort"), "/status apiPort")
-    problems += p
-    return NodeStatus(name, model, role, port), problems
-
-
-def parse_host(text: str, default_port: int = API_PORT) -> tuple[str, int]:
-    """``"100.64.0.7"``, ``"phone.local:8081"``, ``"[fd00::5]:8081"``, ``"::1"`` -> (host, port).
-
-    Raises :class:`ValueError` with a readable message for anything else.
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("empty host")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"bad host {text!r}: expected [IPv6]:PORT")
-        port_text = rest[1:] if rest else ""
-    elif text.count(":") > 1:
-        host, port_text = text, ""  # bare IPv6 literal
-    else:
-        host, _, port_text = text.partition(":")
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        if not host or any(c in host for c in "/ ?#@") or len(host) > 253:
-            raise ValueError(f"bad host {text!r}") from None
-    if not port_text:
-        return host, default_port
-    port, problems = parse_port(port_text, "port")
-    if port is None:
-        raise ValueError(f"bad host {text!r}: {problems[0] if problems else 'no port'}")
-    return host, port
 
 
 def normalize_hostname(name: str) -> str:

@@ -8,7 +8,7 @@ Invariants:
 * At most ``concurrency`` hosts are probed at once; each host gets ``connect_s`` to
   open TCP and ``host_s`` in all; the whole scan ends after ``total_s``.
 * An open port is not a camera: a host counts only when ``GET /status`` answers
-  with a camera node's JSON (:func:`mmrec.discover.model.parse_status`).
+  with a camera node's JSON (:func:`mmrec.wire.status.parse_status`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import ifaddr
 
-from mmrec.discover.model import NodeStatus
 from mmrec.discover.probe import Connect, tcp_connect
 from mmrec.errors import CameraError, DiscoveryError
+from mmrec.wire.status import NodeStatus
 
 MAX_SCAN_ADDRESSES = 256
 

@@ -1,64 +1,38 @@
-"""A camera node's ``/status``: NTP-style probes of its clock, and the fields mmrec reads.
+"""Asking a camera node's ``/status``: who it is and what its clock reads, timed at the socket.
 
-Used by the recorder's clock model and by ``mmrec bench``. Probes run over one kept-alive
-connection per node and are timed at the socket (:class:`StatusProbe`). The body is
-capped (a node whose ``/status`` never ends, or that serves its MJPEG stream on every
-path, costs at most ``MAX_STATUS_BYTES``), every probe has a deadline, and every OS,
-HTTP, JSON or timeout failure becomes a :class:`CameraError` naming the camera.
+The one ``/status`` client, used by discovery (is a camera node at this address, and who),
+by the recorder's clock model and by ``mmrec bench`` (NTP-style clock probes). Probes run
+over one kept-alive connection per node and are timed at the socket
+(:class:`StatusProbe`); :func:`fetch_status` asks once. The body is capped at
+:data:`~mmrec.wire.status.MAX_STATUS_BYTES` (a node whose ``/status`` never ends, or that
+serves its MJPEG stream on every path, costs at most that), every probe has a deadline,
+and every OS, HTTP, JSON or timeout failure becomes a :class:`CameraError` naming the
+camera (:func:`~mmrec.errors.map_exceptions`). The body is read by
+:func:`mmrec.wire.status.parse_status`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from dataclasses import dataclass
 from typing import Final
 
-from mmrec.errors import CameraProtocolError, CameraUnreachableError, StreamFormatError
-from mmrec.timeline.align import parse_device_ts
+from mmrec.errors import (
+    CameraProtocolError,
+    CameraUnreachableError,
+    ExceptionMap,
+    StreamFormatError,
+    map_exceptions,
+)
 from mmrec.wire import http1
+from mmrec.wire.status import MAX_STATUS_BYTES, NodeStatus, parse_status
 
-MAX_STATUS_BYTES: Final = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class StatusInfo:
-    """What one ``/status`` answer told us: its clock (device ns) and nominal rate."""
-
-    device_ns: int | None
-    fps: float | None
-
-
-def parse_status(body: bytes) -> StatusInfo:
-    """The clock (``clockNs``, else ``clock`` seconds) and ``fps`` from a ``/status`` body.
-
-    Raises :class:`ValueError` when the body is not a JSON object; missing or odd fields
-    are simply None (many cameras have a ``/status`` without a clock).
-    """
-    try:
-        doc = json.loads(body)
-    except RecursionError as exc:  # absurdly nested JSON
-        raise ValueError("/status is nested too deeply") from exc
-    if not isinstance(doc, dict):
-        raise ValueError("/status is not a JSON object")
-    device_ns: int | None = None
-    ns = doc.get("clockNs")
-    if isinstance(ns, int) and not isinstance(ns, bool) and ns > 0:
-        device_ns = ns
-    else:
-        v = doc.get("clock")
-        if isinstance(v, str):
-            device_ns = parse_device_ts(v)
-        elif isinstance(v, int | float) and not isinstance(v, bool):
-            device_ns = parse_device_ts(repr(v))
-    fps = doc.get("fps")
-    nominal = (
-        float(fps)
-        if isinstance(fps, int | float) and not isinstance(fps, bool) and 0 < fps <= 1000
-        else None
-    )
-    return StatusInfo(device_ns, nominal)
+_PROBE_ERRORS: Final[ExceptionMap] = {
+    TimeoutError: CameraUnreachableError,  # before OSError: it is one
+    OSError: CameraUnreachableError,
+    StreamFormatError: CameraProtocolError,
+}
+_CONNECT_ERRORS: Final[ExceptionMap] = {OSError: CameraUnreachableError}
 
 
 class _ProbeProtocol(asyncio.Protocol):
@@ -105,40 +79,61 @@ class StatusProbe:
     The recorder's clock model trusts a probe to within half its round trip, and only if
     the two legs are alike; so the send time is read right before the request is written
     and the answer time when its first byte reaches the socket, on a connection that is
-    already open (no connect, no client-library work inside the interval). Returns what
-    :func:`get_status` returns; errors are :class:`CameraError` naming the camera.
+    already open (no connect, no client-library work inside the interval). Errors are
+    :class:`~mmrec.errors.CameraError` naming the camera; a connection left mid-answer
+    is closed (the next probe opens a new one).
     """
 
     def __init__(self, host: str, port: int, camera: str, *, timeout: float = 2.0) -> None:
         self.host, self.port, self.camera, self.timeout = host, port, camera, timeout
         self._proto: _ProbeProtocol | None = None
 
-    async def probe(self) -> tuple[int, int, StatusInfo]:
-        try:
+    async def probe(self) -> tuple[int, int, NodeStatus]:
+        """One round trip: (sent, answered) monotonic ns and what the node said."""
+        t0, t1, status, _ = await self.ask()
+        return t0, t1, status
+
+    async def ask(self) -> tuple[int, int, NodeStatus, list[str]]:
+        """:meth:`probe`, and the problems found in the node's identity fields."""
+        with map_exceptions(_PROBE_ERRORS, "/status", camera=self.camera, timeout=self.timeout):
             async with asyncio.timeout(self.timeout):
-                return await self._probe()
-        except TimeoutError as exc:
-            self.close()
-            raise CameraUnreachableError(
-                self.camera, f"/status: no answer within {self.timeout:g} s"
-            ) from exc
-        except OSError as exc:
-            self.close()
-            raise CameraUnreachableError(self.camera, f"/status failed: {exc}") from exc
-        except StreamFormatError as exc:
-            self.close()
-            raise CameraProtocolError(self.camera, f"/status: {exc}") from exc
+                return await self._ask()
 
     def close(self) -> None:
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.close()
         self._proto = None
 
-    async def _probe(self) -> tuple[int, int, StatusInfo]:
+    async def _ask(self) -> tuple[int, int, NodeStatus, list[str]]:
+        try:
+            t0, head, body = await self._exchange()
+        except BaseException:
+            self.close()  # mid-answer: what is still coming would confuse the next probe
+            raise
+        proto = self._proto
+        assert proto is not None
+        t1 = proto.first_ns
+        if (
+            proto.closed
+            or (head.header("connection") or "").lower() == "close"
+            or head.http_version == "1.0"
+        ):
+            self.close()
+        if head.status != 200:
+            raise CameraProtocolError(self.camera, f"/status answered HTTP {head.status}")
+        try:
+            status, problems = parse_status(body)
+        except StreamFormatError as exc:
+            raise CameraProtocolError(self.camera, str(exc)) from exc
+        return t0, t1, status, problems
+
+    async def _exchange(self) -> tuple[int, http1.ResponseHead, bytes]:
+        """Send the request; the send time, the response head and the complete body."""
         loop = asyncio.get_running_loop()
         proto = self._proto
         if proto is None or proto.closed:
-            _, proto = await loop.create_connection(_ProbeProtocol, self.host, self.port)
+            with map_exceptions(_CONNECT_ERRORS, "cannot connect", camera=self.camera):
+                _, proto = await loop.create_connection(_ProbeProtocol, self.host, self.port)
             self._proto = proto
         assert proto.transport is not None
         proto.buf.clear()
@@ -151,20 +146,11 @@ class StatusProbe:
                 head, used = got
                 body = self._body(head, proto, used)
                 if body is not None:
-                    break
+                    return t0, head, body
             if proto.closed:
                 raise CameraUnreachableError(self.camera, "/status: connection closed early")
             proto.waiter = loop.create_future()
             await proto.waiter
-        t1 = proto.first_ns
-        if head.status != 200:
-            raise CameraProtocolError(self.camera, f"/status answered HTTP {head.status}")
-        if (head.header("connection") or "").lower() == "close" or head.http_version == "1.0":
-            self.close()
-        try:
-            return t0, t1, parse_status(body)
-        except ValueError as exc:
-            raise CameraProtocolError(self.camera, f"/status is not usable JSON ({exc})") from None
 
     def _body(self, head: http1.ResponseHead, proto: _ProbeProtocol, used: int) -> bytes | None:
         """The complete body, or None while more bytes are needed."""
@@ -183,7 +169,21 @@ class StatusProbe:
             out = b"".join(bytes(p) for p in dec.feed(rest))
             return out if dec.done else None
         # neither: the body ends with the connection
-        if proto.closed:
-            self.close()
-            return rest
-        return None
+        return rest if proto.closed else None
+
+
+async def fetch_status(host: str, port: int, timeout_s: float) -> tuple[NodeStatus, list[str]]:
+    """Ask ``http://host:port/status`` once and check it is a camera node's answer.
+
+    Returns the node's status and any oddities in its identity; raises
+    :class:`CameraUnreachableError` (nothing answers) or :class:`CameraProtocolError`
+    (something answers, but not a camera node) naming ``host:port``.
+    """
+    probe = StatusProbe(host, port, f"{host}:{port}", timeout=timeout_s)
+    try:
+        _, _, status, problems = await probe.ask()
+    finally:
+        probe.close()
+    if status.not_a_node is not None:
+        raise CameraProtocolError(probe.camera, status.not_a_node)
+    return status, problems

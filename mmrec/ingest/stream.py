@@ -12,6 +12,10 @@ aiohttp remains the client for the JSON API (``/status``) elsewhere.
 Around that loop, and never inside the parsers: connect and read timeouts (a node that
 stops sending while keeping its socket open is "stalled" and dropped), reconnects with
 capped exponential backoff and jitter, no redirects followed, no content decoding.
+
+One module (~500 lines): the protocol and the task that owns it share the connection's
+life (its futures, the low-water mark, stopping after the part in flight), and splitting
+them would expose those internals across modules.
 """
 
 from __future__ import annotations
@@ -24,24 +28,43 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
-from urllib.parse import quote, unquote, urlsplit
 
 from mmrec.errors import (
     CameraError,
     CameraProtocolError,
     CameraUnreachableError,
     ConfigError,
+    ExceptionMap,
     StreamFormatError,
+    map_exceptions,
+    translate,
 )
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
 from mmrec.wire.multipart import MultipartParser, Part, boundary_from_content_type
+from mmrec.wire.url import http_url, parse_stream_url
 
 _HEAD_BUFFER: Final = 65536
 # SO_RCVLOWAT: Linux honours it in poll/epoll for TCP; elsewhere the loop wakes per segment.
 _LOWAT_OK: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
 _LOWAT_MAX: Final = 512 * 1024  # the kernel grows the receive buffer to hold this much
+
+CONNECT_TIMEOUT_S: Final = 3.0
+"""Default TCP connect plus response head time (every command; see mmrec.commands.options)."""
+READ_TIMEOUT_S: Final = 5.0
+"""Default silence after which a stream is stalled and reconnected."""
+
+# Where foreign exceptions become ours (mmrec.errors.map_exceptions).
+_CONNECT_ERRORS: Final[ExceptionMap] = {
+    TimeoutError: CameraUnreachableError,  # before OSError: it is one
+    OSError: CameraUnreachableError,
+}
+_READ_ERRORS: Final[ExceptionMap] = {
+    StreamFormatError: CameraProtocolError,  # the camera's bytes break the wire format
+    OSError: CameraUnreachableError,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,47 +78,34 @@ class StreamTarget:
     url: str
 
     @property
-    def host_for_url(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-    @property
     def status_url(self) -> str:
-        return f"http://{self.host_for_url}:{self.port}/status"
+        return http_url(self.host, self.port, "/status")
 
     @staticmethod
     def from_url(name: str, url: str) -> StreamTarget:
-        """Parse ``http://HOST[:PORT][/PATH]`` (or just ``HOST``); ConfigError if unusable.
-
-        No port means the mesh's 8081; no path (or ``/``, as pasted from a browser) means
-        ``/stream``. The path is percent-encoded for the request line.
-        """
+        """The camera ``name`` at ``url`` (see :func:`mmrec.wire.url.parse_stream_url`);
+        :class:`ConfigError` naming the camera if the URL is unusable."""
         try:
-            parts = urlsplit(url.strip() if "://" in url else f"http://{url.strip()}")
-            port = parts.port
+            u = parse_stream_url(url)
         except ValueError as exc:
-            raise ConfigError(f"camera {name!r}: bad URL {url!r} ({exc})") from None
-        if parts.scheme != "http":
-            raise ConfigError(f"camera {name!r}: only http:// streams are supported, not {url!r}")
-        if not parts.hostname:
-            raise ConfigError(f"camera {name!r}: no host in URL {url!r}")
-        if port == 0:
-            raise ConfigError(f"camera {name!r}: port 0 in URL {url!r}")
-        port = port or 8081
-        path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=~-._") if parts.path else ""
-        if path in ("", "/"):
-            path = "/stream"
-        if parts.query:
-            path += "?" + quote(unquote(parts.query), safe="=&/:@!$'()*+,;~-._")
-        # an IPv6 zone arrives escaped (fe80::1%25eth0); the resolver wants it plain
-        host = unquote(parts.hostname)
-        shown = f"[{host}]" if ":" in host else host
-        return StreamTarget(name, host, port, path, f"http://{shown}:{port}{path}")
+            raise ConfigError(f"camera {name!r}: {exc}") from None
+        return StreamTarget(name, u.host, u.port, u.path, u.url)
+
+
+class CameraState(StrEnum):
+    """Where a camera's ingest is; the value is what JSON and the manifest show."""
+
+    CONNECTING = "connecting"  # TCP connect and request, until the response head
+    STREAMING = "streaming"  # receiving the stream
+    STALLED = "stalled"  # no bytes for read_timeout: dropping the connection
+    BACKOFF = "backoff"  # waiting to reconnect
+    STOPPED = "stopped"  # stop() was called; run() has returned or is returning
 
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    connect_timeout: float = 3.0  # TCP connect + response head
-    read_timeout: float = 5.0  # no bytes for this long: the node is stalled, reconnect
+    connect_timeout: float = CONNECT_TIMEOUT_S  # TCP connect + response head
+    read_timeout: float = READ_TIMEOUT_S  # no bytes for this long: stalled, reconnect
     backoff_initial: float = 0.25
     backoff_max: float = 8.0
     max_part_size: int = 32 * 2**20
@@ -113,7 +123,7 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class IngestStats:
-    state: str  # connecting | streaming | stalled | backoff | stopped
+    state: CameraState
     frames: int
     bytes: int
     skipped_parts: int
@@ -190,18 +200,20 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        name = self._ingest.name
         if not self.head.done():
+            why = "connection closed before a response"
             self.head.set_exception(
-                CameraUnreachableError(
-                    self._ingest.name, f"connection closed before a response ({exc or 'EOF'})"
-                )
+                CameraUnreachableError(name, f"{why} (EOF)")
+                if exc is None
+                else translate(exc, _READ_ERRORS, why, camera=name)
             )
         if not self.done.done():
             if exc is None:
                 self.done.set_result(None)
             else:
                 self.done.set_exception(
-                    CameraUnreachableError(self._ingest.name, f"connection lost: {exc}")
+                    translate(exc, _READ_ERRORS, "connection lost", camera=name)
                 )
 
     # parsing
@@ -255,11 +267,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return self._parser is not None and self._parser.in_part()
 
     def _fail(self, exc: Exception) -> None:
-        err = (
-            exc
-            if isinstance(exc, CameraError)
-            else CameraProtocolError(self._ingest.name, f"bad stream: {exc}")
-        )
+        err = translate(exc, _READ_ERRORS, "bad stream", camera=self._ingest.name)
         if not self.head.done():
             self.head.set_exception(err)
         if not self.done.done():
@@ -283,7 +291,7 @@ class CameraIngest:
         sink: Sink,
         config: IngestConfig | None = None,
         *,
-        on_state: Callable[[CameraIngest, str], None] | None = None,
+        on_state: Callable[[CameraIngest, CameraState], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
@@ -298,7 +306,7 @@ class CameraIngest:
         self._sink = sink
         self._config = config or IngestConfig()
         self._on_state = on_state
-        self._state = "connecting"
+        self._state = CameraState.CONNECTING
         self._frames = 0
         self._bytes = 0
         self._skipped = 0
@@ -396,13 +404,13 @@ class CameraIngest:
                 self._path_index = (self._path_index + 1) % len(self._paths)
                 self.target = self._paths[self._path_index]
             self._reconnects += 1
-            self._set_state("backoff")
+            self._set_state(CameraState.BACKOFF)
             delay = backoff * random.uniform(0.75, 1.25)
             backoff = min(cfg.backoff_max, backoff * 2)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-        self._set_state("stopped")
+        self._set_state(CameraState.STOPPED)
 
     # one connection
 
@@ -410,31 +418,26 @@ class CameraIngest:
         cfg = self._config
         t = self.target
         loop = asyncio.get_running_loop()
-        self._set_state("connecting")
+        self._set_state(CameraState.CONNECTING)
         protocol = _StreamProtocol(self)
-        try:
+        with map_exceptions(
+            _CONNECT_ERRORS,
+            f"cannot connect to {t.host}:{t.port}",
+            camera=self.name,
+            timeout=cfg.connect_timeout,
+        ):
             async with asyncio.timeout(cfg.connect_timeout):
                 transport, _ = await loop.create_connection(lambda: protocol, t.host, t.port)
-        except TimeoutError as exc:
-            raise CameraUnreachableError(
-                self.name, f"no answer from {t.host}:{t.port} within {cfg.connect_timeout:g} s"
-            ) from exc
-        except OSError as exc:
-            raise CameraUnreachableError(
-                self.name, f"cannot connect to {t.host}:{t.port}: {exc.strerror or exc}"
-            ) from exc
         self._protocol = protocol
         try:
             transport.write(http1.build_request(t.host, t.port, t.path))
-            try:
+            with map_exceptions(
+                _CONNECT_ERRORS, "no response", camera=self.name, timeout=cfg.connect_timeout
+            ):
                 async with asyncio.timeout(cfg.connect_timeout):
                     await asyncio.shield(protocol.head)
-            except TimeoutError as exc:
-                raise CameraUnreachableError(
-                    self.name, f"no response within {cfg.connect_timeout:g} s"
-                ) from exc
             self._connects += 1
-            self._set_state("streaming")
+            self._set_state(CameraState.STREAMING)
             await self._watch(protocol)
         finally:
             transport.abort()
@@ -461,7 +464,7 @@ class CameraIngest:
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                self._set_state("stalled")
+                self._set_state(CameraState.STALLED)
                 raise CameraUnreachableError(
                     self.name, f"stalled: no data for {cfg.read_timeout:g} s"
                 )
@@ -508,7 +511,7 @@ class CameraIngest:
         self._last_frame_ns = now
         self._sink(Received(data, now, part.timestamp, complete))
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: CameraState) -> None:
         if state != self._state:
             self._state = state
             if self._on_state is not None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import av
 
-from mmrec.errors import RecordingError
+from mmrec.errors import ExceptionMap, RecordingError, map_exceptions
+
+_WRITE_ERRORS: Final[ExceptionMap] = {(av.FFmpegError, OSError): RecordingError}
 
 
 def x264_options(
@@ -70,7 +72,7 @@ class H264Writer:
         self.frames = 0
         self._last_pts = -1
         self._closed = False
-        try:
+        with map_exceptions(_WRITE_ERRORS, f"cannot write {path}"):
             self._c: Any = av.open(
                 str(path), "w", format=container, options=dict(container_options or {})
             )
@@ -88,8 +90,6 @@ class H264Writer:
                 for k, v in (metadata or {}).items():
                     s.metadata[k] = v
             self._s: Any = s
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"cannot write {path}: {exc}") from exc
 
     def write(self, frame: Any, pts: int | None = None) -> None:
         """Encode and mux the next frame (an ``av.VideoFrame`` of the video's size)."""
@@ -97,22 +97,18 @@ class H264Writer:
         self._last_pts = p
         frame.pts = p
         self.frames += 1
-        try:
+        with map_exceptions(_WRITE_ERRORS, f"cannot write {self.path}"):
             for packet in self._s.encode(frame):
                 self._c.mux(packet)
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"cannot write {self.path}: {exc}") from exc
 
     def close(self) -> None:
         """Flush the encoder and finalize the file (idempotent)."""
         if self._closed:
             return
         self._closed = True
-        try:
+        with map_exceptions(_WRITE_ERRORS, f"cannot write {self.path}"):
             try:
                 for packet in self._s.encode(None):
                     self._c.mux(packet)
             finally:
                 self._c.close()
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"cannot write {self.path}: {exc}") from exc

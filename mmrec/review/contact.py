@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from mmrec.errors import RecordingError, StreamFormatError
+from mmrec.errors import RecordingError, StreamFormatError, map_exceptions
 from mmrec.picture.compose import LIVE, render_tile, to_picture
 from mmrec.picture.decode import Decoder
 from mmrec.picture.layout import Rect, choose_scale, fit, grid_layout
@@ -58,7 +58,6 @@ def write_contact_sheet(
         where="center",
         box_alpha=BURN_IN,
     )
-    try:
-        path.write_bytes(encode_jpeg(canvas, 92, dec.turbojpeg))
-    except OSError as exc:
-        raise RecordingError(f"cannot write {path}: {exc}") from exc
+    data = encode_jpeg(canvas, 92, dec.turbojpeg)
+    with map_exceptions({OSError: RecordingError}, f"cannot write {path}"):
+        path.write_bytes(data)

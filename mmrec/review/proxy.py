@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
-from mmrec.errors import MmrecError, RecordingError
+from mmrec.errors import ExceptionMap, RecordingError, TakeError, map_exceptions
 from mmrec.picture.decode import Decoder, default_decoder
 from mmrec.picture.h264 import H264Writer
 from mmrec.picture.h264 import x264_options as h264_options
@@ -39,6 +39,7 @@ from mmrec.store.take import load_manifest
 
 NS: Final = 1_000_000_000
 DEFAULT_OPTIONS: Final = ProxyOptions()
+_WRITE_ERRORS: Final[ExceptionMap] = {OSError: RecordingError}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +145,11 @@ def make_proxies(
         )
     dec = decoder or default_decoder()
     out_dir = Path(opts.out) if opts.out else take_dir / "proxies"
-    try:
+    with map_exceptions(_WRITE_ERRORS, f"cannot create {out_dir}"):
         out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RecordingError(f"cannot create {out_dir}: {exc.strerror}") from exc
     cams = read_cameras(take_dir, manifest, _warn)
     if not cams:
-        raise MmrecError(f"{take_dir}: no camera has any readable frame")
+        raise TakeError(f"{take_dir}: no camera has any readable frame")
     plan = plan_proxies(
         [c.span for c in cams],
         [c.size for c in cams],

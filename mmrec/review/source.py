@@ -20,7 +20,6 @@ from typing import Any, Final
 
 import av
 
-from mmrec.errors import MmrecError
 from mmrec.store.take import CameraEntry, IndexRow, Manifest, read_index
 from mmrec.wire import jpeg
 
@@ -50,12 +49,8 @@ def scan_camera(take_dir: Path, cam: CameraEntry) -> CameraScan:
     index = take_dir / (cam.index or f"{cam.dir}/index.csv")
     try:
         rows = list(read_index(index))
-    except FileNotFoundError:
+    except FileNotFoundError:  # an unreadable one raises TakeError
         warnings.append(f"camera {cam.name!r}: no {index}; using packet times")
-    except OSError as exc:
-        raise MmrecError(f"cannot read {index}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise MmrecError(f"cannot read {index}: not text ({exc.reason})") from exc
     # The manifest may lag the files by a moment after a crash: trust the folder too.
     names = {Path(s).name for s in cam.segments}
     if cam_dir.is_dir():

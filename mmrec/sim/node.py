@@ -37,6 +37,7 @@ from mmrec.sim.wire import (
     sse_head,
 )
 from mmrec.wire.jpeg import SOI, com_segment
+from mmrec.wire.url import http_url
 
 STREAM_PATHS: Final = frozenset({"/stream", "/video", "/mjpeg"})
 _conn_ids = itertools.count(1)
@@ -280,7 +281,7 @@ class SimNode:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return http_url(self.host, self.port, "")
 
     @property
     def url(self) -> str:

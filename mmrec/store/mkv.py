@@ -36,8 +36,9 @@ seconds: a power cut can lose the last seconds either way.) An unclosed file has
 unknown-size Segment and (in direct mode) Clusters, which Matroska readers accept (it is
 how live Matroska streams look).
 
-Element encoding here is pure (``element``, ``uint``, ...); :class:`MkvWriter` is the
-thin I/O part.
+Element encoding here is pure (``element``, ``uint``, ...); :class:`SegmentFile` is the
+thin I/O part: one file of a camera's recording (a take's ``seg-NNNN.mkv``). The writer
+pool and the per-camera writers that feed it live in :mod:`mmrec.store.writer`.
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ class TrackInfo:
     uid: int = 1
 
 
-class MkvWriter:
-    """Write one Matroska file of MJPEG frames (pts in ms, strictly increasing)."""
+class SegmentFile:
+    """One Matroska segment file of MJPEG frames, being written (pts in ms, increasing)."""
 
     def __init__(self, path: str, track: TrackInfo, *, direct: bool = False) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC

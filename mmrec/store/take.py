@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
-from mmrec.errors import MmrecError, RecordingError
+from mmrec.errors import ExceptionMap, RecordingError, TakeError, map_exceptions, translate
 
 FORMAT: Final = "mmrec-take/1"
 TIME_BASE: Final = Fraction(1, 1000)
@@ -46,6 +46,13 @@ INDEX_COLUMNS: Final = (
     "device_ts",  # X-Timestamp as received ('' if none)
     "size",  # JPEG bytes
 )
+
+
+# Reading a take back: what can go wrong, and what it becomes (mmrec.errors.map_exceptions).
+# UnicodeDecodeError and json's errors are ValueErrors; a field of the wrong shape is a
+# TypeError (dataclass constructors); csv.Error is a line csv cannot read (a field past
+# its limit).
+_TAKE_ERRORS: Final[ExceptionMap] = {(OSError, ValueError, TypeError, csv.Error): TakeError}
 
 
 def segment_name(n: int) -> str:
@@ -107,6 +114,16 @@ class PreviewInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeEvent:
+    """Something that happened during the take, at ``t_ns`` on the take timeline."""
+
+    t_ns: int
+    kind: str  # connected, disconnected, gap, clock, disk, alert, node, take, note, ...
+    detail: str
+    camera: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     take_id: str
     started_utc: str
@@ -120,7 +137,7 @@ class Manifest:
     time_base: str = str(TIME_BASE)
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
-    events: tuple[str, ...] = ()  # discovery and camera events, in order
+    events: tuple[TakeEvent, ...] = ()  # in order of time
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -129,7 +146,7 @@ class Manifest:
     def from_json(text: str) -> Manifest:
         raw = json.loads(text)
         if raw.get("format") != FORMAT:
-            raise MmrecError(f"not an mmrec take manifest (format {raw.get('format')!r})")
+            raise TakeError(f"not an mmrec take manifest (format {raw.get('format')!r})")
         cams = []
         for c in raw.get("cameras", []):
             clock = c.get("clock")
@@ -141,7 +158,10 @@ class Manifest:
         raw["cameras"] = tuple(cams)
         if raw.get("preview"):
             raw["preview"] = PreviewInfo(**raw["preview"])
-        raw["events"] = tuple(raw.get("events", ()))
+        raw["events"] = tuple(
+            TakeEvent(**e) if isinstance(e, dict) else TakeEvent(0, "note", str(e))
+            for e in raw.get("events", ())
+        )
         return Manifest(**raw)
 
 
@@ -160,13 +180,14 @@ def write_manifest(take_dir: Path, manifest: Manifest) -> None:
 
 
 def load_manifest(take_dir: Path) -> Manifest:
+    """The take's manifest; :class:`TakeError` if there is none or it cannot be read."""
     path = Path(take_dir) / MANIFEST
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MmrecError(f"{take_dir}: no {MANIFEST} here; is this a take folder?") from exc
-    except (ValueError, TypeError) as exc:
-        raise MmrecError(f"{path}: unreadable manifest: {exc}") from exc
+    with map_exceptions(_TAKE_ERRORS, f"{path}: unreadable manifest"):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise TakeError(f"{take_dir}: no {MANIFEST} here; is this a take folder?") from exc
+        return Manifest.from_json(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,27 +202,41 @@ class IndexRow:
 
 
 def read_index(path: Path) -> Iterator[IndexRow]:
-    """Rows of a camera's ``index.csv``; a last line cut short by a crash is skipped."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            return
-        if tuple(header) != INDEX_COLUMNS:
-            raise MmrecError(f"{path}: unexpected index columns {header}")
-        for row in reader:
-            if len(row) != len(INDEX_COLUMNS):
-                continue
-            with contextlib.suppress(ValueError):
-                yield IndexRow(
-                    int(row[0]),
-                    int(row[1]),
-                    int(row[2]),
-                    int(row[3]),
-                    int(row[4]),
-                    row[5],
-                    int(row[6]),
-                )
+    """Rows of a camera's ``index.csv``; a last line cut short by a crash is skipped.
+
+    Raises :class:`FileNotFoundError` if there is none (the caller decides what a camera
+    without an index means) and :class:`TakeError` if it cannot be read.
+    """
+    where = f"cannot read {path}"
+    try:
+        with open(path, newline="", encoding="utf-8") as f, map_exceptions(_TAKE_ERRORS, where):
+            yield from _index_rows(f, path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # from open(); what reading raises is mapped inside
+        raise translate(exc, _TAKE_ERRORS, where) from exc
+
+
+def _index_rows(f: TextIO, path: Path) -> Iterator[IndexRow]:
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if header is None:
+        return
+    if tuple(header) != INDEX_COLUMNS:
+        raise TakeError(f"{path}: unexpected index columns {header}")
+    for row in reader:
+        if len(row) != len(INDEX_COLUMNS):
+            continue
+        with contextlib.suppress(ValueError):
+            yield IndexRow(
+                int(row[0]),
+                int(row[1]),
+                int(row[2]),
+                int(row[3]),
+                int(row[4]),
+                row[5],
+                int(row[6]),
+            )
 
 
 def to_jsonable(obj: Any) -> Any:

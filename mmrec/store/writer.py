@@ -11,6 +11,9 @@ when it has that many (the disk cannot keep up), its *incoming* frame is dropped
 counted (``dropped``); frames already queued keep their order and other cameras' frames
 are not affected.
 
+One module (~500 lines) because the pool's scheduling and the camera writers' queues
+are one hand-over protocol (who holds a camera, when it goes back in line).
+
 Invariants:
 - JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.store.mkv`) writes each
   frame with one system call: with ``direct_io`` (the default) one block-aligned
@@ -45,8 +48,8 @@ from typing import Any, Final, Protocol
 import av
 
 from mmrec import __version__
-from mmrec.errors import RecordingError
-from mmrec.store.mkv import MkvWriter, TrackInfo
+from mmrec.errors import ExceptionMap, RecordingError, map_exceptions, translate
+from mmrec.store.mkv import SegmentFile, TrackInfo
 from mmrec.store.payload import Bytes
 from mmrec.store.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
 from mmrec.wire import jpeg
@@ -58,6 +61,10 @@ DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a dis
 
 GROW_AFTER_NS: Final = 100_000_000  # a camera waiting this long for a thread: add one
 BATCH: Final = 4  # frames a thread writes for one camera before serving the next
+
+# What the file side can raise, and what it becomes (mmrec.errors.map_exceptions).
+_WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
+_WRITE_ERRORS: Final[ExceptionMap] = {_WRITE_FAILURES: RecordingError}
 
 
 class WriterPool:
@@ -213,7 +220,7 @@ class _MkvSegment:
         meta: dict[str, str],
         direct: bool,
     ) -> None:
-        self._w = MkvWriter(
+        self._w = SegmentFile(
             path,
             TrackInfo(
                 size[0],
@@ -330,15 +337,16 @@ class CameraWriter:
         # frame is (no Python file object and csv module in the hot path).
         self._index_fd = -1
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            self._index_fd = os.open(
-                self._dir / INDEX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-            )
-            _write_line(self._index_fd, (",".join(INDEX_COLUMNS) + "\n").encode())
-        except OSError as exc:
+            with map_exceptions(_WRITE_ERRORS, f"camera {camera!r}: cannot create {self._dir}"):
+                self._dir.mkdir(parents=True, exist_ok=True)
+                self._index_fd = os.open(
+                    self._dir / INDEX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+                )
+                _write_line(self._index_fd, (",".join(INDEX_COLUMNS) + "\n").encode())
+        except RecordingError:
             if self._index_fd >= 0:
                 os.close(self._index_fd)
-            raise RecordingError(f"camera {camera!r}: cannot create {self._dir}: {exc}") from exc
+            raise
 
     # -- called from the event loop ------------------------------------------------------
 
@@ -425,11 +433,10 @@ class CameraWriter:
                 self._write(frame)
             else:
                 self._dropped_late += 1
-        except RecordingError as exc:
-            self._error = str(exc)
-            self._close_segment()
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            self._error = f"camera {self.camera!r}: cannot write: {exc}"
+        except (RecordingError, *_WRITE_FAILURES) as exc:
+            # the writer thread keeps the cause; the loop reads it from stats()
+            err = translate(exc, _WRITE_ERRORS, f"camera {self.camera!r}: cannot write")
+            self._error = str(err)
             self._close_segment()
         finally:
             self._done += 1
@@ -476,12 +483,10 @@ class CameraWriter:
 
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
-        try:
+        with map_exceptions(_WRITE_ERRORS, f"camera {self.camera!r}: cannot open {rel}"):
             self._segment = self._muxer(
                 str(self._take_dir / rel), size, self.camera, self._metadata, self._direct_io
             )
-        except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"camera {self.camera!r}: cannot open {rel}: {exc}") from exc
         self._size = size
         self._seg_start_ns = time_ns
         self._segments.append(rel)

@@ -16,6 +16,7 @@ from typing import Final
 
 from mmrec import __version__
 from mmrec.errors import StreamFormatError
+from mmrec.wire.url import host_header
 
 __all__ = [
     "ChunkedDecoder",
@@ -84,9 +85,10 @@ def build_request(
 ) -> bytes:
     """The bytes of ``GET path HTTP/1.1`` for an MJPEG stream.
 
-    Sends Host (port omitted when 80, IPv6 literals bracketed), ``Connection:
-    keep-alive``, an Accept for MJPEG, a ``User-Agent: mmrec/<version>`` and no
-    Accept-Encoding, then ``headers``. Raises ValueError for CR/LF/NUL in any field.
+    Sends Host (:func:`~mmrec.wire.url.host_header`: port omitted when 80, IPv6 bracketed
+    without its zone), ``Connection: keep-alive``, an Accept for MJPEG, a
+    ``User-Agent: mmrec/<version>`` and no Accept-Encoding, then ``headers``. Raises
+    ValueError for CR/LF/NUL in any field.
     """
     if not path:
         path = "/"
@@ -97,9 +99,7 @@ def build_request(
             raise ValueError(f"CR, LF or NUL in an HTTP request field: {field!r}")
     if " " in path:
         raise ValueError(f"space in request path: {path!r}")
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    host_value = host if port == 80 else f"{host}:{port}"
+    host_value = host_header(host.strip("[]"), port)
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {host_value}",

@@ -12,9 +12,9 @@ from mmrec.bench.device import BenchReport, DeviceBench
 from mmrec.bench.plots import write_bench_plots
 from mmrec.commands.bench import config_from_args, merge_targets, report_json, targets_from_args
 from mmrec.errors import ConfigError
-from mmrec.ingest.status import StatusInfo, parse_status
+from mmrec.sim.trace import simulate_camera
 from mmrec.sim.wire import format_timestamp
-from mmrec.timeline.clock import simulate_camera
+from mmrec.wire.status import NodeStatus
 
 MS = 1_000_000
 
@@ -57,7 +57,7 @@ def test_latency_follows_the_truth_of_a_simulated_camera() -> None:
     for d, a in zip(trace.device_ns.tolist(), trace.arrival_ns.tolist(), strict=True):
         while j < len(probes) and probes[j][2] <= a:
             t0, dn, t1 = probes[j]
-            dev.probe(t0, t1, StatusInfo(epoch + dn, 30.0))
+            dev.probe(t0, t1, NodeStatus(device_ns=epoch + dn, fps=30.0))
             j += 1
         dev.frame(a, 20_000, format_timestamp(epoch + d))
     r = dev.result(int(trace.arrival_ns[-1]) + MS)
@@ -105,7 +105,7 @@ def test_no_device_timestamps_latency_not_measurable_and_fallback_noted() -> Non
     dev = _bench()
     for n in range(60):
         dev.frame(n * 40 * MS, 5000, None)
-    dev.probe(0, 2 * MS, StatusInfo(1_700_000_000 * 10**9, 25.0))
+    dev.probe(0, 2 * MS, NodeStatus(device_ns=1_700_000_000 * 10**9, fps=25.0))
     r = dev.result(2_500 * MS)
     lat = r.latency
     assert not lat.measurable and lat.latency is None
@@ -135,24 +135,6 @@ def test_unreachable_device_result() -> None:
     assert r.latency.note == "not measurable: no frames arrived"
 
 
-@pytest.mark.parametrize(
-    ("body", "device_ns", "fps"),
-    [
-        (b'{"clockNs": 1700000000123456789, "fps": 30}', 1_700_000_000_123_456_789, 30.0),
-        (b'{"clock": 1700000000.5, "fps": 29.97}', 1_700_000_000_500_000_000, 29.97),
-        (b'{"clock": "1700000000.250000"}', 1_700_000_000_250_000_000, None),
-        (b'{"deviceName": "x", "fps": true}', None, None),
-    ],
-)
-def test_parse_status(body: bytes, device_ns: int | None, fps: float | None) -> None:
-    assert parse_status(body) == StatusInfo(device_ns, fps)
-
-
-def test_parse_status_rejects_non_objects() -> None:
-    with pytest.raises(ValueError):
-        parse_status(b"[1, 2]")
-
-
 def test_cli_arguments() -> None:
     # a bare URL is shown by its host (and its port when not the mesh's 8081)
     args = ["A=h:1", "http://x/stream", "10.0.0.7", "http://y:9000/stream"]
@@ -178,7 +160,7 @@ def test_cli_arguments() -> None:
 def _report() -> BenchReport:
     a = _bench(fps_nominal_cli=20.0)
     _steady(a, 20.0, 4.0)
-    a.probe(0, 2 * MS, StatusInfo(1_700_000_000 * 10**9 + 100 * MS, 20.0))
+    a.probe(0, 2 * MS, NodeStatus(device_ns=1_700_000_000 * 10**9 + 100 * MS, fps=20.0))
     b = DeviceBench("raw", "http://r/stream", "http://r/status", start_ns=0)
     for n in range(100):
         b.frame(n * 40 * MS, 5000, None)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.bench.device import Bench, BenchConfig, BenchTarget
-from mmrec.commands.bench import bench_main
+from mmrec.bench.run import Bench, BenchConfig, BenchTarget
+from mmrec.commands.bench import bench_main, configure
 from mmrec.sim import NodeConfig, Quirk, SimMesh
 
 MS = 1_000_000
@@ -136,10 +136,12 @@ async def test_cli_json_and_plots(tmp_path: Path) -> None:
 async def test_discover_benches_the_nodes_it_finds_on_loopback() -> None:
     configs = [_node("disc-bench-1", 10.0)]
     async with SimMesh(configs, base_host="127.0.0.1", port=0, mdns=True) as mesh:
-        args = argparse.Namespace(
-            cameras=[], discover=True, interface=["127.0.0.1"], discover_timeout=4.0,
-            duration=1.5, json=True, plots=None, no_plots=True, fps_nominal=None,
-            probe_hz=3.0, connect_timeout=2.0, read_timeout=3.0,
+        parser = argparse.ArgumentParser()
+        configure(parser)  # as typed: the discovery options are the shared group's
+        args = parser.parse_args(
+            ["--discover", "--interface", "127.0.0.1", "--discover-timeout", "4",
+             "--duration", "1.5", "--json", "--no-plots", "--probe-hz", "3",
+             "--connect-timeout", "2", "--read-timeout", "3"]
         )  # fmt: skip
         out = io.StringIO()
         await bench_main(args, out=out)

@@ -1,4 +1,4 @@
-"""Parsing what nodes say (TXT, /status) and what users type (hosts): never raises on bad input."""
+"""Parsing what nodes announce (TXT records, hostnames): never raises on bad input."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from hypothesis import strategies as st
 from mmrec.discover.model import (
     CameraInfo,
     Source,
-    http_url,
     instance_label,
     normalize_hostname,
-    parse_host,
-    parse_port,
-    parse_status,
     sighting_from_mdns,
 )
+from mmrec.wire.url import http_url, parse_port
 
 NAME = "Cam A._mmcam._tcp.local."
 
@@ -101,57 +98,6 @@ def test_any_txt_gives_a_bounded_sighting(
     assert 1 <= s.port <= 65535
     assert len(s.name) <= 64 and len(s.model) <= 64 and len(s.role) <= 64
     assert not any(ord(c) < 32 for c in s.name + s.model + s.role)
-
-
-def test_parse_status() -> None:
-    doc = {"deviceName": "cam", "model": "m", "role": "r", "apiPort": 8081, "width": 1920}
-    status, problems = parse_status(doc)
-    assert status is not None and problems == []
-    assert (status.name, status.model, status.role, status.api_port) == ("cam", "m", "r", 8081)
-
-
-@pytest.mark.parametrize(
-    "doc",
-    [
-        [],
-        "cam",
-        {"deviceName": 5, "model": "m", "role": "r"},
-        {"deviceName": "cam"},  # an open port with some JSON is not a camera
-        {"deviceName": "", "model": "m", "role": "r"},
-        {"name": "router", "model": "x", "fps": 1},
-    ],
-)
-def test_parse_status_rejects_non_nodes(doc: object) -> None:
-    status, problems = parse_status(doc)
-    assert status is None and problems
-
-
-def test_parse_status_odd_values() -> None:
-    status, problems = parse_status({"deviceName": "c", "model": 7, "fps": 30, "apiPort": "x"})
-    assert status is not None and status.model == "" and status.api_port is None
-    assert len(problems) == 2
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("100.101.102.103", ("100.101.102.103", 8081)),
-        ("100.101.102.103:9000", ("100.101.102.103", 9000)),
-        ("phone.local", ("phone.local", 8081)),
-        ("phone.tailnet.ts.net:8081", ("phone.tailnet.ts.net", 8081)),
-        ("[fd00::5]:8082", ("fd00::5", 8082)),
-        ("fd00::5", ("fd00::5", 8081)),
-        (" 127.0.2.1 ", ("127.0.2.1", 8081)),
-    ],
-)
-def test_parse_host(text: str, expected: tuple[str, int]) -> None:
-    assert parse_host(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "1.2.3.4:0", "1.2.3.4:99999", "h:x", "[fd00::5", "a/b"])
-def test_parse_host_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_host(text)
 
 
 def test_hostnames_and_urls() -> None:

@@ -8,9 +8,9 @@ import ipaddress
 import ifaddr
 import pytest
 
-from mmrec.discover.model import NodeStatus
 from mmrec.discover.scan import ScanLimits, auto_subnet, scan, scan_targets
 from mmrec.errors import CameraUnreachableError, DiscoveryError
+from mmrec.wire.status import NodeStatus
 
 
 def test_targets_stay_inside_the_range() -> None:

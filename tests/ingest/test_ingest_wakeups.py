@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from mmrec.ingest.stream import CameraIngest, IngestConfig, Received, StreamTarget
 from mmrec.ingest import stream as ingest
+from mmrec.ingest.stream import CameraIngest, IngestConfig, Received, StreamTarget
 from mmrec.store import payload
 from tests.helpers import _tj, wait_for
 

@@ -25,7 +25,7 @@ from mmrec.ingest.stream import IngestConfig, StreamTarget
 from mmrec.session.recorder import Take, follow_discovery
 from mmrec.sim import NodeConfig, SimMesh
 from mmrec.store.take import load_manifest
-from mmrec.timeline.align import parse_device_ts
+from mmrec.wire.timestamp import parse_device_ts
 from tests.helpers import make_jpeg, wait_for
 
 FAST = IngestConfig(connect_timeout=1.0, read_timeout=1.0, backoff_initial=0.05, backoff_max=0.2)
@@ -144,8 +144,7 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path
         probe.close()
         async with Take(tmp_path, ingest_config=FAST) as take:
             take.add_camera("fw", url + "/stream")
-            cam = take._cameras["fw"]
-            await wait_for(lambda: cam.writer.stats().frames >= 75, 15, "frames")
+            await wait_for(lambda: take.status()[0].writer.frames >= 75, 15, "frames")
     finally:
         await runner.cleanup()
     m = load_manifest(take.dir)
@@ -188,7 +187,7 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(tmp_path: Pa
             await wait_for(lambda: any(s.writer.frames >= 5 for s in take.status()), 10)
     m = load_manifest(take.dir)
     assert [c.name for c in m.cameras] == ["good"]
-    assert any("'bad'" in e for e in m.events)
+    assert any("'bad'" in e.detail for e in m.events)
 
 
 @pytest.mark.parametrize("mode", ["length", "chunked", "close"])

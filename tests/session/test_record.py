@@ -22,7 +22,7 @@ from mmrec.sim import NodeConfig, Quirk, SimMesh, SimNode
 from mmrec.store.take import load_manifest, read_index
 from mmrec.wire import jpeg
 from mmrec.wire.jpeg import com_segment
-from tests.helpers import o_direct_works, wait_for
+from tests.helpers import o_direct_works, sent_in_take, wait_for
 
 FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
 
@@ -71,15 +71,22 @@ async def test_every_sent_frame_is_on_disk_byte_identical(
         async with Take(tmp_path, ingest_config=FAST, direct_io=direct_io) as take:
             dirs = {n.name: take.add_camera(n.name, n.url) for n in mesh.nodes}
             await wait_for(lambda: all(s.writer.frames >= 45 for s in take.status()), 15, "frames")
-        # the take is closed: its connections are gone, so the sent counts are final
+        # The take is closed: its connections are gone, so the sent counts are final. It
+        # ended on an instant: every frame captured before it is on disk, none after it
+        # (to within one frame period, the clock model's placement of the boundary).
+        m = load_manifest(take.dir)
+        stop_ns = m.start_realtime_ns + (m.duration_ns or 0)
+        period = 1_000_000_000 // 30
         for node in mesh.nodes:
             (conn,) = node.connections
             sent = {f.frame: f for f in node.sent}
             packets = _recorded(take.dir, dirs[node.name])
             frames = _frames(packets)
-            assert len(frames) == conn.frames_sent
-            assert frames == sorted(sent)[-len(frames) :]
-            assert frames[0] == conn.first_frame and frames[-1] == conn.last_frame
+            assert frames == sorted(sent)[: len(frames)]  # from the first, none missing
+            assert frames[0] == conn.first_frame
+            before = [n for n in sorted(sent) if sent[n].true_ns < stop_ns - period]
+            assert set(before) <= set(frames)
+            assert all(sent[n].true_ns < stop_ns + period for n in frames)
             for (_, data), n in zip(packets, frames, strict=True):
                 assert data == _expected_bytes(node, n, sent[n].true_ns)
             pts = [p for p, _ in packets]
@@ -173,7 +180,8 @@ async def test_stalled_node_is_dropped_and_recorded_again_others_unaffected(
     assert conn.frames_skipped == 0
     m = load_manifest(take.dir)
     by = {c.name: c for c in m.cameras}
-    assert by["steady"].reconnects == 0 and by["steady"].frames == conn.frames_sent
+    least, most = sent_in_take(steady.sent, m)
+    assert by["steady"].reconnects == 0 and least <= by["steady"].frames <= most
     assert steady_after > steady_before
     assert by["flaky"].reconnects >= 1
     assert len(by["flaky"].gaps) >= 1
@@ -290,9 +298,10 @@ async def test_live_preview_while_recording_costs_no_recorded_frame(tmp_path: Pa
                 snap = await resp.read()
             info = jpeg.parse_header(snap)
             assert info is not None and (info.width, info.height) == (640, 360)
-    for node, cam in zip(mesh.nodes, load_manifest(take.dir).cameras, strict=True):
-        (conn,) = node.connections
-        assert cam.frames == conn.frames_sent and cam.dropped == 0
+    m = load_manifest(take.dir)
+    for node, cam in zip(mesh.nodes, m.cameras, strict=True):
+        least, most = sent_in_take(node.sent, m)
+        assert least <= cam.frames <= most and cam.dropped == 0
     with av.open(str(take.dir / "preview.mkv")) as c:
         assert c.streams.video[0].codec_context.name == "h264"
         assert sum(1 for p in c.demux(video=0) if p.size) >= 10

@@ -41,7 +41,7 @@ def test_void_has_exact_length(total: int) -> None:
 
 
 def _write(path: Path, frames: int, *, close: bool = True, mode: str = "buffered") -> list[bytes]:
-    w = mkv.MkvWriter(
+    w = mkv.SegmentFile(
         str(path),
         mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
         direct=mode != "buffered",
@@ -110,7 +110,7 @@ def test_direct_writes_are_whole_blocks(tmp_path: Path) -> None:
     if not o_direct_works(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
     path = tmp_path / "d.mkv"
-    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
     assert w.direct and path.stat().st_size % payload.ALIGN == 0
     for i in range(40):
         before = path.stat().st_size
@@ -134,7 +134,7 @@ def test_falls_back_to_buffered_where_o_direct_is_refused(
 
     monkeypatch.setattr(mkv.os, "open", refusing)
     path = tmp_path / "f.mkv"
-    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
     assert not w.direct
     sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
     for i, data in enumerate(sent):
@@ -165,7 +165,7 @@ def test_falls_back_when_direct_writes_are_refused(
 
     monkeypatch.setattr(mkv.os, "write", refusing)
     path = tmp_path / "g.mkv"
-    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
     sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
     for i, data in enumerate(sent):
         w.write_frame(i * 40, _in_aligned(data))
@@ -179,7 +179,7 @@ def test_aligned_frames_go_out_without_a_copy_and_unchanged(tmp_path: Path) -> N
     framing around it leaves the JPEG bytes as they were (the preview may read them)."""
     if not o_direct_works(tmp_path):
         pytest.skip("this file system has no O_DIRECT")
-    w = mkv.MkvWriter(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
     views = [_in_aligned(sim_jpeg("cam-a", i, i)) for i in range(30)]
     before = [bytes(v) for v in views]
     for i, v in enumerate(views):
@@ -195,7 +195,7 @@ def test_a_failed_write_leaves_a_file_that_still_closes(
     """Disk full on the first frame of a new cluster: the error reaches the caller, and
     close() still finalizes what was written before it."""
     path = tmp_path / "full.mkv"
-    w = mkv.MkvWriter(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
     sent = [sim_jpeg("cam-a", i, i) for i in range(30)]
     for i, data in enumerate(sent[:26]):  # 25 frames in the first 1 s cluster
         w.write_frame(i * 40, data)

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from mmrec.timeline.align import CameraClock, parse_device_ts
+from mmrec.timeline.align import CameraClock
+from mmrec.wire.timestamp import parse_device_ts
 
 
 @pytest.mark.parametrize(

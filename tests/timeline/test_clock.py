@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmrec.timeline.clock import ClockModel, Timeline, replay, simulate_camera
+from mmrec.sim.trace import replay, simulate_camera
+from mmrec.timeline.clock import ClockModel, Timeline
 
 MS = 1_000_000
 # (seed, offset, drift): offsets up to seconds either way, drifts up to ±100 ppm.

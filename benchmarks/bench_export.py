@@ -1,0 +1,133 @@
+"""Benchmark ``mmrec export``: MOV passthrough speed as a multiple of real time.
+
+Makes a take of 4 cameras of 1080p30 camera-like JPEGs (the simulator's frame rings:
+panned scene, sensor noise, ~150-350 KB a frame, each with the simulator's COM record),
+written with CameraWriter exactly as the recorder writes them, cameras out of phase and
+with timing jitter; then exports it (every camera's MOV, and the timelines) and prints the
+wall time, the multiple of real time, the CPU time and the command. Nothing is decoded:
+the export moves bytes, so the figure is bounded by demux + mux + the page cache / disk.
+The take is read just after being written (from the page cache, as on a machine with
+enough memory; a cold disk is slower).
+
+    .venv/bin/python benchmarks/bench_export.py [--cameras 4] [--seconds 20] [--repeat 3]
+        [--threads 2] [--keep DIR | --take DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mmrec.export import ExportOptions, export_take
+from mmrec.sim.frames import RingKey, build_rings
+from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
+from mmrec.store.writer import CameraWriter, Frame
+from mmrec.wire import jpeg
+
+NS = 1_000_000_000
+TARGET = 20.0  # x real time (issue 13)
+
+
+def make_take(root: Path, cameras: int, seconds: float, fps: float, size: tuple[int, int]) -> Path:
+    take = root / "bench-take"
+    take.mkdir(parents=True)
+    names = [f"cam{c + 1}" for c in range(cameras)]
+    rings = build_rings([RingKey(*size, 85, 1000 + c, 30, n) for c, n in enumerate(names)])
+    rng = np.random.default_rng(0)
+    start = time.time_ns()
+    entries = []
+    for c, (name, ring) in enumerate(zip(names, rings.values(), strict=True)):
+        writer = CameraWriter(name, take, name, queue_frames=100_000)
+        offset = int(c * 7.3e6)  # out of phase
+        for k in range(int(seconds * fps)):
+            t = max(0, offset + int(k * NS / fps) + int(rng.normal(0, 1e6)))
+            base = ring.jpegs[k % len(ring)]
+            rec = f"mmcam-sim node={name} frame={k} true_ns={start + t}".encode()
+            writer.offer(Frame(base[:2] + jpeg.com_segment(rec) + base[2:], t, t, None))
+        writer.close(timeout=600)
+        st = writer.stats()
+        entries.append(
+            CameraEntry(
+                name=name, dir=name, url="synthetic", segments=st.segments,
+                index=f"{name}/{INDEX}", frames=st.frames, bytes=st.bytes,
+                width=st.width, height=st.height, first_pts=st.first_pts,
+                last_pts=st.last_pts, state="stopped", clock=ClockInfo(source="arrival"),
+            )
+        )  # fmt: skip
+    write_manifest(
+        take,
+        Manifest(
+            take_id="bench-take",
+            started_utc="2024-01-01T00:00:00Z",
+            start_realtime_ns=start,
+            timecode="10:00:00:00",
+            cameras=tuple(entries),
+            state="finished",
+        ),
+    )
+    return take
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cameras", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--fps", type=float, default=30.0)
+    ap.add_argument("--size", default="1920x1080")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="measure this many times")
+    ap.add_argument("--keep", type=Path, help="make the take here and keep it")
+    ap.add_argument("--take", type=Path, help="use this take (made with --keep) instead")
+    args = ap.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
+    try:
+        if args.take is not None:
+            take = args.take
+        else:
+            t = time.perf_counter()
+            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
+            print(f"take made in {time.perf_counter() - t:.1f} s")
+        m = load_manifest(take)
+        c0 = m.cameras[0]
+        total = sum(c.bytes for c in m.cameras)
+        print(
+            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
+            f"{total / max(1, sum(c.frames for c in m.cameras)) / 1e3:.0f} KB/JPEG, "
+            f"{total / 1e6:.0f} MB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        )
+        multiples = []
+        for run in range(args.repeat):
+            out = root / f"export-{run}"
+            r = export_take(take, ExportOptions(out=out, threads=args.threads))
+            multiples.append(r.duration_s / r.seconds)
+            moved = sum(c.bytes for c in r.cameras)
+            print(
+                f"[{run + 1}] {len(r.cameras)} MOVs x {r.frames} frames ({r.duration_s:.2f} s at "
+                f"{r.rate} fps) + {len(r.timelines)} timeline files in {r.seconds:.2f} s wall, "
+                f"{r.cpu_s:.2f} s CPU ({r.cpu_s / r.seconds:.2f} cores) = "
+                f"{multiples[-1]:.1f}x real time, {moved / r.seconds / 1e6:.0f} MB/s"
+            )
+            shutil.rmtree(out, ignore_errors=True)
+        best = max(multiples)
+        print(
+            f"range over {args.repeat} run(s): {min(multiples):.1f}-{best:.1f}x real time "
+            f"(target {TARGET:.0f}x: {'met' if best >= TARGET else 'NOT met'}); "
+            f"load average now {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        )
+        print("command: " + " ".join([".venv/bin/python", *sys.argv]))
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

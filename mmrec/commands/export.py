@@ -1,0 +1,167 @@
+"""Hand a take to an editor: one MOV per camera and a multicam timeline, in sync.
+
+Each camera's MOV holds its recorded JPEGs unchanged (no decode, no re-encode) at one
+constant frame rate on the take's frame grid: frame k of every MOV is the same instant of
+the take, showing that camera's frame captured at or just before it. Every MOV has the
+same number of frames and the same start timecode (time of day, as the take's), with its
+colour tagged as the JPEGs are (full range, BT.601). Where a camera has no picture (before
+it joined, during an outage, after it left) its MOV shows a NO SIGNAL frame; a picture held
+because a frame was missing is listed in export.json, as every filler is.
+
+The timeline has one track per camera, aligned on the take, for:
+  xml     FCP 7 XML: Premiere Pro, DaVinci Resolve     fcpxml  Final Cut Pro, Resolve
+  edl     CMX 3600, one per camera (one video track)   otio    OpenTimelineIO
+  mlt     MLT: every camera side by side (melt, Shotcut)
+
+Files go to TAKE_DIR/export/ unless --to says otherwise:
+  <camera>.mov ...  <take>.xml  <take>.fcpxml  <take>.<camera>.edl  <take>.otio  <take>.mlt
+  export.json (rate, timecode, and per camera every filler and repeated slot)
+
+examples:
+  mmrec export takes/20240611-101500                       # everything, whole take
+  mmrec export takes/20240611-101500 --cameras A-wide,B-close --formats mov,xml
+  mmrec export takes/20240611-101500 --in 10:15:03:00 --out 10:16:00:00
+  mmrec export takes/20240611-101500 --in 12.5 --out 40 --to /media/edit/day1
+  mmrec export takes/20240611-101500 --fps 29.97           # written as 30000/1001
+  melt takes/20240611-101500/export/20240611-101500.mlt    # watch it side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mmrec.errors import ConfigError
+from mmrec.export.grid import parse_rate
+from mmrec.export.job import DEFAULT_FORMATS, ExportOptions, export_take
+from mmrec.export.timeline import parse_formats
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("take", type=Path, metavar="TAKE_DIR", help="a take folder (has manifest.json)")
+    p.add_argument(
+        "--cameras",
+        metavar="NAMES",
+        help="comma-separated camera names or folders, in track order (every camera)",
+    )
+    p.add_argument(
+        "--in",
+        dest="in_point",
+        metavar="TC|S",
+        help="first frame: a timecode (HH:MM:SS:FF, time of day) or seconds from the take's "
+        "start (default: the first frame of any camera)",
+    )
+    p.add_argument(
+        "--out",
+        dest="out_point",
+        metavar="TC|S",
+        help="end, not included: a timecode or seconds (default: after the last frame of "
+        "any camera)",
+    )
+    p.add_argument("--to", type=Path, metavar="DIR", help="output folder (TAKE_DIR/export)")
+    p.add_argument(
+        "--formats",
+        default=",".join(DEFAULT_FORMATS),
+        metavar="LIST",
+        help=f"what to write, comma-separated ({','.join(DEFAULT_FORMATS)})",
+    )
+    p.add_argument(
+        "--fps",
+        metavar="RATE",
+        help="frame rate: 30, 25, 29.97 or 30000/1001 (measured from the frames)",
+    )
+    p.add_argument(
+        "--hold",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="across a silence of at most S seconds (a dropped frame) hold the camera's "
+        "last picture, listed in export.json; a longer silence shows NO SIGNAL throughout "
+        "(0.5; 0: never hold)",
+    )
+    p.add_argument(
+        "--unfinished",
+        action="store_true",
+        help="export a take that was never finished (crashed) as it is on disk",
+    )
+    p.add_argument(
+        "--threads", type=int, default=2, metavar="N", help="cameras written at once (2)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def options(args: argparse.Namespace) -> ExportOptions:
+    if args.hold < 0:
+        raise ConfigError("--hold must be 0 or more seconds")
+    if args.threads < 1:
+        raise ConfigError("--threads must be at least 1")
+    cameras = tuple(c.strip() for c in (args.cameras or "").split(",") if c.strip())
+    return ExportOptions(
+        cameras=cameras,
+        in_point=args.in_point,
+        out_point=args.out_point,
+        out=args.to,
+        formats=parse_formats(args.formats),
+        fps=parse_rate(args.fps) if args.fps else None,
+        hold_s=args.hold,
+        unfinished=args.unfinished,
+        threads=args.threads,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    opts = options(args)
+    err = Console(stderr=True)
+    out = Console()
+
+    def warn(text: str) -> None:
+        err.print(f"[yellow]warning:[/] {text}", soft_wrap=True)
+
+    if args.quiet:
+        result = export_take(args.take, opts, warn=warn)
+    else:
+        with Progress(
+            TextColumn("export"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} frames"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("export", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = export_take(args.take, opts, progress=progress, warn=warn)
+
+    t = Table(
+        title=(
+            f"take {result.take_id}: {result.frames} frames at {result.rate} fps "
+            f"({result.duration_s:.2f} s) from {result.start_timecode}, written in "
+            f"{result.seconds:.1f} s ({result.duration_s / max(result.seconds, 1e-9):.0f}x "
+            "real time)"
+        ),
+        title_justify="left",
+    )
+    for col in ("camera", "file", "size", "frames", "held", "no signal", "MB"):
+        t.add_column(col, justify="left" if col in ("camera", "file") else "right")
+    for c in result.cameras:
+        t.add_row(
+            c.camera,
+            c.file.name if c.file else "-",
+            f"{c.size[0]}x{c.size[1]}",
+            str(c.fresh),
+            str(c.repeats),
+            str(c.fillers),
+            f"{c.bytes / 1e6:.1f}",
+        )
+    out.print(t)
+    if result.timelines:
+        out.print("timelines: " + "  ".join(p.name for p in result.timelines), soft_wrap=True)
+    out.print(f"written to {result.out_dir} (details: {result.manifest.name})", soft_wrap=True)
+    return 0

@@ -1,0 +1,353 @@
+"""One take recorded from a session's live feeds: its folder, its writers, its manifest.
+
+A take is a span of the session timeline, ``[start, stop)``. A camera's part of it is
+every frame *captured* at or after ``start`` and before ``stop`` (by the camera's clock
+model, not by arrival), so all cameras start and stop together to within a frame period
+whatever their latencies. ``start`` may lie in the past (pre-roll: frames still held in
+memory by each feed go first) or in the future (a start agreed with other hosts). A frame
+captured before ``stop`` may still be on its way when the stop is asked for: the take
+waits, a bounded time, until every streaming camera has delivered a frame captured at or
+after ``stop``.
+
+Without a stop instant (``finish()`` after the feeds stopped: a one-take ``mmrec record``)
+every frame received is written, as the camera sent it before the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from mmrec import __version__
+from mmrec.errors import ConfigError, RecordingError
+from mmrec.ingest.stream import CameraState, IngestStats
+from mmrec.session.camera import CameraFeed, Placed
+from mmrec.session.events import EventKind, EventLog
+from mmrec.store.names import safe_name, unique_name
+from mmrec.store.take import (
+    INDEX,
+    CameraEntry,
+    Manifest,
+    PreviewInfo,
+    TakeEvent,
+    write_manifest,
+)
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
+from mmrec.timeline.timecode import timecode_at
+
+if TYPE_CHECKING:
+    from mmrec.live.preview import LivePreview
+
+GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
+MANIFEST_EVERY: Final = 1.0
+STOP_GRACE_S: Final = 2.0  # at most this long for frames captured before the stop to arrive
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """A live snapshot of one camera in a take (for the terminal view and --json)."""
+
+    name: str
+    dir: str
+    url: str
+    ingest: IngestStats
+    writer: WriterStats
+    gaps: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """How a take's files are written (shared by every camera of the take)."""
+
+    segment_seconds: float = 0.0
+    queue_frames: int = DEFAULT_QUEUE_FRAMES
+    muxer: str = "mkv"
+    direct_io: bool = True
+
+
+class _TakeCamera:
+    """One camera's part of a take: the frames of the span, handed to its writer."""
+
+    def __init__(self, rec: Recording, feed: CameraFeed, cam_dir: str, backlog: int) -> None:
+        self.feed = feed
+        self.dir = cam_dir
+        self._rec = rec
+        opts = rec.options
+        self.writer = CameraWriter(
+            feed.name,
+            rec.dir,
+            cam_dir,
+            segment_ns=int(opts.segment_seconds * 1e9),
+            # pre-roll frames are queued at once: room for them besides the usual backlog
+            queue_frames=opts.queue_frames + backlog,
+            metadata={
+                "timecode": rec.timecode,
+                "title": feed.name,
+                "comment": f"mmrec take {rec.id}",
+            },
+            pool=rec.pool,
+            muxer=opts.muxer,
+            direct_io=opts.direct_io,
+        )
+        self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
+        self.gaps: list[tuple[int, int]] = []
+        self._last_ns: int | None = None  # arrival of the last frame taken, take timeline
+        self._conn: int | None = None
+        self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
+
+    def offer(self, p: Placed) -> None:
+        # Hot path, on the event loop: two comparisons, a gap check and a queue put.
+        rec = self._rec
+        if p.t_ns < rec.start_t_ns:
+            return  # captured before the take began
+        stop = rec.stop_t_ns
+        if stop is not None and p.t_ns >= stop:
+            self.reached_stop.set()
+            return
+        t = p.t_ns - rec.start_t_ns
+        arrival = p.arrival_ns - rec.start_t_ns
+        last = self._last_ns
+        if last is not None and (arrival - last > GAP_NS or p.connection != self._conn):
+            # a silence, or a reconnect however quick: frames were missed in between
+            self.gaps.append((last, arrival))
+        self._last_ns = arrival
+        self._conn = p.connection
+        self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
+
+    def entry(self, now_t_ns: int) -> CameraEntry:
+        w = self.writer.stats()
+        i = self.feed.stats()
+        b = self.base
+        gaps = list(self.gaps)
+        if (
+            i.state != CameraState.STREAMING
+            and self._last_ns is not None
+            and now_t_ns - self._last_ns > GAP_NS
+        ):
+            gaps.append((self._last_ns, now_t_ns))  # currently not receiving: an open gap
+        feed = self.feed
+        return CameraEntry(
+            name=feed.name,
+            dir=self.dir,
+            url=feed.target.url,
+            model=feed.model,
+            role=feed.role,
+            segments=w.segments,
+            index=f"{self.dir}/{INDEX}",
+            frames=w.frames,
+            bytes=w.bytes,
+            dropped=w.dropped,
+            reconnects=i.reconnects - b.reconnects,
+            skipped_parts=i.skipped_parts - b.skipped_parts,
+            truncated=i.truncated - b.truncated,
+            width=w.width,
+            height=w.height,
+            first_pts=w.first_pts,
+            last_pts=w.last_pts,
+            state=i.state,
+            last_error=w.error or i.last_error,
+            clock=feed.clock.info(),
+            gaps=tuple(gaps),
+            io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+        )
+
+    def status(self) -> CameraStatus:
+        feed = self.feed
+        return CameraStatus(
+            feed.name, self.dir, feed.target.url, feed.stats(), self.writer.stats(), len(self.gaps)
+        )
+
+
+class Recording:
+    """A take being written into ``out/<take-id>/`` from a session's feeds."""
+
+    def __init__(
+        self,
+        out: Path,
+        *,
+        start_mono_ns: int,
+        origin_ns: int,
+        wall_minus_mono_ns: int,
+        pool: WriterPool,
+        events: EventLog,
+        options: WriteOptions | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.options = options or WriteOptions()
+        self.pool = pool
+        self._events = events
+        # One instant, on both clocks: pts 0 of the take timeline.
+        self.start_monotonic_ns = start_mono_ns
+        self.start_realtime_ns = start_mono_ns + wall_minus_mono_ns
+        self.start_t_ns = start_mono_ns - origin_ns  # on the session timeline
+        self.stop_t_ns: int | None = None
+        self._origin_ns = origin_ns
+        self._end_mono_ns: int | None = None
+        started = dt.datetime.fromtimestamp(self.start_realtime_ns / 1e9, dt.UTC)
+        base = started.astimezone().strftime("%Y%m%d-%H%M%S")
+        if name:
+            base += "-" + safe_name(name, max_len=40)
+        self.id = base
+        self.timecode = timecode_at(self.start_realtime_ns)
+        self._manifest = Manifest(
+            take_id=self.id,
+            started_utc=started.isoformat().replace("+00:00", "Z"),
+            start_realtime_ns=self.start_realtime_ns,
+            timecode=self.timecode,
+            tool={"name": "mmrec", "version": __version__},
+        )
+        self.dir = self.out / self.id
+        self._cameras: dict[str, _TakeCamera] = {}
+        self.preview: LivePreview | None = None  # the session's, while it writes into this take
+        self._updater: asyncio.Task[None] | None = None
+        self._stop_updates = asyncio.Event()
+        self.finished = False
+
+    # lifecycle
+
+    async def open(self) -> None:
+        """Make the take folder (a unique name) and write the first manifest."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            n = 1
+            while True:
+                try:
+                    self.dir.mkdir()
+                    break
+                except FileExistsError:
+                    n += 1
+                    self.id = f"{self._manifest.take_id}-{n}"
+                    self.dir = self.out / self.id
+        except OSError as exc:
+            raise RecordingError(
+                f"cannot create take folder in {self.out}: {exc.strerror}"
+            ) from exc
+        self._manifest = replace(self._manifest, take_id=self.id)
+        await asyncio.to_thread(write_manifest, self.dir, self._manifest)
+        self._updater = asyncio.create_task(self._keep_manifest(), name=f"manifest:{self.id}")
+
+    def add(self, feed: CameraFeed) -> str:
+        """Record ``feed`` in this take from now on (and its pre-roll); returns its folder."""
+        if self.finished:
+            raise RecordingError("the take is finished")
+        if feed.name in self._cameras:
+            raise ConfigError(f"camera {feed.name!r} is already in this take")
+        held = feed.preroll(self.start_t_ns)
+        cam_dir = unique_name(feed.name, {c.dir for c in self._cameras.values()})
+        cam = _TakeCamera(self, feed, cam_dir, backlog=len(held))
+        self._cameras[feed.name] = cam
+        for p in held:
+            cam.offer(p)
+        feed.sink = cam.offer
+        return cam_dir
+
+    def dir_of(self, camera: str) -> str:
+        return self._cameras[camera].dir
+
+    async def stop(self, at_mono_ns: int, grace_s: float = STOP_GRACE_S) -> None:
+        """Set the stop instant and wait (at most ``grace_s``) until every streaming camera
+        has delivered a frame captured at or after it: the take's last frames are then
+        exactly those captured before the stop."""
+        self.stop_t_ns = at_mono_ns - self._origin_ns
+        self._end_mono_ns = at_mono_ns
+        waits = [
+            asyncio.create_task(c.reached_stop.wait())
+            for c in self._cameras.values()
+            if c.feed.stats().state == CameraState.STREAMING
+        ]
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=grace_s)
+            for t in pending:
+                t.cancel()
+            late = [c.feed.name for c in self._cameras.values() if not c.reached_stop.is_set()]
+            for name in late:
+                if self._cameras[name].feed.stats().state == CameraState.STREAMING:
+                    self._events.add(
+                        EventKind.TAKE,
+                        f"no frame captured after the stop within {grace_s:g} s; "
+                        "its last frames may be missing",
+                        name,
+                    )
+
+    async def finish(self) -> Manifest:
+        """Close every writer (after what is queued), write the final manifest."""
+        if self.finished:
+            return self.manifest(final=True)
+        self.finished = True
+        if self._end_mono_ns is None:
+            self._end_mono_ns = time.monotonic_ns()
+        for cam in self._cameras.values():
+            if cam.feed.sink == cam.offer:
+                cam.feed.sink = None
+        self._stop_updates.set()
+        try:
+            await asyncio.gather(
+                *(asyncio.to_thread(c.writer.close) for c in self._cameras.values())
+            )
+        finally:
+            if self._updater is not None:
+                # cooperative: the updater finishes the write it may be in, then returns
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._updater, timeout=10.0)
+            final = self.manifest(final=True)
+            await asyncio.to_thread(write_manifest, self.dir, final)
+        return final
+
+    # views
+
+    def status(self) -> list[CameraStatus]:
+        return [c.status() for c in self._cameras.values()]
+
+    def manifest(self, *, final: bool = False) -> Manifest:
+        now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
+        now_t = now_mono - self.start_monotonic_ns
+        cams = tuple(c.entry(now_t) for c in self._cameras.values())
+        events = tuple(
+            TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
+            for e in self._events.between(self.start_monotonic_ns, self._end_mono_ns)
+        )
+        m = replace(self._manifest, cameras=cams, events=events, preview=self._preview_info())
+        if final:
+            now_rt = time.time_ns()
+            m = replace(
+                m,
+                state="finished",
+                ended_utc=dt.datetime.fromtimestamp(now_rt / 1e9, dt.UTC)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                duration_ns=now_t,
+            )
+        return m
+
+    def _preview_info(self) -> PreviewInfo | None:
+        if self.preview is None:
+            return None
+        from mmrec.live.preview import PREVIEW_FILE
+
+        st = self.preview.stats()
+        return PreviewInfo(
+            file=PREVIEW_FILE,
+            fps=round(st.fps, 2),
+            ticks=st.ticks,
+            tiles_decoded=st.tiles_decoded,
+            tiles_skipped=st.tiles_skipped,
+            late_ticks=st.late_ticks,
+            error=st.error,
+        )
+
+    async def _keep_manifest(self) -> None:
+        while not self._stop_updates.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
+            if self._stop_updates.is_set():
+                return
+            try:
+                await asyncio.to_thread(write_manifest, self.dir, self.manifest())
+            except RecordingError as exc:
+                self._events.add(EventKind.DISK, str(exc))

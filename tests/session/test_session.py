@@ -1,0 +1,111 @@
+"""A session keeps cameras live across takes; each take starts and stops on an instant.
+
+Simulated nodes with clock offsets of seconds, drift, different capture-to-send latencies
+and jitter: the first and last frames of every camera in a take are within one frame
+period of the take's start and stop instants (by the frames' true capture times, which
+the simulator writes into every JPEG), in every take of one session, and with pre-roll
+the take holds footage from before the press.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import av
+
+from mmrec.ingest.stream import IngestConfig
+from mmrec.session.engine import Session
+from mmrec.sim import NodeConfig, SimMesh
+from mmrec.store.take import Manifest, load_manifest
+from mmrec.wire.jpeg import sim_record
+from tests.helpers import wait_for
+
+FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
+PERIOD_NS = 1_000_000_000 // 30
+SLACK_NS = 2_000_000  # the warm clock model's placement error is well under this
+
+NODES = [
+    NodeConfig(
+        "near", width=160, height=120, ring=4, clock_offset_s=2.5, drift_ppm=40,
+        delay_ms=3, jitter_ms=5,
+    ),
+    NodeConfig(
+        "far", width=160, height=120, ring=4, clock_offset_s=-1.3, drift_ppm=-60,
+        delay_ms=35, jitter_ms=10,
+    ),
+    NodeConfig(
+        "busy", width=160, height=120, ring=4, clock_offset_s=0.4, delay_ms=15, jitter_ms=20,
+    ),
+]  # fmt: skip
+
+
+def _true_times(take_dir: Path, segments: tuple[str, ...]) -> list[int]:
+    """True capture instants (host CLOCK_REALTIME ns) of a camera's recorded frames."""
+    out = []
+    for seg in segments:
+        with av.open(str(take_dir / seg)) as c:
+            for p in c.demux(video=0):
+                if p.size:
+                    rec = sim_record(bytes(p))
+                    assert rec is not None
+                    out.append(rec.true_ns)
+    return out
+
+
+def _check_span(take_dir: Path, m: Manifest, start_rt: int, stop_rt: int) -> None:
+    assert m.state == "finished" and len(m.cameras) == len(NODES)
+    for cam in m.cameras:
+        true = _true_times(take_dir, cam.segments)
+        assert true, cam.name
+        # the first frame is the first captured at or after the start...
+        assert start_rt - SLACK_NS <= true[0] < start_rt + PERIOD_NS, (cam.name, true[0] - start_rt)
+        # ...and the last the last captured before the stop
+        assert stop_rt - PERIOD_NS <= true[-1] < stop_rt + SLACK_NS, (cam.name, stop_rt - true[-1])
+        assert all(b > a for a, b in itertools.pairwise(true))
+
+
+async def test_takes_start_and_stop_together_on_instants(tmp_path: Path) -> None:
+    async with (
+        SimMesh(NODES, base_host="127.0.0.1", port=0, mdns=False) as mesh,
+        Session(ingest_config=FAST) as session,
+    ):
+        for node in mesh.nodes:
+            session.add_camera(node.name, node.url)
+        feeds = list(session.feeds.values())
+        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+        takes = []
+        for name in ("one", "two"):
+            rec = await session.start_take(tmp_path, name=name)
+            await wait_for(lambda r=rec: all(s.writer.frames >= 30 for s in r.status()), 10)
+            m = await session.stop_take()
+            takes.append((rec.dir, m))
+        assert session.recording is None
+    for take_dir, m in takes:
+        assert load_manifest(take_dir) == m
+        stop_rt = m.start_realtime_ns + (m.duration_ns or 0)
+        _check_span(take_dir, m, m.start_realtime_ns, stop_rt)
+        kinds = [e.kind for e in m.events]
+        assert kinds.count("take") >= 1
+
+
+async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(tmp_path: Path) -> None:
+    async with (
+        SimMesh(NODES, base_host="127.0.0.1", port=0, mdns=False) as mesh,
+        Session(ingest_config=FAST, preroll_seconds=1.0) as session,
+    ):
+        for node in mesh.nodes:
+            session.add_camera(node.name, node.url)
+        feeds = list(session.feeds.values())
+        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+        pressed_mono = time.monotonic_ns()
+        pressed_rt = pressed_mono + session.wall_minus_mono_ns
+        rec = await session.start_take(tmp_path, at_mono_ns=pressed_mono - 1_000_000_000)
+        await wait_for(lambda: all(s.writer.frames >= 45 for s in rec.status()), 10, "frames")
+        m = await session.stop_take()
+    assert m.start_realtime_ns == pressed_rt - 1_000_000_000
+    _check_span(rec.dir, m, m.start_realtime_ns, m.start_realtime_ns + (m.duration_ns or 0))
+    for cam in m.cameras:
+        true = _true_times(rec.dir, cam.segments)
+        assert sum(t < pressed_rt for t in true) >= 25  # ~1 s of footage from before the press

@@ -1,0 +1,91 @@
+"""Reading a take back: every way it can be unreadable is a TakeError naming the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mmrec.errors import TakeError
+from mmrec.ingest.stream import CameraState
+from mmrec.store.take import (
+    INDEX_COLUMNS,
+    CameraEntry,
+    Manifest,
+    load_manifest,
+    read_index,
+    write_manifest,
+)
+
+
+def test_a_manifest_reads_back(tmp_path: Path) -> None:
+    m = Manifest("t1", "2026-01-01T00:00:00Z", 1, "00:00:00:00")
+    write_manifest(tmp_path, m)
+    assert load_manifest(tmp_path) == m
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, r"no manifest\.json here"),
+        (b"{", r"manifest\.json: unreadable manifest"),
+        (b"\xff\xfe", r"manifest\.json: unreadable manifest"),
+        (b'{"format": "other"}', "not an mmrec take manifest"),
+        (b'{"format": "mmrec-take/1", "cameras": [{"nope": 1}]}', "unreadable manifest"),
+    ],
+)
+def test_unreadable_manifests(tmp_path: Path, content: bytes | None, match: str) -> None:
+    if content is not None:
+        (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(TakeError, match=match):
+        load_manifest(tmp_path)
+
+
+def test_a_manifest_that_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").mkdir()
+    with pytest.raises(TakeError, match="unreadable manifest"):
+        load_manifest(tmp_path)
+
+
+def test_index_rows_and_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "index.csv"
+    path.write_text(",".join(INDEX_COLUMNS) + "\n0,0,0,10,12,1.5,100\n1,0,33,33", "utf-8")
+    assert [r.seq for r in read_index(path)] == [0]
+
+
+def test_a_missing_index_is_for_the_caller_to_judge(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        list(read_index(tmp_path / "index.csv"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"seq,segment\n",  # other columns
+        b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,\xff\n",  # not UTF-8
+        # a field past csv's limit (garbage where a line end should be)
+        b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,0,1,2,\"" + b"x" * 200_000,
+    ],
+)
+def test_unreadable_indexes(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "index.csv"
+    path.write_bytes(content)
+    with pytest.raises(TakeError, match="index"):
+        list(read_index(path))
+
+
+def test_an_index_that_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "index.csv").mkdir()
+    with pytest.raises(TakeError, match=r"cannot read .*index\.csv"):
+        list(read_index(tmp_path / "index.csv"))
+
+
+def test_camera_states_are_plain_strings_in_the_manifest(tmp_path: Path) -> None:
+    cams = tuple(CameraEntry(s.name, s.name, "u", state=s) for s in CameraState)
+    write_manifest(tmp_path, Manifest("t1", "2026-01-01T00:00:00Z", 1, "00:00:00:00", cams))
+    doc = json.loads((tmp_path / "manifest.json").read_text("utf-8"))
+    assert [c["state"] for c in doc["cameras"]] == [
+        "connecting", "streaming", "stalled", "backoff", "stopped"
+    ]  # fmt: skip
+    assert [c.state for c in load_manifest(tmp_path).cameras] == list(CameraState)
