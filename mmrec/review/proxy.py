@@ -102,8 +102,9 @@ def x264_options(opts: ProxyOptions, multiview: bool = False) -> dict[str, str]:
     )
 
 
-def _writer(path: Path, size: tuple[int, int], plan: ProxyPlan, title: str, x264: dict[str, str]
-            ) -> H264Writer:  # fmt: skip
+def _writer(
+    path: Path, size: tuple[int, int], plan: ProxyPlan, title: str, x264: dict[str, str]
+) -> H264Writer:
     """An MP4 at the plan's constant rate, with the start timecode in its metadata."""
     fps = plan.timeline.fps
     return H264Writer(
