@@ -25,18 +25,11 @@ import numpy as np
 import pytest
 
 from mmrec.ingest.stream import IngestConfig
-from mmrec.live.decode import Decoder
-from mmrec.live.tile import fit, grid_layout
-from mmrec.review.proxy import (
-    OutputTimeline,
-    ProxyOptions,
-    ProxyResult,
-    SourceFrame,
-    iter_camera,
-    make_proxies,
-    scan_camera,
-    shown_frames,
-)
+from mmrec.picture.decode import Decoder
+from mmrec.picture.layout import fit, grid_layout
+from mmrec.review import ProxyOptions, ProxyResult, make_proxies
+from mmrec.review.plan import OutputTimeline, shown_frames
+from mmrec.review.source import SourceFrame, iter_camera, scan_camera
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.store.take import load_manifest, read_index
