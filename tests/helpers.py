@@ -1,23 +1,30 @@
-"""Test helpers: small real JPEGs and waiting on conditions (never sleeping blindly)."""
+"""Test support that tests import: small real JPEGs, simulated nodes on loopback, fake
+cameras' pacing, and waiting on events or conditions (never sleeping blindly).
+
+Fixtures (state a test asks for by name: the fast ingest config, whether O_DIRECT works
+here) are in ``conftest.py``; what takes arguments or is called mid-test lives here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from turbojpeg import TurboJPEG
 
+from mmrec.sim import NodeConfig, SimMesh
 from mmrec.wire import jpeg
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
-def _tj() -> TurboJPEG:
+def tj() -> TurboJPEG:
+    """One TurboJPEG handle for the test process."""
     return TurboJPEG()
 
 
@@ -26,7 +33,7 @@ def make_jpeg(width: int = 64, height: int = 48, shade: int = 0) -> bytes:
     img = np.zeros((height, width, 3), dtype=np.uint8)
     img[:, :, 0] = shade % 256
     img[:, :, 1] = np.arange(width, dtype=np.uint32)[None, :] % 256
-    return bytes(_tj().encode(img, quality=80))
+    return bytes(tj().encode(img, quality=80))
 
 
 def sim_jpeg(node: str, frame: int, true_ns: int, width: int = 64, height: int = 48) -> bytes:
@@ -36,29 +43,57 @@ def sim_jpeg(node: str, frame: int, true_ns: int, width: int = 64, height: int =
     return base[:2] + jpeg.com_segment(rec) + base[2:]
 
 
+def loopback_mesh(configs: Sequence[NodeConfig], *, mdns: bool = False, **kw: Any) -> SimMesh:
+    """Simulated nodes on 127.0.0.1, each on a free port; mDNS (bound to loopback) only
+    when asked for."""
+    return SimMesh(list(configs), base_host="127.0.0.1", port=0, mdns=mdns, **kw)
+
+
+class Arrivals(list[T]):
+    """What a callback received (``append`` is the callback), with a wait for how many:
+    the wait wakes on each arrival, it does not poll."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._grew = asyncio.Event()
+
+    def append(self, item: T) -> None:
+        super().append(item)
+        self._grew.set()
+
+    async def wait(self, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` items have arrived; fail the test after ``timeout`` s."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self) < count:
+                    self._grew.clear()
+                    await self._grew.wait()
+        except TimeoutError:
+            raise AssertionError(f"{len(self)} of {count} arrivals within {timeout} s") from None
+
+
 async def wait_for(
     predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
 ) -> None:
-    """Poll ``predicate`` on the loop until true; fail the test after ``timeout`` s."""
+    """Check ``predicate`` every 20 ms until true; fail the test after ``timeout`` s.
+
+    A poll, kept on purpose for what has no event to wait on: counters that writer
+    threads and other processes advance (a take's status, a live manifest on disk,
+    an ingest's parser state). The interval only bounds how late the test notices;
+    nothing here guesses how long the work takes. Prefer an event where there is one
+    (:class:`Arrivals`, ``SimNode.wait_until``).
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # poll interval of a condition wait (see docstring)
 
 
-def o_direct_works(folder: Path) -> bool:
-    """Whether files in ``folder`` can be opened O_DIRECT (not on tmpfs, for one)."""
-    if not hasattr(os, "O_DIRECT"):
-        return False
-    probe = folder / ".o_direct_probe"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
-    except OSError:
-        return False
-    os.close(fd)
-    probe.unlink()
-    return True
+async def pace(seconds: float) -> None:
+    """A fake camera's pacing between writes (its frame rate, a slow link): the timing
+    is the behaviour under test, not a wait for a result."""
+    await asyncio.sleep(seconds)  # pacing a fake camera, not waiting
 
 
 def sent_in_take(sent: Iterable[Any], manifest: Any, fps: float = 30.0) -> tuple[int, int]:

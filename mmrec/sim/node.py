@@ -18,6 +18,7 @@ import itertools
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -272,7 +273,9 @@ class SimNode:
         self._last_send_mono = 0
         self._stall_done = False
         self._disconnect_done = False
-        self._sent_changed = asyncio.Event()
+        # Set whenever what a watcher can see changes: a frame tick (sent, dropped,
+        # stalled), a stream client coming or going, stall and resume.
+        self._changed = asyncio.Event()
 
     # -- identity -----------------------------------------------------------------------
 
@@ -325,10 +328,33 @@ class SimNode:
 
     async def wait_sent(self, frames: int, timeout: float = 5.0) -> None:
         """Wait until ``frames_sent`` reaches ``frames`` (TimeoutError after ``timeout`` s)."""
+        await self.wait_until(lambda: self.frames_sent >= frames, timeout)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until ``predicate()`` is true, checking it each time the node's state
+        changes (a frame tick, a stream client coming or going, stall or resume);
+        TimeoutError after ``timeout`` s."""
         async with asyncio.timeout(timeout):
-            while self.frames_sent < frames:
-                self._sent_changed.clear()
-                await self._sent_changed.wait()
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_captured(self, frame: int) -> None:
+        """Wait until ``frame`` has been captured on the node's schedule, whether or not
+        anyone watches (frames go on being captured while the node is stopped)."""
+        if self._origin_mono is None:
+            raise RuntimeError(f"node {self.name!r} has never started: it captures nothing")
+        loop = asyncio.get_running_loop()
+        while self.current_frame() < frame:
+            due_ns = self._origin_mono + self.schedule.capture_ns(frame)
+            woken = loop.create_future()
+            timer = loop.call_at(
+                loop.time() + (due_ns - time.monotonic_ns()) / 1e9, _resolve, woken
+            )
+            try:
+                await woken
+            finally:
+                timer.cancel()
 
     # -- controls -----------------------------------------------------------------------
 
@@ -383,12 +409,14 @@ class SimNode:
         """Stop sending frames; connections stay open. Frames due meanwhile are never sent."""
         if not self.stalled:
             self.stalled = True
+            self._changed.set()
             self._broadcast_event("state", {"stalled": True})
 
     def resume(self) -> None:
         """Send again, starting with the frame captured next."""
         if self.stalled:
             self.stalled = False
+            self._changed.set()
             self._broadcast_event("state", {"stalled": False})
 
     def disconnect(self) -> None:
@@ -413,6 +441,7 @@ class SimNode:
             client = _StreamClient(transport, peer_s, path)
             conn.stream = client
             self._streams[conn] = client
+            self._changed.set()
             self._arm_frames()
         elif path == "/status":
             if conn.keep_alive:
@@ -495,6 +524,7 @@ class SimNode:
         if client is not None:
             client.closed_ns = time.time_ns()
             self._closed_streams.append(client.stats(self.name))
+            self._changed.set()
         if not self._streams:
             self._cancel_frame_timer()
         if not self._events and self._beat_timer is not None:
@@ -596,6 +626,7 @@ class SimNode:
             self._send(n)
         self._last_send_mono = now
         self._next_frame = n + 1
+        self._changed.set()
         self._schedule_frame(loop)
 
     def _send(self, n: int) -> None:
@@ -641,4 +672,8 @@ class SimNode:
         if wrote:
             self.frames_sent += 1
             self.sent.append(SentFrame(n, true_ns, device_ns))
-            self._sent_changed.set()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -15,8 +15,9 @@ import pytest
 
 from mmrec.ingest import stream as ingest
 from mmrec.ingest.stream import CameraIngest, IngestConfig, Received, StreamTarget
+from mmrec.sim.trickle import TrickleServer, stream_parts
 from mmrec.store import payload
-from tests.helpers import _tj, wait_for
+from tests.helpers import Arrivals, tj, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="SO_RCVLOWAT is used on Linux only"
@@ -26,55 +27,24 @@ pytestmark = pytest.mark.skipif(
 def _big_jpeg(seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     img = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)  # noise: ~100+ KB
-    return bytes(_tj().encode(img, quality=90))
-
-
-async def _trickle_server(
-    frames: list[bytes], piece: int, pause: float, done: asyncio.Event
-) -> tuple[asyncio.Server, str]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await _serve(reader, writer)
-        finally:
-            writer.close()
-
-    async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=f\r\n\r\n"
-        )
-        for data in frames:
-            part = b"--f\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(data)
-            blob = part + data + b"\r\n"
-            for i in range(0, len(blob), piece):
-                writer.write(blob[i : i + piece])
-                await writer.drain()
-                await asyncio.sleep(pause)
-        await done.wait()  # the stream stays open
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}/stream"
+    return bytes(tj().encode(img, quality=90))
 
 
 async def _record(
-    frames: list[bytes], piece: int, pause: float, cfg: IngestConfig, *, aligned: bool = False
+    frames: list[bytes], piece: int, pace: float, cfg: IngestConfig, *, aligned: bool = False
 ) -> tuple[list[Received], CameraIngest]:
-    done = asyncio.Event()
-    server, url = await _trickle_server(frames, piece, pause, done)
-    got: list[Received] = []
+    got = Arrivals()
     alloc = payload.aligned if aligned else None  # as the recorder does for direct I/O
-    cam = CameraIngest(StreamTarget.from_url("cam", url), got.append, cfg, payload_alloc=alloc)
-    task = asyncio.create_task(cam.run())
-    try:
-        await wait_for(lambda: len(got) >= len(frames), 30, "frames")
-    finally:
-        cam.stop()
-        await asyncio.wait_for(task, 5)
-        done.set()
-        server.close()
-        await server.wait_closed()
-    return got, cam
+    async with TrickleServer(frames, piece=piece, interval=pace) as server:
+        target = StreamTarget.from_url("cam", server.url)
+        cam = CameraIngest(target, got.append, cfg, payload_alloc=alloc)
+        task = asyncio.create_task(cam.run())
+        try:
+            await got.wait(len(frames), 30)
+        finally:
+            cam.stop()
+            await asyncio.wait_for(task, 5)
+    return list(got), cam
 
 
 @pytest.mark.parametrize("aligned", [False, True], ids=["bytes", "aligned"])
@@ -84,16 +54,15 @@ async def test_a_frame_in_many_pieces_wakes_the_loop_about_once(
 ) -> None:
     monkeypatch.setattr(ingest, "_LOWAT_OK", lowat)
     frames = [_big_jpeg(i) for i in range(8)]
-    got, cam = await _record(frames, piece=4096, pause=0.0005, cfg=IngestConfig(), aligned=aligned)
+    got, cam = await _record(frames, piece=4096, pace=0.0005, cfg=IngestConfig(), aligned=aligned)
     assert [bytes(r.data) for r in got] == frames
     if aligned:  # payloads received straight into memory the writer can use as it is
         assert all(payload.region(r.data) is not None for r in got)
     per_frame = cam.stats().receives / len(frames)
-    pieces = sum(len(f) for f in frames) / 4096 / len(frames)
     if lowat:
         assert per_frame <= 3, f"{per_frame:.1f} receives per frame"
-    else:  # the contrast: without it the loop wakes for (nearly) every piece
-        assert per_frame >= pieces / 4, f"{per_frame:.1f} receives per frame"
+    # Without the low-water mark the loop wakes for (nearly) every piece; how often
+    # depends on the machine's pace: benchmarks/bench_ingest.py prints the contrast.
 
 
 @pytest.mark.parametrize("aligned", [False, True], ids=["bytes", "aligned"])
@@ -103,7 +72,7 @@ async def test_a_slow_link_is_not_taken_for_a_stall(aligned: bool) -> None:
     frames = [_big_jpeg(99)]
     piece = len(frames[0]) // 12 + 1
     cfg = IngestConfig(read_timeout=0.8)  # the frame takes ~1.3 s
-    got, cam = await _record(frames, piece=piece, pause=0.1, cfg=cfg, aligned=aligned)
+    got, cam = await _record(frames, piece=piece, pace=0.1, cfg=cfg, aligned=aligned)
     assert [bytes(r.data) for r in got] == frames
     assert cam.stats().reconnects == 0
 
@@ -113,20 +82,21 @@ async def test_a_stop_keeps_the_frame_already_arriving(finish: bool) -> None:
     """Stopping while a frame is half received: with ``finish_part`` (what a take's
     close uses) the frame is completed before the connection closes."""
     frames = [_big_jpeg(7), _big_jpeg(8)]
-    piece = len(frames[1]) // 10 + 1
-    done = asyncio.Event()
-    server, url = await _trickle_server(frames, piece=piece, pause=0.03, done=done)
-    got: list[Received] = []
-    cam = CameraIngest(StreamTarget.from_url("cam", url), got.append, IngestConfig())
-    task = asyncio.create_task(cam.run())
-    try:
-        await wait_for(lambda: len(got) >= 1, 10, "first frame")
-        await asyncio.sleep(0.1)  # a few pieces of the second frame are in
-        assert cam._protocol is not None and cam._protocol.in_part()
+    first_part, second_part = stream_parts(frames)
+    # The server stops a third of the way into the second frame until released.
+    hold_at = len(first_part) + len(second_part) // 3
+    got = Arrivals()
+    async with TrickleServer(frames, piece=len(second_part), interval=0, hold_at=hold_at) as srv:
+        cam = CameraIngest(StreamTarget.from_url("cam", srv.url), got.append, IngestConfig())
+        task = asyncio.create_task(cam.run())
+        await got.wait(1, 10)
+        await asyncio.wait_for(srv.held.wait(), 10)
+
+        def in_part() -> bool:
+            return cam._protocol is not None and cam._protocol.in_part()
+
+        await wait_for(in_part, 10, "the second frame's head to be read")
         cam.stop(finish_part=finish)
+        srv.release()
         await asyncio.wait_for(task, 5)
-    finally:
-        done.set()
-        server.close()
-        await server.wait_closed()
     assert [bytes(r.data) for r in got] == (frames if finish else frames[:1])

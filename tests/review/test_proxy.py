@@ -1,126 +1,26 @@
 """mmrec proxy: synced per-camera proxies, multiview and contact sheet from a take on disk.
 
 Takes are written directly with CameraWriter (fast, deterministic): every frame is a flat
-grey whose level encodes its frame number, with the simulator's COM record.
+grey whose level encodes its frame number, with the simulator's COM record
+(``tests/review/takes.py``).
 """
 
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from av.video.frame import PictureType
-from turbojpeg import TJSAMP_420, TJSAMP_422, TurboJPEG
+from turbojpeg import TJSAMP_422
 
 from mmrec.commands import proxy as proxy_cmd
 from mmrec.errors import MmrecError
-from mmrec.review.proxy import ProxyOptions, make_proxies, timecode_add, x264_options
-from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
-from mmrec.store.writer import CameraWriter, Frame
-from mmrec.wire import jpeg
-
-NS = 1_000_000_000
-TJ = TurboJPEG()
-TIMECODE = "10:00:00:00"
-
-
-def level(n: int) -> int:
-    """Grey level of frame n: distinct for n < 32, far from black."""
-    return 60 + (n * 6) % 192
-
-
-def grey_jpeg(name: str, n: int, w: int, h: int, t_ns: int, subsample: int = TJSAMP_420) -> bytes:
-    img = np.full((h, w, 3), level(n), np.uint8)
-    data: bytes = TJ.encode(img, quality=95, jpeg_subsample=subsample)
-    com = jpeg.com_segment(f"mmcam-sim node={name} frame={n} true_ns={t_ns}".encode())
-    return data[:2] + com + data[2:]
-
-
-@dataclass(frozen=True, slots=True)
-class Cam:
-    name: str
-    spans: tuple[tuple[float, float], ...]  # seconds on the take timeline, [from, to)
-    fps: float = 15.0
-    size: tuple[int, int] = (320, 240)
-    subsample: int = TJSAMP_420
-
-
-def write_take(root: Path, cams: list[Cam], *, state: str = "finished") -> Path:
-    take = root / "take"
-    take.mkdir()
-    entries = []
-    for cam in cams:
-        writer = CameraWriter(cam.name, take, cam.name, metadata={"timecode": TIMECODE})
-        n = 0
-        for a, b in cam.spans:
-            k = 0
-            while a + k / cam.fps < b - 1e-9:
-                t = round((a + k / cam.fps) * NS)
-                data = grey_jpeg(cam.name, n, *cam.size, t, cam.subsample)
-                assert writer.offer(Frame(data, t, t, None))
-                n += 1
-                k += 1
-        writer.close()
-        st = writer.stats()
-        entries.append(
-            CameraEntry(
-                name=cam.name,
-                dir=cam.name,
-                url="sim",
-                segments=st.segments,
-                index=f"{cam.name}/{INDEX}",
-                frames=st.frames,
-                bytes=st.bytes,
-                width=st.width,
-                height=st.height,
-                first_pts=st.first_pts,
-                last_pts=st.last_pts,
-                state="stopped",
-                clock=ClockInfo(source="arrival"),
-            )
-        )
-    write_manifest(
-        take,
-        Manifest(
-            take_id="test-take",
-            started_utc="2024-01-01T00:00:00Z",
-            start_realtime_ns=0,
-            timecode=TIMECODE,
-            cameras=tuple(entries),
-            state=state,
-        ),
-    )
-    return take
-
-
-def y_frames(path: Path) -> list[np.ndarray]:
-    """The luma plane of every frame of a video."""
-    out = []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            p = f.planes[0]
-            out.append(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width])
-    return out
-
-
-def patch(y: np.ndarray) -> float:
-    """Mean luma of a patch in the upper-left quarter, clear of labels."""
-    h, w = y.shape
-    return float(y[h // 5 : h // 3, w // 5 : w // 3].mean())
-
-
-def frame_number(y: np.ndarray) -> int | None:
-    """The source frame number whose grey level is closest, None for a black frame."""
-    v = patch(y)
-    if v < 30:
-        return None
-    return min(range(32), key=lambda n: abs(level(n) - v))
-
+from mmrec.review import ProxyOptions, make_proxies, x264_options
+from mmrec.store.take import INDEX
+from tests.review.takes import TIMECODE, Cam, frame_number, patch, write_take, y_frames
 
 THREE = [
     Cam("A", ((0.0, 2.0),)),
@@ -265,13 +165,6 @@ def test_contact_sheet_is_written(three: tuple[Path, object]) -> None:
 
     with Image.open(take / "proxies" / "contact-sheet.jpg") as im:
         assert im.format == "JPEG" and im.size[0] >= 1280
-
-
-def test_timecode_advances_from_the_take_timecode() -> None:
-    assert timecode_add("10:00:00:00", 0, 30) == "10:00:00:00"
-    assert timecode_add("10:00:00:15", NS // 2, 30) == "10:00:01:00"
-    assert timecode_add("23:59:59:29", NS // 30, 30) == "00:00:00:00"
-    assert timecode_add("01:00:00:10", 0, 25) == "01:00:00:08"
 
 
 def test_a_crashed_take_still_makes_proxies_with_a_warning(tmp_path: Path) -> None:

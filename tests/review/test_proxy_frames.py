@@ -14,42 +14,9 @@ from typing import Any, cast
 
 import numpy as np
 
-from mmrec.live.decode import Decoder, default_decoder
-from mmrec.review.proxy import ProxyOptions, make_proxies
-from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
-from mmrec.store.writer import CameraWriter, Frame
-from tests.review.test_proxy import TIMECODE, frame_number, grey_jpeg, y_frames
-
-NS = 1_000_000_000
-
-
-def write_camera_take(root: Path, frames: list[bytes], fps: float) -> Path:
-    take = root / "take"
-    take.mkdir()
-    writer = CameraWriter("A", take, "A", metadata={"timecode": TIMECODE})
-    for k, data in enumerate(frames):
-        t = round(k / fps * NS)
-        assert writer.offer(Frame(data, t, t, None))
-    writer.close()
-    st = writer.stats()
-    entry = CameraEntry(
-        name="A", dir="A", url="sim", segments=st.segments, index=f"A/{INDEX}",
-        frames=st.frames, bytes=st.bytes, width=st.width, height=st.height,
-        first_pts=st.first_pts, last_pts=st.last_pts, state="stopped",
-        clock=ClockInfo(source="arrival"),
-    )  # fmt: skip
-    write_manifest(
-        take,
-        Manifest(
-            take_id="frames-take",
-            started_utc="2024-01-01T00:00:00Z",
-            start_realtime_ns=0,
-            timecode=TIMECODE,
-            cameras=(entry,),
-            state="finished",
-        ),
-    )
-    return take
+from mmrec.picture.decode import Decoder, default_decoder
+from mmrec.review import ProxyOptions, make_proxies
+from tests.review.takes import NS, frame_number, grey_jpeg, write_frames, y_frames
 
 
 def test_a_held_frame_keeps_one_label_and_a_bad_frame_shows_the_last_good_one(
@@ -61,7 +28,7 @@ def test_a_held_frame_keeps_one_label_and_a_bad_frame_shows_the_last_good_one(
     dqt = bad.index(b"\xff\xdb")
     bad[dqt + 4] = 5  # "Bogus DQT index 5": a whole JPEG that cannot be decoded
     frames[4] = bytes(bad)
-    take = write_camera_take(tmp_path, frames, 10.0)
+    take = write_frames(tmp_path, {"A": [(round(k / 10 * NS), d) for k, d in enumerate(frames)]})
     r = make_proxies(take, ProxyOptions(height=240, fps=Fraction(30), multiview=False))
     assert r.cameras[0].decode_errors == 1
     ys = y_frames(take / "proxies" / "A.mp4")
@@ -97,7 +64,7 @@ def test_held_frames_in_one_long_run_show_their_picture(tmp_path: Path) -> None:
     # 10 fps camera, 30 fps proxy: each frame is held for two more instants, drawn into
     # other proxy frames of the same run (copied from the one it was decoded into).
     frames = [grey_jpeg("A", n, 320, 240, round(n / 10 * NS)) for n in range(8)]
-    take = write_camera_take(tmp_path, frames, 10.0)
+    take = write_frames(tmp_path, {"A": [(round(k / 10 * NS), d) for k, d in enumerate(frames)]})
     queued = threading.Event()
 
     def progress(done: int, total: int) -> None:

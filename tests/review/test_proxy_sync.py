@@ -13,6 +13,7 @@ Every proxy also has the same duration and the same start timecode.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -24,29 +25,21 @@ import numpy as np
 import pytest
 
 from mmrec.ingest.stream import IngestConfig
-from mmrec.live.decode import Decoder
-from mmrec.live.tile import fit, grid_layout
-from mmrec.review.proxy import (
-    OutputTimeline,
-    ProxyOptions,
-    ProxyResult,
-    SourceFrame,
-    iter_camera,
-    make_proxies,
-    scan_camera,
-    shown_frames,
-)
+from mmrec.picture.decode import Decoder
+from mmrec.picture.layout import fit, grid_layout
+from mmrec.review import ProxyOptions, ProxyResult, make_proxies
+from mmrec.review.plan import OutputTimeline, shown_frames
+from mmrec.review.source import SourceFrame, iter_camera, scan_camera
 from mmrec.session.recorder import Take
-from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest, read_index
-from tests.helpers import wait_for
+from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000
 FPS = 30
 PERIOD_NS = NS / FPS
 FRAMES = 200  # per camera: ~6.7 s, of which ~2 s clock warm-up
-FAST = IngestConfig(connect_timeout=2.0, read_timeout=2.0, backoff_initial=0.1, backoff_max=0.5)
 NODES = [
     NodeConfig("ahead", width=320, height=240, fps=FPS, ring=8, clock_offset_s=2.5,
                drift_ppm=50, jitter_ms=20, delay_ms=0),
@@ -62,10 +55,10 @@ ALIGN_TOL_NS = 2_000_000
 OPTS = ProxyOptions(height=240, fps=Fraction(FPS), contact_sheet=False)
 
 
-async def _record(out: Path) -> Path:
+async def _record(out: Path, ingest: IngestConfig) -> Path:
     async with (
-        SimMesh(NODES, base_host="127.0.0.1", port=0, mdns=False) as mesh,
-        Take(out, ingest_config=FAST) as take,
+        loopback_mesh(NODES) as mesh,
+        Take(out, ingest_config=ingest) as take,
     ):
         for node in mesh.nodes:
             take.add_camera(node.name, node.url)
@@ -78,8 +71,11 @@ async def _record(out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def take(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ProxyResult]:
-    take_dir = asyncio.run(_record(tmp_path_factory.mktemp("sync")))
+def take(
+    tmp_path_factory: pytest.TempPathFactory, fast_ingest: IngestConfig
+) -> tuple[Path, ProxyResult]:
+    ingest = dataclasses.replace(fast_ingest, read_timeout=2.0)  # four nodes on a busy loop
+    take_dir = asyncio.run(_record(tmp_path_factory.mktemp("sync"), ingest))
     return take_dir, make_proxies(take_dir, OPTS)
 
 

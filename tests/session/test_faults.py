@@ -10,31 +10,22 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from hypothesis import given
-from hypothesis import strategies as st
 
 from mmrec.discover import CameraAdded, CameraInfo, DiscoveryEvent
 from mmrec.errors import CameraProtocolError, ConfigError
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import IngestConfig, StreamTarget
+from mmrec.session import recording
 from mmrec.session.recorder import Take, follow_discovery
-from mmrec.sim import NodeConfig, SimMesh
-from mmrec.store.take import load_manifest
-from mmrec.wire.timestamp import parse_device_ts
-from tests.helpers import make_jpeg, wait_for
-
-FAST = IngestConfig(connect_timeout=1.0, read_timeout=1.0, backoff_initial=0.05, backoff_max=0.2)
-
-
-@given(st.text())
-def test_device_timestamp_parsing_never_raises(text: str) -> None:
-    result = parse_device_ts(text)
-    assert result is None or (isinstance(result, int) and result > 0)
+from mmrec.sim import NodeConfig
+from mmrec.store.take import Manifest, load_manifest
+from tests.helpers import loopback_mesh, make_jpeg, pace, wait_for
 
 
 @pytest.mark.parametrize(
@@ -72,13 +63,41 @@ def test_cli_refuses_a_bad_url_before_making_a_take(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_manifest_is_final_however_close_falls(tmp_path: Path) -> None:
-    """The final manifest must win over the periodic one, whatever the timing."""
-    for i in range(4):
-        async with Take(tmp_path / str(i), probe_clocks=False) as take:
-            await asyncio.sleep(1.0 + i * 0.001)  # right when the periodic write is due
-        assert load_manifest(take.dir).state == "finished"
-        assert not list(take.dir.glob("*.tmp"))
+async def test_manifest_is_final_however_close_falls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final manifest must win over the periodic one, whatever the timing: here a
+    periodic write is still in its thread when close() begins, and close() must let it
+    finish before it writes the final one."""
+    real_write = recording.write_manifest
+    periodic_started = threading.Event()
+    close_began = threading.Event()
+    periodic_in_flight = threading.Event()
+    writes: list[str] = []
+
+    def write(take_dir: Path, manifest: Manifest) -> None:
+        if manifest.state != "recording":  # the final write
+            assert not periodic_in_flight.is_set(), "final manifest written under a periodic one"
+        elif writes:  # a periodic write (the first one is the take's opening)
+            periodic_in_flight.set()
+            periodic_started.set()
+            assert close_began.wait(10), "close() never began"
+        real_write(take_dir, manifest)
+        writes.append(manifest.state)
+        periodic_in_flight.clear()
+
+    monkeypatch.setattr(recording, "write_manifest", write)
+    monkeypatch.setattr(recording, "MANIFEST_EVERY", 0.05)
+
+    async def begin_close() -> None:
+        close_began.set()  # runs once close() has begun and first yielded (tasks run FIFO)
+
+    async with Take(tmp_path, probe_clocks=False) as take:
+        assert await asyncio.to_thread(periodic_started.wait, 10)
+        await asyncio.gather(take.close(), begin_close())
+    assert writes[-2:] == ["recording", "finished"]  # the held periodic write, then the final
+    assert load_manifest(take.dir).state == "finished"
+    assert not list(take.dir.glob("*.tmp"))
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
@@ -90,7 +109,9 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
     return runner, port
 
 
-async def test_a_web_page_instead_of_a_stream_is_named_as_such(tmp_path: Path) -> None:
+async def test_a_web_page_instead_of_a_stream_is_named_as_such(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     async def page(_: web.Request) -> web.Response:
         return web.Response(text="<html>camera app</html>", content_type="text/html")
 
@@ -98,7 +119,7 @@ async def test_a_web_page_instead_of_a_stream_is_named_as_such(tmp_path: Path) -
     app.router.add_get("/{tail:.*}", page)
     runner, port = await _serve(app)
     try:
-        async with Take(tmp_path, ingest_config=FAST, probe_clocks=False) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take:
             take.add_camera("web", f"http://127.0.0.1:{port}/index.html")
             await wait_for(lambda: take.status()[0].ingest.last_error is not None, 10)
             err = take.status()[0].ingest.last_error or ""
@@ -107,7 +128,9 @@ async def test_a_web_page_instead_of_a_stream_is_named_as_such(tmp_path: Path) -
     assert "text/html, not an MJPEG stream" in err
 
 
-async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path) -> None:
+async def test_hostile_status_costs_nothing_and_recording_goes_on(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     """A node whose /status never ends (cheap firmware serving video on every path)."""
     jpg = make_jpeg(160, 120)
     sent = 0
@@ -122,7 +145,7 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path
             head = f"--fw\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpg)}\r\n\r\n"
             await resp.write(head.encode() + jpg + b"\r\n")
             sent += 1
-            await asyncio.sleep(1 / 30)
+            await pace(1 / 30)  # 30 fps
         return resp
 
     async def endless_status(request: web.Request) -> web.StreamResponse:
@@ -142,7 +165,7 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path
         with pytest.raises(CameraProtocolError, match="larger than"):
             await probe.probe()
         probe.close()
-        async with Take(tmp_path, ingest_config=FAST) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest) as take:
             take.add_camera("fw", url + "/stream")
             await wait_for(lambda: take.status()[0].writer.frames >= 75, 15, "frames")
     finally:
@@ -151,13 +174,12 @@ async def test_hostile_status_costs_nothing_and_recording_goes_on(tmp_path: Path
     assert m.state == "finished" and m.cameras[0].frames >= 75
 
 
-async def test_a_dead_primary_address_falls_back_to_the_next(tmp_path: Path) -> None:
-    async with SimMesh(
-        [NodeConfig("fb", width=160, height=120, ring=4)], base_host="127.0.0.1", port=0,
-        mdns=False,
-    ) as mesh:  # fmt: skip
+async def test_a_dead_primary_address_falls_back_to_the_next(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    async with loopback_mesh([NodeConfig("fb", width=160, height=120, ring=4)]) as mesh:
         node = mesh.nodes[0]
-        async with Take(tmp_path, ingest_config=FAST, probe_clocks=False) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take:
             # nothing listens on port 9 of 127.0.0.1: the primary path is dead
             take.add_camera("fb", "http://127.0.0.1:9/stream", fallbacks=[node.url])
             await wait_for(lambda: take.status()[0].writer.frames >= 10, 15, "fallback")
@@ -165,11 +187,10 @@ async def test_a_dead_primary_address_falls_back_to_the_next(tmp_path: Path) -> 
     assert cam.frames >= 10 and cam.url == node.url
 
 
-async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(tmp_path: Path) -> None:
-    async with SimMesh(
-        [NodeConfig("hj", width=160, height=120, ring=4)], base_host="127.0.0.1", port=0,
-        mdns=False,
-    ) as mesh:  # fmt: skip
+async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    async with loopback_mesh([NodeConfig("hj", width=160, height=120, ring=4)]) as mesh:
         node = mesh.nodes[0]
 
         def info(cid: str, host: str, port: int) -> CameraInfo:
@@ -182,7 +203,7 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(tmp_path: Pa
             yield CameraAdded(info("bad", "127.0.0.1", 0))  # port 0: add_camera refuses
             yield CameraAdded(info("good", node.host, node.port))
 
-        async with Take(tmp_path, ingest_config=FAST, probe_clocks=False) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take:
             await follow_discovery(take, events())
             await wait_for(lambda: any(s.writer.frames >= 5 for s in take.status()), 10)
     m = load_manifest(take.dir)

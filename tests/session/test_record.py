@@ -18,14 +18,12 @@ import pytest
 
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
-from mmrec.sim import NodeConfig, Quirk, SimMesh, SimNode
+from mmrec.sim import NodeConfig, Quirk, SimNode
 from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest, read_index
 from mmrec.wire import jpeg
 from mmrec.wire.jpeg import com_segment
-from tests.helpers import o_direct_works, sent_in_take, wait_for
-
-FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
+from tests.helpers import loopback_mesh, sent_in_take, wait_for
 
 
 def _node(name: str, **kw: object) -> NodeConfig:
@@ -64,12 +62,16 @@ def _frames(packets: list[tuple[int, bytes]]) -> list[int]:
     ids=["direct-io", "buffered-io", "direct-io-720p"],
 )
 async def test_every_sent_frame_is_on_disk_byte_identical(
-    tmp_path: Path, direct_io: bool, size: tuple[int, int]
+    tmp_path: Path,
+    direct_io: bool,
+    size: tuple[int, int],
+    fast_ingest: IngestConfig,
+    o_direct: bool,
 ) -> None:
     w, h = size
     configs = [_node(f"cam-{i}", fps=30, width=w, height=h) for i in range(3)]
-    async with SimMesh(configs, base_host="127.0.0.1", port=0, mdns=False) as mesh:
-        async with Take(tmp_path, ingest_config=FAST, direct_io=direct_io) as take:
+    async with loopback_mesh(configs) as mesh:
+        async with Take(tmp_path, ingest_config=fast_ingest, direct_io=direct_io) as take:
             dirs = {n.name: take.add_camera(n.name, n.url) for n in mesh.nodes}
             await wait_for(lambda: all(s.writer.frames >= 45 for s in take.status()), 15, "frames")
         # The take is closed: its connections are gone, so the sent counts are final. It
@@ -96,7 +98,7 @@ async def test_every_sent_frame_is_on_disk_byte_identical(
     assert m.state == "finished"
     for cam in m.cameras:
         assert cam.dropped == 0 and cam.width == w and cam.height == h
-        assert cam.io == ("direct" if direct_io and o_direct_works(take.dir) else "buffered")
+        assert cam.io == ("direct" if direct_io and o_direct else "buffered")
         assert cam.clock is not None and cam.clock.source.startswith("device")
         rows = list(read_index(take.dir / cam.index))
         assert len(rows) == cam.frames
@@ -114,12 +116,12 @@ async def test_every_sent_frame_is_on_disk_byte_identical(
 
 
 @pytest.mark.parametrize("quirk", list(Quirk), ids=str)
-async def test_each_quirk_mode_records(tmp_path: Path, quirk: Quirk) -> None:
-    async with SimMesh(
-        [_node("q", fps=30, quirks=frozenset({quirk}))], base_host="127.0.0.1", port=0, mdns=False
-    ) as mesh:
+async def test_each_quirk_mode_records(
+    tmp_path: Path, quirk: Quirk, fast_ingest: IngestConfig
+) -> None:
+    async with loopback_mesh([_node("q", fps=30, quirks=frozenset({quirk}))]) as mesh:
         node = mesh.nodes[0]
-        async with Take(tmp_path, ingest_config=FAST) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest) as take:
             d = take.add_camera(node.name, node.url)
             await wait_for(lambda: take.status()[0].writer.frames >= 20, 10, f"{quirk} frames")
     packets = _recorded(take.dir, d)
@@ -140,13 +142,11 @@ async def test_each_quirk_mode_records(tmp_path: Path, quirk: Quirk) -> None:
 
 
 async def test_stalled_node_is_dropped_and_recorded_again_others_unaffected(
-    tmp_path: Path,
+    tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
-    async with SimMesh(
-        [_node("steady", fps=30), _node("flaky", fps=30)], base_host="127.0.0.1", port=0, mdns=False
-    ) as mesh:
+    async with loopback_mesh([_node("steady", fps=30), _node("flaky", fps=30)]) as mesh:
         steady, flaky = mesh.nodes
-        async with Take(tmp_path, ingest_config=FAST) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest) as take:
             take.add_camera("steady", steady.url)
             take.add_camera("flaky", flaky.url)
             cams = {s.name: s for s in take.status()}
@@ -189,10 +189,12 @@ async def test_stalled_node_is_dropped_and_recorded_again_others_unaffected(
     assert by["flaky"].segments == ("flaky/seg-0000.mkv",)  # same folder, same file
 
 
-async def test_node_stopped_and_restarted_is_the_same_camera(tmp_path: Path) -> None:
-    async with SimMesh([_node("phone", fps=30)], base_host="127.0.0.1", port=0, mdns=False) as mesh:
+async def test_node_stopped_and_restarted_is_the_same_camera(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    async with loopback_mesh([_node("phone", fps=30)]) as mesh:
         node = mesh.nodes[0]
-        async with Take(tmp_path, ingest_config=FAST) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest) as take:
             d = take.add_camera("phone", node.url)
             await wait_for(lambda: take.status()[0].writer.frames >= 10, 10)
             await node.stop()
@@ -244,7 +246,7 @@ async def test_endless_part_keeps_memory_bounded(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
-async def test_records_ffmpeg_http_mjpeg_output(tmp_path: Path) -> None:
+async def test_records_ffmpeg_http_mjpeg_output(tmp_path: Path, fast_ingest: IngestConfig) -> None:
     """ffmpeg's own mpjpeg HTTP output sends no boundary in its Content-Type."""
     import socket
 
@@ -260,7 +262,7 @@ async def test_records_ffmpeg_http_mjpeg_output(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        async with Take(tmp_path, ingest_config=FAST, probe_clocks=False) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take:
             d = take.add_camera("ffmpeg", f"http://127.0.0.1:{port}/stream")
             await wait_for(lambda: take.status()[0].writer.frames >= 30, 20, "ffmpeg frames")
     finally:
@@ -273,19 +275,18 @@ async def test_records_ffmpeg_http_mjpeg_output(tmp_path: Path) -> None:
     assert info is not None and (info.width, info.height) == (320, 240)
 
 
-async def test_live_preview_while_recording_costs_no_recorded_frame(tmp_path: Path) -> None:
+async def test_live_preview_while_recording_costs_no_recorded_frame(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     import aiohttp
 
     from mmrec.session.recorder import PreviewOptions
 
-    async with SimMesh(
-        [_node(f"p{i}", fps=30, width=320, height=240) for i in range(3)],
-        base_host="127.0.0.1",
-        port=0,
-        mdns=False,
+    async with loopback_mesh(
+        [_node(f"p{i}", fps=30, width=320, height=240) for i in range(3)]
     ) as mesh:
         opts = PreviewOptions(port=0, fps=10, size=(640, 360))
-        async with Take(tmp_path, ingest_config=FAST, preview=opts) as take:
+        async with Take(tmp_path, ingest_config=fast_ingest, preview=opts) as take:
             for n in mesh.nodes:
                 take.add_camera(n.name, n.url)
             preview = take.preview

@@ -15,25 +15,25 @@ from pathlib import Path
 from mmrec.discover import Discovery, DiscoveryConfig
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take, follow_discovery
-from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim import NodeConfig
 from mmrec.store.take import load_manifest, read_index
-from tests.helpers import wait_for
-
-FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
+from tests.helpers import loopback_mesh, wait_for
 
 
 def _cfg(name: str) -> NodeConfig:
     return NodeConfig(name, width=160, height=120, ring=4, fps=20)
 
 
-async def test_discovered_nodes_are_recorded_including_late_joiners(tmp_path: Path) -> None:
+async def test_discovered_nodes_are_recorded_including_late_joiners(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     tag = uuid.uuid4().hex[:6]
     first = [f"d{tag}-a", f"d{tag}-b"]
     late = f"d{tag}-late"
     disc_cfg = DiscoveryConfig(interfaces=("127.0.0.1",), recheck_s=0.5)
     async with (
-        SimMesh([_cfg(n) for n in first], base_host="127.0.0.1", port=0) as mesh,
-        Take(tmp_path, ingest_config=FAST) as take,
+        loopback_mesh([_cfg(n) for n in first], mdns=True) as mesh,
+        Take(tmp_path, ingest_config=fast_ingest) as take,
         Discovery(disc_cfg) as disc,
     ):
         follower = asyncio.create_task(follow_discovery(take, disc.events()))
@@ -44,7 +44,7 @@ async def test_discovered_nodes_are_recorded_including_late_joiners(tmp_path: Pa
 
             await wait_for(lambda: all(frames(n) >= 10 for n in first), 15, "first nodes")
             # a node that joins mid-take is recorded from then on
-            async with SimMesh([_cfg(late)], base_host="127.0.0.1", port=0) as late_mesh:
+            async with loopback_mesh([_cfg(late)], mdns=True) as late_mesh:
                 await wait_for(lambda: frames(late) >= 10, 15, "late joiner")
                 late_first_sent = late_mesh.nodes[0].connections[0].first_frame
             # a node that leaves and comes back is the same camera, same folder

@@ -17,12 +17,11 @@ import av
 
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
-from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
 from mmrec.store.take import Manifest, load_manifest
-from tests.helpers import wait_for
+from tests.helpers import loopback_mesh, wait_for
 
-FAST = IngestConfig(connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
 PERIOD_NS = 1_000_000_000 // 30
 SLACK_NS = 2_000_000  # the warm clock model's placement error is well under this
 
@@ -66,10 +65,12 @@ def _check_span(take_dir: Path, m: Manifest, start_rt: int, stop_rt: int) -> Non
         assert all(b > a for a, b in itertools.pairwise(true))
 
 
-async def test_takes_start_and_stop_together_on_instants(tmp_path: Path) -> None:
+async def test_takes_start_and_stop_together_on_instants(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     async with (
-        SimMesh(NODES, base_host="127.0.0.1", port=0, mdns=False) as mesh,
-        Session(ingest_config=FAST) as session,
+        loopback_mesh(NODES) as mesh,
+        Session(ingest_config=fast_ingest) as session,
     ):
         for node in mesh.nodes:
             session.add_camera(node.name, node.url)
@@ -90,10 +91,12 @@ async def test_takes_start_and_stop_together_on_instants(tmp_path: Path) -> None
         assert kinds.count("take") >= 1
 
 
-async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(tmp_path: Path) -> None:
+async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
     async with (
-        SimMesh(NODES, base_host="127.0.0.1", port=0, mdns=False) as mesh,
-        Session(ingest_config=FAST, preroll_seconds=1.0) as session,
+        loopback_mesh(NODES) as mesh,
+        Session(ingest_config=fast_ingest, preroll_seconds=1.0) as session,
     ):
         for node in mesh.nodes:
             session.add_camera(node.name, node.url)

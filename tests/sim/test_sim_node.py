@@ -19,6 +19,7 @@ import pytest
 from mmrec.sim import NodeConfig, SimMesh, SimNode
 from mmrec.sim.record import SimRecord, sim_record
 from mmrec.wire import jpeg
+from tests.helpers import loopback_mesh
 
 
 def _name(tag: str = "n") -> str:
@@ -33,7 +34,7 @@ def _cfg(**kw: object) -> NodeConfig:
 
 
 def _mesh(*configs: NodeConfig, **kw: object) -> SimMesh:
-    return SimMesh(list(configs), base_host="127.0.0.1", port=0, mdns=False, **kw)  # type: ignore[arg-type]
+    return loopback_mesh(configs, **kw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +160,7 @@ async def test_stall_keeps_the_socket_and_resume_skips_ahead() -> None:
             before = _record((await client.parts(3))[-1]).frame
             node.stall()
             sent_at_stall = node.frames_sent
-            async with asyncio.timeout(5):
-                while node.frames_stalled < 6:
-                    await asyncio.sleep(0.02)
+            await node.wait_until(lambda: node.frames_stalled >= 6)
             assert node.frames_sent == sent_at_stall
             assert node.stream_clients == 1  # still connected
             node.resume()
@@ -225,8 +224,7 @@ async def test_stop_refuses_connections_and_start_comes_back_later_in_time() -> 
             await asyncio.open_connection(node.host, port)
         stop_frame = node.current_frame()
         async with asyncio.timeout(5):
-            while node.current_frame() < stop_frame + 3:
-                await asyncio.sleep(0.02)
+            await node.wait_captured(stop_frame + 3)  # captured while nobody could watch
         await node.start()
         assert node.port == port
         client = await Client.open(node)
@@ -350,9 +348,7 @@ async def test_sent_log_lists_each_connection(tmp_path: Path) -> None:
                 got = [_record(g) for g in await client.parts(4)]
             finally:
                 await client.close()
-        async with asyncio.timeout(5):
-            while sum(1 for c in node.connections if not c.open) < 2:
-                await asyncio.sleep(0.02)
+        await node.wait_until(lambda: sum(1 for c in node.connections if not c.open) >= 2)
     lines = [json.loads(s) for s in log.read_text().splitlines()]
     nodes = [x for x in lines if x["kind"] == "node"]
     conns = [x for x in lines if x["kind"] == "connection"]

@@ -11,8 +11,9 @@ import re
 import secrets
 from collections.abc import Callable
 
-from mmrec.sim import NodeConfig, Quirk, SentFrame, SimMesh, SimNode
+from mmrec.sim import NodeConfig, Quirk, SentFrame, SimNode
 from mmrec.wire import jpeg
+from tests.helpers import loopback_mesh
 
 Q = Quirk
 PARTS = 4
@@ -61,7 +62,7 @@ async def _run(
     ``part(i, jpeg, timestamp, frame)`` spells out the bytes of the client's i-th part.
     """
     cfg = NodeConfig(_name(), width=160, height=120, fps=60, ring=3, quirks=frozenset(quirks))
-    async with SimMesh([cfg], base_host="127.0.0.1", port=0, mdns=False) as mesh:
+    async with loopback_mesh([cfg]) as mesh:
         node = mesh.nodes[0]
 
         def expected_body() -> bytes:

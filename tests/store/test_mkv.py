@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mmrec.store import mkv, payload
-from tests.helpers import o_direct_works, sim_jpeg
+from tests.helpers import sim_jpeg
 
 # How frames reach the file: through the page cache; O_DIRECT with frames given as bytes
 # (staged in aligned memory); O_DIRECT straight from aligned memory (the recorder's way).
@@ -40,13 +40,15 @@ def test_void_has_exact_length(total: int) -> None:
     assert len(mkv.void(total)) == total
 
 
-def _write(path: Path, frames: int, *, close: bool = True, mode: str = "buffered") -> list[bytes]:
+def _write(
+    path: Path, frames: int, *, close: bool = True, mode: str = "buffered", o_direct: bool
+) -> list[bytes]:
     w = mkv.SegmentFile(
         str(path),
         mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
         direct=mode != "buffered",
     )
-    if mode != "buffered" and o_direct_works(path.parent):
+    if mode != "buffered" and o_direct:
         assert w.direct
     sent = []
     for i in range(frames):
@@ -70,9 +72,13 @@ def _read(path: Path) -> tuple[list[tuple[int, bytes]], dict[str, str], float | 
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_frames_read_back_unchanged_with_pts_and_tags(tmp_path: Path, mode: str) -> None:
+def test_frames_read_back_unchanged_with_pts_and_tags(
+    tmp_path: Path, mode: str, o_direct: bool
+) -> None:
     path = tmp_path / "a.mkv"
-    sent = _write(path, 80, mode=mode)  # 80 frames at 40 ms: spans several 1 s clusters
+    sent = _write(
+        path, 80, mode=mode, o_direct=o_direct
+    )  # 80 frames at 40 ms: spans several 1 s clusters
     packets, meta, duration = _read(path)
     assert [d for _, d in packets] == sent
     assert [p for p, _ in packets] == [500 + i * 40 for i in range(80)]
@@ -81,9 +87,11 @@ def test_frames_read_back_unchanged_with_pts_and_tags(tmp_path: Path, mode: str)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_unfinalized_file_is_readable_to_the_last_frame(tmp_path: Path, mode: str) -> None:
+def test_unfinalized_file_is_readable_to_the_last_frame(
+    tmp_path: Path, mode: str, o_direct: bool
+) -> None:
     path = tmp_path / "killed.mkv"
-    sent = _write(path, 60, close=False, mode=mode)
+    sent = _write(path, 60, close=False, mode=mode, o_direct=o_direct)
     packets, _, _ = _read(path)
     assert [d for _, d in packets] == sent
 
@@ -91,9 +99,11 @@ def test_unfinalized_file_is_readable_to_the_last_frame(tmp_path: Path, mode: st
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
 @pytest.mark.parametrize("close", [True, False])
 @pytest.mark.parametrize("mode", MODES)
-def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool, mode: str) -> None:
+def test_ffprobe_reads_it_without_complaint(
+    tmp_path: Path, close: bool, mode: str, o_direct: bool
+) -> None:
     path = tmp_path / "p.mkv"
-    _write(path, 50, close=close, mode=mode)
+    _write(path, 50, close=close, mode=mode, o_direct=o_direct)
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
          "stream=codec_name,width,height,nb_read_packets:format_tags=TIMECODE",
@@ -105,10 +115,9 @@ def test_ffprobe_reads_it_without_complaint(tmp_path: Path, close: bool, mode: s
     assert "TAG:TIMECODE=11:22:33:04" in out.stdout
 
 
+@pytest.mark.usefixtures("needs_o_direct")
 def test_direct_writes_are_whole_blocks(tmp_path: Path) -> None:
     """In direct mode the file grows by whole 4 KiB blocks, one write per frame."""
-    if not o_direct_works(tmp_path):
-        pytest.skip("this file system has no O_DIRECT")
     path = tmp_path / "d.mkv"
     w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
     assert w.direct and path.stat().st_size % payload.ALIGN == 0
@@ -143,14 +152,13 @@ def test_falls_back_to_buffered_where_o_direct_is_refused(
     assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
 
 
+@pytest.mark.usefixtures("needs_o_direct")
 @pytest.mark.parametrize("refuse_from", [0, 5], ids=["header", "fifth-frame"])
 def test_falls_back_when_direct_writes_are_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse_from: int
 ) -> None:
     """A file system that takes O_DIRECT at open but refuses the writes: go on buffered,
     whether that shows at the header or later."""
-    if not o_direct_works(tmp_path):
-        pytest.skip("this file system has no O_DIRECT")
     import fcntl
 
     real_write = os.write
@@ -174,11 +182,10 @@ def test_falls_back_when_direct_writes_are_refused(
     assert [bytes(p) for p in av.open(str(path)).demux(video=0) if p.size] == sent
 
 
+@pytest.mark.usefixtures("needs_o_direct")
 def test_aligned_frames_go_out_without_a_copy_and_unchanged(tmp_path: Path) -> None:
     """The recorder's path: the frame's own memory is written (nothing staged), and the
     framing around it leaves the JPEG bytes as they were (the preview may read them)."""
-    if not o_direct_works(tmp_path):
-        pytest.skip("this file system has no O_DIRECT")
     w = mkv.SegmentFile(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
     views = [_in_aligned(sim_jpeg("cam-a", i, i)) for i in range(30)]
     before = [bytes(v) for v in views]

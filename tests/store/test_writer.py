@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from pathlib import Path
 
 import av
 import pytest
 
 from mmrec.store.take import INDEX, read_index
-from mmrec.store.writer import CameraWriter, Frame, WriterPool
+from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, WriterPool
 from mmrec.wire import jpeg
 from tests.helpers import make_jpeg, sim_jpeg
 
@@ -94,26 +95,26 @@ def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
 ) -> None:
     """One camera's write stalls (a disk hiccup) on the pool's only thread: the pool adds
     a thread, the other cameras' frames (offered before and after) are written meanwhile,
-    and every camera's frames land in order."""
-    import threading
-    import time
-
-    from mmrec.store.writer import GROW_AFTER_NS, WriterPool
-
+    and every camera's frames land in order. The pool's clock is the test's: the stall
+    lasts as long as the test says, not as long as it sleeps."""
     stalled = threading.Event()
     release = threading.Event()
+    all_written = threading.Event()
     real_write = CameraWriter._write
+    now = [0]
+    cams = ["slow", *(f"c{i}" for i in range(8))]
 
     def write(self: CameraWriter, frame: Frame) -> None:
         if self.camera == "slow":
             stalled.set()
             release.wait(10)
         real_write(self, frame)
+        if all(writers[c].stats().frames == 21 for c in cams[1:]):
+            all_written.set()
 
     monkeypatch.setattr(CameraWriter, "_write", write)
-    pool = WriterPool(3)
+    pool = WriterPool(3, clock=lambda: now[0])
     assert pool.threads == 1
-    cams = ["slow", *(f"c{i}" for i in range(8))]
     writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in cams}
     sent: dict[str, list[bytes]] = {c: [] for c in cams}
 
@@ -127,13 +128,11 @@ def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
     for n in range(20):  # interleaved, as cameras deliver: each has frames waiting
         for cam in cams[1:]:
             offer(cam, n)
-    time.sleep(GROW_AFTER_NS / 1e9 * 1.5)
+    assert pool.threads == 1  # no time has passed on the pool's clock: nothing to grow for
+    now[0] += GROW_AFTER_NS * 3 // 2
     for cam in cams[1:]:
         offer(cam, 20)  # no thread has come free for a while: the pool grows
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(writers[c].stats().frames < 21 for c in cams[1:]):
-        time.sleep(0.01)
-    assert all(writers[c].stats().frames == 21 for c in cams[1:]), "held up by the stall"
+    assert all_written.wait(10), "held up by the stall"
     assert writers["slow"].stats().frames == 0 and pool.threads >= 2
     release.set()
     for w in writers.values():
@@ -186,8 +185,11 @@ async def test_frames_offered_on_the_loop_are_handed_over_once_per_batch(
         for w in writers:
             assert w.offer(Frame(sim_jpeg(w.camera, n, n), n * 33_000_000, n * 33_000_000, None))
     assert handovers == 0  # ... nothing woke a writer thread yet
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    # ... and once the loop runs its callbacks (ours is queued after the pool's), they
+    # have been handed over together.
+    after_callbacks = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(after_callbacks.set_result, None)
+    await after_callbacks
     assert handovers == 1
     await asyncio.gather(*(asyncio.to_thread(w.close) for w in writers))
     pool.shutdown()
