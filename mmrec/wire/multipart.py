@@ -109,18 +109,19 @@ class MultipartParser:
             max_header_line=max_header_line,
             max_headers=max_headers,
         )
-        # One handler per State, in State order.
-        self._handlers: tuple[Callable[[list[Part]], State | None], ...] = (
-            reader.sniff,
-            reader.preamble,
-            reader.delimiter,
-            reader.read_headers,
-            reader.body_len,
-            reader.body_scan,
-            reader.after,
-            self._raw_jpeg,
-            self._done,
-        )
+        handlers: dict[State, Callable[[list[Part]], State | None]] = {
+            State.START: reader.sniff,
+            State.PREAMBLE: reader.preamble,
+            State.DELIM: reader.delimiter,
+            State.HEADERS: reader.read_headers,
+            State.BODY_LEN: reader.body_len,
+            State.BODY_SCAN: reader.body_scan,
+            State.AFTER: reader.after,
+            State.RAW_JPEG: self._raw_jpeg,
+            State.DONE: self._done,
+        }
+        # The table, indexed by the state's value (a tuple index is the cheapest lookup).
+        self._handlers = tuple(handlers[state] for state in State)
         self._state = State.START
         self._error: StreamFormatError | None = None
         self._view_len = 0  # length of the last view handed out by get_buffer
