@@ -207,7 +207,11 @@ class _View:
         for s in self.take.status():
             fps, mbps = self._rates(s, now)
             state = _STATE_SHORT.get(s.ingest.state, s.ingest.state)
-            color = {"live": "green", "stall": "red", "retry": "yellow"}.get(state, "")
+            if s.ingest.slow:
+                state = "slow"  # connected, far below its rate (an alert says how far)
+            color = {"live": "green", "stall": "red", "retry": "yellow", "slow": "yellow"}.get(
+                state, ""
+            )
             size = f"{s.writer.width}x{s.writer.height}" if s.writer.width else "-"
             t.add_row(
                 s.name,

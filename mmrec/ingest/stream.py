@@ -43,6 +43,7 @@ from mmrec.errors import (
     map_exceptions,
     translate,
 )
+from mmrec.ingest.rate import RateChange, RateWatch
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
 from mmrec.wire.content_type import boundary_from_content_type, media_type
@@ -58,6 +59,10 @@ CONNECT_TIMEOUT_S: Final = 3.0
 """Default TCP connect plus response head time (every command; see mmrec.commands.options)."""
 READ_TIMEOUT_S: Final = 5.0
 """Default silence after which a stream is stalled and reconnected."""
+# Bytes but no complete frame for the read timeout: stalled, unless the bytes come at a
+# link's pace (a big frame on a slow link), and then for FRAME_TIMEOUTS read timeouts.
+LINK_MIN_BPS: Final = 16 * 1024
+FRAME_TIMEOUTS: Final = 4
 
 # Where foreign exceptions become ours (mmrec.errors.map_exceptions).
 _CONNECT_ERRORS: Final[ExceptionMap] = {
@@ -137,6 +142,7 @@ class IngestStats:
     first_frame_ns: int | None  # monotonic ns
     last_frame_ns: int | None
     receives: int = 0  # socket reads that brought stream bytes (wakeups of the loop)
+    slow: bool = False  # streaming far below its rate (mmrec.ingest.rate)
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -178,7 +184,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         now = time.monotonic_ns()
         self.last_rx_ns = now
-        self._ingest._receives += 1
+        ingest = self._ingest
+        ingest._receives += 1
+        ingest._rx_bytes += nbytes
         try:
             if self._parser is None:
                 self._head_len += nbytes
@@ -311,6 +319,7 @@ class CameraIngest:
         config: IngestConfig | None = None,
         *,
         on_state: Callable[[CameraIngest, CameraState], None] | None = None,
+        on_rate: Callable[[CameraIngest, RateChange], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
@@ -327,12 +336,18 @@ class CameraIngest:
         self._sink = sink
         self._config = config or IngestConfig()
         self._on_state = on_state
+        self._on_rate = on_rate
+        # Slow or not, judged at the watch tick; its nominal_fps is the node's /status fps
+        # when someone reads it (mmrec.session.camera).
+        self.rate = RateWatch()
         self._state = CameraState.CONNECTING
         self._frames = 0
         self._bytes = 0
         self._skipped = 0
         self._truncated = 0
         self._receives = 0
+        self._rx_bytes = 0  # bytes of stream bodies and heads received, all connections
+        self._rx_at_frame = 0  # ... when the last frame completed
         self._reconnects = 0
         self._connects = 0
         self._last_error: str | None = None
@@ -358,6 +373,7 @@ class CameraIngest:
             first_frame_ns=self._first_frame_ns,
             last_frame_ns=self._last_frame_ns,
             receives=self._receives,
+            slow=self.rate.slow and self._state == CameraState.STREAMING,
         )
 
     @property
@@ -469,10 +485,20 @@ class CameraIngest:
                     fut.exception()  # mark retrieved
 
     async def _watch(self, protocol: _StreamProtocol) -> None:
-        """Wait for the connection to end; abort it if no bytes come for read_timeout."""
+        """Wait for the connection to end; each tick also judges the rate.
+
+        The connection is stalled (dropped, to be reconnected) when no bytes come for
+        read_timeout, and when bytes come but no frame completes: after read_timeout if
+        they come slower than a link would carry a frame (``LINK_MIN_BPS``: a byte at a
+        time, a hostile trickle), after ``FRAME_TIMEOUTS`` read timeouts whatever their
+        pace (a big frame on a slow link passes; nothing stays live for ever without a
+        frame)."""
         cfg = self._config
         timeout_ns = int(cfg.read_timeout * 1e9)
         tick = min(1.0, cfg.read_timeout / 4)
+        since = time.monotonic_ns()
+        rx_at_start = self._rx_bytes
+        self.rate.connected(since, self._frames)
         while True:
             try:
                 async with asyncio.timeout(tick):
@@ -482,14 +508,34 @@ class CameraIngest:
                 pass
             if self._stopping:
                 return
-            idle = time.monotonic_ns() - protocol.last_rx_ns
+            now = time.monotonic_ns()
+            idle = now - protocol.last_rx_ns
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                self._set_state(CameraState.STALLED)
-                raise CameraUnreachableError(
-                    self.name, f"stalled: no data for {cfg.read_timeout:g} s"
+                self._stalled(f"stalled: no data for {cfg.read_timeout:g} s")
+            last = self._last_frame_ns
+            if last is not None and last > since:
+                frameless, got = now - last, self._rx_bytes - self._rx_at_frame
+            else:
+                frameless, got = now - since, self._rx_bytes - rx_at_start
+            if frameless > timeout_ns and (
+                got < LINK_MIN_BPS * frameless / 1e9 or frameless > FRAME_TIMEOUTS * timeout_ns
+            ):
+                self._stalled(
+                    f"stalled: no complete frame for {frameless / 1e9:.0f} s "
+                    f"({_amount(got)} received in that time)"
                 )
+            change = self.rate.sample(now, self._frames)
+            if change is not None and self._on_rate is not None:
+                self._on_rate(self, change)
+
+    def _stalled(self, cause: str) -> None:
+        err = CameraUnreachableError(self.name, cause)
+        # the cause first: whoever the state change wakes reads it as the reason
+        self._last_error = err.cause
+        self._set_state(CameraState.STALLED)
+        raise err
 
     def _parser_for(self, head: http1.ResponseHead) -> MultipartParser:
         if 300 <= head.status < 400:
@@ -531,6 +577,7 @@ class CameraIngest:
         if self._first_frame_ns is None:
             self._first_frame_ns = now
         self._last_frame_ns = now
+        self._rx_at_frame = self._rx_bytes
         self._sink(Received(data, now, part.timestamp, complete))
 
     def _set_state(self, state: CameraState) -> None:
@@ -538,3 +585,9 @@ class CameraIngest:
             self._state = state
             if self._on_state is not None:
                 self._on_state(self, state)
+
+
+def _amount(nbytes: int) -> str:
+    if nbytes < 10_000:
+        return f"{nbytes} bytes"
+    return f"{nbytes / 1e3:.0f} kB" if nbytes < 10_000_000 else f"{nbytes / 1e6:.0f} MB"

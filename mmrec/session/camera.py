@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
+from mmrec.ingest.rate import RateChange
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
@@ -89,6 +90,7 @@ class CameraFeed:
             self._on_frame,
             options.ingest,
             on_state=self._on_state,
+            on_rate=self._on_rate,
             fallbacks=fallbacks,
             payload_alloc=payload.aligned if options.direct_io else None,
         )
@@ -167,6 +169,8 @@ class CameraFeed:
             except CameraError:
                 failures += 1
                 continue
+            if status.fps:  # the rate it should have: slow is judged against it
+                self.ingest.rate.nominal_fps = status.fps
             if status.device_ns is None:
                 failures += 1
                 continue
@@ -199,6 +203,9 @@ class CameraFeed:
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
+        self._events.add(EventKind.ALERT, change.describe(), self.name)
 
     def _on_state(self, ingest: CameraIngest, state: CameraState) -> None:
         before, self._state = self._state, state

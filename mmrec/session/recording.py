@@ -150,6 +150,7 @@ class _TakeCamera:
             first_pts=w.first_pts,
             last_pts=w.last_pts,
             state=i.state,
+            slow=i.slow,
             last_error=w.error or i.last_error,
             clock=feed.clock.info(),
             gaps=tuple(gaps),

@@ -94,6 +94,7 @@ class CameraEntry:
     first_pts: int | None = None
     last_pts: int | None = None
     state: str = "new"
+    slow: bool = False  # streaming far below its rate now (an alert event says since when)
     last_error: str | None = None
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected

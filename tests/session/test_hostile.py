@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from mmrec.ingest.stream import IngestConfig
+from mmrec.ingest.stream import CameraState, IngestConfig
+from mmrec.session.events import EventKind
 from mmrec.session.recorder import Take
+from mmrec.sim import NodeConfig
 from mmrec.sim.hostile import Hostile, HostileServer
+from mmrec.sim.trickle import TrickleServer
 from mmrec.store.take import load_manifest
 from mmrec.wire.multipart import MultipartParser
-from tests.helpers import make_jpeg, wait_for
+from tests.helpers import loopback_mesh, make_jpeg, wait_for
 
 
 @pytest.mark.parametrize("kind", [Hostile.ENDLESS, Hostile.ENDLESS_LENGTH])
@@ -52,3 +55,62 @@ async def test_an_endless_part_costs_one_buffer_and_a_reconnect(
         assert cam.frames == 0
     else:  # three good frames first on every connection, each recorded
         assert cam.frames >= 3 * cam.reconnects
+
+
+async def test_a_trickle_is_stalled_and_reconnected_never_live(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    """A camera trickling one byte per 100 ms keeps its socket busy but completes no
+    frame: it is dropped as stalled after the read timeout (1 s here), says why, and is
+    retried; it never stays live."""
+    frames = [make_jpeg(320, 240)] * 4
+    async with (
+        TrickleServer(frames, piece=1, interval=0.1) as server,
+        Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
+    ):
+        take.add_camera("t", server.url)
+        await wait_for(lambda: take.status()[0].ingest.reconnects >= 2, 20, "reconnects")
+        live = take.status()[0].ingest
+        events = take.session.events.recent(100)
+    assert live.frames == 0 and live.last_error is not None
+    assert "no complete frame for" in live.last_error and "bytes received" in live.last_error
+    # each connection was live for about the read timeout, not for ever
+    ups = [e.mono_ns for e in events if e.kind == EventKind.CONNECTED]
+    downs = [e for e in events if e.kind == EventKind.DISCONNECTED]
+    assert len(downs) >= 2 and all("no complete frame" in e.detail for e in downs)
+    assert all(0 < d.mono_ns - u < 5e9 for u, d in zip(ups, downs, strict=False))
+    cam = load_manifest(take.dir).cameras[0]
+    assert cam.frames == 0 and cam.reconnects >= 2
+    assert "no complete frame" in (cam.last_error or "")
+
+
+async def test_a_slow_camera_is_shown_slow_with_an_alert(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    """A node that says 30 fps in /status but delivers a quarter of its frames is slow:
+    the live status and the live manifest say so, and an alert names the rates."""
+    cfg = replace(fast_ingest, read_timeout=2.0)
+    nodes = [
+        NodeConfig("slow", width=160, height=120, fps=30, ring=4, drop_prob=0.75, seed=7),
+        NodeConfig("fine", width=160, height=120, fps=30, ring=4),
+    ]
+    async with (
+        loopback_mesh(nodes) as mesh,
+        Take(tmp_path, ingest_config=cfg) as take,
+    ):
+        for node in mesh.nodes:
+            take.add_camera(node.name, node.url)
+        await wait_for(lambda: take.status()[0].ingest.slow, 20, "slow")
+
+        def live_manifest_says_slow() -> bool:
+            cams = load_manifest(take.dir).cameras
+            return len(cams) == 2 and cams[0].slow
+
+        await wait_for(live_manifest_says_slow, 10, "the live manifest")
+        fine = take.status()[1].ingest
+        assert not fine.slow and fine.state == CameraState.STREAMING
+    m = load_manifest(take.dir)
+    alerts = [e for e in m.events if e.kind == EventKind.ALERT]
+    assert [e.camera for e in alerts] == ["slow"]
+    assert alerts[0].detail.startswith("slow: ") and "of 30 fps nominal" in alerts[0].detail
+    assert m.cameras[0].frames > 0  # still recorded
