@@ -42,7 +42,7 @@ from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState, StreamTarget
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
-from mmrec.store.take import to_jsonable
+from mmrec.store.take import CameraEntry, to_jsonable
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -350,6 +350,17 @@ def _self_command() -> str:
     return shlex.quote(argv0) if "/" in argv0 else "mmrec"
 
 
+def jpeg_counts(c: CameraEntry) -> str:
+    """A camera's odd JPEGs in words (empty if none): what was wrong, what was kept."""
+    words = [
+        (c.truncated, "cut short, written as received"),
+        (c.trailing, "with bytes after the EOI, written as received"),
+        (c.bad_size, "claiming an absurd size, written as received"),
+        (c.stubs, "without a picture (an SOI alone), not written"),
+    ]
+    return "; ".join(f"{n} JPEG{'s' if n > 1 else ''} {what}" for n, what in words if n)
+
+
 def _summary(console: Console, manifest: object, take: Take) -> None:
     from mmrec.store.take import Manifest
 
@@ -371,6 +382,10 @@ def _summary(console: Console, manifest: object, take: Take) -> None:
             str(len(c.segments)),
         )
     console.print(t)
+    for c in manifest.cameras:
+        odd = jpeg_counts(c)
+        if odd:
+            console.print(f"{c.name}: {odd}")
     console.print(f"manifest: {take.dir / 'manifest.json'}")
     if take.preview is not None:
         st = take.preview.stats()

@@ -63,6 +63,9 @@ READ_TIMEOUT_S: Final = 5.0
 # link's pace (a big frame on a slow link), and then for FRAME_TIMEOUTS read timeouts.
 LINK_MIN_BPS: Final = 16 * 1024
 FRAME_TIMEOUTS: Final = 4
+# A whole JPEG this small may still be a stub (SOI, EOI and little between): its header is
+# read. No camera's picture is this small; anything bigger is read only if not whole.
+_STUB_BELOW: Final = 512
 
 # Where foreign exceptions become ours (mmrec.errors.map_exceptions).
 _CONNECT_ERRORS: Final[ExceptionMap] = {
@@ -127,6 +130,9 @@ class Received:
     arrival_ns: int
     device_ts: str | None
     complete: bool  # False: cut short (truncated JPEG), still recorded
+    # "truncated" (cut short), "trailing" (bytes after its EOI), or "stub": an SOI without
+    # a picture header, handed on only to be counted where it falls (never a frame)
+    flaw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,7 @@ class IngestStats:
     frames: int
     bytes: int
     skipped_parts: int
-    truncated: int
+    truncated: int  # JPEGs cut short (no EOI), recorded as received
     reconnects: int
     connects: int
     last_error: str | None
@@ -143,6 +149,8 @@ class IngestStats:
     last_frame_ns: int | None
     receives: int = 0  # socket reads that brought stream bytes (wakeups of the loop)
     slow: bool = False  # streaming far below its rate (mmrec.ingest.rate)
+    trailing: int = 0  # JPEGs with bytes after their EOI, recorded as received (not trimmed)
+    stubs: int = 0  # JPEG parts without a picture header (an SOI alone): not recorded
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -345,6 +353,8 @@ class CameraIngest:
         self._bytes = 0
         self._skipped = 0
         self._truncated = 0
+        self._trailing = 0
+        self._stubs = 0
         self._receives = 0
         self._rx_bytes = 0  # bytes of stream bodies and heads received, all connections
         self._rx_at_frame = 0  # ... when the last frame completed
@@ -374,6 +384,8 @@ class CameraIngest:
             last_frame_ns=self._last_frame_ns,
             receives=self._receives,
             slow=self.rate.slow and self._state == CameraState.STREAMING,
+            trailing=self._trailing,
+            stubs=self._stubs,
         )
 
     @property
@@ -569,16 +581,29 @@ class CameraIngest:
             # a text/plain heartbeat, a JSON status part, an empty part: skip, count
             self._skipped += 1
             return
-        complete = jpeg.is_complete(data)
-        if not complete:
-            self._truncated += 1
+        complete = jpeg.is_complete(data)  # O(1): its first and last bytes
+        flaw = None
+        if not complete or len(data) < _STUB_BELOW:
+            # Rare: what is wrong with it? Counted by name, never as one "truncated".
+            if jpeg.dimensions(data) is None:
+                self._stubs += 1  # an SOI without a picture header: nothing to show
+                # not a frame (the writer could not size it either): only counted
+                self._sink(Received(data, now, part.timestamp, False, "stub"))
+                return
+            if not complete:
+                if jpeg.image_end(data) > 0:
+                    self._trailing += 1  # bytes after its EOI: kept as received, not trimmed
+                    complete, flaw = True, "trailing"
+                else:
+                    self._truncated += 1  # cut short: kept, readers show what it holds
+                    flaw = "truncated"
         self._frames += 1
         self._bytes += len(data)
         if self._first_frame_ns is None:
             self._first_frame_ns = now
         self._last_frame_ns = now
         self._rx_at_frame = self._rx_bytes
-        self._sink(Received(data, now, part.timestamp, complete))
+        self._sink(Received(data, now, part.timestamp, complete, flaw))
 
     def _set_state(self, state: CameraState) -> None:
         if state != self._state:

@@ -49,6 +49,7 @@ class Placed:
     arrival_ns: int  # when its last byte arrived
     device_ts: str | None
     connection: int  # which connection brought it (a change: frames may have been missed)
+    flaw: str | None = None  # "truncated" or "trailing" (mmrec.ingest.stream.Received)
 
 
 FrameSink = Callable[[Placed], None]
@@ -182,6 +183,9 @@ class CameraFeed:
 
     def _on_frame(self, rx: Received) -> None:
         # The clock model (a few µs), a deque append when pre-rolling, and a queue put.
+        if rx.flaw == "stub":  # not a frame: the take counts it by its arrival
+            self._on_stub(rx)
+            return
         aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
         placed = Placed(
             rx.data,
@@ -189,6 +193,7 @@ class CameraFeed:
             rx.arrival_ns - self.options.origin_ns,
             rx.device_ts,
             self.ingest.connects,
+            rx.flaw,
         )
         self.last = placed
         if self.options.preroll_ns:
@@ -203,6 +208,12 @@ class CameraFeed:
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _on_stub(self, rx: Received) -> None:
+        sink = self.sink
+        if sink is not None:
+            at = rx.arrival_ns - self.options.origin_ns
+            sink(Placed(rx.data, at, at, rx.device_ts, self.ingest.connects, rx.flaw))
 
     def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
         self._events.add(EventKind.ALERT, change.describe(), self.name)

@@ -99,6 +99,11 @@ class _TakeCamera:
         self._last_ns: int | None = None  # arrival of the last frame taken, take timeline
         self._conn: int | None = None
         self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
+        # odd JPEGs handed to the writer (the feed's counters also count those received
+        # outside the take's span)
+        self.truncated = 0
+        self.trailing = 0
+        self.stubs = 0  # not written: an SOI without a picture header
 
     def offer(self, p: Placed) -> None:
         # Hot path, on the event loop: two comparisons, a gap check and a queue put.
@@ -109,6 +114,10 @@ class _TakeCamera:
         if stop is not None and p.t_ns >= stop:
             self.reached_stop.set()
             return
+        flaw = p.flaw
+        if flaw is not None and flaw == "stub":
+            self.stubs += 1
+            return
         t = p.t_ns - rec.start_t_ns
         arrival = p.arrival_ns - rec.start_t_ns
         last = self._last_ns
@@ -117,7 +126,12 @@ class _TakeCamera:
             self.gaps.append((last, arrival))
         self._last_ns = arrival
         self._conn = p.connection
-        self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
+        queued = self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
+        if flaw is not None and queued:
+            if flaw == "truncated":
+                self.truncated += 1
+            else:
+                self.trailing += 1
 
     def entry(self, now_t_ns: int) -> CameraEntry:
         w = self.writer.stats()
@@ -144,7 +158,10 @@ class _TakeCamera:
             dropped=w.dropped,
             reconnects=i.reconnects - b.reconnects,
             skipped_parts=i.skipped_parts - b.skipped_parts,
-            truncated=i.truncated - b.truncated,
+            truncated=self.truncated,
+            trailing=self.trailing,
+            stubs=self.stubs + w.not_jpeg,
+            bad_size=w.bad_size,
             width=w.width,
             height=w.height,
             first_pts=w.first_pts,

@@ -160,6 +160,8 @@ class HostileServer:
             await self._serve(writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away (a recorder that gave up on us): its right
+        except asyncio.CancelledError:
+            pass  # close(): the handler ends (asyncio's streams would log a cancelled one)
         finally:
             writer.transport.abort()
             self._handlers.discard(task)

@@ -88,7 +88,11 @@ class CameraEntry:
     dropped: int = 0
     reconnects: int = 0
     skipped_parts: int = 0
-    truncated: int = 0
+    # JPEGs by what was wrong with them (each also counted in ``frames`` if written):
+    truncated: int = 0  # cut short (no EOI), written as received
+    trailing: int = 0  # bytes after their EOI, written as received (not trimmed)
+    stubs: int = 0  # no picture header (an SOI alone, nothing to show): not written
+    bad_size: int = 0  # header claims an absurd size (> 8192 a side...): written as received
     width: int | None = None
     height: int | None = None
     first_pts: int | None = None

@@ -212,6 +212,7 @@ class WriterStats:
     pts_bumps: int
     not_jpeg: int
     error: str | None
+    bad_size: int = 0  # written as received, though their header claims an absurd size
     direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
 
 
@@ -341,6 +342,7 @@ class CameraWriter:
         self._dropped_late = 0  # in the pool: queued, then the file had failed
         self._pts_bumps = 0
         self._not_jpeg = 0
+        self._bad_size = 0
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._error: str | None = None
@@ -398,6 +400,7 @@ class CameraWriter:
             pts_bumps=self._pts_bumps,
             not_jpeg=self._not_jpeg,
             error=self._error,
+            bad_size=self._bad_size,
             direct_io=self._io_direct,
         )
 
@@ -458,6 +461,8 @@ class CameraWriter:
         if size is None:
             self._not_jpeg += 1
             return
+        if jpeg.implausible(*size, len(frame.data)) is not None:
+            self._bad_size += 1  # passthrough all the same: the bytes are the camera's
         if (
             self._segment is None
             or size != self._size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import av
@@ -12,8 +13,12 @@ import numpy as np
 import pytest
 from turbojpeg import TJPF_RGB, TurboJPEG
 
+from mmrec.errors import StreamFormatError
 from mmrec.live.preview import LivePreview
 from mmrec.live.server import BOUNDARY
+from mmrec.picture.decode import Decoder
+from mmrec.picture.yuv import Picture
+from mmrec.sim.hostile import with_size
 
 TJ = TurboJPEG()
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (40, 60, 220)
@@ -137,6 +142,47 @@ async def test_only_changed_cameras_are_decoded_and_bad_frames_counted() -> None
         await pv.wait_tick()
         assert pv.stats().decode_errors == 1
         assert near(rgb_at(await fresh_mosaic(pv), 160, 60), BLUE)  # still the last picture
+
+
+class CountingDecoder(Decoder):
+    """The process decoder, counting what it is asked to decode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bytes] = []
+
+    def decode(self, data: bytes | memoryview, *args: Any, **kw: Any) -> Picture:
+        self.seen.append(bytes(data))
+        return super().decode(data, *args, **kw)
+
+
+async def test_a_frame_claiming_an_absurd_size_is_never_decoded_and_its_tile_says_why() -> None:
+    absurd = with_size(solid(GREEN), 65000, 65000)
+    dec = CountingDecoder()
+    async with LivePreview(None, ["A", "B"], size=(320, 180), fps=20, port=None,
+                           decoder=dec) as pv:  # fmt: skip
+        pv.update("A", solid(GREEN), 0)
+        pv.update("B", solid(GREEN), 0)
+        await fresh_mosaic(pv)
+        pv.update("A", absurd, 1)
+        snap = await fresh_mosaic(pv)
+        # A's cell (left, y 44..134) is black, not its last picture, with a red box in
+        # the middle: the words
+        assert near(rgb_at(snap, 10, 50), (0, 0, 0), 30)
+        middle = [rgb_at(snap, x, 89) for x in range(20, 140)]
+        assert any(near(px, (255, 0, 0), 80) for px in middle)
+        assert near(rgb_at(snap, 180, 45), GREEN, 30)  # B goes on
+        (a, _) = pv._mosaic.tiles(pv._clock())
+        assert a.mark.text == "BAD JPEG 65000x65000"
+        pv.update("A", solid(BLUE), 2)  # a good frame again: the picture is back
+        assert near(rgb_at(await fresh_mosaic(pv), 80, 89), BLUE)
+    assert absurd not in dec.seen  # never handed to the decoder
+    assert pv.stats().refused == 1 and pv.stats().decode_errors == 0
+
+
+def test_the_decoder_refuses_an_absurd_size_itself() -> None:
+    with pytest.raises(StreamFormatError, match="65000x65000: more than 8192 pixels a side"):
+        Decoder().decode(with_size(solid(RED), 65000, 65000))
 
 
 async def test_over_budget_tiles_are_skipped_round_robin() -> None:

@@ -12,13 +12,15 @@ import gc
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import pytest
 
+from mmrec.commands.record import jpeg_counts
 from mmrec.ingest.stream import CameraState, IngestConfig
 from mmrec.session.events import EventKind
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
-from mmrec.sim.hostile import Hostile, HostileServer
+from mmrec.sim.hostile import Hostile, HostileServer, frames_for
 from mmrec.sim.trickle import TrickleServer
 from mmrec.store.take import load_manifest
 from mmrec.wire.multipart import MultipartParser
@@ -114,3 +116,48 @@ async def test_a_slow_camera_is_shown_slow_with_an_alert(
     assert [e.camera for e in alerts] == ["slow"]
     assert alerts[0].detail.startswith("slow: ") and "of 30 fps nominal" in alerts[0].detail
     assert m.cameras[0].frames > 0  # still recorded
+
+
+@pytest.mark.parametrize(
+    "kind", [Hostile.TRAILING, Hostile.STUBS, Hostile.TRUNCATED, Hostile.ABSURD_SIZE]
+)
+async def test_odd_jpegs_are_counted_by_name_and_written_as_received(
+    tmp_path: Path, fast_ingest: IngestConfig, kind: Hostile
+) -> None:
+    """Garbage after the EOI, an SOI alone, a JPEG cut short, a header claiming
+    65000x65000: each has its own count (live, in the manifest, in the summary's words);
+    every one that can be shown is on disk byte for byte, the stubs are not."""
+    good = make_jpeg(320, 240)
+    sent = frames_for(kind, good)  # the server sends these in turn
+    async with (
+        HostileServer(kind, good, fps=30) as server,
+        Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
+    ):
+        take.add_camera("odd", server.url)
+        await wait_for(lambda: take.status()[0].writer.frames >= 8, 20, "frames written")
+        live = take.status()[0].ingest
+    cam = load_manifest(take.dir).cameras[0]
+    packets = []
+    for seg in cam.segments:
+        with av.open(str(take.dir / seg)) as c:  # libavformat reads what mmrec wrote
+            packets += [bytes(p) for p in c.demux(video=0) if p.size]
+    assert len(packets) == cam.frames >= 8
+    counts = (cam.truncated, cam.trailing, cam.stubs, cam.bad_size)
+    if kind is Hostile.TRAILING:
+        assert set(packets) == {sent[0]} and sent[0].endswith(b"GARBAGE after the EOI")
+        assert counts == (0, cam.frames, 0, 0) and live.trailing >= cam.frames
+        assert (
+            jpeg_counts(cam) == f"{cam.frames} JPEGs with bytes after the EOI, written as received"
+        )
+    elif kind is Hostile.STUBS:
+        assert set(packets) == {good}  # the SOI-only parts are not frames
+        assert counts[:2] == (0, 0) and counts[3] == 0 and cam.stubs in (cam.frames, cam.frames + 1)
+        assert live.stubs >= cam.stubs
+        assert "without a picture (an SOI alone), not written" in jpeg_counts(cam)
+    elif kind is Hostile.TRUNCATED:
+        assert packets == [sent[i % 2] for i in range(len(packets))]  # cut, whole, cut, ...
+        assert counts == (packets.count(sent[0]), 0, 0, 0) and live.truncated >= counts[0]
+    else:
+        assert set(packets) == {sent[0]} and (cam.width, cam.height) == (65000, 65000)
+        assert counts == (0, 0, 0, cam.frames)
+        assert jpeg_counts(cam).endswith("claiming an absurd size, written as received")
