@@ -187,6 +187,8 @@ class CameraFeed:
             self._on_stub(rx)
             return
         aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
+        if aligned.step_ns is not None:
+            self._on_clock_step(aligned.step_ns)
         placed = Placed(
             rx.data,
             aligned.t_ns,
@@ -208,6 +210,15 @@ class CameraFeed:
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _on_clock_step(self, step_ns: int) -> None:
+        way = "back" if step_ns < 0 else "ahead"
+        self._events.add(
+            EventKind.CLOCK,
+            f"device clock stepped {way} {abs(step_ns) / 1e9:.3f} s: a new clock segment "
+            "from this frame",
+            self.name,
+        )
 
     def _on_stub(self, rx: Received) -> None:
         sink = self.sink

@@ -9,7 +9,9 @@ here, what bounds them: a dead connection's buffers are freed at once.
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -22,7 +24,8 @@ from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.hostile import Hostile, HostileServer, frames_for
 from mmrec.sim.trickle import TrickleServer
-from mmrec.store.take import load_manifest
+from mmrec.sim.record import sim_record
+from mmrec.store.take import load_manifest, read_index
 from mmrec.wire.multipart import MultipartParser
 from tests.helpers import loopback_mesh, make_jpeg, wait_for
 
@@ -161,3 +164,42 @@ async def test_odd_jpegs_are_counted_by_name_and_written_as_received(
         assert set(packets) == {sent[0]} and (cam.width, cam.height) == (65000, 65000)
         assert counts == (0, 0, 0, cam.frames)
         assert jpeg_counts(cam).endswith("claiming an absurd size, written as received")
+
+
+@pytest.mark.parametrize("step_s", [-10.0, 10.0])
+async def test_a_clock_step_is_an_event_and_a_new_segment_never_packed_frames(
+    tmp_path: Path, fast_ingest: IngestConfig, step_s: float
+) -> None:
+    """A node whose clock steps 10 s back (or ahead) 3.5 s into the take: the step is a
+    CLOCK event in the manifest, and every frame stays on the timeline where it was
+    captured (read from the simulator's record in the recorded JPEG), 33 ms apart."""
+    node_cfg = NodeConfig(
+        "step", width=160, height=120, fps=30, ring=4, clock_step_at=3.5, clock_step_s=step_s
+    )
+    async with loopback_mesh([node_cfg]) as mesh:
+        node = mesh.nodes[0]
+        async with Take(tmp_path, ingest_config=fast_ingest) as take:
+            take.add_camera("step", node.url)
+            await node.wait_until(lambda: node.current_frame() >= 6 * 30, 15)
+    m = load_manifest(take.dir)
+    clock = [e for e in m.events if e.kind == EventKind.CLOCK]
+    assert len(clock) == 1 and clock[0].camera == "step"
+    way = "back" if step_s < 0 else "ahead"
+    assert re.search(
+        rf"device clock stepped {way} (9\.9|10\.0)\d* s: a new clock segment", clock[0].detail
+    )
+    cam = m.cameras[0]
+    rows = list(read_index(take.dir / cam.index))
+    truth = []
+    for seg in cam.segments:
+        with av.open(str(take.dir / seg)) as c:
+            for p in c.demux(video=0):
+                if p.size:
+                    rec = sim_record(bytes(p))
+                    assert rec is not None
+                    truth.append(rec.true_ns - m.start_realtime_ns)
+    assert len(rows) == len(truth) >= 5 * 30
+    times = [r.time_ns for r in rows]
+    assert min(b - a for a, b in pairwise(times)) > 10_000_000  # none packed 1 ms apart
+    off = [t - true for t, true in zip(times, truth, strict=True)]
+    assert max(abs(x) for x in off) < 100_000_000  # each where it was captured, ±0.1 s
