@@ -23,8 +23,8 @@ from mmrec.session.events import EventKind
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.hostile import Hostile, HostileServer, frames_for
-from mmrec.sim.trickle import TrickleServer
 from mmrec.sim.record import sim_record
+from mmrec.sim.trickle import TrickleServer
 from mmrec.store.take import load_manifest, read_index
 from mmrec.wire.multipart import MultipartParser
 from tests.helpers import loopback_mesh, make_jpeg, wait_for
