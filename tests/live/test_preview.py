@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -92,6 +93,39 @@ async def test_snapshot_and_mjpeg_feed_on_loopback(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "preview.mkv")) as c:
         frames = list(c.decode(video=0))
     assert len(frames) >= 2 and (frames[0].width, frames[0].height) == (320, 180)
+
+
+async def _get(port: int, host: str | None, path: str = "/snapshot.jpg") -> tuple[int, bytes]:
+    """A GET with exactly this ``Host`` header (None: none), on a plain socket."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"GET {path} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "")
+        writer.write((head + "Connection: close\r\n\r\n").encode())
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+async def test_the_server_answers_only_the_names_it_serves() -> None:
+    """DNS rebinding: a page on evil.example that points its name at 127.0.0.1 makes the
+    browser send ``Host: evil.example``; the preview refuses it, and serves its own
+    names (loopback addresses, localhost)."""
+    async with LivePreview(None, ["A"], size=(320, 180), fps=20, port=0) as pv:
+        pv.update("A", solid(RED), 0)
+        await fresh_mosaic(pv)
+        assert pv.port is not None
+        for host in ("evil.example", f"evil.example:{pv.port}", "127.0.0.1.nip.io"):
+            for path in ("/", "/snapshot.jpg", "/preview.mjpeg"):
+                status, body = await _get(pv.port, host, path)
+                assert status == 403 and b"is not served here" in body
+        status, body = await _get(pv.port, None)  # HTTP/1.1 without Host: refused too
+        assert status in (400, 403) and b"\xff\xd8" not in body
+        for host in (f"127.0.0.1:{pv.port}", f"localhost:{pv.port}", "LOCALHOST", "[::1]"):
+            status, body = await _get(pv.port, host)
+            assert status == 200 and body[:2] == b"\xff\xd8"
 
 
 class ManualClock:
