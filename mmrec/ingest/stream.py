@@ -15,9 +15,10 @@ Around that loop, and never inside the parsers: connect and read timeouts (a nod
 stops sending while keeping its socket open is "stalled" and dropped), reconnects with
 capped exponential backoff and jitter, no redirects followed, no content decoding.
 
-One module (~500 lines): the protocol and the task that owns it share the connection's
-life (its futures, the low-water mark, stopping after the part in flight), and splitting
-them would expose those internals across modules.
+One module (~600 lines): the protocol and the task that owns it share the connection's
+life (its futures, the low-water mark, stopping after the part in flight, the stall and
+rate judgements at its watch tick), and splitting them would expose those internals
+across modules.
 """
 
 from __future__ import annotations
@@ -63,9 +64,6 @@ READ_TIMEOUT_S: Final = 5.0
 # link's pace (a big frame on a slow link), and then for FRAME_TIMEOUTS read timeouts.
 LINK_MIN_BPS: Final = 16 * 1024
 FRAME_TIMEOUTS: Final = 4
-# A whole JPEG this small may still be a stub (SOI, EOI and little between): its header is
-# read. No camera's picture is this small; anything bigger is read only if not whole.
-_STUB_BELOW: Final = 512
 
 # Where foreign exceptions become ours (mmrec.errors.map_exceptions).
 _CONNECT_ERRORS: Final[ExceptionMap] = {
@@ -289,10 +287,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def release(self) -> None:
         """The connection is over (its transport aborted): drop the parser and buffers now.
 
-        Not left to the garbage collector: an error kept in :attr:`done` holds a traceback
-        whose frames hold this protocol, a cycle that only the cyclic collector frees, and
-        it may run rarely (measured against an endless part: one 32 MiB receive buffer
-        kept alive per reconnect, 8 of them after 30 s)."""
+        Not left to reference counting alone: an error kept in :attr:`done` may hold
+        frames that hold this protocol, a cycle only the cyclic collector frees, and it
+        may not run for minutes; a hostile camera's parser holds up to the part cap."""
         self._parser = None
         self._chunked = None
         self._head_buf = bytearray()
@@ -581,29 +578,24 @@ class CameraIngest:
             # a text/plain heartbeat, a JSON status part, an empty part: skip, count
             self._skipped += 1
             return
-        complete = jpeg.is_complete(data)  # O(1): its first and last bytes
-        flaw = None
-        if not complete or len(data) < _STUB_BELOW:
-            # Rare: what is wrong with it? Counted by name, never as one "truncated".
-            if jpeg.dimensions(data) is None:
-                self._stubs += 1  # an SOI without a picture header: nothing to show
+        flaw = jpeg.flaw(data)  # O(1) for a whole JPEG; each other kind counted by name
+        if flaw is not None:
+            if flaw == "stub":  # an SOI without a picture header: nothing to show
+                self._stubs += 1
                 # not a frame (the writer could not size it either): only counted
-                self._sink(Received(data, now, part.timestamp, False, "stub"))
+                self._sink(Received(data, now, part.timestamp, False, flaw))
                 return
-            if not complete:
-                if jpeg.image_end(data) > 0:
-                    self._trailing += 1  # bytes after its EOI: kept as received, not trimmed
-                    complete, flaw = True, "trailing"
-                else:
-                    self._truncated += 1  # cut short: kept, readers show what it holds
-                    flaw = "truncated"
+            if flaw == "trailing":
+                self._trailing += 1  # kept as received, not trimmed (cameras add trailers)
+            else:
+                self._truncated += 1  # cut short: kept, readers show what it holds
         self._frames += 1
         self._bytes += len(data)
         if self._first_frame_ns is None:
             self._first_frame_ns = now
         self._last_frame_ns = now
         self._rx_at_frame = self._rx_bytes
-        self._sink(Received(data, now, part.timestamp, complete, flaw))
+        self._sink(Received(data, now, part.timestamp, flaw != "truncated", flaw))
 
     def _set_state(self, state: CameraState) -> None:
         if state != self._state:

@@ -156,6 +156,28 @@ def implausible(width: int, height: int, nbytes: int) -> str | None:
     return f"{width}x{height}: {rule}"
 
 
+# A whole JPEG this small may still be a stub (SOI, EOI and little between): its header is
+# read. No camera's picture is this small; anything bigger is read only if not whole.
+_STUB_BELOW: Final = 512
+
+
+def flaw(data: bytes | bytearray | memoryview) -> str | None:
+    """What is wrong with a JPEG (one starting with SOI) as a camera sent it, or None:
+    ``"stub"`` (no picture header: nothing to show), ``"trailing"`` (bytes after its EOI),
+    ``"truncated"`` (no EOI: cut short). O(1) for a whole JPEG (its first and last bytes);
+    the rest is read only for the rare one that is not."""
+    mv = memoryview(data)
+    n = mv.nbytes
+    whole = end(mv, 0, n) >= 0
+    if whole and n >= _STUB_BELOW:
+        return None
+    if dimensions(mv) is None:
+        return "stub"
+    if whole:
+        return None
+    return "trailing" if image_end(data) > 0 else "truncated"
+
+
 def is_complete(data: bytes | bytearray | memoryview) -> bool:
     """True if the bytes are one complete JPEG (see :func:`end`)."""
     mv = memoryview(data)  # any buffer (an av.Packet too), and its length in bytes

@@ -167,3 +167,14 @@ def test_a_flat_picture_is_never_implausible(progressive: bool, grey: bool) -> N
         )
     )
     assert jpeg.dimensions(flat) == (w, h) and jpeg.implausible(w, h, len(flat)) is None
+
+
+def test_flaw_names_what_is_wrong_with_a_jpeg() -> None:
+    data = _encode(64, 48)
+    assert jpeg.flaw(data) is None
+    assert jpeg.flaw(data + b"\r\n") is None  # framing padding is not a flaw
+    assert jpeg.flaw(memoryview(data + b"trailer")) == "trailing"
+    assert jpeg.flaw(data[: len(data) - 10]) == "truncated"
+    assert jpeg.flaw(b"\xff\xd8") == "stub"
+    assert jpeg.flaw(b"\xff\xd8\xff\xd9") == "stub"  # whole, but no picture in it
+    assert jpeg.flaw(data[:30]) == "stub"  # cut inside the header
