@@ -30,13 +30,21 @@ from mmrec.wire.multipart import MultipartParser
 from tests.helpers import loopback_mesh, make_jpeg, wait_for
 
 
-@pytest.mark.parametrize("kind", [Hostile.ENDLESS, Hostile.ENDLESS_LENGTH])
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [
+        (Hostile.ENDLESS, "larger than max_part_size"),
+        (Hostile.ENDLESS_LENGTH, "larger than max_part_size"),
+        (Hostile.HEADER_FLOOD, "more than 64 part header lines"),
+    ],
+)
 async def test_an_endless_part_costs_one_buffer_and_a_reconnect(
-    tmp_path: Path, fast_ingest: IngestConfig, kind: Hostile
+    tmp_path: Path, fast_ingest: IngestConfig, kind: Hostile, cause: str
 ) -> None:
-    """A part that never ends (with or without Content-Length) hits the part cap and the
-    camera reconnects, naming the cause; the dead connection's parser and buffers are
-    gone at once, not when the cyclic garbage collector gets round to them."""
+    """A part that never ends (with or without Content-Length) hits the part cap, a
+    flood of part headers the header limit, and the camera reconnects, naming the cause;
+    the dead connection's parser and buffers are gone at once, not when the cyclic
+    garbage collector gets round to them."""
     cap = 2**20
     cfg = replace(fast_ingest, max_part_size=cap)
     gc.collect()
@@ -53,10 +61,10 @@ async def test_an_endless_part_costs_one_buffer_and_a_reconnect(
     finally:
         gc.enable()
     assert parsers <= 1  # the connection now, if one is up; none of the dead ones
-    assert live.last_error is not None and "larger than max_part_size" in live.last_error
+    assert live.last_error is not None and cause in live.last_error
     cam = load_manifest(take.dir).cameras[0]
-    assert cam.reconnects >= 3 and "larger than max_part_size" in (cam.last_error or "")
-    if kind is Hostile.ENDLESS:
+    assert cam.reconnects >= 3 and cause in (cam.last_error or "")
+    if kind is not Hostile.ENDLESS_LENGTH:
         assert cam.frames == 0
     else:  # three good frames first on every connection, each recorded
         assert cam.frames >= 3 * cam.reconnects
