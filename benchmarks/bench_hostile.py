@@ -6,8 +6,9 @@ one ``mmrec record`` process records ``--cameras`` of them plus one ordinary sim
 camera (640x480, 30 fps) for ``--duration`` seconds. Its RSS (``/proc/PID/status``
 VmRSS) is sampled every ``--every`` seconds and printed as a row per kind. A first run
 with the ordinary camera alone gives the steady state; for each kind the figures are the
-peak above it, per hostile camera, and the growth over the second half of the run (a
-bounded recorder levels off: growth near 0).
+peak above it (VmHWM, between samples too), per hostile camera, and the creep of its
+floor from the middle to the last third of the run (a bounded recorder levels off: its
+floor does not creep up).
 
     .venv/bin/python benchmarks/bench_hostile.py [--duration 65] [--cameras 1]
         [--kinds endless,endless-length,trickle,header-flood] [--every 5]
@@ -69,12 +70,14 @@ class Run:
     cpu_pct: float
     command: str
 
-    def growth_second_half(self) -> float:
-        """RSS at the end minus the lowest RSS of the second half's start (MB)."""
-        if len(self.rss) < 4:
+    def creep(self) -> float:
+        """Memory kept for good, creeping up: the lowest RSS of the last third of the run
+        minus the lowest of the middle third (MB). Transient peaks (a connection holding
+        its buffer) do not count; a leak does."""
+        n = len(self.rss)
+        if n < 6:
             return 0.0
-        half = len(self.rss) // 2
-        return self.rss[-1] - min(self.rss[half : half + 2])
+        return min(self.rss[2 * n // 3 :]) - min(self.rss[n // 3 : 2 * n // 3])
 
 
 def record(label: str, urls: list[str], duration: float, every: float, out: Path) -> Run:
@@ -148,12 +151,12 @@ def main() -> None:
     for r in runs:
         print(f"{r.label:<{width}}                  " + " ".join(f"{v:5.0f}" for v in r.rss))
     print()
-    print(f"{'kind':<{width}}  peak (VmHWM) MB  above steady per camera  growth 2nd half  CPU %")
+    print(f"{'kind':<{width}}  peak (VmHWM) MB  above steady per camera  floor creep MB  CPU %")
     for r in runs:
         above = (r.hwm - steady) / (args.cameras if r is not base else 1)
         print(
             f"{r.label:<{width}}  {r.hwm:15.0f}  {above:24.0f}  "
-            f"{r.growth_second_half():+15.0f}  {r.cpu_pct:5.1f}"
+            f"{r.creep():+14.0f}  {r.cpu_pct:5.1f}"
         )
 
 
