@@ -49,7 +49,7 @@ class Placed:
     arrival_ns: int  # when its last byte arrived
     device_ts: str | None
     connection: int  # which connection brought it (a change: frames may have been missed)
-    flaw: str | None = None  # "truncated" or "trailing" (mmrec.ingest.stream.Received)
+    flaw: str | None = None  # "truncated", "trailing" or "stub" (ingest.stream.Received)
 
 
 FrameSink = Callable[[Placed], None]
