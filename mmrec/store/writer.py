@@ -52,7 +52,7 @@ from mmrec import __version__
 from mmrec.errors import ExceptionMap, RecordingError, map_exceptions, translate
 from mmrec.store.mkv import SegmentFile, TrackInfo
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
+from mmrec.store.take import INDEX, INDEX_COLUMNS, PROBE_COLUMNS, PROBES, TIME_BASE, segment_name
 from mmrec.wire import jpeg
 
 NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
@@ -196,6 +196,17 @@ class Frame:
     time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
     arrival_ns: int  # arrival on the take timeline
     device_ts: str | None  # X-Timestamp as received
+    conn: int = 0  # the connection that brought it
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One ``/status`` clock probe, on the take timeline: written to ``probes.csv`` by the
+    camera's writer thread, in order with its frames (a few a second: no I/O on the loop)."""
+
+    t0_ns: int
+    device_ns: int
+    t1_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +224,7 @@ class WriterStats:
     not_jpeg: int
     error: str | None
     direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
+    probes: int = 0  # rows written to probes.csv
 
 
 class _Segment(Protocol):
@@ -327,7 +339,7 @@ class CameraWriter:
         self._pool = pool or WriterPool(1, name=f"writer:{camera}")
         # Frames waiting for a writer thread; ``_scheduled``: this camera is in the pool's
         # queue or being written (both under ``_lock``).
-        self._pending: deque[Frame | None] = deque()
+        self._pending: deque[Frame | Probe | None] = deque()
         self._scheduled = False
         self._lock = threading.Lock()
         self._closing = False
@@ -344,6 +356,9 @@ class CameraWriter:
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self._error: str | None = None
+        self._probes = 0
+        self._probes_fd = -1  # probes.csv, opened with the first probe
+        self._probes_failed = False
         # index.csv: one row per frame, written with one system call as soon as the
         # frame is (no Python file object and csv module in the hot path).
         self._index_fd = -1
@@ -371,7 +386,13 @@ class CameraWriter:
         self._enqueue(frame)
         return True
 
-    def _enqueue(self, item: Frame | None) -> None:
+    def offer_probe(self, probe: Probe) -> None:
+        """Queue a clock probe for ``probes.csv`` (never refused: a few a second at most,
+        and the refinement needs every one)."""
+        if self._error is None and not self._closing:
+            self._enqueue(probe)
+
+    def _enqueue(self, item: Frame | Probe | None) -> None:
         with self._lock:
             self._pending.append(item)
             if self._scheduled:
@@ -399,6 +420,7 @@ class CameraWriter:
             not_jpeg=self._not_jpeg,
             error=self._error,
             direct_io=self._io_direct,
+            probes=self._probes,
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -431,14 +453,18 @@ class CameraWriter:
                 return
         self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
-    def _handle(self, frame: Frame | None) -> None:
+    def _handle(self, frame: Frame | Probe | None) -> None:
         if frame is None:
             self._close_segment()
-            if self._index_fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(self._index_fd)
-                self._index_fd = -1
+            for fd in (self._index_fd, self._probes_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._index_fd = self._probes_fd = -1
             self._closed.set()
+            return
+        if isinstance(frame, Probe):
+            self._write_probe(frame)
             return
         try:
             if self._error is None:
@@ -476,7 +502,7 @@ class CameraWriter:
         ts = frame.device_ts
         _write_line(
             self._index_fd,
-            b"%d,%d,%d,%d,%d,%s,%d\n"
+            b"%d,%d,%d,%d,%d,%s,%d,%d\n"
             % (
                 self._frames,
                 len(self._segments) - 1,
@@ -485,6 +511,7 @@ class CameraWriter:
                 frame.arrival_ns,
                 csv_field(ts) if ts else b"",
                 len(frame.data),
+                frame.conn,
             ),
         )
         if self._first_pts is None:
@@ -492,6 +519,24 @@ class CameraWriter:
         self._last_pts = pts
         self._frames += 1
         self._bytes += len(frame.data)
+
+    def _write_probe(self, probe: Probe) -> None:
+        """One row of ``probes.csv``. A failure stops the probes, never the frames (a
+        camera without probes is refined as one without a /status clock)."""
+        if self._probes_failed:
+            return
+        try:
+            if self._probes_fd < 0:
+                self._probes_fd = os.open(
+                    self._dir / PROBES, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+                )
+                _write_line(self._probes_fd, (",".join(PROBE_COLUMNS) + "\n").encode())
+            _write_line(
+                self._probes_fd, b"%d,%d,%d\n" % (probe.t0_ns, probe.device_ns, probe.t1_ns)
+            )
+            self._probes += 1
+        except OSError:
+            self._probes_failed = True
 
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
