@@ -26,7 +26,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -294,8 +294,12 @@ class CameraIngest:
         on_state: Callable[[CameraIngest, CameraState], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
+        before_connect: Callable[[StreamTarget], Awaitable[None]] | None = None,
     ) -> None:
         self.target = target
+        # Awaited before each connection attempt (the session's clock-probe burst); it
+        # bounds its own time, and what it raises is not the stream's concern.
+        self._before_connect = before_connect
         # Where the parser copies each frame (see mmrec.store.payload); None: into bytes.
         self._payload_alloc = payload_alloc
         # Other paths to the same camera (e.g. its Tailscale address): after a connection
@@ -419,6 +423,8 @@ class CameraIngest:
         t = self.target
         loop = asyncio.get_running_loop()
         self._set_state(CameraState.CONNECTING)
+        if self._before_connect is not None:
+            await self._before_connect(t)
         protocol = _StreamProtocol(self)
         with map_exceptions(
             _CONNECT_ERRORS,

@@ -12,9 +12,9 @@ that can use the better time take ``refined_ns`` (:attr:`IndexRow.best_ns`).
 
 Invariants: idempotent (a second run replaces the column with the same values); a camera
 that cannot be refined keeps its index as it was and the manifest says why (an event);
-no frame is dropped or reordered. Cost: the fit (~0.3 s of CPU per camera-hour) plus
-reading and rewriting the index (~0.4 s per camera-hour), in the caller's thread:
-``benchmarks/bench_align.py`` prints both.
+no frame is dropped or reordered. Cost: ~1.3 s of CPU per camera-hour in the caller's
+thread, of which the fit ~0.2 s and the rest reading and rewriting the index
+(``benchmarks/bench_align.py`` prints both).
 """
 
 from __future__ import annotations
