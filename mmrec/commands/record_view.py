@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, Group
 from rich.text import Text
 
 from mmrec.commands.tables import Cell, fit_table
@@ -71,7 +70,7 @@ class LiveView:
         self.take = take
         self._prev: dict[str, tuple[int, int, int]] = {}
 
-    def table(self, width: int) -> Table:
+    def table(self, width: int) -> Group:
         now = time.monotonic_ns()
         elapsed = (now - self.take.start_monotonic_ns) / 1e9
         rows = [(s, *self._rates(s, now)) for s in self.take.status()]
@@ -102,7 +101,7 @@ def live_table(
     rows: Sequence[tuple[CameraStatus, float | None, float | None]],
     width: int,
     caption: str | None = None,
-) -> Table:
+) -> Group:
     """The live table for ``rows`` of (status, fps, Mbit/s) at ``width`` columns."""
     wide = width >= WIDE
     headers = [("camera", False), ("state", False), ("fps", True)]
@@ -121,14 +120,10 @@ def live_table(
             row += [str(s.ingest.reconnects), f"{w.width}x{w.height}" if w.width else "-"]
         row.append((current_error(s), "red"))
         cells.append(row)
-    t = fit_table(title, headers, cells, width, flex="error")
-    if caption:
-        t.caption = Text(caption, no_wrap=True, overflow="ellipsis")
-        t.caption_justify = "left"
-    return t
+    return fit_table(title, headers, cells, width, flex="error", caption=caption)
 
 
-def summary_table(m: Manifest, width: int) -> Table:
+def summary_table(m: Manifest, width: int) -> Group:
     """The take's cameras, one line each: outcome, frames, rate while live, gaps, losses."""
     wide = width >= WIDE
     dur = (m.duration_ns or 0) / 1e9
@@ -177,7 +172,7 @@ def print_summary(
     console.print(summary_table(m, console.width))
     for c in m.cameras:
         if c.outcome != Outcome.COMPLETE and c.outcome_detail:
-            console.print(Text(f"  {c.name}: {c.outcome_detail}"))
+            console.print(Text(f"  {c.name}: {c.outcome_detail}"), soft_wrap=True)
     outcome = m.outcome or Outcome.NOTHING
     style = _OUTCOME_STYLE.get(Outcome(outcome), "")
     line = Text("outcome: ")
@@ -185,12 +180,14 @@ def print_summary(
     line.append(f" (exit status {exit_status})")
     if outcome != Outcome.COMPLETE and m.outcome_detail:
         line.append(f": {m.outcome_detail}")
-    console.print(line)
-    console.print(Text(f"manifest: {take_dir / 'manifest.json'}"))
+    # lines of words, paths and commands are never broken by rich (soft wrap: the
+    # terminal folds them, and a copy of a line pastes as it is)
+    console.print(line, soft_wrap=True)
+    console.print(Text(f"manifest: {take_dir / 'manifest.json'}"), soft_wrap=True)
     if preview:
-        console.print(Text(preview))
+        console.print(Text(preview), soft_wrap=True)
     if any(c.frames for c in m.cameras):
-        console.print(Text(f"review: {command} proxy {take_dir}"))
-        console.print(Text(f"edit:   {command} export {take_dir}"))
+        console.print(Text(f"review: {command} proxy {take_dir}"), soft_wrap=True)
+        console.print(Text(f"edit:   {command} export {take_dir}"), soft_wrap=True)
     else:
         console.print("nothing was recorded: there is nothing to review")

@@ -324,6 +324,10 @@ class Recording:
         for p in held:
             cam.offer(p)
         feed.sink = cam.offer
+        st = cam.base
+        if st.state != CameraState.STREAMING and st.last_error is not None:
+            # away since before this take: its timeline starts with why
+            self._events.add(EventKind.CONNECT_FAILED, st.last_error, feed.name)
         return cam_dir
 
     def dir_of(self, camera: str) -> str:
@@ -458,6 +462,7 @@ class Recording:
         )
 
     async def _keep_manifest(self) -> None:
+        failing: str | None = None  # why the last write failed
         while not self._stop_updates.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
@@ -468,4 +473,10 @@ class Recording:
             try:
                 await asyncio.to_thread(write_manifest, self.dir, self.manifest())
             except RecordingError as exc:
-                self._events.add(EventKind.DISK, str(exc))
+                if str(exc) != failing:  # once per cause, not every second
+                    failing = str(exc)
+                    self._events.add(EventKind.DISK, failing)
+            else:
+                if failing is not None:
+                    failing = None
+                    self._events.add(EventKind.DISK, "the manifest is written again")
