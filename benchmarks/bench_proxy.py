@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 
-from mmrec.live.decode import default_decoder
-from mmrec.live.tile import choose_scale
-from mmrec.review.proxy import ProxyOptions, iter_camera, make_proxies, scan_camera, x264_options
+from mmrec.picture.decode import default_decoder
+from mmrec.picture.layout import choose_scale
+from mmrec.review import ProxyOptions, make_proxies, x264_options
+from mmrec.review.source import iter_camera, scan_camera
 from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from mmrec.commands.options import add_output
 from mmrec.errors import ConfigError
-from mmrec.review.proxy import ProxyOptions, make_proxies
+from mmrec.review import ProxyOptions, make_proxies
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -13,8 +13,10 @@ from typing import Final
 
 from turbojpeg import TJPF_RGB, TurboJPEG
 
-from mmrec.live.mosaic import NO_SIGNAL, Canvas, render_tile, to_rgb
-from mmrec.live.tile import Rect
+from mmrec.picture.compose import NO_SIGNAL, render_tile
+from mmrec.picture.layout import Rect
+from mmrec.picture.still import to_rgb
+from mmrec.picture.yuv import Picture
 from mmrec.wire import jpeg
 
 FILLER_TAG: Final = b"mmrec-export filler"
@@ -24,7 +26,7 @@ QUALITY: Final = 85
 def filler_jpeg(camera: str, width: int, height: int, subsampling: int = 2) -> bytes:
     """A JFIF JPEG of ``width`` x ``height`` saying NO SIGNAL, with the camera's name."""
     w2, h2 = width + width % 2, height + height % 2  # the canvas is 4:2:0: even sizes
-    canvas = Canvas.new(w2, h2)
+    canvas = Picture.new(w2, h2)
     render_tile(canvas, Rect(0, 0, w2, h2), None, None, NO_SIGNAL, camera, box_alpha=255)
     rgb = to_rgb(canvas)[:height, :width]
     data = bytes(

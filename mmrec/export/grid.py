@@ -23,10 +23,11 @@ from typing import Final
 import opentimelineio as otio
 
 from mmrec.errors import ConfigError
+from mmrec.timeline.timecode import TIMECODE_RATE
 
 NS: Final = 1_000_000_000
 DAY_NS: Final = 86_400 * NS
-TAKE_TC_RATE: Final = 30  # the manifest's timecode is counted at 30 fps (session.recorder)
+TAKE_TC_RATE: Final = TIMECODE_RATE  # the manifest's timecode rate (mmrec.timeline.timecode)
 
 NTSC: Final = (
     Fraction(24000, 1001),

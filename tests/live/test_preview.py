@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+import shutil
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from turbojpeg import TJPF_RGB, TurboJPEG
 
-from mmrec.live.preview import BOUNDARY, LivePreview
+from mmrec.live.preview import LivePreview
+from mmrec.live.server import BOUNDARY
 
 TJ = TurboJPEG()
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (40, 60, 220)
@@ -87,19 +89,29 @@ async def test_snapshot_and_mjpeg_feed_on_loopback(tmp_path: Path) -> None:
     assert len(frames) >= 2 and (frames[0].width, frames[0].height) == (320, 180)
 
 
+class ManualClock:
+    """A monotonic clock (ns) that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.ns = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, seconds: float) -> None:
+        self.ns += round(seconds * 1e9)
+
+
 async def test_a_camera_that_stops_is_marked_stale_then_lost() -> None:
+    clock = ManualClock()
     async with LivePreview(None, ["A", "B"], size=(320, 180), fps=20, port=None,
-                           stale_after=0.3, lost_after=60) as pv:  # fmt: skip
-        loop = asyncio.get_running_loop()
+                           stale_after=0.3, lost_after=60, clock=clock) as pv:  # fmt: skip
         pv.update("A", solid(GREEN), 0)
-        t_end = loop.time() + 0.5
-        while loop.time() < t_end:  # B keeps sending, A stopped
-            pv.update("B", solid(GREEN), 1)
-            await pv.wait_tick()
-        pv.latest_jpeg()
-        pv.update("B", solid(GREEN), 2)
-        await pv.wait_tick()
-        snap = pv.latest_jpeg()
+        pv.update("B", solid(GREEN), 0)
+        await fresh_mosaic(pv)  # both decoded
+        clock.advance(0.5)  # B keeps sending, A stopped
+        pv.update("B", solid(GREEN), 1)
+        snap = await fresh_mosaic(pv)
         assert snap is not None
         # 2 cameras: two 160x90 pictures side by side, centred vertically (y 44..134)
         assert near(rgb_at(snap, 20, 45), (255, 0, 0), 60)  # red border on A
@@ -107,8 +119,7 @@ async def test_a_camera_that_stops_is_marked_stale_then_lost() -> None:
         assert int(rgb_at(snap, 20, 60).sum()) < 0.7 * sum(GREEN)  # A dimmed
         pv.set_state("A", "lost")
         pv.update("B", solid(GREEN), 3)
-        await pv.wait_tick()
-        snap = pv.latest_jpeg()
+        snap = await fresh_mosaic(pv)
         assert snap is not None
         assert near(rgb_at(snap, 20, 45), (255, 0, 0), 60)
         assert int(rgb_at(snap, 20, 60).sum()) < 0.4 * sum(GREEN)  # dimmer still
@@ -168,3 +179,21 @@ async def test_a_camera_that_joins_later_gets_a_tile() -> None:
         snap = await fresh_mosaic(pv)
         assert near(rgb_at(snap, 80, 60), RED)
         assert near(rgb_at(snap, 240, 60), BLUE)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="no ffprobe")
+async def test_preview_mkv_lasts_as_long_as_the_clock_ran(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with LivePreview(tmp_path, ["A"], size=(320, 180), fps=20, port=None,
+                           clock=clock) as pv:  # fmt: skip
+        pv.update("A", solid(RED), 0)
+        for _ in range(5):
+            await pv.wait_tick()
+            clock.advance(1.0)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(tmp_path / "preview.mkv")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    # 4 s between the first mosaic and the last one at least; 5 s and a few ms at most
+    assert 4.0 <= float(out) <= 5.2

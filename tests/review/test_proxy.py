@@ -18,9 +18,9 @@ from turbojpeg import TJSAMP_422
 
 from mmrec.commands import proxy as proxy_cmd
 from mmrec.errors import MmrecError
-from mmrec.review.proxy import ProxyOptions, make_proxies, timecode_add, x264_options
+from mmrec.review import ProxyOptions, make_proxies, x264_options
 from mmrec.store.take import INDEX
-from tests.review.takes import NS, TIMECODE, Cam, frame_number, patch, write_take, y_frames
+from tests.review.takes import TIMECODE, Cam, frame_number, patch, write_take, y_frames
 
 THREE = [
     Cam("A", ((0.0, 2.0),)),
@@ -165,13 +165,6 @@ def test_contact_sheet_is_written(three: tuple[Path, object]) -> None:
 
     with Image.open(take / "proxies" / "contact-sheet.jpg") as im:
         assert im.format == "JPEG" and im.size[0] >= 1280
-
-
-def test_timecode_advances_from_the_take_timecode() -> None:
-    assert timecode_add("10:00:00:00", 0, 30) == "10:00:00:00"
-    assert timecode_add("10:00:00:15", NS // 2, 30) == "10:00:01:00"
-    assert timecode_add("23:59:59:29", NS // 30, 30) == "00:00:00:00"
-    assert timecode_add("01:00:00:10", 0, 25) == "01:00:00:08"
 
 
 def test_a_crashed_take_still_makes_proxies_with_a_warning(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from mmrec.live.decode import Decoder, default_decoder
-from mmrec.review.proxy import ProxyOptions, make_proxies
+from mmrec.picture.decode import Decoder, default_decoder
+from mmrec.review import ProxyOptions, make_proxies
 from tests.review.takes import NS, frame_number, grey_jpeg, write_frames, y_frames
 
 

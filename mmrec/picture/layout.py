@@ -1,7 +1,7 @@
-"""The multiview tile layout: pure arithmetic, no pixels, no I/O.
+"""The tile layout of the live mosaic and the multiview: pure arithmetic, no pixels, no I/O.
 
 A layout puts N cameras on a grid of equal cells inside a canvas of a target size.
-Invariants (tested with hypothesis in tests/test_tile.py):
+Invariants (tested with hypothesis in tests/picture/test_layout.py):
 - every cell and every picture rectangle lies inside the canvas, and no two cells overlap;
 - every x, y, width and height is even, so each rectangle maps onto whole 4:2:0 chroma samples;
 - a picture keeps its source's aspect ratio (to within the 2-pixel rounding to even sizes)
@@ -109,6 +109,18 @@ def fit(src_w: int, src_h: int, cell: Rect) -> Rect:
     x = cell.x + (cell.w - w) // 2 // 2 * 2
     y = cell.y + (cell.h - h) // 2 // 2 * 2
     return Rect(x, y, w, h)
+
+
+def around(cell: Rect, inner: Rect) -> tuple[Rect, ...]:
+    """The non-empty parts of ``cell`` that ``inner`` (inside it) leaves: the bars above,
+    below, left and right of a picture fitted in its cell."""
+    bars = (
+        Rect(cell.x, cell.y, cell.w, inner.y - cell.y),
+        Rect(cell.x, inner.bottom, cell.w, cell.bottom - inner.bottom),
+        Rect(cell.x, inner.y, inner.x - cell.x, inner.h),
+        Rect(inner.right, inner.y, cell.right - inner.right, inner.h),
+    )
+    return tuple(b for b in bars if b.w > 0 and b.h > 0)
 
 
 def scaled_size(src_w: int, src_h: int, scale: Fraction) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""JPEG -> scaled YUV planes, with no RGB step and no full-size decode.
+"""JPEG -> a scaled YUV :class:`~mmrec.picture.yuv.Picture`, with no RGB step and no full-size
+decode.
 
 libjpeg-turbo (through PyTurboJPEG) decodes straight to Y, Cb, Cr planes at a DCT scaling
 factor M/8; the planes keep the JPEG's own chroma subsampling (4:2:0, 4:2:2, 4:4:4, grey).
@@ -20,35 +21,21 @@ import ctypes
 import ctypes.util
 import threading
 import warnings
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, cast
 
 import numpy as np
-import numpy.typing as npt
 
 from mmrec.errors import StreamFormatError
-from mmrec.live.tile import JPEG_SCALES
+from mmrec.picture.layout import JPEG_SCALES
+from mmrec.picture.yuv import Picture
 from mmrec.wire import jpeg
-
-Plane = npt.NDArray[np.uint8]
 
 # libjpeg-turbo reports recoverable damage (e.g. "Corrupt JPEG data: premature end of data
 # segment") as a warning and still returns a picture; PyTurboJPEG turns that into a Python
 # UserWarning. A damaged frame is still worth showing in a preview, so we silence them
 # here rather than print one line per frame (pytest's "error" filter still sees them).
 warnings.filterwarnings("ignore", category=UserWarning, module="turbojpeg")
-
-
-@dataclass(frozen=True, slots=True)
-class Planes:
-    """One decoded picture: Y (h x w), and Cb, Cr at the JPEG's own subsampling."""
-
-    y: Plane
-    u: Plane
-    v: Plane
-    width: int
-    height: int
 
 
 TJSAMP_420: Final = 2
@@ -127,7 +114,7 @@ class _Turbo:
         # library in state ..." on the next frame): the next call makes a new one.
         self._local.h = None
 
-    def decode(self, data: Any, scale: Fraction, into: Planes | None) -> Planes:
+    def decode(self, data: Any, scale: Fraction, into: Picture | None) -> Picture:
         """Decode to planes; into ``into`` when it is the scaled 4:2:0 picture's size."""
         buf = np.frombuffer(data, np.uint8)
         src, n = buf.ctypes.data, buf.size
@@ -170,12 +157,12 @@ class _Turbo:
         y = out[0]
         if nplanes == 1:  # greyscale: neutral chroma
             c = np.full(((y.shape[0] + 1) // 2, (y.shape[1] + 1) // 2), 128, np.uint8)
-            return Planes(y[:sh, :sw], c, c, sw, sh)
-        return Planes(y[:sh, :sw], out[1], out[2], sw, sh)
+            return Picture(y[:sh, :sw], c, c)
+        return Picture(y[:sh, :sw], out[1], out[2])
 
 
 class Decoder:
-    """Decode JPEG bytes to :class:`Planes` at a scale; thread-safe, one per process."""
+    """Decode JPEG bytes to a :class:`Picture` at a scale; thread-safe, one per process."""
 
     def __init__(self, backend: str = "auto") -> None:
         self._tj: Any = None
@@ -204,8 +191,8 @@ class Decoder:
         return self._tj
 
     def decode(
-        self, data: bytes | memoryview, scale: Fraction = Fraction(1), into: Planes | None = None
-    ) -> Planes:
+        self, data: bytes | memoryview, scale: Fraction = Fraction(1), into: Picture | None = None
+    ) -> Picture:
         """Decode ``data`` at ``scale`` (one of :attr:`scales`).
 
         With ``into`` (writable 4:2:0 planes, rows contiguous) the picture is written there
@@ -220,7 +207,7 @@ class Decoder:
             return self._decode_tj(data, scale)
         return self._decode_av(data, scale)
 
-    def _decode_tj(self, data: bytes | memoryview, scale: Fraction) -> Planes:
+    def _decode_tj(self, data: bytes | memoryview, scale: Fraction) -> Picture:
         try:
             planes = self._tj.decode_to_yuv_planes(
                 data, scaling_factor=(scale.numerator, scale.denominator)
@@ -230,10 +217,10 @@ class Decoder:
         y = planes[0]
         if len(planes) == 1:  # greyscale: neutral chroma
             c = np.full(((y.shape[0] + 1) // 2, (y.shape[1] + 1) // 2), 128, np.uint8)
-            return Planes(y, c, c, y.shape[1], y.shape[0])
-        return Planes(y, planes[1], planes[2], y.shape[1], y.shape[0])
+            return Picture(y, c, c)
+        return Picture(y, planes[1], planes[2])
 
-    def _decode_av(self, data: bytes | memoryview, scale: Fraction) -> Planes:
+    def _decode_av(self, data: bytes | memoryview, scale: Fraction) -> Picture:
         import av
 
         lowres = {Fraction(1): 0, Fraction(1, 2): 1, Fraction(1, 4): 2, Fraction(1, 8): 3}.get(
@@ -261,7 +248,7 @@ class Decoder:
         if len(out) == 1:
             c = np.full(((frame.height + 1) // 2, (frame.width + 1) // 2), 128, np.uint8)
             out += [c, c]
-        return Planes(out[0], out[1], out[2], frame.width, frame.height)
+        return Picture(out[0], out[1], out[2])
 
 
 _default: Decoder | None = None

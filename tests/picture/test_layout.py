@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmrec.live.tile import JPEG_SCALES, Rect, choose_scale, fit, grid_layout, scaled_size
+from mmrec.picture.layout import (
+    JPEG_SCALES,
+    Rect,
+    around,
+    choose_scale,
+    fit,
+    grid_layout,
+    scaled_size,
+)
 
 sizes = st.tuples(st.integers(32, 2000), st.integers(32, 2000)).map(
     lambda s: (s[0] // 2 * 2, s[1] // 2 * 2)
@@ -53,6 +61,21 @@ def test_pictures_keep_their_aspect_inside_their_cell(
             assert abs(r.h - r.w * src[1] / src[0]) <= 2 or r.h == cell.h
         else:
             assert abs(r.w - r.h * src[0] / src[1]) <= 2
+
+
+@given(size=sizes, src=st.tuples(st.integers(16, 4000), st.integers(16, 4000)))
+def test_the_bars_around_a_picture_fill_the_rest_of_its_cell(
+    size: tuple[int, int], src: tuple[int, int]
+) -> None:
+    cell = Rect(0, 0, *size)
+    r = fit(*src, cell)
+    bars = around(cell, r)
+    assert all(b.w > 0 and b.h > 0 and inside(b, *size) for b in bars)
+    parts = [r, *bars]
+    for i, a in enumerate(parts):
+        for b in parts[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    assert sum(p.w * p.h for p in parts) == cell.w * cell.h
 
 
 def test_common_grids_fill_a_1080p_canvas() -> None:

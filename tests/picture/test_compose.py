@@ -9,9 +9,11 @@ import pytest
 from turbojpeg import TJPF_RGB, TJSAMP_420, TJSAMP_422, TJSAMP_444, TurboJPEG
 
 from mmrec.errors import StreamFormatError
-from mmrec.live.decode import Decoder
-from mmrec.live.mosaic import LIVE, LOST, Canvas, Mark, encode_jpeg, render_tile, to_picture, to_rgb
-from mmrec.live.tile import choose_scale, fit, grid_layout
+from mmrec.picture.compose import LIVE, LOST, Mark, render_tile, to_picture
+from mmrec.picture.decode import Decoder
+from mmrec.picture.layout import Rect, choose_scale, fit, grid_layout
+from mmrec.picture.still import encode_jpeg, to_rgb
+from mmrec.picture.yuv import BLACK, RED, Picture
 
 TJ = TurboJPEG()
 COLOURS = [(200, 30, 30), (30, 180, 40), (40, 60, 220), (230, 220, 40)]
@@ -35,7 +37,7 @@ def decoder(request: pytest.FixtureRequest) -> Decoder:
 
 def compose(decoder: Decoder, jpegs: list[bytes], marks: list[Mark]) -> tuple[np.ndarray, list]:
     layout = grid_layout(len(jpegs), (640, 360))
-    canvas = Canvas.new(640, 360)
+    canvas = Picture.new(640, 360)
     for data, cell, m, i in zip(jpegs, layout.cells, marks, range(len(jpegs)), strict=True):
         info = TJ.decode_header(data)
         r = fit(info[0], info[1], cell)
@@ -84,7 +86,7 @@ def test_stale_and_lost_tiles_are_marked_not_frozen(decoder: Decoder) -> None:
 
 
 def test_label_names_the_camera() -> None:
-    canvas = Canvas.new(320, 180)
+    canvas = Picture.new(320, 180)
     cell = grid_layout(1, (320, 180)).cells[0]
     render_tile(canvas, cell, None, None, LIVE, "A-wide")
     rgb = to_rgb(canvas)
@@ -121,14 +123,13 @@ def test_a_corrupt_jpeg_raises_one_error_type(decoder: Decoder) -> None:
 def test_an_opaque_label_is_the_same_on_any_picture_and_matches_the_blend() -> None:
     """The window burn (box_alpha=255) is copied from cached pixels: it must equal what the
     per-frame blend gives at full opacity, whatever lies under it."""
-    from mmrec.live.mosaic import label, restore
-    from mmrec.live.tile import Rect
+    from mmrec.picture.text import label, restore
 
     rng = np.random.default_rng(1)
     cell = Rect(0, 0, 320, 180)
     out = []
     for shade in (0, 200):
-        c = Canvas.new(320, 180)
+        c = Picture.new(320, 180)
         c.y[:] = shade
         c.u[:] = rng.integers(0, 255, c.u.shape)
         c.v[:] = 128
@@ -136,7 +137,7 @@ def test_an_opaque_label_is_the_same_on_any_picture_and_matches_the_blend() -> N
         under: list = []
         label(c, cell, "10:00:01:02", px=20, where="bottom-right", box_alpha=255, under=under)
         out.append((c.y.copy(), c.u.copy()))
-        slow = Canvas.new(320, 180)
+        slow = Picture.new(320, 180)
         slow.y[:] = shade
         label(slow, cell, "10:00:01:02", px=20, where="bottom-right", box_alpha=254)
         ((r, _),) = under
@@ -164,9 +165,6 @@ def test_a_tile_drawn_from_planes_equals_one_drawn_from_its_picture(
 ) -> None:
     """render_tile resizes planes straight into the canvas: the same pixels as
     to_picture then a copy, wherever the planes lie in memory."""
-    from mmrec.live.decode import Planes
-    from mmrec.live.tile import Rect
-
     rng = np.random.default_rng(2)
     (w, h), (tw, th) = src, dst
 
@@ -174,9 +172,9 @@ def test_a_tile_drawn_from_planes_equals_one_drawn_from_its_picture(
         buf = rng.integers(0, 256, ph * pw + offset, dtype=np.uint8)
         return buf[offset:].reshape(ph, pw)
 
-    planes = Planes(plane(h, w), plane(h // 2, w // 2), plane(h // 2, w // 2), w, h)
+    planes = Picture(plane(h, w), plane(h // 2, w // 2), plane(h // 2, w // 2))
     cell = Rect(40, 20, tw, th)
-    a, b = Canvas.new(640, 400), Canvas.new(640, 400)
+    a, b = Picture.new(640, 400), Picture.new(640, 400)
     render_tile(a, cell, cell, to_picture(planes, tw, th), LIVE, "cam")
     render_tile(b, cell, cell, planes, LIVE, "cam")
     for pa, pb in zip((a.y, a.u, a.v), (b.y, b.u, b.v), strict=True):
@@ -193,20 +191,18 @@ def test_a_timecode_label_from_digit_patches_equals_the_whole_label_rendered(
     """A new timecode every frame is drawn as the cached label of its shape (digits as 0)
     plus one cached patch per other digit: the pixels must be those of the label rendered
     from the whole text, at every digit position (odd columns too) and when cut off."""
-    from mmrec.live import mosaic
-    from mmrec.live.mosaic import BLACK, RED, blit, label
-    from mmrec.live.tile import Rect
+    from mmrec.picture.text import _opaque, label
 
     w, h = size
     rect = Rect(2, 4, w - 6, h - 8)
     seen = set()
     for text in ("10:00:00:00", "10:00:01:02", "23:59:59:29", "07:48:36;15", "1:2.5", "98"):
         for box in (BLACK, RED):
-            fast, whole = Canvas.new(w, h), Canvas.new(w, h)
+            fast, whole = Picture.new(w, h), Picture.new(w, h)
             label(fast, rect, text, px=px, where=where, box=box, box_alpha=255)
-            got = mosaic._opaque(text, px, rect, where, box)  # the text's own bitmap
+            got = _opaque(text, px, rect, where, box)  # the text's own bitmap
             if got is not None:
-                blit(whole, *got)
+                whole.paste(*got)
             for a, b in ((fast.y, whole.y), (fast.u, whole.u), (fast.v, whole.v)):
                 assert np.array_equal(a, b), (text, box)
             seen.add(fast.y.tobytes())
@@ -214,16 +210,15 @@ def test_a_timecode_label_from_digit_patches_equals_the_whole_label_rendered(
 
 
 def test_opaque_label_pixels_are_what_label_draws() -> None:
-    from mmrec.live.mosaic import BLACK, blit, label, opaque_label
-    from mmrec.live.tile import Rect
+    from mmrec.picture.text import label, opaque_label
 
     rect = Rect(10, 6, 300, 170)
     for text in ("cam-1", "12", "10:00:01:02"):
-        drawn, copied = Canvas.new(320, 180), Canvas.new(320, 180)
+        drawn, copied = Picture.new(320, 180), Picture.new(320, 180)
         label(drawn, rect, text, px=20, where="bottom-left", box_alpha=255)
         got = opaque_label(text, 20, rect, "bottom-left", BLACK)
         assert got is not None
-        blit(copied, *got)
+        copied.paste(*got)
         for a, b in ((drawn.y, copied.y), (drawn.u, copied.u), (drawn.v, copied.v)):
             assert np.array_equal(a, b), text
         assert (copied.y > 200).any()  # white text

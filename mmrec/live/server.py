@@ -1,0 +1,107 @@
+"""The live preview's web server on 127.0.0.1: a page, the mosaic as an MJPEG feed, a snapshot.
+
+``/`` is ``page.html`` (a package file); ``/preview.mjpeg`` sends each MJPEG client the
+newest mosaic as it is made, never a backlog; ``/snapshot.jpg`` the newest one once. The
+mosaics come from a :class:`MosaicFeed` (the :class:`~mmrec.live.preview.LivePreview`).
+"""
+
+from __future__ import annotations
+
+import socket
+from importlib import resources
+from typing import Final, Protocol
+
+from aiohttp import web
+
+from mmrec.errors import ConfigError
+
+BOUNDARY: Final = "mmrecframe"
+
+
+class MosaicFeed(Protocol):
+    async def next_mosaic(self, seen: int) -> int | None:
+        """Wait for a mosaic newer than version ``seen``: its version, None once stopping."""
+        ...
+
+    async def latest_jpeg_async(self) -> bytes | None:
+        """A JPEG of the newest mosaic (None before the first)."""
+        ...
+
+
+class PreviewServer:
+    """Serves ``feed`` on ``host``:``port`` (0: any free port) until :meth:`stop`."""
+
+    def __init__(self, feed: MosaicFeed, host: str, port: int) -> None:
+        self._feed = feed
+        self.host = host
+        self._port_wanted = port
+        self.port: int | None = None
+        self.clients = 0  # MJPEG viewers now
+        self._page = resources.files("mmrec.live").joinpath("page.html").read_text("utf-8")
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        """Listen; returns the port. A port that cannot be had is a :class:`ConfigError`."""
+        app = web.Application()
+        app.router.add_get("/", self._index)
+        app.router.add_get("/preview.mjpeg", self._mjpeg)
+        app.router.add_get("/snapshot.jpg", self._snapshot)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._port_wanted))
+        except OSError as exc:
+            sock.close()
+            await runner.cleanup()
+            raise ConfigError(
+                f"preview: cannot listen on {self.host}:{self._port_wanted}: {exc.strerror}"
+            ) from exc
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._page, content_type="text/html")
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        data = await self._feed.latest_jpeg_async()
+        if data is None:
+            return web.Response(status=503, text="no mosaic yet\n")
+        return web.Response(
+            body=data, content_type="image/jpeg", headers={"Cache-Control": "no-cache"}
+        )
+
+    async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                "Cache-Control": "no-cache",
+            }
+        )
+        await resp.prepare(request)
+        self.clients += 1
+        seen = -1
+        try:
+            while (version := await self._feed.next_mosaic(seen)) is not None:
+                seen = version
+                data = await self._feed.latest_jpeg_async()
+                if data is None:
+                    continue
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n"
+                ).encode()
+                await resp.write(head + data + b"\r\n")  # one copy per part: small (JPEG)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        finally:
+            self.clients -= 1
+        return resp

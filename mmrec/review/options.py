@@ -1,0 +1,27 @@
+"""What ``mmrec proxy`` makes, and how: sizes, rate, gaps, the encoder, the threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyOptions:
+    height: int = 540
+    fps: Fraction = Fraction(30)
+    gap_s: float = 0.5  # a frame older than this at an instant is a gap (NO SIGNAL)
+    multiview: bool = True
+    multiview_size: tuple[int, int] | None = None  # default: 16:9 at the proxy height
+    contact_at: float | None = None  # seconds from the proxies' start; default: middle
+    contact_sheet: bool = True
+    preset: str = "ultrafast"
+    qp: int = 23  # constant quantizer (see mmrec.review.proxy.x264_options)
+    crf: int | None = None  # CRF rate control instead of constant QP
+    multiview_bframes: int | None = 1  # see x264_options; None: as the preset says
+    threads: int = 2  # worker threads: decode, draw and encode
+    # Output instants in flight: bounds the frames held and memory (a frame per instant
+    # per output: ~0.8 MB each at 960x540, ~94 MB for 4 cameras and the multiview).
+    window: int = 24
+    out: Path | None = None  # default: TAKE_DIR/proxies
