@@ -158,6 +158,12 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+    connections: int = 0  # connections that streamed during the take
+    fps: float | None = None  # frames per second while frames came (gaps left out)
+    # what the camera's part of the take amounts to (mmrec.session.outcome): complete,
+    # gaps, lost or nothing, and the same in words
+    outcome: str | None = None
+    outcome_detail: str | None = None
     probes: str | None = None  # the camera's probes.csv, relative to the take folder
     refined: RefinedClock | None = None  # set after the take by the whole-take refinement
 
@@ -200,6 +206,8 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
     events: tuple[TakeEvent, ...] = ()  # in order of time
+    outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
+    outcome_detail: str | None = None
     # Which index column the segments' pts were written from: the live time. The refined
     # time (index column refined_ns, per camera ``refined``) is better; export and the
     # proxies use it, the segment files are not rewritten.
