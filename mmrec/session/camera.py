@@ -216,6 +216,8 @@ class CameraFeed:
             if self.ingest.stats().state != CameraState.STREAMING:
                 continue
             failures = 0 if await self._probe_once(self.ingest.target) else failures + 1
+            if self._no_clock:  # it answered, without a clock: no use asking often
+                failures = max(failures, 3)
 
     async def _burst(self, target: StreamTarget) -> None:
         """Before a connection to the stream: ``PROBE_BURST`` probes back to back, so the
