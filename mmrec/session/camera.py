@@ -47,12 +47,13 @@ if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
 
 # Probe cadence, chosen by measurement (benchmarks/bench_align.py, simulated WiFi-like
-# links, 45 s takes, 2 seeds x 6 cameras): with a burst of 8 before each stream the first
-# frames are placed within ~1.5 ms live (without it: 50-150 ms, by arrival); 4 Hz puts the
-# refined drift within 1 ppm for 75 % of cameras (2 Hz 67 %, 1 Hz 58 %, 1 Hz without the
-# burst 33 %). Cost: ~0.23 ms of the loop's CPU per probe (benchmarks/bench_probe.py), so
-# 0.09 % of a core per camera at 4 Hz; at most 4 a second plus one burst per 5 s, one
-# round trip in flight at a time.
+# links, 60 s takes, 5 seeds x 6 cameras): with a burst of 8 before each stream the first
+# second is placed within 1 ms live (without it: 50-150 ms off, by arrival); 4 Hz puts the
+# refined drift within 1 ppm for 93 % of cameras, worst 1.2 ppm (2 Hz: 80 %, worst 2.1;
+# 1 Hz: 77 %, worst 4.0; 1 Hz without the burst: 67 %, worst 5.7) and the refined p99 under
+# 0.08 ms (1-2 Hz: 0.16-0.17 ms). Cost: ~0.23 ms of the loop's CPU per probe
+# (benchmarks/bench_probe.py), so 0.09 % of a core per camera at 4 Hz; at most 4 a second
+# plus one burst per 5 s, one round trip in flight at a time.
 PROBE_EVERY: Final = 0.25
 PROBE_BURST: Final = 8  # probes back to back before each connection to the stream
 BURST_DEADLINE_S: Final = 1.0  # a burst never holds a connection back longer than this
