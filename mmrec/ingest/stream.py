@@ -228,6 +228,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             return
         head, used = got
         self._parser = self._ingest._parser_for(head)  # raises CameraError on a bad response
+        # A new connection, counted before the first part it brings (which may be in these
+        # very bytes): every frame carries the number of the connection it came on.
+        self._ingest._on_stream_start()
         if head.chunked:
             self._chunked = http1.ChunkedDecoder()
         if not self.head.done():
@@ -448,8 +451,6 @@ class CameraIngest:
             ):
                 async with asyncio.timeout(cfg.connect_timeout):
                     await asyncio.shield(protocol.head)
-            self._connects += 1
-            self._set_state(CameraState.STREAMING)
             await self._watch(protocol)
         finally:
             transport.abort()
@@ -483,6 +484,11 @@ class CameraIngest:
                 self._last_error = err.cause
                 self._set_state(CameraState.STALLED)
                 raise err
+
+    def _on_stream_start(self) -> None:
+        """The stream's response head arrived (before any of its parts is delivered)."""
+        self._connects += 1
+        self._set_state(CameraState.STREAMING)
 
     def _parser_for(self, head: http1.ResponseHead) -> MultipartParser:
         if 300 <= head.status < 400:
