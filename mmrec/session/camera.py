@@ -223,20 +223,21 @@ class CameraFeed:
     async def _burst(self, target: StreamTarget) -> None:
         """Before a connection to the stream: ``PROBE_BURST`` probes back to back, so the
         connection's first frame is placed by the measured clock offset. Bounded: at most
-        ``BURST_DEADLINE_S``, one burst per ``BURST_MIN_GAP_NS``, none for a node whose
-        ``/status`` has no clock, and the first failure ends it (the stream's own connect
-        then says what is wrong)."""
+        ``BURST_DEADLINE_S``, one answered burst per ``BURST_MIN_GAP_NS``, none for a node
+        whose ``/status`` has no clock, and the first failure ends it (the stream's own
+        connect then says what is wrong; a node that is away costs one request per
+        attempt, and the attempt that finds it back gets its burst)."""
         now = time.monotonic_ns()
         if self._no_clock or (
             self._last_burst_ns is not None and now - self._last_burst_ns < BURST_MIN_GAP_NS
         ):
             return
-        self._last_burst_ns = now
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(BURST_DEADLINE_S):
                 for _ in range(PROBE_BURST):
                     if not await self._probe_once(target):
                         break
+                    self._last_burst_ns = now
 
     async def _probe_once(self, target: StreamTarget) -> bool:
         """One round trip over the kept-alive ``/status`` connection; True if it read the
