@@ -307,6 +307,7 @@ class Recording:
         self._updater: asyncio.Task[None] | None = None
         self._stop_updates = asyncio.Event()
         self.finished = False
+        self._final: Manifest | None = None
 
     # lifecycle
 
@@ -385,7 +386,7 @@ class Recording:
         (in a thread: ~1.3 s of CPU per camera-hour, see mmrec.timeline.refined), write the
         final manifest."""
         if self.finished:
-            return self.manifest(final=True)
+            return self._final or self.manifest(final=True)
         self.finished = True
         if self._end_mono_ns is None:
             self._end_mono_ns = time.monotonic_ns()
@@ -408,9 +409,13 @@ class Recording:
             for cam in self._cameras.values():
                 cam.finish(end - self.start_monotonic_ns, end)
             final = self.manifest(final=True)
+            # Finished on disk before the refinement: a crash during it (seconds for long
+            # takes) leaves a finished take without refined_ns, which repair can add.
+            await asyncio.to_thread(write_manifest, self.dir, final)
             if self.options.refine:
                 final = await asyncio.to_thread(self._refine, final)
-            await asyncio.to_thread(write_manifest, self.dir, final)
+                await asyncio.to_thread(write_manifest, self.dir, final)
+            self._final = final
         return final
 
     def _refine(self, final: Manifest) -> Manifest:
