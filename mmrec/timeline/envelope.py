@@ -192,9 +192,15 @@ def probes_by_segment(segs: list[Envelope], probes: I64) -> tuple[I64, I64]:
     ends = np.array([s.t_end for s in segs])
     k = np.searchsorted(starts, tau, side="right") - 1
     inside = (k >= 0) & (tau <= ends[np.maximum(k, 0)])
+    # Just before the next segment's first arrival, a probe may already read that
+    # segment's clock (a step): its frames were captured a latency earlier.
+    nxt = np.append(starts[1:], np.iinfo(np.int64).max)[np.maximum(k, 0)]
+    inside &= tau < nxt - BOUNDARY_NS
     return k[inside].astype(np.int64), pr[inside]
 
 
+BOUNDARY_NS: Final = 200_000_000  # latency + jitter + a burst: probes this near a
+# segment's start are not trusted to read the segment before it
 _CLOCK_SIDE: Final = 10  # probes compared on each side of a boundary
 _CLOCK_SLACK_NS: Final = 200_000  # plus 5 ppm of the time between them
 

@@ -56,7 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmrec.timeline.drift import intersect
-from mmrec.timeline.envelope import Envelope, fit_envelopes
+from mmrec.timeline.envelope import BOUNDARY_NS, Envelope, fit_envelopes
 from mmrec.timeline.steps import Cause, split
 
 Source = Literal["device+probe", "device", "arrival"]
@@ -280,7 +280,12 @@ def _min_delays(
     )
     # A probe sent while a segment's frames were arriving measured that segment: the reach
     # is for probes outside every segment (the burst before a stream, a gap's edges).
-    inside = (tau[:, None] >= starts[None, :]) & (tau[:, None] <= ends[None, :])
+    nxt = np.append(starts[1:], np.iinfo(np.int64).max)
+    inside = (
+        (tau[:, None] >= starts[None, :])
+        & (tau[:, None] <= ends[None, :])
+        & (tau[:, None] < nxt[None, :] - BOUNDARY_NS)  # may read the next one's clock
+    )
     within = inside.any(axis=1)
     cand[within] = inside[within]
     # r = offset measured by the probe − envelope: −min_delay + half the legs' difference
