@@ -41,8 +41,10 @@ from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, loa
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState, StreamTarget
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
+from mmrec.store.files import WriteState
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -115,6 +117,29 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
+    d = p.add_argument_group(
+        "disk",
+        "Free space and the time it lasts are shown before and during the take, with\n"
+        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
+        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
+    )
+    d.add_argument(
+        "--relay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="another output folder that continues the take when the one before fills up "
+        "(relay recording; repeatable, used in order)",
+    )
+    d.add_argument(
+        "--sync-interval",
+        type=float,
+        default=DEFAULT_SYNC_INTERVAL,
+        metavar="S",
+        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
+        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
+    )
     options.add_discovery(p, opt_in="record every node found, including late joiners")
 
 
@@ -150,6 +175,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
+    if not 0 <= args.sync_interval <= 3600:
+        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
     # every URL is checked now, before a take folder is made for nothing
     for cam in cams:
         for url in (cam.url, *cam.fallbacks):
@@ -173,12 +200,16 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_record(args, settings))
 
 
-_STATE_SHORT = {
+_STATE_SHORT: dict[str, str] = {
     CameraState.STREAMING: "live",
     CameraState.STALLED: "stall",
     CameraState.BACKOFF: "retry",
     CameraState.CONNECTING: "conn",
     CameraState.STOPPED: "stop",
+    # not being written (CameraStatus.state): never shown as live
+    WriteState.DISK_FULL: "FULL",
+    WriteState.GONE: "GONE",
+    WriteState.IO_ERROR: "IOERR",
 }
 
 
@@ -206,8 +237,9 @@ class _View:
         t.add_column("last error", overflow="fold", max_width=40)
         for s in self.take.status():
             fps, mbps = self._rates(s, now)
-            state = _STATE_SHORT.get(s.ingest.state, s.ingest.state)
+            state = _STATE_SHORT.get(s.state, s.state)
             color = {"live": "green", "stall": "red", "retry": "yellow"}.get(state, "")
+            color = "bold red" if s.writer.state.failing else color
             size = f"{s.writer.width}x{s.writer.height}" if s.writer.width else "-"
             t.add_row(
                 s.name,
@@ -271,6 +303,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             muxer=args.muxer,
             writer_threads=args.writer_threads,
             direct_io=not args.buffered_io,
+            relays=args.relay,
+            sync_interval=args.sync_interval,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview
@@ -282,6 +316,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         try:
             for cam in cams:
                 take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
+            take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 await _start_discovery(stack, take, settings.discovery, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None

@@ -11,6 +11,14 @@ after ``stop``.
 
 Without a stop instant (``finish()`` after the feeds stopped: a one-take ``mmrec record``)
 every frame received is written, as the camera sent it before the connection closed.
+
+The disk: once a second (in a thread) every output folder is checked (there, same folder,
+free space) and the manifest written into each; :class:`~mmrec.store.disk.DiskWatch`
+turns that into ``disk``/``seconds_left`` (live, and in the manifest) and into events
+when time runs low or a folder goes. A camera whose writing fails says so at once
+(:class:`~mmrec.store.files.WriteChange`, from its writer thread): an alert, its state
+(``disk-full``, ``folder-gone``, ``io-error`` instead of ``streaming``), and on recovery
+the gap and the frames lost.
 """
 
 from __future__ import annotations
@@ -28,15 +36,11 @@ from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
+from mmrec.session.folders import DiskStatus, TakeFolders
+from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.files import WriteChange
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import (
-    INDEX,
-    CameraEntry,
-    Manifest,
-    PreviewInfo,
-    TakeEvent,
-    write_manifest,
-)
+from mmrec.store.take import CameraEntry, Manifest, PreviewInfo, TakeEvent
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
 from mmrec.timeline.timecode import timecode_at
 
@@ -59,6 +63,13 @@ class CameraStatus:
     writer: WriterStats
     gaps: int
 
+    @property
+    def state(self) -> str:
+        """What a person should see: the writer's failure while it fails (a camera whose
+        frames are not being written is never shown as streaming), else the stream's."""
+        w = self.writer.state
+        return str(w) if w.failing else str(self.ingest.state)
+
 
 @dataclass(frozen=True, slots=True)
 class WriteOptions:
@@ -68,6 +79,7 @@ class WriteOptions:
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     muxer: str = "mkv"
     direct_io: bool = True
+    relays: tuple[Path, ...] = ()  # output folders that continue the take when one fills
 
 
 class _TakeCamera:
@@ -93,6 +105,8 @@ class _TakeCamera:
             pool=rec.pool,
             muxer=opts.muxer,
             direct_io=opts.direct_io,
+            relays=rec.folders.relay_dirs,
+            on_change=rec._write_changed,
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
         self.gaps: list[tuple[int, int]] = []
@@ -130,6 +144,8 @@ class _TakeCamera:
             and now_t_ns - self._last_ns > GAP_NS
         ):
             gaps.append((self._last_ns, now_t_ns))  # currently not receiving: an open gap
+        if w.write_gaps:
+            gaps = sorted(gaps + [(a, b) for a, b, _ in w.write_gaps])
         feed = self.feed
         return CameraEntry(
             name=feed.name,
@@ -138,7 +154,7 @@ class _TakeCamera:
             model=feed.model,
             role=feed.role,
             segments=w.segments,
-            index=f"{self.dir}/{INDEX}",
+            index=w.index,
             frames=w.frames,
             bytes=w.bytes,
             dropped=w.dropped,
@@ -149,11 +165,15 @@ class _TakeCamera:
             height=w.height,
             first_pts=w.first_pts,
             last_pts=w.last_pts,
-            state=i.state,
+            state=str(w.state) if w.state.failing else str(i.state),
             last_error=w.error or i.last_error,
             clock=feed.clock.info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+            write_state=str(w.state),
+            lost=w.lost,
+            lost_causes=w.lost_causes,
+            write_gaps=w.write_gaps,
         )
 
     def status(self) -> CameraStatus:
@@ -203,6 +223,8 @@ class Recording:
             tool={"name": "mmrec", "version": __version__},
         )
         self.dir = self.out / self.id
+        self.folders = TakeFolders(self.out, self.options.relays)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cameras: dict[str, _TakeCamera] = {}
         self.preview: LivePreview | None = None  # the session's, while it writes into this take
         self._updater: asyncio.Task[None] | None = None
@@ -212,24 +234,17 @@ class Recording:
     # lifecycle
 
     async def open(self) -> None:
-        """Make the take folder (a unique name) and write the first manifest."""
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            n = 1
-            while True:
-                try:
-                    self.dir.mkdir()
-                    break
-                except FileExistsError:
-                    n += 1
-                    self.id = f"{self._manifest.take_id}-{n}"
-                    self.dir = self.out / self.id
-        except OSError as exc:
-            raise RecordingError(
-                f"cannot create take folder in {self.out}: {exc.strerror}"
-            ) from exc
-        self._manifest = replace(self._manifest, take_id=self.id)
-        await asyncio.to_thread(write_manifest, self.dir, self._manifest)
+        """Make the take folder (a unique name, the same in every output folder) and
+        write the first manifest."""
+        self._loop = asyncio.get_running_loop()
+        self.id = self.folders.create(self.id)
+        self.dir = self.folders.dir
+        self._manifest = replace(
+            self._manifest,
+            take_id=self.id,
+            relays=tuple(str(d) for d in self.folders.relay_dirs),
+        )
+        await asyncio.to_thread(self.folders.write_manifests, self._manifest)
         self._updater = asyncio.create_task(self._keep_manifest(), name=f"manifest:{self.id}")
 
     def add(self, feed: CameraFeed) -> str:
@@ -296,13 +311,26 @@ class Recording:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._updater, timeout=10.0)
             final = self.manifest(final=True)
-            await asyncio.to_thread(write_manifest, self.dir, final)
+            await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
         return final
 
     # views
 
     def status(self) -> list[CameraStatus]:
         return [c.status() for c in self._cameras.values()]
+
+    @property
+    def disk(self) -> DiskStatus:
+        """Free space and time left on every output folder (updated once a second)."""
+        return self.folders.status()
+
+    def announce_forecast(self) -> Forecast:
+        """How long the free space lasts for the take's cameras: an event, and
+        ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
+        fc = self.folders.make_forecast([_camera_rate(c.feed) for c in self._cameras.values()])
+        where = " + relay folders" if self.folders.relay_dirs else ""
+        self._events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
+        return fc
 
     def manifest(self, *, final: bool = False) -> Manifest:
         now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
@@ -312,7 +340,14 @@ class Recording:
             TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
             for e in self._events.between(self.start_monotonic_ns, self._end_mono_ns)
         )
-        m = replace(self._manifest, cameras=cams, events=events, preview=self._preview_info())
+        m = replace(
+            self._manifest,
+            cameras=cams,
+            events=events,
+            preview=self._preview_info(),
+            disk=self.folders.watch.infos,
+            seconds_left=self.folders.watch.seconds_left,
+        )
         if final:
             now_rt = time.time_ns()
             m = replace(
@@ -342,12 +377,50 @@ class Recording:
         )
 
     async def _keep_manifest(self) -> None:
+        """Once a second: check the disks, say what changed, write the manifests."""
+        reported: set[str] = set()
         while not self._stop_updates.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
             if self._stop_updates.is_set():
                 return
-            try:
-                await asyncio.to_thread(write_manifest, self.dir, self.manifest())
-            except RecordingError as exc:
-                self._events.add(EventKind.DISK, str(exc))
+            checks = await asyncio.to_thread(self.folders.check)
+            writers = [c.writer.stats() for c in self._cameras.values()]
+            active = [any(w.folder == i for w in writers) for i in range(len(checks))]
+            written = sum(w.bytes for w in writers)
+            for notice in self.folders.watch.update(time.monotonic_ns(), written, checks, active):
+                self._events.add(EventKind.ALERT if notice.alert else EventKind.DISK, notice.text)
+            errors = await asyncio.to_thread(self.folders.write_manifests, self.manifest())
+            for text in set(errors) - reported:  # each new reason once, not every second
+                self._events.add(EventKind.DISK, text)
+            reported = set(errors)
+
+    def _write_changed(self, change: WriteChange) -> None:
+        """A camera's writing failed or recovered (called in its writer thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # a loop closing as the take ends
+            loop.call_soon_threadsafe(self._record_change, change)
+
+    def _record_change(self, change: WriteChange) -> None:
+        kind = EventKind.ALERT if change.state.failing else EventKind.DISK
+        self._events.add(kind, change.detail, change.camera, mono_ns=change.mono_ns)
+        if change.gap is not None:
+            a, b = change.gap
+            self._events.add(
+                EventKind.GAP,
+                f"{(b - a) / 1e9:.1f} s not written: {change.lost} frame(s) lost to the disk",
+                change.camera,
+                mono_ns=change.mono_ns,
+            )
+
+
+def _camera_rate(feed: CameraFeed) -> CameraRate:
+    """A camera's measured write rate, if it has streamed for a couple of seconds."""
+    st = feed.stats()
+    if st.first_frame_ns is not None and st.last_frame_ns is not None:
+        span = st.last_frame_ns - st.first_frame_ns
+        if span >= 2_000_000_000 and st.frames > 1:
+            return CameraRate(feed.name, st.bytes * 1e9 / span)
+    return CameraRate(feed.name)
