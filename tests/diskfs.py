@@ -49,8 +49,9 @@ def small_disk(where: Path, size_mb: int = 40) -> Iterator[Path]:
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         mount = subprocess.run(
-            ["mount", "-o", "loop", str(image), str(mnt)], capture_output=True, text=True, timeout=60
-        )
+            ["mount", "-o", "loop", str(image), str(mnt)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         if mk.returncode or mount.returncode:
             reason = f"cannot make a loop-mounted ext4: {(mk.stderr or mount.stderr).strip()}"
     if reason is not None:
