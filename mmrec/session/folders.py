@@ -12,6 +12,7 @@ the start of a take.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class TakeFolders:
         self._inodes: list[int | None] = []
         self.watch = disk.DiskWatch([])
         self.forecast: disk.Forecast | None = None
+        self._lock_fd = -1
 
     @property
     def all(self) -> tuple[Path, ...]:
@@ -82,7 +84,26 @@ class TakeFolders:
         self.relay_dirs = tuple(dirs)
         self._inodes = [os.stat(f).st_ino for f in self.all]
         self.watch = disk.DiskWatch(self.all)
+        self._lock()
         return take_id
+
+    def _lock(self) -> None:
+        """Hold a lock on the take's folder while recording: ``mmrec repair`` refuses a
+        take whose recorder still runs (the kernel lets go of it when the process ends,
+        however it ends)."""
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return  # another holds it: cannot happen for a folder just made; go on unlocked
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        """Let go of the take (its recording is finished)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def status(self) -> DiskStatus:
         return DiskStatus(self.watch.infos, self.watch.seconds_left, self.forecast)

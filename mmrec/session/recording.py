@@ -311,7 +311,10 @@ class Recording:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._updater, timeout=10.0)
             final = self.manifest(final=True)
-            await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+            try:
+                await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+            finally:
+                self.folders.release()
         return final
 
     # views

@@ -313,7 +313,7 @@ class CameraFiles:
         ):
             self._close_segment()
             self._open_segment(size, time_ns)
-        pts = time_ns // NS_PER_TICK
+        pts = (time_ns + NS_PER_TICK // 2) // NS_PER_TICK  # rounded: never early on average
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
             self._pts_bumps += 1

@@ -34,6 +34,7 @@ from mmrec.store.mkv import (
     SIMPLE_BLOCK,
     TAGS,
     TIMESTAMP,
+    TIMESTAMP_SCALE,
     TRACK_ENTRY,
     TRACKS,
     VIDEO,
@@ -51,7 +52,8 @@ class MkvLayoutError(MmrecError):
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One frame in the file: its pts (ms) and where its JPEG bytes are."""
+    """One frame in the file: its pts (in the file's TimestampScale) and where its JPEG
+    bytes are."""
 
     pts: int
     data_at: int  # file offset of the JPEG's first byte
@@ -64,7 +66,7 @@ class ClusterAt:
     size_at: int  # file offset of its size field
     size_len: int
     unknown: bool  # size still "unknown" (the writer patches it at close)
-    timestamp: int | None  # ms
+    timestamp: int | None  # in the file's TimestampScale
 
 
 @dataclass(slots=True)
@@ -83,6 +85,7 @@ class SegmentLayout:
     has_cues: bool
     width: int | None
     height: int | None
+    timestamp_scale: int = 1_000_000  # ns per pts unit (Matroska's default: 1 ms)
     clusters: list[ClusterAt] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     valid_end: int = 0  # first byte not part of a complete element
@@ -270,6 +273,8 @@ def _info(buf: bytes | memoryview, start: int, stop: int, layout: SegmentLayout)
             return
         if eid == MUXING_APP:
             layout.muxing_app = bytes(buf[body : body + size]).decode("utf-8", "replace")
+        elif eid == TIMESTAMP_SCALE:
+            layout.timestamp_scale = int.from_bytes(bytes(buf[body : body + size]), "big")
         elif eid == VOID and body + size == stop and (body - pos) + size == 11:
             layout.duration_at = pos  # the writer's room for Duration, still empty
         elif eid == DURATION:
