@@ -107,6 +107,7 @@ class _TakeCamera:
             direct_io=opts.direct_io,
             relays=rec.folders.relay_dirs,
             on_change=rec._write_changed,
+            timecode=lambda t_ns: timecode_at(rec.start_realtime_ns + t_ns),
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
         self.gaps: list[tuple[int, int]] = []

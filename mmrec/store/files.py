@@ -145,6 +145,7 @@ class CameraFiles:
         direct_io: bool = True,
         sync: bool = True,
         on_change: Callable[[WriteChange], None] | None = None,
+        timecode: Callable[[int], str] | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if muxer not in MUXERS:
@@ -162,6 +163,8 @@ class CameraFiles:
         self._cam_dir = cam_dir
         self._segment_ns = segment_ns
         self._metadata = dict(metadata or {})
+        # a segment's TIMECODE: that of its own first frame (take time ns -> timecode)
+        self._timecode = timecode
         self._folder = 0
         self._index_fd = -1
         self._index_size = 0  # bytes of whole rows in it: a row cut short is cut back to this
@@ -370,7 +373,10 @@ class CameraFiles:
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
         path = self._folders[self._folder] / rel
-        self._segment = self._muxer(str(path), size, self.camera, self._metadata, self._direct_io)
+        meta = self._metadata
+        if self._timecode is not None:
+            meta = {**meta, "timecode": self._timecode(time_ns)}
+        self._segment = self._muxer(str(path), size, self.camera, meta, self._direct_io)
         self._size = size
         self._seg_start_ns = time_ns
         self._segments.append(self._path(self._folder, segment_name(len(self._segments))))

@@ -251,7 +251,10 @@ class WriterStats:
 
 class CameraWriter:
     """Write one camera's frames into ``take_dir/cam_dir`` (and relay folders) from a
-    worker thread; the files side is :class:`mmrec.store.files.CameraFiles`."""
+    worker thread; the files side is :class:`mmrec.store.files.CameraFiles`.
+
+    ``timecode`` gives the ``TIMECODE`` of a segment whose first frame is at take time t
+    (ns); without it every segment carries ``metadata["timecode"]``, if any."""
 
     def __init__(
         self,
@@ -267,6 +270,7 @@ class CameraWriter:
         direct_io: bool = True,
         relays: Sequence[Path] = (),
         on_change: Callable[[WriteChange], None] | None = None,
+        timecode: Callable[[int], str] | None = None,
     ) -> None:
         self.camera = camera
         self._queue_frames = queue_frames
@@ -296,6 +300,7 @@ class CameraWriter:
             direct_io=direct_io,
             sync=self._pool.sync_interval_ns > 0,
             on_change=on_change,
+            timecode=timecode,
         )
         self._pool._register(self)
 

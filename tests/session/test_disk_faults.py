@@ -70,7 +70,11 @@ async def test_a_full_disk_is_said_counted_and_writing_resumes_when_space_return
         for cam in m.cameras:
             # every frame not on disk is counted, with its cause, and the gap recorded
             frames = _frames(take.dir, m, cam.name)
-            missing = (frames[-1] - frames[0] + 1) - len(frames)
+            # what the node sent from the first frame on disk to the last (a node whose
+            # loop falls behind on a loaded machine skips frame numbers, as a camera does)
+            sent = [f.frame for f in mesh[cam.name].sent if frames[0] <= f.frame <= frames[-1]]
+            missing = len(sent) - len(frames)
+            assert set(frames) <= set(sent)
             assert cam.lost == missing > 0 and cam.lost_causes == (("disk-full", cam.lost),)
             (gap,) = cam.write_gaps
             assert gap[2] == "disk-full" and gap[:2] in cam.gaps
@@ -112,15 +116,15 @@ async def test_a_relay_folder_continues_the_same_take_without_losing_a_frame(
         assert m.relays == (str(take.dir),)  # and it says where the take began
         for cam in m.cameras:
             frames = _frames(there, m, cam.name)
-            assert frames == list(range(frames[0], frames[0] + len(frames)))  # none lost
+            sent = [f.frame for f in mesh[cam.name].sent]
+            assert frames == sent[sent.index(frames[0]) :][: len(frames)]  # none lost
             assert cam.lost == 0 and cam.frames == len(frames)
             assert cam.segments[0].startswith(str(take.dir))  # absolute: another folder
             assert not cam.segments[-1].startswith("/")  # relative: in this one
             assert cam.index == f"{cam.dir}/index.csv"  # one index with every row, here
             assert len(list(read_index(there / cam.index))) == cam.frames
         assert any(e.kind == "disk" and "continuing in" in e.detail for e in m.events)
-        # (the auditor also checks each later segment's own TIMECODE tag, which segments
-        # after the first do not carry yet: issue #13, not the relay's doing)
+        audit(there)
 
 
 async def test_a_take_folder_removed_mid_take_is_noticed_within_a_second(
