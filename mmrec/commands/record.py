@@ -41,7 +41,7 @@ from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, loa
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState, StreamTarget
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
-from mmrec.store.files import WriteState
+from mmrec.store.health import WriteState
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
 from mmrec.store.writer import DEFAULT_SYNC_INTERVAL

@@ -38,7 +38,7 @@ from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
 from mmrec.session.folders import DiskStatus, TakeFolders
 from mmrec.store.disk import CameraRate, Forecast
-from mmrec.store.files import WriteChange
+from mmrec.store.health import WriteChange
 from mmrec.store.names import safe_name, unique_name
 from mmrec.store.take import CameraEntry, Manifest, PreviewInfo, TakeEvent
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats

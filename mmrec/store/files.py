@@ -8,7 +8,8 @@ open segment (``seg-NNNN.mkv``, numbered per camera across every folder).
 When the disk says no, a camera never stops for good (it did, before: one error and it
 wrote nothing more for the rest of the take):
 
-- The failure becomes the camera's :class:`WriteState` (``disk-full`` for ENOSPC/EDQUOT,
+- The failure becomes the camera's :class:`~mmrec.store.health.WriteState` (the
+  bookkeeping is :mod:`mmrec.store.health`; ``disk-full`` for ENOSPC/EDQUOT,
   ``folder-gone`` when its files were deleted or the folder is gone or read-only,
   ``io-error`` for the rest), with the cause in words, reported at once through
   ``on_change``. Frames that arrive meanwhile are lost, counted per cause, and the span
@@ -42,67 +43,24 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
 import av
 
 from mmrec.errors import describe
+from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
 from mmrec.store.muxers import MUXERS, Segment
 from mmrec.store.payload import Bytes
 from mmrec.store.take import INDEX, INDEX_COLUMNS, segment_name
 from mmrec.wire import jpeg
 
 NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
-RETRY_NS: Final = 250_000_000  # a failing camera tries again this often (on its next frame)
 SPARE_BYTES: Final = 1 << 20  # free space a retry wants beyond the frame (index, metadata)
 _CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 # What the file side can raise: the OS, libavformat (the pyav muxer), and ValueError from
 # a muxer handed something it cannot take.
 WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
-
-_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
-_GONE: Final = frozenset(
-    {errno.ENOENT, errno.EROFS, errno.ESTALE, errno.ENODEV, errno.ENXIO, errno.EACCES}
-)
-
-
-class WriteState(StrEnum):
-    """Where a camera's writing is; the value is what the manifest and views show."""
-
-    IDLE = "idle"  # no frame yet
-    WRITING = "writing"
-    DISK_FULL = "disk-full"  # ENOSPC / EDQUOT: retrying, or moving to a relay folder
-    GONE = "folder-gone"  # its files deleted, its folder gone or read-only: retrying
-    IO_ERROR = "io-error"  # EIO, or any other error from the file system or the muxer
-    CLOSED = "closed"
-
-    @property
-    def failing(self) -> bool:
-        return self in (WriteState.DISK_FULL, WriteState.GONE, WriteState.IO_ERROR)
-
-
-def failure_state(exc: BaseException) -> WriteState:
-    """Which failing state an exception from the file side means."""
-    if isinstance(exc, OSError):
-        if exc.errno in _FULL:
-            return WriteState.DISK_FULL
-        if exc.errno in _GONE:
-            return WriteState.GONE
-    return WriteState.IO_ERROR
-
-
-@dataclass(frozen=True, slots=True)
-class WriteChange:
-    """A camera's writing changed state (sent from the writer thread, as it happens)."""
-
-    camera: str
-    mono_ns: int
-    state: WriteState
-    detail: str  # in words: the cause, or what recovered and what it cost
-    lost: int = 0  # frames lost since the failure began (on recovery)
-    gap: tuple[int, int] | None = None  # on recovery: the span without frames on disk
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +114,6 @@ class CameraFiles:
         self._muxer = MUXERS[muxer]
         self._direct_io = direct_io
         self._sync = sync
-        self._on_change = on_change
         self._clock = clock
         self._folders = [Path(f) for f in folders]
         self._devices = [_device(f) for f in self._folders]
@@ -180,16 +137,7 @@ class CameraFiles:
         self._not_jpeg = 0
         self._first_pts: int | None = None
         self._last_pts: int | None = None
-        self._state = WriteState.IDLE
-        self._error: str | None = None
-        self._lost: dict[WriteState, int] = {}
-        self._lost_now = 0  # since the current failure began
-        self._gap_from = 0  # take-timeline span of the current failure's lost frames
-        self._gap_last = 0
-        self._gaps: list[tuple[int, int, str]] = []
-        self._last_written_ns: int | None = None
-        self._retry_at = 0
-        self._announced = False  # the current failure was reported (on_change)
+        self.health = WriteHealth(camera, clock, on_change)
         self.dirty_since: int | None = None  # first write not yet made durable (monotonic)
         try:
             self._open_index(0, copy_from=None)
@@ -204,11 +152,10 @@ class CameraFiles:
         if size is None:
             self._not_jpeg += 1
             return
-        if self._state.failing:
-            now = self._clock()
-            if now < self._retry_at or not self._recover(len(data)):
-                self._lose(time_ns)
-                return
+        health = self.health
+        if health.state.failing and (not health.retry_due() or not self._recover(len(data))):
+            health.lose(time_ns)
+            return
         try:
             self._write(size, time_ns, arrival_ns, device_ts, data)
         except WRITE_FAILURES as exc:  # the frame is not in the file
@@ -221,14 +168,14 @@ class CameraFiles:
                     return
                 except WRITE_FAILURES as again:
                     self._failed(again, "cannot write")
-            self._announce()
-            self._lose(time_ns)
+            health.announce()
+            health.lose(time_ns)
 
     def sync(self) -> None:
         """Make everything written so far durable: segment data first, then the index rows
         that describe them. Also notices files deleted under the writer."""
         self.check()
-        if not self._sync or self._state.failing:
+        if not self._sync or self.health.state.failing:
             self.dirty_since = None
             return
         try:
@@ -243,7 +190,7 @@ class CameraFiles:
 
     def check(self) -> None:
         """Notice that the camera's files were deleted (their folder removed mid-take)."""
-        if self._state.failing or self._state == WriteState.CLOSED:
+        if self.health.state.failing or self.health.state == WriteState.CLOSED:
             return
         try:
             gone = (self._segment is not None and self._segment.unlinked()) or (
@@ -255,7 +202,7 @@ class CameraFiles:
         if gone:
             where = self._folders[self._folder] / self._cam_dir
             self._close_segment()
-            self._fail(
+            self.health.fail(
                 WriteState.GONE,
                 f"camera {self.camera!r}: its files in {where} were deleted while being "
                 "written (frames written to them are gone)",
@@ -272,13 +219,10 @@ class CameraFiles:
             with contextlib.suppress(OSError):
                 os.close(self._index_fd)
             self._index_fd = -1
-        if self._state.failing:
-            self._gap_ends(None, self._state)
-        self._state = WriteState.CLOSED
+        self.health.close()
 
     def stats(self) -> FileStats:
-        # From another thread: copies first (a C-level copy holds the GIL throughout).
-        lost = list(self._lost.items())
+        h = self.health.snapshot()
         return FileStats(
             frames=self.frames,
             bytes=self.bytes,
@@ -290,11 +234,11 @@ class CameraFiles:
             last_pts=self._last_pts,
             pts_bumps=self._pts_bumps,
             not_jpeg=self._not_jpeg,
-            state=self._state,
-            error=self._error,
-            lost=sum(v for _, v in lost),
-            lost_causes=tuple((str(k), v) for k, v in lost),
-            write_gaps=tuple(self._gaps),
+            state=h.state,
+            error=h.error,
+            lost=h.lost,
+            lost_causes=h.lost_causes,
+            write_gaps=h.write_gaps,
             folder=self._folder,
             direct_io=self._io_direct,
         )
@@ -332,9 +276,7 @@ class CameraFiles:
         self.bytes += len(data)
         if self.dirty_since is None:
             self.dirty_since = self._clock()
-        if self._state != WriteState.WRITING:
-            self._resumed(time_ns)
-        self._last_written_ns = time_ns
+        self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))
         self._append_row(b"%d,%d,%d,%d,%d,%s,%d\n" % (
             seq,
             len(self._segments) - 1,
@@ -435,62 +377,7 @@ class CameraFiles:
         if not isinstance(exc, OSError) or state == WriteState.GONE:
             self._close_segment()  # a muxer that raised may be in any state: start afresh
         text = f"camera {self.camera!r}: {what} in {where}: {describe(exc)}"
-        self._fail(state, text, announce=announce)
-
-    def _fail(self, state: WriteState, text: str, *, announce: bool = True) -> None:
-        if not self._state.failing:
-            self._lost_now = 0
-            self._announced = False
-        if state != self._state or text != self._error:
-            self._announced = False
-        self._state, self._error = state, text
-        self._retry_at = self._clock() + RETRY_NS
-        if announce:
-            self._announce()
-
-    def _announce(self) -> None:
-        """Say what fails, once (until the state or its cause changes)."""
-        if self._state.failing and not self._announced:
-            self._announced = True
-            text = f"{self._error}; retrying"
-            self._emit(WriteChange(self.camera, self._clock(), self._state, text))
-
-    def _lose(self, time_ns: int) -> None:
-        if self._lost_now == 0:
-            last = self._last_written_ns
-            self._gap_from = time_ns if last is None else last
-        self._gap_last = time_ns
-        self._lost[self._state] = self._lost.get(self._state, 0) + 1
-        self._lost_now += 1
-
-    def _resumed(self, time_ns: int) -> None:
-        """The first frame written after a failure (or at all)."""
-        before = self._state
-        self._state, self._error = WriteState.WRITING, None
-        if not before.failing or (not self._announced and self._lost_now == 0):
-            return  # nothing was said and nothing lost (a move to a relay folder): no news
-        gap = self._gap_ends(time_ns, before)
-        where = self._folders[self._folder] / self._cam_dir
-        lost = self._lost_now
-        self._emit(
-            WriteChange(
-                self.camera,
-                self._clock(),
-                WriteState.WRITING,
-                f"writing again into {where} after {before}: {lost} frame(s) lost",
-                lost,
-                gap,
-            )
-        )
-
-    def _gap_ends(self, time_ns: int | None, cause: WriteState) -> tuple[int, int] | None:
-        """The current failure's span without frames on disk, from the last frame written
-        before it to the first after it (or to the last frame lost, at the end)."""
-        if self._lost_now == 0:
-            return None
-        gap = (self._gap_from, self._gap_last if time_ns is None else time_ns)
-        self._gaps.append((*gap, str(cause)))
-        return gap
+        self.health.fail(state, text, announce=announce)
 
     def _recover(self, need: int, *, relay_only: bool = False) -> bool:
         """Get ready to write again: a folder with room (this one, or the next relay
@@ -503,7 +390,7 @@ class CameraFiles:
             if not self._has_room(folder, need):
                 continue
             try:
-                if folder != self._folder or self._state == WriteState.GONE:
+                if folder != self._folder or self.health.state == WriteState.GONE:
                     self._move_to(folder)
                 self._flush_rows()
                 return True
@@ -533,13 +420,13 @@ class CameraFiles:
         else:
             left = self._folders[self._folder]
             self._open_index(folder, copy_from=old_index)
-            self._emit(
+            self.health.emit(
                 WriteChange(
                     self.camera,
                     self._clock(),
                     WriteState.WRITING,
                     f"continuing in {self._folders[folder] / self._cam_dir} "
-                    f"({left}: {self._state})",
+                    f"({left}: {self.health.state})",
                 )
             )
 
@@ -553,10 +440,6 @@ class CameraFiles:
         """A file of this camera as the manifest names it (see the module docstring)."""
         rel = f"{self._cam_dir}/{name}"
         return rel if folder == 0 else str(self._folders[folder] / rel)
-
-    def _emit(self, change: WriteChange) -> None:
-        if self._on_change is not None:
-            self._on_change(change)
 
 
 def _device(path: Path) -> int | None:

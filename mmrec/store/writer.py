@@ -49,7 +49,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from mmrec.store.files import CameraFiles, WriteChange, WriteState
+from mmrec.store.files import CameraFiles
+from mmrec.store.health import WriteChange, WriteState
 from mmrec.store.payload import Bytes
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup

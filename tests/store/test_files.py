@@ -13,7 +13,8 @@ import av
 import pytest
 
 from mmrec.store import muxers
-from mmrec.store.files import RETRY_NS, CameraFiles, WriteChange, WriteState
+from mmrec.store.files import CameraFiles
+from mmrec.store.health import RETRY_NS, WriteChange, WriteState
 from mmrec.store.take import read_index
 from tests.helpers import sim_jpeg
 
