@@ -41,6 +41,7 @@ class TakeFolders:
         self.dir = self.out  # the take's folder in ``out``, once made
         self.relay_dirs: tuple[Path, ...] = ()  # its folders in the relay folders (absolute)
         self._inodes: list[int | None] = []
+        self._devices: list[int] = []
         self.watch = disk.DiskWatch([])
         self.forecast: disk.Forecast | None = None
         self._lock_fd = -1
@@ -83,6 +84,7 @@ class TakeFolders:
             dirs.append(Path(os.path.abspath(root / take_id)))
         self.relay_dirs = tuple(dirs)
         self._inodes = [os.stat(f).st_ino for f in self.all]
+        self._devices = [os.stat(f).st_dev for f in self.all]
         self.watch = disk.DiskWatch(self.all)
         self._lock()
         return take_id
@@ -109,23 +111,39 @@ class TakeFolders:
         return DiskStatus(self.watch.infos, self.watch.seconds_left, self.forecast)
 
     def check(self) -> list[disk.FolderCheck]:
-        """Every folder as it is now (blocking: statvfs)."""
-        return [disk.check(f, i) for f, i in zip(self.all, self._inodes, strict=True)]
+        """Every folder as it is now (blocking: statvfs). A folder removed and made again
+        is reported once; from then on the new one is the take's."""
+        checks = [disk.check(f, i) for f, i in zip(self.all, self._inodes, strict=True)]
+        for i, c in enumerate(checks):
+            if c.inode is not None:
+                self._inodes[i] = c.inode
+        return checks
 
     def write_manifests(self, manifest: Manifest, *, strict: bool = False) -> list[str]:
         """The manifest into every folder (blocking). A folder that refuses it (full,
         gone) is skipped: the others have it. Returns why each refused; with ``strict``,
         RecordingError if none took it."""
         errors = []
-        for folder in self.all:
+        for i, folder in enumerate(self.all):
             copy = manifest if folder == self.dir else rebase(manifest, self.dir, folder)
             try:
+                self._remake(i)
                 write_manifest(folder, copy)
             except RecordingError as exc:
                 errors.append(str(exc))
         if strict and len(errors) == len(self.all):
             raise RecordingError("; ".join(errors))
         return errors
+
+    def _remake(self, i: int) -> None:
+        """Make the take's folder again if it was removed, on the disk it was made on
+        only (an unmounted disk leaves a mount point that must not be written instead)."""
+        folder = self.all[i]
+        if folder.is_dir():
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(folder.parent).st_dev == self._devices[i]:
+                folder.mkdir(exist_ok=True)
 
     def make_forecast(self, cameras: Sequence[disk.CameraRate]) -> disk.Forecast:
         """How long the free space of every folder lasts for ``cameras`` (statvfs each)."""

@@ -58,6 +58,7 @@ class FolderCheck:
     folder: Path
     space: Space | None  # None: gone (or unreadable)
     problem: str | None  # why it cannot be written, in words (gone, replaced, read-only)
+    inode: int | None = None  # the folder's, as found (None: gone)
 
 
 def check(folder: Path, inode: int | None) -> FolderCheck:
@@ -72,10 +73,11 @@ def check(folder: Path, inode: int | None) -> FolderCheck:
     except OSError as exc:
         return FolderCheck(folder, None, f"cannot read the disk of {folder} ({exc.strerror})")
     if inode is not None and st.st_ino != inode:
-        return FolderCheck(folder, sp, f"take folder {folder} was removed and made again")
+        problem = f"take folder {folder} was removed (and made again)"
+        return FolderCheck(folder, sp, problem, st.st_ino)
     if sp.read_only:
-        return FolderCheck(folder, sp, f"the disk of {folder} is read-only")
-    return FolderCheck(folder, sp, None)
+        return FolderCheck(folder, sp, f"the disk of {folder} is read-only", st.st_ino)
+    return FolderCheck(folder, sp, None, st.st_ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,7 @@ class DiskWatch:
         free = human_bytes(c.space.free) if c.space else "?"
         if level < before:
             if level == Level.OK:
-                return [Notice(False, f"{where}: {free} free again, enough for now")]
+                return [Notice(False, f"{where}: writable again, {free} free")]
             return []  # better but not well: no news
         match level:
             case Level.LOW:

@@ -111,8 +111,9 @@ class CameraEntry:
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
     # Writing (mmrec.store.files.WriteState): "writing", "disk-full", "folder-gone", ...
     write_state: str = "idle"
-    lost: int = 0  # frames received but not written: disk full, I/O error, folder gone
-    lost_causes: tuple[tuple[str, int], ...] = ()  # (write state, frames) per cause
+    lost: int = 0  # of ``dropped``, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): disk-full, folder-gone, io-error, queue-full (the disk fell behind)
+    lost_causes: tuple[tuple[str, int], ...] = ()
     write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause): not written
 
 

@@ -231,7 +231,7 @@ class Frame:
 class WriterStats:
     frames: int
     bytes: int
-    dropped: int  # refused because the camera's queue was full (the disk too slow), or closed
+    dropped: int  # received and not written, for any reason (lost_causes says which)
     queued: int
     segments: tuple[str, ...]  # relative to the take folder; absolute in a relay folder
     width: int | None
@@ -243,8 +243,10 @@ class WriterStats:
     error: str | None  # the current failure in words (None while writing)
     direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
     state: WriteState = WriteState.IDLE
-    lost: int = 0  # received but not written: disk full, I/O error, folder gone
-    lost_causes: tuple[tuple[str, int], ...] = ()  # (WriteState value, frames)
+    lost: int = 0  # of those, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): a failing WriteState's value, "queue-full" (the disk fell behind),
+    # "closing" (offered after the writer closed)
+    lost_causes: tuple[tuple[str, int], ...] = ()
     write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
     index: str = ""  # like segments
     folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
@@ -289,7 +291,8 @@ class CameraWriter:
         self._lock = threading.Lock()
         self._closing = False
         self._sync_asked = False  # a sync is queued (set by the pool's timer, cleared here)
-        self._dropped = 0  # on the loop: refused by offer()
+        self._queue_full = 0  # on the loop: refused by offer() (the disk fell behind)
+        self._after_close = 0  # on the loop: offered after close()
         self._error: str | None = None  # a bug in this writer (the files report their own)
         self.files = CameraFiles(
             camera,
@@ -310,8 +313,11 @@ class CameraWriter:
     def offer(self, frame: Frame) -> bool:
         """Queue a frame for writing; False (and counted) if this camera's queue is full."""
         waiting = self._offered - self._done
-        if self._closing or waiting >= self._queue_frames:
-            self._dropped += 1
+        if self._closing:
+            self._after_close += 1
+            return False
+        if waiting >= self._queue_frames:
+            self._queue_full += 1
             return False
         self._offered += 1
         self._enqueue(frame)
@@ -335,7 +341,7 @@ class CameraWriter:
         return WriterStats(
             frames=f.frames,
             bytes=f.bytes,
-            dropped=self._dropped,
+            dropped=self._queue_full + self._after_close + f.lost,
             queued=self._offered - self._done,
             segments=f.segments,
             width=f.width,
@@ -348,7 +354,12 @@ class CameraWriter:
             direct_io=f.direct_io,
             state=f.state,
             lost=f.lost,
-            lost_causes=f.lost_causes,
+            lost_causes=f.lost_causes
+            + tuple(
+                (cause, n)
+                for cause, n in (("queue-full", self._queue_full), ("closing", self._after_close))
+                if n
+            ),
             write_gaps=f.write_gaps,
             index=f.index,
             folder=f.folder,
