@@ -109,12 +109,18 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns), take timeline: no frames on disk
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
-    # Writing (mmrec.store.files.WriteState): "writing", "disk-full", "folder-gone", ...
+    # Writing (mmrec.store.health.WriteState): "writing", "disk-full", "folder-gone", ...
     write_state: str = "idle"
     lost: int = 0  # of ``dropped``, lost to the disk: disk full, I/O error, folder gone
     # (cause, frames): disk-full, folder-gone, io-error, queue-full (the disk fell behind)
     lost_causes: tuple[tuple[str, int], ...] = ()
     write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause): not written
+    connections: int = 0  # connections that streamed during the take
+    fps: float | None = None  # frames per second while frames came (gaps left out)
+    # what the camera's part of the take amounts to (mmrec.session.outcome): complete,
+    # gaps, lost or nothing, and the same in words
+    outcome: str | None = None
+    outcome_detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +187,8 @@ class Manifest:
     disk: tuple[DiskInfo, ...] = ()  # every output folder's disk, first one first
     seconds_left: float | None = None  # recording time left on all of them at the current rate
     recovery: Recovery | None = None
+    outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
+    outcome_detail: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"

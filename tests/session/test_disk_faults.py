@@ -19,8 +19,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
+from mmrec.sim.record import sim_record
 from mmrec.store.take import Manifest, camera_segments, load_manifest, read_index
-from mmrec.wire import jpeg
 from tests.audit import audit
 from tests.diskfs import fill, small_disk
 from tests.helpers import loopback_mesh, wait_for
@@ -38,7 +38,7 @@ def _frames(take: Path, m: Manifest, name: str) -> list[int]:
         with av.open(str(seg)) as c:
             for p in c.demux(video=0):
                 if p.size:
-                    rec = jpeg.sim_record(bytes(p))
+                    rec = sim_record(bytes(p))
                     assert rec is not None
                     out.append(rec.frame)
     return out
