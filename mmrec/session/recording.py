@@ -44,6 +44,7 @@ from mmrec.session.outcome import (
     fps_while_receiving,
     judge_camera,
     judge_take,
+    strip_camera,
 )
 from mmrec.store.disk import CameraRate, Forecast
 from mmrec.store.health import WriteChange
@@ -205,6 +206,7 @@ class _TakeCamera:
                 frames=w.frames,
                 dropped=w.dropped,
                 write_error=w.error,
+                write_failure=w.last_failure,
                 gaps=tuple(gaps),
                 connections=self.connections(i),
                 error=i.last_error,
@@ -529,7 +531,8 @@ class Recording:
 
     def _record_change(self, change: WriteChange) -> None:
         kind = EventKind.ALERT if change.state.failing else EventKind.DISK
-        self._events.add(kind, change.detail, change.camera, mono_ns=change.mono_ns)
+        detail = strip_camera(change.detail, change.camera)  # the event names the camera
+        self._events.add(kind, detail, change.camera, mono_ns=change.mono_ns)
         if change.gap is not None:
             a, b = change.gap
             detail = f"no frames written for {(b - a) / 1e9:.2f} s ({change.lost} lost to the disk)"

@@ -84,6 +84,7 @@ class FileStats:
     write_gaps: tuple[tuple[int, int, str], ...]  # (from_ns, to_ns, cause), take timeline
     folder: int  # which output folder it writes to (0: the first)
     direct_io: bool | None
+    last_failure: str | None = None  # the latest failure in words, kept once writing is back
 
 
 class CameraFiles:
@@ -241,6 +242,7 @@ class CameraFiles:
             write_gaps=h.write_gaps,
             folder=self._folder,
             direct_io=self._io_direct,
+            last_failure=h.last_failure,
         )
 
     # -- writing ----------------------------------------------------------------------------

@@ -69,6 +69,7 @@ class HealthSnapshot:
     lost: int  # frames received but not written (disk full, I/O error, folder gone)
     lost_causes: tuple[tuple[str, int], ...]  # (state value, frames) per cause
     write_gaps: tuple[tuple[int, int, str], ...]  # (from_ns, to_ns, cause), take timeline
+    last_failure: str | None  # the latest failure in words, kept once writing is back
 
 
 class WriteHealth:
@@ -93,6 +94,7 @@ class WriteHealth:
         self._last_written_ns: int | None = None
         self._retry_at = 0
         self._announced = False  # the current failure was reported
+        self._last_failure: str | None = None
 
     def snapshot(self) -> HealthSnapshot:
         # From another thread: copies first (a C-level copy holds the GIL throughout).
@@ -103,6 +105,7 @@ class WriteHealth:
             sum(v for _, v in lost),
             tuple((str(k), v) for k, v in lost),
             tuple(self._gaps),
+            self._last_failure,
         )
 
     def retry_due(self) -> bool:
@@ -117,6 +120,7 @@ class WriteHealth:
         if state != self.state or text != self.error:
             self._announced = False
         self.state, self.error = state, text
+        self._last_failure = text
         self._retry_at = self._clock() + RETRY_NS
         if announce:
             self.announce()

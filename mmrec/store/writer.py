@@ -250,6 +250,7 @@ class WriterStats:
     write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
     index: str = ""  # like segments
     folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
+    last_failure: str | None = None  # the latest write failure, kept once writing is back
 
 
 class CameraWriter:
@@ -363,6 +364,7 @@ class CameraWriter:
             write_gaps=f.write_gaps,
             index=f.index,
             folder=f.folder,
+            last_failure=f.last_failure,
         )
 
     def close(self, timeout: float = 10.0) -> None:
