@@ -20,8 +20,10 @@ from rich.text import Text
 
 from mmrec.commands.tables import Cell, fit_table
 from mmrec.ingest.stream import CameraState
+from mmrec.session.folders import DiskStatus
 from mmrec.session.outcome import Outcome, strip_camera
 from mmrec.session.recorder import CameraStatus, Take
+from mmrec.store.disk import human_bytes, human_duration
 from mmrec.store.health import WriteState
 from mmrec.store.take import Manifest
 
@@ -75,6 +77,19 @@ def current_error(s: CameraStatus) -> str:
     return ""
 
 
+def disk_line(d: DiskStatus) -> str:
+    """Free space and recording time left, in one line ("" until first measured)."""
+    if not d.folders:
+        return ""
+    free = sum(f.free_bytes or 0 for f in d.folders)
+    left = f", {human_duration(d.seconds_left)} left" if d.seconds_left is not None else ""
+    worst = max((f.state for f in d.folders), key=_DISK_ORDER.index, default="ok")
+    return f"disk {human_bytes(free)} free{left}" + ("" if worst == "ok" else f" ({worst})")
+
+
+_DISK_ORDER: Final = ("ok", "low", "critical", "full", "read-only", "gone")
+
+
 def gaps_cell(count: int, total_ns: int) -> str:
     return "0" if count == 0 else f"{count} {total_ns / 1e9:.1f}s"
 
@@ -93,12 +108,13 @@ class LiveView:
         return live_table(f"take {self.take.id}  {elapsed:.1f} s", rows, width, self.caption())
 
     def caption(self) -> str | None:
+        lines = [disk_line(self.take.recording.disk)]
         p = self.take.preview
-        if p is None:
-            return None
-        st = p.stats()
-        text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
-        return text + (f"  {st.error}" if st.error else "")
+        if p is not None:
+            st = p.stats()
+            text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
+            lines.append(text + (f"  {st.error}" if st.error else ""))
+        return "\n".join(line for line in lines if line) or None
 
     def _rates(self, s: CameraStatus, now: int) -> tuple[float | None, float | None]:
         prev = self._prev.get(s.name)

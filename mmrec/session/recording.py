@@ -196,9 +196,7 @@ class _TakeCamera:
         w = self.writer.stats()
         i = self.feed.stats()
         b = self.base
-        gaps = self.all_gaps(now_t_ns)
-        if w.write_gaps:  # frames received but not written: gaps in the files too
-            gaps = sorted(gaps + [(a, b) for a, b, _ in w.write_gaps])
+        gaps = self.all_gaps(now_t_ns)  # the camera's (spans not written: write_gaps)
         feed = self.feed
         verdict = judge_camera(
             CameraFacts(
@@ -532,7 +530,10 @@ class Recording:
     def _record_change(self, change: WriteChange) -> None:
         kind = EventKind.ALERT if change.state.failing else EventKind.DISK
         detail = strip_camera(change.detail, change.camera)  # the event names the camera
-        self._events.add(kind, detail, change.camera, mono_ns=change.mono_ns)
+        at = change.mono_ns
+        if self._end_mono_ns is not None:
+            at = min(at, self._end_mono_ns)  # said as the files close: part of the take
+        self._events.add(kind, detail, change.camera, mono_ns=at)
         if change.gap is not None:
             a, b = change.gap
             detail = f"no frames written for {(b - a) / 1e9:.2f} s ({change.lost} lost to the disk)"

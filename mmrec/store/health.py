@@ -164,8 +164,13 @@ class WriteHealth:
         self._last_written_ns = time_ns
 
     def close(self) -> None:
+        """The files are closed: a failure still going on ends here, and says what it cost."""
         if self.state.failing:
-            self._gap_ends(None, self.state)
+            gap = self._gap_ends(None, self.state)
+            if self._lost_now:
+                lost = self._lost_now
+                text = f"{lost} frame(s) lost until the end ({self.state})"
+                self.emit(WriteChange(self.camera, self._clock(), self.state, text, lost, gap))
         self.state = WriteState.CLOSED
 
     def emit(self, change: WriteChange) -> None:

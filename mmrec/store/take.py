@@ -107,7 +107,7 @@ class CameraEntry:
     state: str = "new"
     last_error: str | None = None
     clock: ClockInfo | None = None
-    gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns), take timeline: no frames on disk
+    gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
     # Writing (mmrec.store.health.WriteState): "writing", "disk-full", "folder-gone", ...
     write_state: str = "idle"

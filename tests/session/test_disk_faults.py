@@ -78,7 +78,8 @@ async def test_a_full_disk_is_said_counted_and_writing_resumes_when_space_return
             assert cam.lost == missing > 0 and cam.lost_causes == (("disk-full", cam.lost),)
             assert cam.dropped == cam.lost  # dropped: every frame not written, whatever why
             (gap,) = cam.write_gaps
-            assert gap[2] == "disk-full" and gap[:2] in cam.gaps
+            assert gap[2] == "disk-full" and gap[0] < gap[1]
+            assert cam.gaps == ()  # the camera itself streamed throughout
             assert ("alert", cam.name) in kinds and ("gap", cam.name) in kinds
             assert cam.frames == len(frames) == len(list(read_index(take.dir / cam.index)))
             assert cam.write_state == "closed"

@@ -6,6 +6,7 @@ real is in tests/session/test_disk_faults.py); the clock is the test's."""
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -22,15 +23,16 @@ PERIOD = 33_333_333
 
 
 class Disk:
-    """A staged disk: full or not, as the test says (for writes and for statvfs)."""
+    """A staged disk: full (or failing with ``errno``) or not, as the test says (for
+    writes and for statvfs)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, errno_: int = errno.ENOSPC) -> None:
         self.full: set[Path] = set()  # folders whose disk is full
         real_write = muxers._MkvSegment.write
 
         def write(seg: muxers._MkvSegment, pts: int, data: object) -> None:
             if any(Path(seg._w.path).is_relative_to(f) for f in self.full):
-                raise OSError(errno.ENOSPC, "No space left on device")
+                raise OSError(errno_, os.strerror(errno_))
             real_write(seg, pts, data)  # type: ignore[arg-type]
 
         def has_room(files: CameraFiles, folder: int, need: int) -> bool:
@@ -173,3 +175,34 @@ def test_files_deleted_under_the_writer_are_noticed_and_made_again(tmp_path: Pat
     assert st.segments[-1] == "cam/seg-0001.mkv"
     assert _packets([tmp_path / "take/cam/seg-0001.mkv"]) == sent[5:]
     assert [r.seq for r in read_index(tmp_path / "take/cam/index.csv")] == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    ("err", "state"),
+    [
+        (errno.ENOSPC, WriteState.DISK_FULL),
+        (errno.EDQUOT, WriteState.DISK_FULL),
+        (errno.EIO, WriteState.IO_ERROR),
+        (errno.EROFS, WriteState.GONE),
+    ],
+)
+def test_each_failure_is_named_and_recovered_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, err: int, state: WriteState
+) -> None:
+    disk, clock = Disk(monkeypatch, err), Clock()
+    files = CameraFiles("cam", [tmp_path], "cam", clock=clock)
+    data = sim_jpeg("cam", 0, 0)
+    files.write(0, 0, None, data)
+    disk.full.add(tmp_path)
+    files.write(PERIOD, PERIOD, None, data)
+    st = files.stats()
+    assert st.state == state and os.strerror(err) in (st.error or "")
+    assert st.lost_causes == ((str(state), 1),)
+    disk.full.clear()
+    clock.now = RETRY_NS
+    files.write(2 * PERIOD, 2 * PERIOD, None, data)
+    files.close()
+    st = files.stats()
+    assert st.frames == 2 and st.lost == 1 and st.error is None  # the current error: none
+    assert os.strerror(err) in (st.last_failure or "")  # what it was, kept for the summary
+    assert st.write_gaps == ((0, 2 * PERIOD, str(state)),)
