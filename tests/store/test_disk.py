@@ -76,3 +76,16 @@ def test_a_folder_gone_is_an_alert_and_the_rate_goes_where_cameras_write() -> No
     assert a.state == "gone" and a.free_bytes is None and a.rate_bps == 0
     assert b.rate_bps == 4_000_000 and b.seconds_left == 10 * GB / 4_000_000
     assert w.seconds_left == 10 * GB / 4_000_000  # only what can still be written counts
+
+
+def test_the_live_view_says_free_space_and_time_left_in_one_line() -> None:
+    from mmrec.commands.record_view import disk_line
+    from mmrec.session.folders import DiskStatus
+    from mmrec.store.take import DiskInfo
+
+    assert disk_line(DiskStatus((), None, None)) == ""  # before the first check
+    ok = DiskInfo("/a", 40 * GB, 100 * GB, 1e7, 4000.0, "ok")
+    low = DiskInfo("/b", 2 * GB, 100 * GB, 0.0, None, "low")
+    assert disk_line(DiskStatus((ok,), 4000.0, None)) == "disk 40.0 GB free, 1 h 06 min left"
+    both = disk_line(DiskStatus((ok, low), 4200.0, None))
+    assert both == "disk 42.0 GB free, 1 h 10 min left (low)"  # the worst folder's state
