@@ -65,7 +65,7 @@ def test_a_missing_index_is_for_the_caller_to_judge(tmp_path: Path) -> None:
         b"seq,segment\n",  # other columns
         b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,\xff\n",  # not UTF-8
         # a field past csv's limit (garbage where a line end should be)
-        b'seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,0,1,2,"' + b"x" * 200_000,
+        b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,0,1,2,\"" + b"x" * 200_000,
     ],
 )
 def test_unreadable_indexes(tmp_path: Path, content: bytes) -> None:
