@@ -26,6 +26,7 @@ from mmrec.store.take import (
     Manifest,
     load_manifest,
     read_index,
+    rebase,
     write_manifest,
 )
 from tests.helpers import sim_jpeg
@@ -186,3 +187,25 @@ def test_repair_command_says_what_it_fixed_and_a_second_run_nothing(tmp_path: Pa
     assert "'recording' -> 'recovered'" in first.stderr
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and "nothing to repair" in second.stderr
+
+
+def test_a_take_whose_first_disk_filled_is_repaired_from_its_relay_copy(tmp_path: Path) -> None:
+    """The first folder's disk filled up: its manifest stopped early, the take went on and
+    ended in the relay folder. Repair there takes the relay's copy, which is further along."""
+    take, _ = _killed_take(tmp_path)
+    relay = tmp_path / "relay" / "take"
+    relay.mkdir(parents=True)
+    early = load_manifest(take)
+    write_manifest(take, replace(early, relays=(str(relay),)))
+    final = replace(
+        early,
+        state="finished",
+        duration_ns=40 * PERIOD,
+        cameras=(replace(early.cameras[0], frames=40),),
+    )
+    write_manifest(relay, rebase(final, take, relay))
+    report = repair_take(take)
+    assert any("copy in a relay folder was further along" in f for f in report.fixed)
+    m = load_manifest(take)
+    assert m.cameras[0].frames == 40 and m.cameras[0].segments[0] == "cam/seg-0000.mkv"
+    assert m.state == "recovered" and m.relays == (str(relay),)
