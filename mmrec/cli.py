@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("bench", "measure each camera's frame rate, bitrate, jitter and latency"),
     ("proxy", "make synced review proxies and a multiview from a recorded take"),
     ("export", "hand a take to an editor: MOVs in sync and FCP XML/FCPXML/EDL timelines"),
+    ("repair", "finish a take its recorder left unfinished (a kill, a crash, a power cut)"),
 )
 
 EPILOG = """\

@@ -29,6 +29,9 @@ ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so' || need+=(libturbojpeg0)
 if [ "$dev" = 1 ]; then
     command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
     command -v melt >/dev/null 2>&1 || need+=(melt)
+    # the disk-fault tests make a small ext4 file system and loop-mount it (as root)
+    command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+    command -v mount >/dev/null 2>&1 || need+=(mount)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then

@@ -107,9 +107,7 @@ def add_discovery(
     return g
 
 
-def discovery_spec(
-    args: argparse.Namespace, base: DiscoverySpec | None = None
-) -> DiscoverySpec:
+def discovery_spec(args: argparse.Namespace, base: DiscoverySpec | None = None) -> DiscoverySpec:
     """The discovery options over ``base`` (a shoot config's ``[discovery]``): lists add
     up, a given scan or interface list replaces the file's."""
     base = base or DiscoverySpec()

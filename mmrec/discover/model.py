@@ -19,6 +19,7 @@ from mmrec.wire.url import API_PORT, http_url, parse_port
 SERVICE_TYPE = "_mmcam._tcp.local."
 """The Bonjour/mDNS service type camera nodes advertise."""
 
+
 class Source(StrEnum):
     """A path by which a camera was found, in order of preference for the address in use."""
 

@@ -30,7 +30,7 @@ from mmrec.session.camera import CameraFeed, FeedOptions, stop_feeds
 from mmrec.session.events import Event, EventKind, EventLog
 from mmrec.session.recording import Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import WriterPool
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL, WriterPool
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
@@ -56,6 +56,7 @@ class Session:
         writer_threads: int = 4,
         direct_io: bool = True,
         preroll_seconds: float = 0.0,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         if preroll_seconds < 0:
@@ -75,7 +76,8 @@ class Session:
         self.events = EventLog()
         if on_event is not None:
             self.events.subscribe(on_event)
-        self.writer_pool = WriterPool(writer_threads)
+        # every camera's files made durable at least every sync_interval (0: never)
+        self.writer_pool = WriterPool(writer_threads, sync_interval=sync_interval)
         self.feeds: dict[str, CameraFeed] = {}
         self.recording: Recording | None = None
         self.preview: LivePreview | None = None
@@ -173,6 +175,8 @@ class Session:
         for feed in self.feeds.values():
             rec.add(feed)
         self.events.add(EventKind.TAKE, f"take {rec.id} started into {rec.dir}", mono_ns=start)
+        if self.feeds:
+            rec.announce_forecast()  # free space, and how long it lasts for these cameras
         return rec
 
     async def stop_take(self, at_mono_ns: int | None = None) -> Manifest:

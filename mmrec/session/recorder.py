@@ -32,7 +32,7 @@ from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
 from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL, WriterPool
 
 __all__ = ["CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
 
@@ -64,6 +64,8 @@ class Take:
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
         direct_io: bool = True,
+        relays: Sequence[Path] = (),
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self.out = Path(out)
         self._name = name
@@ -73,11 +75,13 @@ class Take:
             queue_frames=queue_frames,
             muxer=muxer,
             direct_io=direct_io,
+            relays=tuple(Path(r) for r in relays),
         )
         self.session = Session(
             ingest_config=ingest_config,
             probe_clocks=probe_clocks,
             writer_threads=writer_threads,
+            sync_interval=sync_interval,
             direct_io=direct_io and muxer == "mkv",
             on_event=None if on_event is None else (lambda ev: on_event(describe(ev))),
         )
