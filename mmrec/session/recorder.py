@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from mmrec.discover import (
     CameraAdded,
@@ -34,7 +35,7 @@ from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
 
-__all__ = ["CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
+__all__ = ["CameraSet", "CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
 
 
 def describe(ev: Event) -> str:
@@ -182,14 +183,35 @@ class Take:
         return self._final
 
 
+class CameraSet(Protocol):
+    """What discovery adds cameras to: a one-take :class:`Take` or a console's
+    :class:`~mmrec.session.engine.Session`."""
+
+    @property
+    def closed(self) -> bool: ...
+    def has_camera(self, name: str) -> bool: ...
+    def add_camera(
+        self,
+        name: str,
+        url: str,
+        *,
+        model: str | None = None,
+        role: str | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> object: ...
+    def retarget(self, name: str, url: str) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
 async def follow_discovery(
-    take: Take,
+    take: CameraSet,
     events: AsyncIterator[DiscoveryEvent],
     *,
     skip: frozenset[tuple[str, int]] = frozenset(),
     report_unreachable: Callable[[str], None] | None = None,
 ) -> None:
-    """Record every camera discovery finds, for as long as ``events`` runs.
+    """Record every camera discovery finds, for as long as ``events`` runs (into a take,
+    or into a session, whose takes then hold it).
 
     A camera that joins mid-take gets its folder and manifest entry from that moment; one
     that changes address is reconnected at the new one; one that is lost keeps retrying
@@ -206,7 +228,7 @@ async def follow_discovery(
             take.note(f"discovery: {exc}")
 
 
-def _follow_one(take: Take, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
+def _follow_one(take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
     match ev:
         case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
             if (cam.host, cam.port) in skip:
