@@ -166,9 +166,9 @@ class ConsoleServer:
             return web.Response(status=verdict.status, text=verdict.reason + "\n")
         if query_token is not None and request.method == "GET" and request.path == "/":
             # the token from the printed URL: into a cookie, and out of the address bar
-            resp = web.HTTPFound("/")
-            resp.set_cookie(COOKIE, query_token, httponly=True, samesite="Strict", path="/")
-            return resp
+            found = web.HTTPFound("/")
+            found.set_cookie(COOKIE, query_token, httponly=True, samesite="Strict", path="/")
+            raise found
         response: web.StreamResponse = await handler(request)
         return response
 
