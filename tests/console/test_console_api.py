@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ async def test_takes_through_the_api_with_slate_preview_contact_sheet_and_events
     tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
     async with (
-        console(tmp_path, fast_ingest) as (mesh, shoot, server),
+        console(tmp_path, fast_ingest) as (_mesh, shoot, server),
         aiohttp.ClientSession() as http,
     ):
         u = base(server)
@@ -201,7 +202,7 @@ async def test_metrics_pass_promtool(tmp_path: Path, fast_ingest: IngestConfig) 
 async def test_one_camera_is_relayed_as_the_node_sent_it(
     tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
-    async with console(tmp_path, fast_ingest) as (mesh, _, server), aiohttp.ClientSession() as http:
+    async with console(tmp_path, fast_ingest) as (_m, _, server), aiohttp.ClientSession() as http:
         parts: list[bytes] = []
         async with http.get(base(server) + "/camera/n2.mjpeg") as r:
             assert r.status == 200 and r.content_type == "multipart/x-mixed-replace"
@@ -229,10 +230,7 @@ async def test_preroll_puts_frames_from_before_the_press_in_the_take(
         aiohttp.ClientSession() as http,
     ):
         await wait_for(lambda: all(c.frames >= 40 for c in shoot.state().cameras), 10)
-        pressed = shoot.session.wall_minus_mono_ns
-        import time
-
-        pressed += time.monotonic_ns()
+        pressed = shoot.session.wall_minus_mono_ns + time.monotonic_ns()
         await post(http, base(server) + "/api/take/start")
         await wait_for(lambda: all((c.take_frames or 0) >= 30 for c in shoot.state().cameras), 10)
         summary = await post(http, base(server) + "/api/take/stop")
