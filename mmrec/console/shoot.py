@@ -95,6 +95,7 @@ class Shoot:
         self.given: dict[str, CameraSpec] = {}
         self._meters: dict[str, RateMeter] = {}
         self._seen_ns: dict[str, int] = {}  # when each camera was first seen by a tick
+        self._up_ns: dict[str, int] = {}  # since when each streaming camera streams
         self._takes: deque[_Take] = deque(maxlen=TAKES_KEPT)
         self._note = ""
         self._take_slate = ""  # the slate of the take being recorded
@@ -266,6 +267,10 @@ class Shoot:
                 s = feed.stats()
                 self._meters.setdefault(name, RateMeter()).add(now, s.frames, s.bytes)
                 self._seen_ns.setdefault(name, now)
+                if s.state == CameraState.STREAMING:
+                    self._up_ns.setdefault(name, now)
+                else:
+                    self._up_ns.pop(name, None)
             self._state = None
             st = self._build()
             raised = self.alerts.update(
@@ -323,10 +328,16 @@ class Shoot:
             dropped=dropped or 0,
             reconnects=s.reconnects,
             down_s=None if down is None else round(down, 1),
+            up_s=(
+                round((now - self._up_ns[feed.name]) / 1e9, 1)
+                if feed.name in self._up_ns and s.state == CameraState.STREAMING
+                else None
+            ),
             clock_source=clock.source,
             clock_uncertainty_ms=(
                 None if clock.uncertainty_ns is None else round(clock.uncertainty_ns / 1e6, 2)
             ),
+            clock_warm=feed.clock.warm,
             last_error=s.last_error if s.state != CameraState.STREAMING else None,
             events_connected=bool(node and node.connected),
             node_events=tuple(

@@ -28,7 +28,7 @@ class Thresholds:
 
     lost_after_s: float = 2.0  # not streaming this long
     slow_ratio: float = 0.8  # measured fps below this share of nominal
-    clock_uncertain_ms: float = 5.0
+    clock_uncertain_ms: float = 10.0  # a third of a frame period at 30 fps
     disk_low_s: float = 600.0  # recording time left
     disk_full_bytes: int = 256 * 2**20
 
@@ -76,8 +76,10 @@ class CameraView:
     dropped: int  # not written in the take (disk behind), this take
     reconnects: int
     down_s: float | None  # since the last frame, when not streaming
+    up_s: float | None  # streaming this long (None: not streaming)
     clock_source: str | None
     clock_uncertainty_ms: float | None
+    clock_warm: bool  # past the clock model's warm-up (its uncertainty means something)
     last_error: str | None
     events_connected: bool  # following the node's /events
     node_events: tuple[NodeEventView, ...]
@@ -159,7 +161,12 @@ def conditions(
                 since = f" for {down:.0f} s" if down is not None else ""
                 why = f": {c.last_error}" if c.last_error else ""
                 out.append(Condition(AlertKind.CAMERA_LOST, c.name, f"{c.name} lost{since}{why}"))
-        elif c.fps is not None and c.nominal_fps and c.fps < th.slow_ratio * c.nominal_fps:
+        elif (
+            c.fps is not None
+            and c.nominal_fps
+            and c.fps < th.slow_ratio * c.nominal_fps
+            and (c.up_s or 0.0) * 1e9 > RATE_WINDOW_NS  # the rate is of streaming alone
+        ):
             out.append(
                 Condition(
                     AlertKind.CAMERA_SLOW,
@@ -167,7 +174,8 @@ def conditions(
                     f"{c.name} slow: {c.fps:.1f} fps of {c.nominal_fps:g}",
                 )
             )
-        if c.clock_uncertainty_ms is not None and c.clock_uncertainty_ms > th.clock_uncertain_ms:
+        unc = c.clock_uncertainty_ms
+        if c.clock_warm and unc is not None and unc > th.clock_uncertain_ms:
             out.append(
                 Condition(
                     AlertKind.CLOCK_UNCERTAIN,

@@ -79,8 +79,8 @@ def _cam(**kw: object) -> CameraView:
     base: dict[str, object] = dict(
         name="A", url="u", model=None, role=None, state="streaming", fps=30.0,
         nominal_fps=30.0, mbps=8.0, latency_ms=3.0, frames=100, take_frames=None, dropped=0,
-        reconnects=0, down_s=None, clock_source="device", clock_uncertainty_ms=1.0,
-        last_error=None, events_connected=True, node_events=(),
+        reconnects=0, down_s=None, up_s=60.0, clock_source="device", clock_uncertainty_ms=1.0,
+        clock_warm=True, last_error=None, events_connected=True, node_events=(),
     )  # fmt: skip
     base.update(kw)
     return CameraView(**base)  # type: ignore[arg-type]
@@ -95,7 +95,10 @@ def test_conditions() -> None:
     assert lost.kind == AlertKind.CAMERA_LOST and "refused" in lost.message
     (slow,) = conditions([_cam(fps=20.0)], None, th)
     assert slow.kind == AlertKind.CAMERA_SLOW
+    assert conditions([_cam(fps=20.0, up_s=1.0)], None, th) == []  # just back: not judged yet
     (clock,) = conditions([_cam(clock_uncertainty_ms=12.0)], None, th)
+    assert conditions([_cam(clock_uncertainty_ms=4.0)], None, th) == []
+    assert conditions([_cam(clock_uncertainty_ms=40.0, clock_warm=False)], None, th) == []
     assert clock.kind == AlertKind.CLOCK_UNCERTAIN
     low = DiskView("/t", 10 * 2**30, 100 * 2**30, 30e6, 10 * 2**30 / 30e6)
     assert [c.kind for c in conditions([], low, th)] == [AlertKind.DISK_LOW]

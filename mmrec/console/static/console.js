@@ -172,7 +172,9 @@ function renderTakes(st) {
     const detail = el("span", bad.length ? " " + bad.map((c) => c.name).join(", ") : " " + t.cameras.length + " cameras");
     const cell = el("span");
     cell.append(outcome, detail);
-    const tr = row([t.slate, t.timecode, t.duration_s.toFixed(1) + " s", cell, t.note, t.dir]);
+    const folder = el("span", t.id);
+    folder.title = t.dir;
+    const tr = row([t.slate, t.timecode, t.duration_s.toFixed(1) + " s", cell, t.note, folder]);
     tr.dataset.take = t.id;
     body.appendChild(tr);
   }
