@@ -18,8 +18,8 @@ import av
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
 from mmrec.sim import NodeConfig
+from mmrec.sim.record import sim_record
 from mmrec.store.take import Manifest, load_manifest
-from mmrec.wire.jpeg import sim_record
 from tests.helpers import loopback_mesh, wait_for
 
 PERIOD_NS = 1_000_000_000 // 30

@@ -13,8 +13,8 @@ from pathlib import Path
 import av
 
 from mmrec.sim import NodeConfig
+from mmrec.sim.record import sim_record
 from mmrec.store.take import read_index
-from mmrec.wire import jpeg
 from tests.helpers import loopback_mesh, wait_for
 
 
@@ -70,7 +70,7 @@ async def test_sigkill_leaves_every_file_readable(tmp_path: Path) -> None:
         seg = take / cam["segments"][0]
         with av.open(str(seg)) as c:  # readable, without the muxer ever closing it
             packets = [bytes(p) for p in c.demux(video=0) if p.size]
-        frames = [r.frame for r in map(jpeg.sim_record, packets) if r is not None]
+        frames = [r.frame for r in map(sim_record, packets) if r is not None]
         assert len(frames) == len(packets)
         # every frame the node sent from the first recorded one on, none missing (a node
         # whose loop falls behind skips frame numbers, as a live camera does)
