@@ -22,9 +22,9 @@ from mmrec.console.web import ConsoleServer
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import PreviewOptions
 from mmrec.sim import NodeConfig, SimMesh
+from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest
 from mmrec.wire import jpeg
-from mmrec.wire.jpeg import sim_record
 from tests.helpers import loopback_mesh, wait_for
 
 NODES = [NodeConfig(f"n{i}", width=320, height=240, ring=3, fps=20) for i in (1, 2)]
