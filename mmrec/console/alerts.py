@@ -3,9 +3,11 @@
 Pure. Each evaluation passes the conditions that hold *now* (camera lost, camera slow,
 disk low or full, clock uncertain, frames dropped); :class:`AlertBook` raises an alert
 when a condition appears, marks it cleared (but keeps it visible) when it goes away, and
-drops it from view only when the operator acknowledges it. A condition that persists
-after being acknowledged is not raised again until it has cleared and come back, so an
-acknowledged alert stays quiet. Bounded: the oldest alerts are forgotten past ``limit``.
+drops it from view only when the operator acknowledges it. A condition that comes back
+before its alert was acknowledged makes that alert active again (``times`` counts), so a
+flapping camera is one line, not a flood. A condition that persists after being
+acknowledged is not raised again until it has cleared and come back, so an acknowledged
+alert stays quiet. Bounded: the oldest alerts are forgotten past ``limit``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Alert:
     raised_ns: int  # monotonic
     cleared_ns: int | None = None  # the condition went away (still shown until acked)
     acked: bool = False
+    times: int = 1  # how often the condition held, cleared and came back before the ack
 
     @property
     def active(self) -> bool:
@@ -54,6 +57,7 @@ class AlertBook:
     def __init__(self, limit: int = 500) -> None:
         self._alerts: dict[int, Alert] = {}
         self._open: dict[tuple[AlertKind, str], int] = {}  # condition -> its alert
+        self._shown: dict[tuple[AlertKind, str], int] = {}  # cleared, not yet acknowledged
         self._next = 1
         self._limit = limit
 
@@ -65,7 +69,14 @@ class AlertBook:
             key = (c.kind, c.subject)
             seen.add(key)
             aid = self._open.get(key)
-            if aid is None:
+            again = self._shown.pop(key, None)
+            if aid is None and again is not None and not self._alerts[again].acked:
+                a = self._alerts[again]  # back before it was acknowledged: the same alert
+                self._alerts[again] = replace(
+                    a, message=c.message, cleared_ns=None, times=a.times + 1
+                )
+                self._open[key] = again
+            elif aid is None:
                 alert = Alert(self._next, c.kind, c.subject, c.message, now_ns)
                 self._next += 1
                 self._alerts[alert.id] = alert
@@ -76,11 +87,14 @@ class AlertBook:
         for key in [k for k in self._open if k not in seen]:
             aid = self._open.pop(key)
             self._alerts[aid] = replace(self._alerts[aid], cleared_ns=now_ns)
+            if not self._alerts[aid].acked:
+                self._shown[key] = aid
         while len(self._alerts) > self._limit:
             oldest = next(iter(self._alerts))
             if oldest in self._open.values():
                 break  # never forget one whose condition still holds
             del self._alerts[oldest]
+        self._shown = {k: v for k, v in self._shown.items() if v in self._alerts}
         return raised
 
     def ack(self, alert_id: int | None = None) -> int:

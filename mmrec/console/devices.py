@@ -1,7 +1,7 @@
 """The device map: every node, its role and model, its addresses (LAN, Tailscale) and the
 one in use, and the discovery paths that found it.
 
-Pure: built from what discovery knows (:class:`~mmrec.discover.CameraInfo` and its
+Built from what discovery knows (:class:`~mmrec.discover.CameraInfo` and its
 :class:`~mmrec.discover.PathInfo` list) and from cameras given by hand (their URL and
 fallbacks). Names and models are the nodes' own words, cleaned by discovery; the page
 shows them as text.
@@ -9,12 +9,20 @@ shows them as text.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from mmrec.config import CameraSpec
 from mmrec.discover import CameraInfo, PathInfo
+from mmrec.errors import MmrecError
+from mmrec.ingest.stream import CameraState, StreamTarget
+
+if TYPE_CHECKING:
+    from mmrec.discover import Discovery
+    from mmrec.session.camera import CameraFeed
 
 _TAILSCALE: Final = (
     ipaddress.ip_network("100.64.0.0/10"),
@@ -105,3 +113,39 @@ def given_device(
         ("given",),
         addresses,
     )
+
+
+def device_map(
+    feeds: Mapping[str, CameraFeed],
+    discovery: Discovery | None,
+    given: Mapping[str, CameraSpec],
+) -> tuple[DeviceView, ...]:
+    """Every camera of the session: as discovery knows it, else as it was given."""
+    out = []
+    found = {c.id: c for c in discovery.cameras()} if discovery is not None else {}
+    for name, feed in feeds.items():
+        t = feed.target
+        in_use = (t.host, t.port)
+        info = found.get(name)
+        if info is not None and discovery is not None:
+            out.append(discovered_device(info, discovery.paths(name), in_use))
+            continue
+        targets = [in_use]
+        spec = given.get(name)
+        for url in (spec.url, *spec.fallbacks) if spec is not None else ():
+            with contextlib.suppress(MmrecError):
+                st = StreamTarget.from_url(name, url)
+                targets.append((st.host, st.port))
+        status = feed.status
+        out.append(
+            given_device(
+                name,
+                feed.model or (status.model if status else None),
+                feed.role or (status.role if status else None),
+                targets,
+                in_use,
+                feed.stats().state == CameraState.STREAMING,
+                status.name if status else "",
+            )
+        )
+    return tuple(out)

@@ -24,25 +24,24 @@ from typing import Final
 
 from mmrec.config import CameraSpec
 from mmrec.console.alerts import AlertBook
-from mmrec.console.devices import DeviceView, discovered_device, given_device
+from mmrec.console.devices import device_map
 from mmrec.console.disk import DiskWatch
 from mmrec.console.slate import Slate
 from mmrec.console.view import (
-    CameraView,
     ConsoleState,
     EventView,
-    NodeEventView,
     RateMeter,
     RecordingView,
     TakeCameraSummary,
     TakeSummary,
     Thresholds,
+    camera_view,
     conditions,
 )
 from mmrec.discover import Discovery
 from mmrec.errors import MmrecError, RecordingError
 from mmrec.ingest.command import Command, CommandAnswer, CommandTarget, fan_out
-from mmrec.ingest.stream import CameraState, IngestConfig, StreamTarget
+from mmrec.ingest.stream import CameraState, IngestConfig
 from mmrec.live.preview import LivePreview
 from mmrec.session.camera import CameraFeed
 from mmrec.session.engine import PreviewOptions, Session
@@ -296,93 +295,21 @@ class Shoot:
             timecode_at(now + self.session.wall_minus_mono_ns),
         )
 
-    def _camera_view(self, feed: CameraFeed, now: int) -> CameraView:
-        s = feed.stats()
-        fps, bps = self._meters.get(feed.name, RateMeter()).rates()
-        clock = feed.clock.info()
-        rec = self.session.recording
-        take_frames = dropped = None
-        width = height = None
-        if rec is not None:
-            for cs in rec.status():
-                if cs.name == feed.name:
-                    take_frames, dropped = cs.writer.frames, cs.writer.dropped
-                    width, height = cs.writer.width, cs.writer.height
-        down = None
-        if s.state != CameraState.STREAMING:
-            since = s.last_frame_ns or self._seen_ns.get(feed.name, now)
-            down = max(0.0, (now - since) / 1e9)
-        node = feed.node.stats() if feed.node is not None else None
-        return CameraView(
-            name=feed.name,
-            url=feed.target.url,
-            model=feed.model or (feed.status.model if feed.status else None) or None,
-            role=feed.role or (feed.status.role if feed.status else None) or None,
-            state=str(s.state),
-            fps=None if fps is None else round(fps, 2),
-            nominal_fps=feed.status.fps if feed.status else None,
-            mbps=None if bps is None else round(bps * 8 / 1e6, 2),
-            latency_ms=clock.latency_ms_p50,
-            frames=s.frames,
-            take_frames=take_frames,
-            dropped=dropped or 0,
-            reconnects=s.reconnects,
-            down_s=None if down is None else round(down, 1),
-            up_s=(
-                round((now - self._up_ns[feed.name]) / 1e9, 1)
-                if feed.name in self._up_ns and s.state == CameraState.STREAMING
-                else None
-            ),
-            clock_source=clock.source,
-            clock_uncertainty_ms=(
-                None if clock.uncertainty_ns is None else round(clock.uncertainty_ns / 1e6, 2)
-            ),
-            clock_warm=feed.clock.warm,
-            last_error=s.last_error if s.state != CameraState.STREAMING else None,
-            events_connected=bool(node and node.connected),
-            node_events=tuple(
-                NodeEventView(round((now - e.mono_ns) / 1e9, 1), e.detail)
-                for e in list(feed.node_events)[-5:]
-            ),
-            width=width,
-            height=height,
-        )
-
-    def _devices(self) -> tuple[DeviceView, ...]:
-        out = []
-        disc = self.discovery
-        found = {c.id: c for c in disc.cameras()} if disc is not None else {}
-        for name, feed in self.session.feeds.items():
-            t = feed.target
-            in_use = (t.host, t.port)
-            info = found.get(name)
-            if info is not None and disc is not None:
-                out.append(discovered_device(info, disc.paths(name), in_use))
-                continue
-            spec = self.given.get(name)
-            targets = [in_use]
-            if spec is not None:
-                for url in (spec.url, *spec.fallbacks):
-                    with contextlib.suppress(MmrecError):
-                        st = StreamTarget.from_url(name, url)
-                        targets.append((st.host, st.port))
-            streaming = feed.stats().state == CameraState.STREAMING
-            out.append(
-                given_device(
-                    name,
-                    feed.model or (feed.status.model if feed.status else None),
-                    feed.role or (feed.status.role if feed.status else None),
-                    targets,
-                    in_use,
-                    streaming,
-                    feed.status.name if feed.status else "",
-                )
-            )
-        return tuple(out)
-
     def _build(self) -> ConsoleState:
         now = time.monotonic_ns()
-        cams = tuple(self._camera_view(f, now) for f in self.session.feeds.values())
+        rec = self.session.recording
+        in_take = {cs.name: cs for cs in rec.status()} if rec is not None else {}
+        cams = tuple(
+            camera_view(
+                f,
+                self._meters.get(f.name, RateMeter()).rates(),
+                in_take.get(f.name),
+                now,
+                self._seen_ns.get(f.name, now),
+                self._up_ns.get(f.name),
+            )
+            for f in self.session.feeds.values()
+        )
         rate = sum((c.mbps or 0.0) * 1e6 / 8 for c in cams if c.state == CameraState.STREAMING)
         recent = self.session.events.recent(EVENTS_SHOWN)
         preview = self.session.preview
@@ -395,7 +322,7 @@ class Shoot:
             takes=tuple(t.summary for t in reversed(self._takes)),
             alerts=tuple(self.alerts.visible()),
             disk=self.disk.view(rate),
-            devices=self._devices(),
+            devices=device_map(self.session.feeds, self.discovery, self.given),
             events=tuple(
                 EventView(round((now - e.mono_ns) / 1e9, 1), str(e.kind), e.camera, e.detail)
                 for e in reversed(recent)

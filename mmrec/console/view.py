@@ -1,9 +1,10 @@
 """What the console shows, as values: per camera, the take, the takes, the whole state.
 
 Rates (fps, Mbit/s) come from :class:`RateMeter`, the difference of the ingest's counters
-over the last few seconds. :func:`conditions` reads the views for the alerts
-(:mod:`mmrec.console.alerts`). Pure, except for reading a feed's counters; JSON is made
-from these dataclasses at the HTTP edge.
+over the last few seconds; :func:`camera_view` reads a feed (counters, clock, node
+events) into a :class:`CameraView`. :func:`conditions` reads the views for the alerts
+(:mod:`mmrec.console.alerts`). Pure, except for reading a feed; JSON is made from these
+dataclasses at the HTTP edge.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mmrec.console.alerts import Alert, AlertKind, Condition
 from mmrec.console.devices import DeviceView
 from mmrec.console.disk import DiskView
 from mmrec.ingest.command import CommandAnswer
 from mmrec.ingest.stream import CameraState
+
+if TYPE_CHECKING:
+    from mmrec.session.camera import CameraFeed
+    from mmrec.session.recording import CameraStatus
 
 RATE_WINDOW_NS: Final = 3_000_000_000
 
@@ -147,6 +152,60 @@ class ConsoleState:
     commands: tuple[CommandAnswer, ...]
     preview_fps: float | None
     token_required: bool
+
+
+def camera_view(
+    feed: CameraFeed,
+    rates: tuple[float | None, float | None],
+    in_take: CameraStatus | None,
+    now: int,
+    seen_ns: int,
+    up_since_ns: int | None,
+) -> CameraView:
+    """One camera as the page shows it: its feed's counters, clock and node events, its
+    rates (:class:`RateMeter`), its part of the take being recorded (if any). ``seen_ns``
+    is when the console first saw it (down since then if it never streamed),
+    ``up_since_ns`` since when it streams."""
+    s = feed.stats()
+    fps, bps = rates
+    clock = feed.clock.info()
+    status = feed.status
+    streaming = s.state == CameraState.STREAMING
+    down = None if streaming else max(0.0, (now - (s.last_frame_ns or seen_ns)) / 1e9)
+    node = feed.node.stats() if feed.node is not None else None
+    w = in_take.writer if in_take is not None else None
+    return CameraView(
+        name=feed.name,
+        url=feed.target.url,
+        model=feed.model or (status.model if status else None) or None,
+        role=feed.role or (status.role if status else None) or None,
+        state=str(s.state),
+        fps=None if fps is None else round(fps, 2),
+        nominal_fps=status.fps if status else None,
+        mbps=None if bps is None else round(bps * 8 / 1e6, 2),
+        latency_ms=clock.latency_ms_p50,
+        frames=s.frames,
+        take_frames=w.frames if w is not None else None,
+        dropped=w.dropped if w is not None else 0,
+        reconnects=s.reconnects,
+        down_s=None if down is None else round(down, 1),
+        up_s=(
+            round((now - up_since_ns) / 1e9, 1) if streaming and up_since_ns is not None else None
+        ),
+        clock_source=clock.source,
+        clock_uncertainty_ms=(
+            None if clock.uncertainty_ns is None else round(clock.uncertainty_ns / 1e6, 2)
+        ),
+        clock_warm=feed.clock.warm,
+        last_error=None if streaming else s.last_error,
+        events_connected=bool(node and node.connected),
+        node_events=tuple(
+            NodeEventView(round((now - e.mono_ns) / 1e9, 1), e.detail)
+            for e in list(feed.node_events)[-5:]
+        ),
+        width=w.width if w is not None else None,
+        height=w.height if w is not None else None,
+    )
 
 
 def conditions(

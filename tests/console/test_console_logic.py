@@ -56,6 +56,16 @@ def test_an_alert_stays_visible_after_it_clears_until_acknowledged() -> None:
     assert book.visible() == []
 
 
+def test_a_flapping_condition_is_one_alert_until_acknowledged() -> None:
+    book = AlertBook()
+    (a,) = book.update([_lost()], 1)
+    for t in range(2, 20, 2):
+        book.update([], t)
+        assert book.update([_lost()], t + 1) == []
+    (b,) = book.visible()
+    assert b.id == a.id and b.active and b.times == 10
+
+
 def test_an_acknowledged_condition_is_quiet_until_it_comes_back() -> None:
     book = AlertBook()
     (a,) = book.update([_lost()], 1)

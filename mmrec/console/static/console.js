@@ -105,7 +105,7 @@ function renderAlerts(st) {
     li.dataset.kind = a.kind;
     li.dataset.subject = a.subject;
     li.appendChild(el("span", a.kind, "kind"));
-    li.appendChild(el("span", a.message, "message"));
+    li.appendChild(el("span", a.message + (a.times > 1 ? "  (×" + a.times + ")" : ""), "message"));
     li.appendChild(el("span", a.active ? "now" : "cleared", "when"));
     const b = el("button", "Acknowledge", "ack");
     b.type = "button";
