@@ -114,6 +114,9 @@ function renderAlerts(st) {
     list.appendChild(li);
   }
   $("alerts-bar").hidden = st.alerts.length === 0;
+  const now = st.alerts.filter((a) => a.active).length;
+  $("alerts-count").textContent = st.alerts.length + (st.alerts.length === 1 ? " alert" : " alerts") +
+    (now ? " (" + now + " now)" : "");
 }
 
 function renderCameras(st) {
