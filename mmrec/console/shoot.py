@@ -24,7 +24,7 @@ from typing import Final
 
 from mmrec.config import CameraSpec
 from mmrec.console.alerts import AlertBook
-from mmrec.console.devices import device_map
+from mmrec.console.devices import DeviceView, device_map
 from mmrec.console.disk import DiskWatch
 from mmrec.console.slate import Slate
 from mmrec.console.view import (
@@ -47,7 +47,7 @@ from mmrec.session.camera import CameraFeed
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
 from mmrec.session.recording import WriteOptions
-from mmrec.store.take import Manifest
+from mmrec.store.take import ClockInfo, Manifest
 from mmrec.timeline.timecode import timecode_at
 
 TICK_S: Final = 1.0
@@ -95,6 +95,8 @@ class Shoot:
         self._meters: dict[str, RateMeter] = {}
         self._seen_ns: dict[str, int] = {}  # when each camera was first seen by a tick
         self._up_ns: dict[str, int] = {}  # since when each streaming camera streams
+        self._clocks: dict[str, ClockInfo] = {}  # each camera's clock estimate, this second
+        self._devices: tuple[DeviceView, ...] = ()  # the device map, this second
         self._takes: deque[_Take] = deque(maxlen=TAKES_KEPT)
         self._note = ""
         self._take_slate = ""  # the slate of the take being recorded
@@ -266,17 +268,23 @@ class Shoot:
                 s = feed.stats()
                 self._meters.setdefault(name, RateMeter()).add(now, s.frames, s.bytes)
                 self._seen_ns.setdefault(name, now)
+                self._clocks[name] = feed.clock.info()
                 if s.state == CameraState.STREAMING:
                     self._up_ns.setdefault(name, now)
                 else:
                     self._up_ns.pop(name, None)
+            self._devices = device_map(self.session.feeds, self.discovery, self.given)
             self._state = None
             st = self._build()
             raised = self.alerts.update(
                 conditions(st.cameras, st.disk, self.options.thresholds), now
             )
             for a in raised:
-                self.session.note(a.message, EventKind.ALERT, camera=None)
+                self.session.note(
+                    a.message,
+                    EventKind.ALERT,
+                    camera=a.subject if a.subject in self.session.feeds else None,
+                )
             self.publish()
             await asyncio.sleep(TICK_S)
 
@@ -307,6 +315,7 @@ class Shoot:
                 now,
                 self._seen_ns.get(f.name, now),
                 self._up_ns.get(f.name),
+                self._clocks.get(f.name),
             )
             for f in self.session.feeds.values()
         )
@@ -322,7 +331,7 @@ class Shoot:
             takes=tuple(t.summary for t in reversed(self._takes)),
             alerts=tuple(self.alerts.visible()),
             disk=self.disk.view(rate),
-            devices=device_map(self.session.feeds, self.discovery, self.given),
+            devices=self._devices,
             events=tuple(
                 EventView(round((now - e.mono_ns) / 1e9, 1), str(e.kind), e.camera, e.detail)
                 for e in reversed(recent)

@@ -19,6 +19,7 @@ from mmrec.console.devices import DeviceView
 from mmrec.console.disk import DiskView
 from mmrec.ingest.command import CommandAnswer
 from mmrec.ingest.stream import CameraState
+from mmrec.store.take import ClockInfo
 
 if TYPE_CHECKING:
     from mmrec.session.camera import CameraFeed
@@ -161,14 +162,16 @@ def camera_view(
     now: int,
     seen_ns: int,
     up_since_ns: int | None,
+    clock: ClockInfo | None = None,
 ) -> CameraView:
     """One camera as the page shows it: its feed's counters, clock and node events, its
     rates (:class:`RateMeter`), its part of the take being recorded (if any). ``seen_ns``
     is when the console first saw it (down since then if it never streamed),
-    ``up_since_ns`` since when it streams."""
+    ``up_since_ns`` since when it streams; ``clock`` its clock model's estimate if one
+    was read this second (it costs ~0.2 ms a camera: once a second, not per view)."""
     s = feed.stats()
     fps, bps = rates
-    clock = feed.clock.info()
+    clock = clock or feed.clock.info()
     status = feed.status
     streaming = s.state == CameraState.STREAMING
     down = None if streaming else max(0.0, (now - (s.last_frame_ns or seen_ns)) / 1e9)
