@@ -35,9 +35,8 @@ import sys
 from pathlib import Path
 
 from mmrec.commands import options
-from mmrec.config import CameraSpec, ShootConfig, camera_arg, load_config
+from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import StreamTarget
 from mmrec.session.engine import PreviewOptions
 from mmrec.session.recording import WriteOptions
 from mmrec.store.memory import keep_freed_memory
@@ -103,14 +102,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> tuple[ShootConfig, list[CameraSpec]]:
     cfg = load_config(args.config) if args.config else ShootConfig()
-    cams = list(cfg.cameras) + [CameraSpec(*camera_arg(v)) for v in args.cameras]
-    names = [c.name for c in cams]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
-    for cam in cams:
-        for url in (cam.url, *cam.fallbacks):
-            StreamTarget.from_url(cam.name, url)
+    cams = options.cameras(args.cameras, cfg)
+    if not 1 <= args.writer_threads <= 64:
+        raise ConfigError("--writer-threads must be 1-64")
     if not 0 <= args.preroll <= 60:
         raise ConfigError("--preroll must be 0-60 seconds")
     if not 0 <= args.port <= 65535:
@@ -182,7 +176,10 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
         try:
             await server.start()
             if settings.discovery.enabled:
-                await _follow(stack, shoot, settings, cams)
+                from mmrec.session.recorder import discover_into
+
+                disc_cfg = options.discovery_config(settings.discovery)
+                shoot.discovery = await discover_into(stack, shoot.session, disc_cfg, cams)
             print(server.url, flush=True)  # the one line on stdout: what to open
             _say(f"{len(cams)} camera(s); takes go to {settings.out}; Ctrl-C stops")
             if access.token_required:
@@ -193,26 +190,3 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
             await server.stop()
             await shoot.close()
     return 0
-
-
-async def _follow(
-    stack: contextlib.AsyncExitStack, shoot: object, settings: ShootConfig, cams: list[CameraSpec]
-) -> None:
-    from mmrec.console.shoot import Shoot
-    from mmrec.discover import Discovery
-    from mmrec.session.recorder import follow_discovery
-
-    assert isinstance(shoot, Shoot)
-    disc = await stack.enter_async_context(Discovery(options.discovery_config(settings.discovery)))
-    shoot.discovery = disc
-    manual = frozenset(
-        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
-    )
-    task = asyncio.create_task(follow_discovery(shoot.session, disc.events(), skip=manual))
-
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(_cancel)

@@ -37,10 +37,10 @@ from rich.live import Live
 from rich.table import Table
 
 from mmrec.commands import options
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
+from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import CameraState, StreamTarget
-from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
+from mmrec.ingest.stream import CameraState
+from mmrec.session.recorder import CameraStatus, PreviewOptions, Take, discover_into
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
 
@@ -118,17 +118,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     options.add_discovery(p, opt_in="record every node found, including late joiners")
 
 
-def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
-    return [CameraSpec(*camera_arg(v)) for v in values]
-
-
 def _settings(args: argparse.Namespace) -> ShootConfig:
     cfg = load_config(args.config) if args.config else ShootConfig()
-    cams = list(cfg.cameras) + _cameras_from_args(args.cameras)
-    names = [c.name for c in cams]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
+    cams = options.cameras(args.cameras, cfg)
     discovery = options.discovery_spec(args, cfg.discovery)
     if not cams and not args.sim and not discovery.enabled:
         raise ConfigError(
@@ -150,10 +142,6 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
-    # every URL is checked now, before a take folder is made for nothing
-    for cam in cams:
-        for url in (cam.url, *cam.fallbacks):
-            StreamTarget.from_url(cam.name, url)
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -283,7 +271,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             for cam in cams:
                 take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
             if settings.discovery.enabled:
-                await _start_discovery(stack, take, settings.discovery, cams)
+                disc_cfg = options.discovery_config(settings.discovery)
+                await discover_into(stack, take, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = _View(take)
             if args.json:
@@ -309,26 +298,6 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     else:
         _summary(console, manifest, take)
     return 0
-
-
-async def _start_discovery(
-    stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
-) -> None:
-    from mmrec.discover import Discovery
-    from mmrec.session.recorder import follow_discovery
-
-    disc = await stack.enter_async_context(Discovery(options.discovery_config(spec)))
-    manual = frozenset(
-        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
-    )
-    task = asyncio.create_task(follow_discovery(take, disc.events(), skip=manual))
-
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(_cancel)
 
 
 async def _wait(stop: asyncio.Event, deadline: float | None) -> None:

@@ -41,7 +41,7 @@ from mmrec.console.metrics import CONTENT_TYPE, ConsoleCollector, exposition, re
 from mmrec.console.shoot import CONTACT_FILE, Shoot
 from mmrec.errors import ConfigError, MmrecError
 from mmrec.ingest.command import Command, CommandAnswer
-from mmrec.live.server import mosaics, write_mjpeg
+from mmrec.live.server import listen_socket, mosaics, write_mjpeg
 
 STATIC: Final = {"console.js": "text/javascript", "console.css": "text/css"}
 SSE_MIN_INTERVAL_S: Final = 0.25  # at most 4 state pushes a second per page
@@ -115,17 +115,11 @@ class ConsoleServer:
         r.add_get("/metrics", self._metrics_text)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
         await runner.setup()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._port_wanted))
-        except OSError as exc:
-            sock.close()
+            sock = listen_socket(self.host, self._port_wanted, "console")
+        except ConfigError:
             await runner.cleanup()
-            raise ConfigError(
-                f"console: cannot listen on {self.host}:{self._port_wanted}: {exc.strerror}"
-            ) from exc
+            raise
         await web.SockSite(runner, sock).start()
         self._runner = runner
         self.port = int(sock.getsockname()[1])

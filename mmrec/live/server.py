@@ -30,6 +30,20 @@ class MosaicFeed(Protocol):
         ...
 
 
+def listen_socket(host: str, port: int, what: str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port) for an aiohttp site; a port
+    that cannot be had is a :class:`ConfigError` naming ``what`` listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
 async def mosaics(feed: MosaicFeed) -> AsyncIterator[bytes]:
     """Each new mosaic as a JPEG, as it is made (a slow reader gets the newest, no backlog)."""
     seen = -1
@@ -86,16 +100,11 @@ class PreviewServer:
         app.router.add_get("/snapshot.jpg", self._snapshot)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._port_wanted))
-        except OSError as exc:
-            sock.close()
+            sock = listen_socket(self.host, self._port_wanted, "preview")
+        except ConfigError:
             await runner.cleanup()
-            raise ConfigError(
-                f"preview: cannot listen on {self.host}:{self._port_wanted}: {exc.strerror}"
-            ) from exc
+            raise
         site = web.SockSite(runner, sock)
         await site.start()
         self._runner = runner

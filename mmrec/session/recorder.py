@@ -15,9 +15,11 @@ cameras first (a frame already arriving is kept), then writes everything receive
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mmrec.discover import (
     CameraAdded,
@@ -35,7 +37,18 @@ from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
 
-__all__ = ["CameraSet", "CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
+if TYPE_CHECKING:
+    from mmrec.config import CameraSpec
+    from mmrec.discover import Discovery, DiscoveryConfig
+
+__all__ = [
+    "CameraSet",
+    "CameraStatus",
+    "PreviewOptions",
+    "Take",
+    "discover_into",
+    "follow_discovery",
+]
 
 
 def describe(ev: Event) -> str:
@@ -226,6 +239,33 @@ async def follow_discovery(
             _follow_one(take, ev, skip)
         except MmrecError as exc:  # e.g. disk full at a hot-join: say so, keep following
             take.note(f"discovery: {exc}")
+
+
+async def discover_into(
+    stack: contextlib.AsyncExitStack,
+    target: CameraSet,
+    config: DiscoveryConfig,
+    given: Sequence[CameraSpec],
+) -> Discovery:
+    """Run discovery for as long as ``stack`` is open and follow it into ``target`` (a
+    take or a session); cameras ``given`` by URL are not added twice. Returns the
+    :class:`~mmrec.discover.Discovery` (its registry is the console's device map)."""
+    from mmrec.discover import Discovery
+    from mmrec.ingest.stream import StreamTarget
+
+    disc = await stack.enter_async_context(Discovery(config))
+    manual = frozenset(
+        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in given)
+    )
+    task = asyncio.create_task(follow_discovery(target, disc.events(), skip=manual))
+
+    async def _cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(_cancel)
+    return disc
 
 
 def _follow_one(take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
