@@ -350,11 +350,13 @@ class Shoot:
                 len(c.gaps),
                 c.reconnects,
                 c.state,
-                getattr(c, "outcome", None),  # per-camera outcome, where the manifest has it
+                c.outcome,
+                c.outcome_detail,
             )
             for c in m.cameras
         )
-        ok = bool(cams) and all(c.frames > 0 and not c.dropped and not c.gaps for c in cams)
+        # the final manifest's outcome (mmrec.session.outcome): complete, gaps, lost, nothing
+        ok = m.outcome == "complete"
         summary = TakeSummary(
             id=m.take_id,
             dir=str(take_dir),
@@ -365,6 +367,8 @@ class Shoot:
             duration_s=round((m.duration_ns or 0) / 1e9, 2),
             cameras=cams,
             ok=ok,
+            outcome=m.outcome,
+            outcome_detail=m.outcome_detail,
         )
         take = _Take(summary, take_dir)
         self._takes.append(take)

@@ -101,7 +101,8 @@ class TakeCameraSummary:
     gaps: int
     reconnects: int
     state: str
-    outcome: str | None = None  # per-camera outcome from the manifest, where it says
+    outcome: str | None = None  # complete | gaps | lost | nothing (mmrec.session.outcome)
+    outcome_detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,9 @@ class TakeSummary:
     timecode: str
     duration_s: float
     cameras: tuple[TakeCameraSummary, ...]
-    ok: bool  # every camera recorded, nothing dropped, no gaps
+    ok: bool  # the take's outcome is "complete"
+    outcome: str | None = None  # the worst of its cameras' outcomes
+    outcome_detail: str | None = None
     contact_sheet: str | None = None  # URL on the console, once made
     contact_error: str | None = None
 

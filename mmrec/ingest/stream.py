@@ -470,10 +470,13 @@ class CameraIngest:
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                self._set_state(CameraState.STALLED)
-                raise CameraUnreachableError(
+                err = CameraUnreachableError(
                     self.name, f"stalled: no data for {cfg.read_timeout:g} s"
                 )
+                # the cause first: whoever the state change wakes reads it as the reason
+                self._last_error = err.cause
+                self._set_state(CameraState.STALLED)
+                raise err
 
     def _parser_for(self, head: http1.ResponseHead) -> MultipartParser:
         if 300 <= head.status < 400:

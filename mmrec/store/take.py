@@ -98,6 +98,12 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+    connections: int = 0  # connections that streamed during the take
+    fps: float | None = None  # frames per second while frames came (gaps left out)
+    # what the camera's part of the take amounts to (mmrec.session.outcome): complete,
+    # gaps, lost or nothing, and the same in words
+    outcome: str | None = None
+    outcome_detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,8 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
     events: tuple[TakeEvent, ...] = ()  # in order of time
+    outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
+    outcome_detail: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"

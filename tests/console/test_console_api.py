@@ -93,7 +93,8 @@ async def test_takes_through_the_api_with_slate_preview_contact_sheet_and_events
         assert [a["node"] for a in answers] == ["n1", "n2"] and all(a["ok"] for a in answers)
         await wait_for(lambda: all(len(f.node_events) for f in shoot.session.feeds.values()), 5)
         summary = await post(http, u + "/api/take/stop")
-        assert summary["ok"] and [c["frames"] > 0 for c in summary["cameras"]] == [True, True]
+        assert summary["ok"] and summary["outcome"] == "complete"
+        assert [c["outcome"] for c in summary["cameras"]] == ["complete", "complete"]
         st = await state(http, server)
         assert st["recording"] is None and st["slate"]["take"] == 2  # auto-increment
         assert st["takes"][0]["slate"] == "scene-7-take-1"

@@ -85,6 +85,7 @@ async def test_operator_records_a_take_in_the_browser(tmp_path: Path) -> None:
         stream = json.loads(probe.stdout)["streams"][0]
         assert stream["codec_name"] == "mjpeg" and int(stream["nb_read_packets"]) > 0
     assert by_name["alpha"].reconnects >= 1 and by_name["alpha"].gaps  # it went and came back
+    assert by_name["alpha"].outcome == "gaps" and m.outcome == "gaps"
     assert (takes[0] / "preview.mkv").stat().st_size > 0
     assert any(e.kind == "note" and "rehearsal" in e.detail for e in m.events)
     assert any(e.kind == "node" for e in m.events)  # the nodes reported the command
@@ -201,6 +202,7 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         )
         take_row = await page.text_content("#takes tbody tr")
         assert take_row is not None and "scene-4-take-1" in take_row and "rehearsal" in take_row
+        assert "alpha: gaps" in take_row  # the take's outcome, per camera
         assert await page.input_value("#take") == "2"  # the next take is numbered
         await page.screenshot(path=str(screens / "console-5-after-take.png"), full_page=True)
         assert dialogs == [] and errors == []

@@ -87,8 +87,38 @@ async def test_takes_start_and_stop_together_on_instants(
         assert load_manifest(take_dir) == m
         stop_rt = m.start_realtime_ns + (m.duration_ns or 0)
         _check_span(take_dir, m, m.start_realtime_ns, stop_rt)
-        kinds = [e.kind for e in m.events]
-        assert kinds.count("take") >= 1
+        assert [e.detail.split()[-1] for e in m.events if e.kind == "take"][-1] == "stopped"
+        # streaming throughout: complete, on the one connection it already had
+        assert m.outcome == "complete"
+        assert all((c.outcome, c.connections, c.gaps) == ("complete", 1, ()) for c in m.cameras)
+
+
+async def test_a_camera_away_since_an_earlier_take_says_why_in_the_next(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    async with (
+        loopback_mesh(NODES[:1]) as mesh,
+        Session(ingest_config=fast_ingest, probe_clocks=False) as session,
+    ):
+        node = mesh.nodes[0]
+        session.add_camera(node.name, node.url)
+        session.add_camera("nine", "http://127.0.0.1:9/stream")  # nothing listens there
+        first = await session.start_take(tmp_path, name="one")
+        await wait_for(lambda: first.status()[0].writer.frames >= 10, 10, "frames")
+        one = await session.stop_take()
+        second = await session.start_take(tmp_path, name="two")
+        await wait_for(lambda: second.status()[0].writer.frames >= 10, 10, "frames")
+        two = await session.stop_take()
+    why = "cannot connect to 127.0.0.1:9: Connection refused"
+    for m in (one, two):
+        cams = {c.name: c for c in m.cameras}
+        assert cams["near"].outcome == "complete"
+        assert cams["nine"].outcome_detail == f"never streamed: {why}"
+        assert m.outcome == "nothing"
+        # each take's own timeline says why the camera is missing from it
+        assert ("connect-failed", why) in [
+            (e.kind, e.detail) for e in m.events if e.camera == "nine"
+        ]
 
 
 async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(

@@ -168,11 +168,13 @@ function renderTakes(st) {
   const body = $("takes").tBodies[0];
   body.replaceChildren();
   for (const t of st.takes) {
-    const bad = t.cameras.filter((c) => !c.frames || c.dropped || c.gaps || (c.outcome && c.outcome !== "ok"));
-    const outcome = el("span", t.ok ? "ok" : "problems", t.ok ? "ok" : "problem");
-    outcome.title = t.cameras.map((c) => c.name + ": " + c.frames + " frames, " + c.dropped + " dropped, " +
-      c.gaps + " gaps" + (c.outcome ? " (" + c.outcome + ")" : "")).join("\n");
-    const detail = el("span", bad.length ? " " + bad.map((c) => c.name).join(", ") : " " + t.cameras.length + " cameras");
+    const bad = t.cameras.filter((c) => c.outcome !== "complete");
+    const outcome = el("span", t.outcome || "?", t.ok ? "ok" : "problem");
+    outcome.title = t.cameras.map((c) => c.name + ": " + (c.outcome || "?") + ", " + c.frames +
+      " frames, " + c.dropped + " lost, " + c.gaps + " gaps" +
+      (c.outcome_detail ? " (" + c.outcome_detail + ")" : "")).join("\n");
+    const detail = el("span", bad.length ? " " + bad.map((c) => c.name + ": " + c.outcome).join(", ")
+      : " " + t.cameras.length + " cameras");
     const cell = el("span");
     cell.append(outcome, detail);
     const folder = el("span", t.id);
