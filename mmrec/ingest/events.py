@@ -104,10 +104,14 @@ class NodeEvents:
             self._response.close()
 
     def reconnect_now(self) -> None:
-        """Skip the backoff wait (the camera moved, or came back)."""
+        """Drop the connection and connect again at once (the camera moved)."""
         self._wake.set()
         if self._response is not None:
             self._response.close()
+
+    def wake(self) -> None:
+        """Skip the backoff wait, if in one (the camera's stream came back)."""
+        self._wake.set()
 
     async def run(self) -> None:
         """Connect, read, reconnect with backoff; returns after :meth:`stop`."""

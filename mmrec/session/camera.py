@@ -239,6 +239,8 @@ class CameraFeed:
         before, self._state = self._state, state
         if state == CameraState.STREAMING:
             self._reported = None
+            if self.node is not None:
+                self.node.wake()  # the node is back: follow its events now, not after backoff
             self._events.add(EventKind.CONNECTED, f"streaming from {ingest.target.url}", self.name)
         elif before == CameraState.STREAMING:
             cause = "stopped" if state == CameraState.STOPPED else ingest.stats().last_error

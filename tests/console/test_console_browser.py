@@ -162,7 +162,12 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         await page.click(alert + " button.ack")
         await page.wait_for_selector(alert, state="detached")
 
-        # a command to every node, each node's answer shown
+        # a command to every node, each node's answer shown, and each node's own event
+        # saying it got it (alpha's /events followed again since it came back)
+        events = f"{row} td:nth-child(12)"
+        await page.wait_for_function(
+            f"() => document.querySelector(\"{events}\").textContent !== '-'", timeout=10_000
+        )
         await page.fill("#cmd-body", '{"action": "mark"}')
         await page.click("#btn-send")
         await page.wait_for_function(
@@ -178,6 +183,9 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         assert any("<script>window.__pwned=1</script>" in a for a in answers)  # as text
         for node in nodes:
             assert {"action": "mark"} in list(node.commands)
+        await page.wait_for_function(
+            f"() => document.querySelector(\"{events}\").textContent.startsWith('command: ')"
+        )
 
         # one camera at full resolution, relayed
         await page.click("#cameras tbody tr[data-camera='alpha'] button.view")
