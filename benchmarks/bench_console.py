@@ -6,10 +6,11 @@ The simulator runs in its own process (`mmrec sim`, as bench_record does), the c
 another (`mmrec console`), Debian's chromium (driven by Playwright) shows the page: the
 multiview MJPEG and the SSE state updates. During the measured window the bench records
 --takes takes through the JSON API (as the page's buttons do). CPU comes from /proc:
-the console process as a whole, and its preview threads (the ones at nice +10: decode,
-compose, H.264, JPEG for the page) apart from the rest (ingest, writers, web, SSE, probes,
-node events). With --baseline, `mmrec record --no-preview` records the same N cameras for
-the same time: the console's own CPU is then its total minus that.
+the console process as a whole, and its picture threads (the ones at nice +10: the
+preview's decode, compose, H.264 and JPEG for the page; the contact sheet after each take)
+apart from the rest (ingest, writers, web, SSE, probes, node events, the preview's
+scheduling on the event loop). With --baseline, `mmrec record --no-preview` records the
+same N cameras for the same time: the console's own CPU is then its total minus that.
 
 Frames lost: holes in the simulator's frame numbers inside each take's files, frames the
 writers dropped (manifests), and frames the nodes skipped because the console read too
@@ -240,8 +241,8 @@ def main() -> None:
         print(
             f"console CPU: {r['total_pct']:.1f} % of a core in all = "
             f"{rest / n:.2f} % per stream for ingest, writers, web and events "
-            f"({rest:.1f} %) + live preview {r['preview_pct']:.1f} % "
-            f"(threads at nice +{PREVIEW_NICE}; mosaic at {r['preview_fps']} fps)"
+            f"({rest:.1f} %) + pictures {r['preview_pct']:.1f} % (preview at "
+            f"{r['preview_fps']} fps and contact sheets: threads at nice +{PREVIEW_NICE})"
         )
         print(
             f"elsewhere: simulator {r['sim_pct']:.1f} %, browser {r['browser_pct']:.1f} % "
@@ -255,8 +256,7 @@ def main() -> None:
             print(
                 f"baseline `mmrec record --no-preview`: {base:.1f} % = {base / n:.2f} % per "
                 f"stream; the console's own: {r['total_pct'] - base:.1f} % of a core "
-                f"(preview {r['preview_pct']:.1f} %, web/SSE/events/probes "
-                f"{rest - base:.1f} %)"
+                f"(pictures {r['preview_pct']:.1f} %, the rest {rest - base:.1f} %)"
             )
         verdict = "within" if rest / n <= 1.0 else "over"
         print(f"budget: {rest / n:.2f} % per stream ({verdict} 1 % of a core per stream)")

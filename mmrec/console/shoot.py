@@ -14,6 +14,7 @@ contact sheet is made in a thread. The web side (:mod:`mmrec.console.web`) only 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import contextlib
 import time
 from collections import deque
@@ -42,7 +43,7 @@ from mmrec.discover import Discovery
 from mmrec.errors import MmrecError, RecordingError
 from mmrec.ingest.command import Command, CommandAnswer, CommandTarget, fan_out
 from mmrec.ingest.stream import CameraState, IngestConfig
-from mmrec.live.preview import LivePreview
+from mmrec.live.preview import LivePreview, nice_worker
 from mmrec.session.camera import CameraFeed
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
@@ -106,6 +107,9 @@ class Shoot:
         self._version = 0
         self._state: ConsoleState | None = None
         self._busy = asyncio.Lock()  # one take start/stop at a time
+        self._pictures = cf.ThreadPoolExecutor(
+            1, thread_name_prefix="console-pictures", initializer=nice_worker
+        )
         self._started_ns = time.monotonic_ns()
         self.session.events.subscribe(self._on_event)
 
@@ -139,6 +143,7 @@ class Shoot:
             self._changed.notify_all()
         rec = self.session.recording
         manifest = await self.session.close()
+        self._pictures.shutdown(wait=False, cancel_futures=True)
         if manifest is not None and rec is not None:
             self._add_take(manifest, rec.dir)
         return manifest
@@ -378,8 +383,11 @@ class Shoot:
         from mmrec.review.contact import contact_sheet_of_take
 
         path = take.dir / CONTACT_FILE
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.to_thread(contact_sheet_of_take, take.dir, path)
+            # in the niced picture thread: a sheet (a decode per camera) never slows the
+            # recording of the next take
+            await loop.run_in_executor(self._pictures, contact_sheet_of_take, take.dir, path)
             take.summary = replace(
                 take.summary, contact_sheet=f"/takes/{take.summary.id}/contact-sheet.jpg"
             )

@@ -77,7 +77,9 @@ class PreviewStats:
     error: str | None  # why preview.mkv stopped being written, if it did
 
 
-def _nice_worker() -> None:
+def nice_worker() -> None:
+    """Thread initializer: run this thread at nice +:data:`WORKER_NICE` (recording wins
+    the CPU from it); for pools of picture work beside a recording."""
     # Linux: niceness is per thread (task); threads x264 starts from here inherit it.
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
@@ -251,10 +253,10 @@ class LivePreview:
         """Start ticking, writing preview.mkv (if take_dir) and serving (if port is not None)."""
         self._cond = asyncio.Condition()
         self._decode_pool = cf.ThreadPoolExecutor(
-            self._workers, thread_name_prefix="preview-decode", initializer=_nice_worker
+            self._workers, thread_name_prefix="preview-decode", initializer=nice_worker
         )
         self._encode_pool = cf.ThreadPoolExecutor(
-            1, thread_name_prefix="preview-encode", initializer=_nice_worker
+            1, thread_name_prefix="preview-encode", initializer=nice_worker
         )
         self._start_ns = self._clock()
         if self.take_dir is not None:
