@@ -12,10 +12,12 @@ apart from the rest (ingest, writers, web, SSE, probes, node events, the preview
 scheduling on the event loop). With --baseline, `mmrec record --no-preview` records the
 same N cameras for the same time: the console's own CPU is then its total minus that.
 
-Frames lost: holes in the simulator's frame numbers inside each take's files, frames the
-writers dropped (manifests), and frames the nodes skipped because the console read too
-slowly (the simulator's sent log). A simulator that falls behind (its own "late" frames,
-never sent) makes holes too: such a run says so instead of blaming the console.
+Frames lost: frames the nodes sent (their sent log, per connection) that the console did
+not receive (its own counters, read after the nodes stopped), frames the writers did not
+write (manifests), and frames the nodes skipped because the console read too slowly.
+Holes in the simulator's frame numbers inside each take's files are printed too: a
+simulator that falls behind on a loaded machine (its own "late" frames, never sent)
+makes holes that are not the console's.
 
     .venv/bin/python benchmarks/bench_console.py [--streams 16] [--duration 60] [--takes 3]
 """
@@ -154,6 +156,7 @@ def console_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         stop(sim)  # nodes first: what they sent arrives, then the console stops
         time.sleep(1.5)
+        received = {c["url"]: c["frames"] for c in api(url, "/api/state", token)["cameras"]}
         stop(con)
     finally:
         stop(sim)
@@ -169,8 +172,18 @@ def console_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             recorded += r
             lost += h
     _, late, skips = sim_counters(log)
+    # frames each node wrote to the console's connections, against frames the console
+    # received from it: what the wire and the ingest lost (zero means none)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    node_url = {d["node"]: d["url"] for d in lines if d.get("kind") == "node"}
+    sent: dict[str, int] = {}
+    for d in lines:
+        if d.get("kind") == "connection" and d.get("path", "").startswith("/stream"):
+            u = node_url[d["node"]]
+            sent[u] = sent.get(u, 0) + int(d["frames_sent"])
+    unreceived = sum(max(0, n - received.get(u, 0)) for u, n in sent.items())
     res.update(takes=len(takes), recorded=recorded, holes=lost, dropped=dropped, skips=skips,
-               late=late)  # fmt: skip
+               late=late, sent=sum(sent.values()), unreceived=unreceived)  # fmt: skip
     return res
 
 
@@ -225,19 +238,20 @@ def main() -> None:
         if args.screenshot is not None:
             args.screenshot.write_bytes((work / "console.png").read_bytes())
         rest = r["total_pct"] - r["preview_pct"]
-        lost = r["holes"] + r["dropped"] + r["skips"]
+        lost = r["unreceived"] + r["dropped"] + r["skips"]
         print(
-            f"console: {r['takes']} takes, {r['recorded']} frames recorded, lost {lost} "
-            f"(holes {r['holes']}, writer drops {r['dropped']}, node skips {r['skips']}); "
-            f"simulator late {r['late']}"
+            f"console: {r['takes']} takes, {r['recorded']} frames recorded; lost {lost}: "
+            f"sent by the nodes but not received {r['unreceived']} (of {r['sent']}), "
+            f"not written {r['dropped']}, skipped by the nodes for a slow reader "
+            f"{r['skips']}"
         )
-        if r["late"]:
-            # a frame the simulator was too late to send is a hole in the files too: the
-            # machine could not run the cameras themselves, so losses cannot be judged
-            print(
-                "! the simulator fell behind (frames never sent show as holes): this run "
-                "cannot show zero loss; run it on a quiet machine"
-            )
+        # a frame the simulator was too late to send is a hole in the files too, so holes
+        # are a loss only beyond those
+        print(
+            f"holes in the takes' frame numbers: {r['holes']}; frames the simulator was too "
+            f"late to send (never sent, over the whole run): {r['late']}"
+            + ("" if r["holes"] <= r["late"] else "  ! more holes than late frames")
+        )
         print(
             f"console CPU: {r['total_pct']:.1f} % of a core in all = "
             f"{rest / n:.2f} % per stream for ingest, writers, web and events "
