@@ -60,21 +60,22 @@ class Access:
         return Access(token or new_token(), not is_loopback_bind(bind),
                       HostPolicy.for_bind(bind, allow_hosts))  # fmt: skip
 
-    def _matches(self, value: str | None) -> bool:
+    def matches(self, value: str | None) -> bool:
+        """Whether ``value`` is the token (compared in constant time)."""
         return value is not None and hmac.compare_digest(value.encode(), self.token.encode())
 
     def check(self, r: Request) -> Verdict:
         if not self.hosts.allows(r.host):
             return Verdict(403, f"Host {r.host!r} is not allowed (DNS rebinding guard)")
         authed = (
-            self._matches(r.header_token)
-            or self._matches(r.cookie_token)
-            or self._matches(r.query_token)
+            self.matches(r.header_token)
+            or self.matches(r.cookie_token)
+            or self.matches(r.query_token)
         )
         if self.token_required and not authed:
             return Verdict(401, "token required: open the URL mmrec console printed")
         if r.method not in ("GET", "HEAD"):
-            if not self._matches(r.header_token):
+            if not self.matches(r.header_token):
                 return Verdict(403, f"a change needs the {HEADER} header")
             if r.origin is not None and not self._origin_ok(r.origin):
                 return Verdict(403, f"Origin {r.origin!r} is not allowed")

@@ -158,7 +158,7 @@ class ConsoleServer:
         )
         if not verdict.ok:
             return web.Response(status=verdict.status, text=verdict.reason + "\n")
-        if query_token is not None and request.method == "GET" and request.path == "/":
+        if self.access.matches(query_token) and request.method == "GET" and request.path == "/":
             # the token from the printed URL: into a cookie, and out of the address bar
             found = web.HTTPFound("/")
             found.set_cookie(COOKIE, query_token, httponly=True, samesite="Strict", path="/")
