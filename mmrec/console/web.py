@@ -161,7 +161,7 @@ class ConsoleServer:
         if self.access.matches(query_token) and request.method == "GET" and request.path == "/":
             # the token from the printed URL: into a cookie, and out of the address bar
             found = web.HTTPFound("/")
-            found.set_cookie(COOKIE, query_token, httponly=True, samesite="Strict", path="/")
+            found.set_cookie(COOKIE, self.access.token, httponly=True, samesite="Strict", path="/")
             raise found
         response: web.StreamResponse = await handler(request)
         return response
