@@ -181,3 +181,42 @@ def test_beyond_loopback_every_request_needs_the_token() -> None:
 def test_a_token_is_made_when_none_is_given() -> None:
     a, b = Access.for_bind("0.0.0.0"), Access.for_bind("0.0.0.0")
     assert len(a.token) >= 32 and a.token != b.token
+
+
+# the device map
+
+
+def test_device_map_lists_every_address_with_its_paths_and_the_one_in_use() -> None:
+    from mmrec.console.devices import discovered_device
+    from mmrec.discover import CameraRegistry, Sighting, Source
+
+    reg = CameraRegistry()
+    lan = Sighting(Source.MDNS, "cam-a._mmcam._tcp.local.", "Cam A", "Pixel 8", "wide",
+                   ("192.168.43.21",), 8081)  # fmt: skip
+    scan = Sighting(Source.SCAN, "192.168.43.21:8081", "Cam A", "Pixel 8", "wide",
+                    ("192.168.43.21",), 8081)  # fmt: skip
+    ts = Sighting(Source.MANUAL, "100.101.7.21:8081", "Cam A", "Pixel 8", "wide",
+                  ("100.101.7.21",), 8081)  # fmt: skip
+    for s in (lan, scan, ts):
+        reg.observe(s, 1)
+    (info,) = reg.cameras()
+    assert [p.source for p in reg.paths_of(info.id)] == [Source.MDNS, Source.SCAN, Source.MANUAL]
+    dev = discovered_device(info, reg.paths_of(info.id), (info.host, info.port))
+    assert (dev.name, dev.model, dev.role, dev.in_use) == (
+        "Cam A",
+        "Pixel 8",
+        "wide",
+        "192.168.43.21:8081",
+    )
+    assert dev.found_by == ("manual", "mdns", "scan")
+    rows = {a.address: a for a in dev.addresses}
+    assert rows["192.168.43.21"].kind == "lan" and rows["192.168.43.21"].in_use
+    assert rows["192.168.43.21"].found_by == ("mdns", "scan")
+    assert rows["100.101.7.21"].kind == "tailscale" and not rows["100.101.7.21"].in_use
+    # the LAN stops answering: the Tailscale address takes over, and the map says so
+    reg.set_answering(Source.MDNS, lan.key, False, 2)
+    reg.set_answering(Source.SCAN, scan.key, False, 2)
+    (info,) = reg.cameras()
+    dev = discovered_device(info, reg.paths_of(info.id), (info.host, info.port))
+    rows = {a.address: a for a in dev.addresses}
+    assert rows["100.101.7.21"].in_use and not rows["192.168.43.21"].answering
