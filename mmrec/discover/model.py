@@ -70,6 +70,19 @@ class CameraInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PathInfo:
+    """One path by which a camera is known (the console's device map): where it found
+    the node, the node's addresses on it (preferred first), and whether it answers."""
+
+    source: Source
+    key: str
+    addresses: tuple[str, ...]
+    port: int
+    answering: bool
+    last_seen_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class CameraAdded:
     """A camera became available (first time, or again after :class:`CameraLost`)."""
 

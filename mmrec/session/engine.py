@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 class PreviewOptions:
     """The live tiled preview (``preview.mkv`` + a local MJPEG feed and page)."""
 
-    port: int = 8090  # on 127.0.0.1; a taken port falls back to a free one
+    port: int | None = 8090  # on 127.0.0.1; a taken port falls back to a free one; None:
+    # not served by the preview itself (the console serves its mosaic on its own page)
     fps: float = 10.0
     size: tuple[int, int] = (1920, 1080)
 
@@ -57,6 +58,7 @@ class Session:
         direct_io: bool = True,
         preroll_seconds: float = 0.0,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        node_events: bool = False,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         if preroll_seconds < 0:
@@ -72,6 +74,7 @@ class Session:
             probe_clocks=probe_clocks,
             direct_io=direct_io,
             preroll_ns=int(preroll_seconds * 1e9),
+            node_events=node_events,
         )
         self.events = EventLog()
         if on_event is not None:
@@ -174,6 +177,9 @@ class Session:
         self.recording = rec
         for feed in self.feeds.values():
             rec.add(feed)
+        if self.preview is not None:  # a session-long preview: this take's preview.mkv
+            await self.preview.switch_file(rec.dir)
+            rec.preview = self.preview
         self.events.add(EventKind.TAKE, f"take {rec.id} started into {rec.dir}", mono_ns=start)
         if self.feeds:
             rec.announce_forecast()  # free space, and how long it lasts for these cameras
@@ -188,6 +194,11 @@ class Session:
         stop = time.monotonic_ns() if at_mono_ns is None else at_mono_ns
         await rec.stop(stop)
         self.events.add(EventKind.TAKE, f"take {rec.id} stopped", mono_ns=stop)
+        if self.preview is not None:
+            try:
+                await self.preview.switch_file(None)  # preview.mkv of this take is complete
+            except Exception as exc:  # the preview must never cost the recording
+                self.note(f"preview: could not finish its file: {exc!r}")
         return await self._finish(rec)
 
     async def _finish(self, rec: Recording) -> Manifest:
@@ -199,13 +210,14 @@ class Session:
 
     # preview
 
-    async def start_preview(self, folder: Path, opts: PreviewOptions) -> LivePreview | None:
-        """Start the live mosaic (``preview.mkv`` in ``folder``); a taken port falls back to
-        any free one, and a preview that cannot start at all is reported and skipped:
-        recording goes on regardless."""
+    async def start_preview(self, folder: Path | None, opts: PreviewOptions) -> LivePreview | None:
+        """Start the live mosaic (``preview.mkv`` in ``folder``; None: no file until a take
+        starts, then one per take); a taken port falls back to any free one, and a preview
+        that cannot start at all is reported and skipped: recording goes on regardless."""
         from mmrec.live.preview import LivePreview
 
-        for port in dict.fromkeys((opts.port, 0)):
+        ports = (None,) if opts.port is None else dict.fromkeys((opts.port, 0))
+        for port in ports:
             preview = LivePreview(folder, size=opts.size, fps=opts.fps, port=port)
             try:
                 await preview.start()
