@@ -21,7 +21,7 @@ from typing import Any, Final
 import av
 
 from mmrec.errors import MmrecError, TakeError
-from mmrec.store.take import CameraEntry, IndexRow, read_index
+from mmrec.store.take import CameraEntry, IndexRow, camera_segments, read_index
 
 # Columns of index.csv that give a frame's time on the take timeline, best first: a
 # refined time (issue 16 adds one, computed after the take) when a take has it, else the
@@ -67,7 +67,7 @@ def open_camera(take_dir: Path, entry: CameraEntry) -> CameraSource:
         rows = list(read_index(index))
     except FileNotFoundError:
         rows = []
-        warnings.append(f"camera {entry.name!r}: no {index.relative_to(take_dir)}; not exported")
+        warnings.append(f"camera {entry.name!r}: no {entry.index or index}; not exported")
     except TakeError as exc:
         raise TakeError(f"camera {entry.name!r}: {exc}") from exc
     times: list[int] = []
@@ -78,12 +78,9 @@ def open_camera(take_dir: Path, entry: CameraEntry) -> CameraSource:
         t = max(t, last + 1)  # strictly increasing, as pts are (a tie never reorders)
         times.append(t)
         last = t
-    # The manifest may lag the folder by a moment after a crash: the folder counts too.
-    cam_dir = take_dir / entry.dir
-    names = {Path(s).name for s in entry.segments}
-    if cam_dir.is_dir():
-        names |= {p.name for p in cam_dir.glob("seg-*.mkv")}
-    segments = [cam_dir / n for n in sorted(names)]
+    # The manifest may lag the folder by a moment after a crash: the folder counts too
+    # (and segments in relay folders are where the manifest says).
+    segments = camera_segments(take_dir, entry)
     return CameraSource(entry, take_dir, rows, times, column, segments, warnings)
 
 

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import av
 
-from mmrec.store.take import CameraEntry, IndexRow, Manifest, read_index
+from mmrec.store.take import CameraEntry, IndexRow, Manifest, camera_segments, read_index
 from mmrec.wire import jpeg
 
 NS: Final = 1_000_000_000
@@ -46,7 +46,6 @@ class CameraScan:
 
 
 def scan_camera(take_dir: Path, cam: CameraEntry) -> CameraScan:
-    cam_dir = take_dir / cam.dir
     warnings: list[str] = []
     rows: list[IndexRow] = []
     index = take_dir / (cam.index or f"{cam.dir}/index.csv")
@@ -54,12 +53,9 @@ def scan_camera(take_dir: Path, cam: CameraEntry) -> CameraScan:
         rows = list(read_index(index))
     except FileNotFoundError:  # an unreadable one raises TakeError
         warnings.append(f"camera {cam.name!r}: no {index}; using packet times")
-    # The manifest may lag the files by a moment after a crash: trust the folder too.
-    names = {Path(s).name for s in cam.segments}
-    if cam_dir.is_dir():
-        names |= {p.name for p in cam_dir.glob("seg-*.mkv")}
-    segments = [cam_dir / n for n in sorted(names)]
-    return CameraScan(rows, segments, warnings)
+    # The manifest may lag the files by a moment after a crash: trust the folder too
+    # (and segments in relay folders are where the manifest says).
+    return CameraScan(rows, camera_segments(take_dir, cam), warnings)
 
 
 def iter_camera(

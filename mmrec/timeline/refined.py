@@ -20,7 +20,7 @@ thread, of which the fit ~0.2 s and the rest reading and rewriting the index
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from mmrec.errors import MmrecError
 from mmrec.store.take import (
     INDEX,
     PROBES,
+    REFINED_COLUMN,
     CameraEntry,
     Manifest,
     RefinedClock,
@@ -60,13 +61,23 @@ def refine_take(take_dir: Path, *, warn: Warn | None = None) -> Manifest:
     return manifest
 
 
-def refine_cameras(take_dir: Path, manifest: Manifest, *, warn: Warn | None = None) -> Manifest:
-    """``manifest`` with each camera's ``refined`` record, ``refined_ns`` written into its
-    index. Blocking (files and the fit): run it in a thread, never on an event loop."""
+def refine_cameras(
+    take_dir: Path,
+    manifest: Manifest,
+    *,
+    warn: Warn | None = None,
+    cameras: Collection[str] | None = None,
+) -> Manifest:
+    """``manifest`` with each camera's ``refined`` record (of those named in ``cameras``,
+    default all), ``refined_ns`` written into its index. Blocking (files and the fit): run
+    it in a thread, never on an event loop."""
     cams: list[CameraEntry] = []
     events = list(manifest.events)
     end_ns = manifest.duration_ns or 0
     for cam in manifest.cameras:
+        if cameras is not None and cam.name not in cameras:
+            cams.append(cam)
+            continue
         try:
             refined = refine_camera(take_dir, cam, manifest.start_realtime_ns)
         except (MmrecError, ValueError) as exc:
@@ -76,9 +87,31 @@ def refine_cameras(take_dir: Path, manifest: Manifest, *, warn: Warn | None = No
                 warn(f"camera {cam.name!r}: {text}")
             cams.append(replace(cam, refined=None))
             continue
-        probes = f"{cam.dir}/{PROBES}" if (take_dir / cam.dir / PROBES).is_file() else None
-        cams.append(replace(cam, refined=refined, probes=probes or cam.probes))
+        probes = cam.probes or (
+            f"{cam.dir}/{PROBES}" if (take_dir / cam.dir / PROBES).is_file() else None
+        )
+        cams.append(replace(cam, refined=refined, probes=probes))
     return replace(manifest, cameras=tuple(cams), events=tuple(events))
+
+
+def refined_already(take_dir: Path, cam: CameraEntry) -> bool:
+    """Whether the camera has its refined record and its index the refined times."""
+    if cam.refined is None:
+        return False
+    try:
+        with open(_index_path(take_dir, cam), encoding="utf-8") as f:
+            return REFINED_COLUMN in f.readline().strip().split(",")
+    except OSError:
+        return False
+
+
+def _index_path(take_dir: Path, cam: CameraEntry) -> Path:
+    # a path in a relay folder is absolute: joining keeps it
+    return take_dir / (cam.index or f"{cam.dir}/{INDEX}")
+
+
+def _probes_path(take_dir: Path, cam: CameraEntry) -> Path:
+    return take_dir / (cam.probes or f"{cam.dir}/{PROBES}")
 
 
 def refine_camera(take_dir: Path, cam: CameraEntry, start_realtime_ns: int) -> RefinedClock | None:
@@ -88,7 +121,7 @@ def refine_camera(take_dir: Path, cam: CameraEntry, start_realtime_ns: int) -> R
     cannot be rewritten (it is then unchanged).
     """
     cpu0 = time.thread_time()
-    index = take_dir / (cam.index or f"{cam.dir}/{INDEX}")
+    index = _index_path(take_dir, cam)
     try:
         table = read_index_table(index)
     except FileNotFoundError:
@@ -97,7 +130,7 @@ def refine_camera(take_dir: Path, cam: CameraEntry, start_realtime_ns: int) -> R
     if n == 0:
         return None
     try:
-        probes = read_probes(take_dir / cam.dir / PROBES)
+        probes = read_probes(_probes_path(take_dir, cam))
     except FileNotFoundError:
         probes = []
     arrival = np.array(table.column("arrival_ns"), dtype=np.int64)
