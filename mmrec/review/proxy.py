@@ -35,7 +35,7 @@ from mmrec.review.plan import ProxyPlan, plan_proxies
 from mmrec.review.render import CameraStrand
 from mmrec.review.source import CameraReader, read_cameras
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import load_manifest
+from mmrec.store.take import CameraEntry, load_manifest
 
 NS: Final = 1_000_000_000
 DEFAULT_OPTIONS: Final = ProxyOptions()
@@ -156,11 +156,7 @@ def make_proxies(
     plan = plan_proxies(
         [c.span for c in cams],
         [c.size for c in cams],
-        (
-            r.time_ns
-            for c in cams
-            for r in c.scan.rows[(c.entry.clock.warmup_frames if c.entry.clock else 0) :]
-        ),
+        (r.best_ns for c in cams for r in c.scan.rows[_settled(c.entry) :]),
         manifest.timecode,
         opts,
     )
@@ -284,6 +280,14 @@ class _Run:
         for wr in self.writers:  # after an error: finalize what was written
             with contextlib.suppress(Exception):
                 wr.close()
+
+
+def _settled(cam: CameraEntry) -> int:
+    """The first index row whose time is settled: 0 when the take was refined (every
+    frame is), else the first after the live clock model's warm-up."""
+    if cam.refined is not None or cam.clock is None:
+        return 0
+    return cam.clock.warmup_frames
 
 
 def _file_names(dirs: list[str]) -> list[str]:

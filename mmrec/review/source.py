@@ -2,7 +2,10 @@
 
 Per camera, packets are demuxed from its segments in order and matched to ``index.csv``
 rows by pts (a packet with no row falls back to its pts; a row with no packet is skipped,
-as after a crash), so every frame carries its full-resolution time. A take that was not
+as after a crash), so every frame carries its full-resolution time: the refined time when
+the take has one (``refined_ns``, every frame placed with the whole take's evidence), else
+the live one. Times are made strictly increasing per camera (a refined time is not
+guaranteed to be: a glitched frame keeps its own). A take that was not
 finished, a missing index, a truncated or unreadable segment: each is a warning, and what
 can be read is read.
 """
@@ -90,7 +93,7 @@ def iter_camera(
                     rows.popleft()  # indexed but not in the file (cut off by a crash)
                 if rows and rows[0].pts == pts_ms:
                     r = rows.popleft()
-                    t, seq = r.time_ns, r.seq
+                    t, seq = r.best_ns, r.seq
                 else:
                     t, seq = int(packet.pts * tb * NS), -1
                 if t <= last_t:
@@ -148,7 +151,11 @@ def read_cameras(
 
 def _span(take_dir: Path, cam: CameraEntry, scan: CameraScan) -> tuple[int, int] | None:
     if scan.rows:
-        return scan.rows[0].time_ns, scan.rows[-1].time_ns
+        # as iter_camera yields them: strictly increasing from the first row's time
+        end = scan.rows[0].best_ns
+        for r in scan.rows[1:]:
+            end = max(end + 1, r.best_ns)
+        return scan.rows[0].best_ns, end
     first = last = None
     for f in iter_camera(take_dir, cam, scan, lambda _: None):
         first = f.time_ns if first is None else first

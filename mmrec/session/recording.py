@@ -49,8 +49,15 @@ from mmrec.session.outcome import (
 from mmrec.store.disk import CameraRate, Forecast
 from mmrec.store.health import WriteChange
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import CameraEntry, Manifest, PreviewInfo, TakeEvent
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
+from mmrec.store.take import PROBE_LEAD_NS, PROBES, CameraEntry, Manifest, PreviewInfo, TakeEvent
+from mmrec.store.writer import (
+    DEFAULT_QUEUE_FRAMES,
+    CameraWriter,
+    Frame,
+    Probe,
+    WriterPool,
+    WriterStats,
+)
 from mmrec.timeline.timecode import timecode_at
 
 if TYPE_CHECKING:
@@ -90,6 +97,7 @@ class WriteOptions:
     muxer: str = "mkv"
     direct_io: bool = True
     relays: tuple[Path, ...] = ()  # output folders that continue the take when one fills
+    refine: bool = True  # refine every camera's clock over the whole take when it ends
 
 
 class _TakeCamera:
@@ -129,6 +137,15 @@ class _TakeCamera:
         self._conn: int | None = None
         self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
         self.losses = LossWatch(feed.name, rec._events)
+        # The feed's probes from PROBE_LEAD_NS before the start on: the refinement places
+        # the first frames with the probes sent before them (a burst precedes each stream).
+        for t0, dev, t1 in feed.recent_probes(rec.start_monotonic_ns - PROBE_LEAD_NS):
+            self.offer_probe(t0, dev, t1)
+
+    def offer_probe(self, t0: int, device_ns: int, t1: int) -> None:
+        """A clock probe (monotonic ns) into this camera's probes.csv, on the take timeline."""
+        start = self._rec.start_monotonic_ns
+        self.writer.offer_probe(Probe(t0 - start, device_ns, t1 - start))
 
     def offer(self, p: Placed) -> None:
         # Hot path, on the event loop: two comparisons, a gap check and a queue put.
@@ -152,7 +169,7 @@ class _TakeCamera:
         self._last_ns = arrival
         self._conn = p.connection
         self._taken += 1
-        self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
+        self.writer.offer(Frame(p.data, t, arrival, p.device_ts, p.connection))
 
     def _gap(self, start: int, end: int, how: str) -> None:
         self.gaps.append((start, end))
@@ -232,13 +249,14 @@ class _TakeCamera:
             last_pts=w.last_pts,
             state=str(w.state) if w.state.failing else str(i.state),
             last_error=w.error or i.last_error,
-            clock=feed.clock.info(),
+            clock=feed.clock_info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
             write_state=str(w.state),
             lost=w.lost,
             lost_causes=w.lost_causes,
             write_gaps=w.write_gaps,
+            probes=f"{self.dir}/{PROBES}" if w.probes else None,
             connections=self.connections(i),
             fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
             outcome=verdict.outcome,
@@ -310,6 +328,7 @@ class Recording:
         self._updater: asyncio.Task[None] | None = None
         self._stop_updates = asyncio.Event()
         self.finished = False
+        self._final: Manifest | None = None
 
     # lifecycle
 
@@ -340,6 +359,7 @@ class Recording:
         for p in held:
             cam.offer(p)
         feed.sink = cam.offer
+        feed.probe_sink = cam.offer_probe
         st = cam.base
         if st.state != CameraState.STREAMING and st.last_error is not None:
             # away since before this take: its timeline starts with why
@@ -376,15 +396,19 @@ class Recording:
                     )
 
     async def finish(self) -> Manifest:
-        """Close every writer (after what is queued), write the final manifest."""
+        """Close every writer (after what is queued), refine the clocks over the whole take
+        (in a thread: ~1.3 s of CPU per camera-hour, see mmrec.timeline.refined), write the
+        final manifest."""
         if self.finished:
-            return self.manifest(final=True)
+            return self._final or self.manifest(final=True)
         self.finished = True
         if self._end_mono_ns is None:
             self._end_mono_ns = time.monotonic_ns()
         for cam in self._cameras.values():
             if cam.feed.sink == cam.offer:
                 cam.feed.sink = None
+            if cam.feed.probe_sink == cam.offer_probe:
+                cam.feed.probe_sink = None
         self._stop_updates.set()
         try:
             await asyncio.gather(
@@ -401,9 +425,26 @@ class Recording:
             final = self.manifest(final=True)
             try:
                 await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+                # Finished on disk before the refinement: a crash during it (seconds for
+                # long takes) leaves a finished take without refined_ns, which repair adds.
+                if self.options.refine:
+                    final = await asyncio.to_thread(self._refine, final)
+                    await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
             finally:
                 self.folders.release()
+            self._final = final
         return final
+
+    def _refine(self, final: Manifest) -> Manifest:
+        """The final manifest with every camera refined; never fails the take (a camera
+        that cannot be refined keeps its live times, and an event says why)."""
+        from mmrec.timeline.refined import refine_cameras  # numpy: only when a take ends
+
+        try:
+            return refine_cameras(self.dir, final)
+        except Exception as exc:  # the recording is on disk: refinement must not cost it
+            event = TakeEvent(final.duration_ns or 0, "clock", f"clock refinement failed: {exc!r}")
+            return replace(final, events=(*final.events, event))
 
     # views
 

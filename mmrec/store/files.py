@@ -147,7 +147,9 @@ class CameraFiles:
 
     # -- what the writer calls ------------------------------------------------------------
 
-    def write(self, time_ns: int, arrival_ns: int, device_ts: str | None, data: Bytes) -> None:
+    def write(
+        self, time_ns: int, arrival_ns: int, device_ts: str | None, data: Bytes, conn: int = 0
+    ) -> None:
         """Write one frame (or count it lost: see the module docstring)."""
         size = jpeg.dimensions(data)
         if size is None:
@@ -158,14 +160,14 @@ class CameraFiles:
             health.lose(time_ns)
             return
         try:
-            self._write(size, time_ns, arrival_ns, device_ts, data)
+            self._write(size, time_ns, arrival_ns, device_ts, data, conn)
         except WRITE_FAILURES as exc:  # the frame is not in the file
             # A relay folder may take it at once (the first one just filled up): then the
             # move is the news, not the failure.
             self._failed(exc, "cannot write", announce=False)
             if self._recover(len(data), relay_only=True):
                 try:
-                    self._write(size, time_ns, arrival_ns, device_ts, data)
+                    self._write(size, time_ns, arrival_ns, device_ts, data, conn)
                     return
                 except WRITE_FAILURES as again:
                     self._failed(again, "cannot write")
@@ -254,6 +256,7 @@ class CameraFiles:
         arrival_ns: int,
         device_ts: str | None,
         data: Bytes,
+        conn: int,
     ) -> None:
         if (
             self._segment is None
@@ -279,7 +282,7 @@ class CameraFiles:
         if self.dirty_since is None:
             self.dirty_since = self._clock()
         self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))
-        self._append_row(b"%d,%d,%d,%d,%d,%s,%d\n" % (
+        self._append_row(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
             seq,
             len(self._segments) - 1,
             pts,
@@ -287,6 +290,7 @@ class CameraFiles:
             arrival_ns,
             csv_field(device_ts) if device_ts else b"",
             len(data),
+            conn,
         ))  # fmt: skip
 
     def _append_row(self, row: bytes) -> None:
@@ -304,7 +308,7 @@ class CameraFiles:
             return
         rows = bytes(self._pending_rows)
         try:
-            _write_all(self._index_fd, rows)
+            write_all(self._index_fd, rows)
         except OSError:
             # a row cut short by a full disk: cut back to whole rows (ours, just written)
             with contextlib.suppress(OSError):
@@ -349,7 +353,7 @@ class CameraFiles:
         tmp = cam / f"{INDEX}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            _write_all(fd, body)
+            write_all(fd, body)
             os.replace(tmp, path)
         except BaseException:
             os.close(fd)
@@ -460,7 +464,7 @@ def csv_field(text: str) -> bytes:
     return raw
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     done = os.write(fd, data)
     while done < len(data):  # a short write (a signal, a full disk): finish it or raise
         n = os.write(fd, data[done:])

@@ -15,7 +15,8 @@ a manifest of a moment before, in state ``recording``. :func:`repair_take`:
    ``index-before-repair.csv``;
 4. brings the manifest in line (frames, bytes, pts, segments, duration), marks the take
    ``recovered`` with what was fixed, and writes it into every folder of the take;
-5. runs the whole-take clock refinement, when this build has it (:func:`refine_clocks`).
+5. runs the whole-take clock refinement (:func:`refine_clocks`) for every camera whose
+   index has no refined times (the recorder did not get to it, or step 3 rewrote it).
 
 Never changes a JPEG byte (only element headers and sizes around them), never deletes a
 file, and is idempotent: a second run finds nothing to fix and changes nothing.
@@ -42,6 +43,7 @@ from mmrec.store.mkvread import MkvLayoutError, SegmentLayout, scan
 from mmrec.store.take import (
     INDEX,
     INDEX_COLUMNS,
+    INDEX_COLUMNS_V1,
     CameraEntry,
     IndexRow,
     Manifest,
@@ -104,9 +106,7 @@ def repair_take(
         for cam in manifest.cameras:
             cams.append(_repair_camera(take_dir, manifest, cam, report, write, say))
         reconciled = _reconcile(manifest, tuple(cams), report)
-        note = refine_clocks(take_dir) if write else None
-        if note:
-            report.fixed.append(note)
+        reconciled = refine_clocks(take_dir, reconciled, report, write)
         report.state_after = manifest.state
         if report.changed or manifest.state == "recording":
             if manifest.state != "recovered":
@@ -118,12 +118,20 @@ def repair_take(
     return report
 
 
-def refine_clocks(take_dir: Path) -> str | None:
-    """Hook for the whole-take clock refinement of every camera (issue #16, phase 2:
-    ``refined_ns`` in each index). This build has no take-level entry point for it yet;
-    when ``mmrec.timeline`` provides one (e.g. ``refine_take(take_dir)``), repair calls
-    it here and returns what it did. None: nothing was done."""
-    return None
+def refine_clocks(take_dir: Path, m: Manifest, report: RepairReport, write: bool) -> Manifest:
+    """``m`` with the whole-take clock refinement (:mod:`mmrec.timeline.refined`) of every
+    camera that has frames and no refined times in its index: ``refined_ns`` written into
+    the index, the camera's ``refined`` record into the manifest. Cameras already refined
+    are left alone (a second repair changes nothing)."""
+    from mmrec.timeline.refined import refine_cameras, refined_already  # numpy, on demand
+
+    todo = [c.name for c in m.cameras if c.frames and not refined_already(take_dir, c)]
+    if not todo:
+        return m
+    report.fixed.append(f"clock refinement over the whole take: {', '.join(todo)}")
+    if not write:
+        return m
+    return refine_cameras(take_dir, m, cameras=todo)
 
 
 # -- the manifest ---------------------------------------------------------------------------
@@ -326,7 +334,9 @@ def _reconcile_index(
                 j += 1
             elif blk is not None and (row is None or blk[0] <= row.pts):
                 t = blk[0] * tick_ns  # all the file knows of its time
-                kept.append(IndexRow(0, seg, blk[0], t, t, "", blk[1]))
+                # its connection: the frame's before it, most likely (else the next one's)
+                conn = kept[-1].conn if kept else (row.conn if row is not None else None)
+                kept.append(IndexRow(0, seg, blk[0], t, t, "", blk[1], conn))
                 added += 1
                 j += 1
             else:
@@ -356,13 +366,16 @@ def _reconcile_index(
 
 
 def _write_rows(path: Path, rows: list[IndexRow]) -> None:
-    """``rows`` as an index file, atomically (temp file, fsync, rename)."""
+    """``rows`` as an index file, atomically (temp file, fsync, rename); a take from before
+    the ``conn`` column keeps its columns. Refined times are left out: they are refined
+    again (:func:`refine_clocks`)."""
+    columns = INDEX_COLUMNS if any(r.conn is not None for r in rows) else INDEX_COLUMNS_V1
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(INDEX_COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow([getattr(r, c) for c in INDEX_COLUMNS])
+            w.writerow([getattr(r, c) if c != "conn" else r.conn or 0 for c in columns])
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

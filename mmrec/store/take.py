@@ -5,6 +5,7 @@ A take is one recording session::
     OUT/<take-id>/manifest.json          written at start, kept current, final at the end
     OUT/<take-id>/<camera>/seg-0000.mkv  Matroska, JPEG passthrough, one per segment
     OUT/<take-id>/<camera>/index.csv     one line per frame written (see INDEX_COLUMNS)
+    OUT/<take-id>/<camera>/probes.csv    the camera's /status clock probes (PROBE_COLUMNS)
 
 With relay folders (``mmrec record --relay DIR``) a take continues in ``DIR/<take-id>/``
 when the first folder fills up: the same take id, segments numbered on, and a manifest
@@ -20,7 +21,15 @@ Invariants:
 - ``index.csv`` keeps timing at full resolution (ns) so nothing about timing is lost by the
   millisecond pts: ``time_ns`` is the frame's time on the take timeline (aligned capture time
   when the clock model has it, else arrival), ``arrival_ns`` the arrival time on the same
-  timeline, ``device_ts`` the part's ``X-Timestamp`` exactly as received.
+  timeline, ``device_ts`` the part's ``X-Timestamp`` exactly as received, ``conn`` the
+  connection that brought it. After the take, the whole-take clock refinement
+  (:mod:`mmrec.timeline.refined`) adds ``refined_ns``: each frame's best capture time, from
+  all of the camera's evidence before and after it. Readers take ``refined_ns`` when a take
+  has it (:attr:`IndexRow.best_ns`); the live ``time_ns`` stays, and the segments' pts are
+  the live times (the manifest's ``pts_from`` says so).
+- ``probes.csv`` keeps every ``/status`` round trip the camera answered during the take
+  and up to ``PROBE_LEAD_NS`` before it, on the take timeline: what the refinement needs
+  besides the index.
 - The manifest is replaced atomically (write to a temporary file, fsync, rename), so a crash
   always leaves a complete manifest of a moment shortly before it.
 """
@@ -33,7 +42,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -53,7 +62,18 @@ INDEX_COLUMNS: Final = (
     "arrival_ns",  # arrival of the frame's last byte on the take timeline, ns
     "device_ts",  # X-Timestamp as received ('' if none)
     "size",  # JPEG bytes
+    "conn",  # connection number (a change: a new connection; frames may have been missed)
 )
+# Columns of takes written before ``conn`` existed; read as conn = None.
+INDEX_COLUMNS_V1: Final = INDEX_COLUMNS[:7]
+REFINED_COLUMN: Final = "refined_ns"  # added after the take (mmrec.timeline.refined)
+PROBES: Final = "probes.csv"
+PROBE_COLUMNS: Final = (
+    "t0_ns",  # request written, take timeline (recorder clock), ns
+    "device_ns",  # the node's clock in its answer (Unix ns on the device's clock)
+    "t1_ns",  # first byte of the answer, take timeline, ns
+)
+PROBE_LEAD_NS: Final = 10_000_000_000  # probes kept from this long before the take's start
 
 
 # Reading a take back: what can go wrong, and what it becomes (mmrec.errors.map_exceptions).
@@ -81,6 +101,46 @@ class ClockInfo:
     warmup_frames: int = 0
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
+    probes: int = 0  # /status clock probes answered (session-wide: the feed's count)
+    note: str | None = None  # what a reader should know (e.g. the node has no /status clock)
+
+
+@dataclass(frozen=True, slots=True)
+class RefinedSegment:
+    """A run of frames with one continuous device clock and link, as the refinement fit it."""
+
+    first: int  # index of its first frame (row order in index.csv)
+    frames: int
+    cause: str  # why it begins: "start", "connection", "step"
+    drift_ppm: float
+    uncertainty_ns: int
+    probes: int  # probes that measured it
+
+
+@dataclass(frozen=True, slots=True)
+class RefinedClock:
+    """The whole-take refinement of one camera's clock (``refined_ns`` in its index).
+
+    ``maps_to`` says what ``refined_ns`` means: "capture" (the capture instant: probes
+    measured the min delay), "capture+min_delay" (no /status clock: capture plus the
+    camera's unknown minimum delay) or "arrival" (no device timestamps). ``shift_*`` say
+    how far the refined times moved from the live ``time_ns`` (the segments' pts).
+    """
+
+    source: str  # "device+probe", "device" or "arrival"
+    maps_to: str
+    uncertainty_ns: int
+    drift_ppm: float | None
+    min_delay_ns: int | None
+    offset_ns: int | None  # device clock minus recorder wall clock at the first frame
+    probes_used: int
+    probes_dropped: int
+    outliers: int
+    segments: tuple[RefinedSegment, ...]
+    shift_p50_ns: int  # |refined_ns - time_ns|: median ...
+    shift_max_ns: int  # ... and largest
+    cpu_s: float  # CPU time the refinement of this camera took (reading and writing included)
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +181,8 @@ class CameraEntry:
     # gaps, lost or nothing, and the same in words
     outcome: str | None = None
     outcome_detail: str | None = None
+    probes: str | None = None  # the camera's probes.csv, relative to the take folder
+    refined: RefinedClock | None = None  # set after the take by the whole-take refinement
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +251,10 @@ class Manifest:
     recovery: Recovery | None = None
     outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
     outcome_detail: str | None = None
+    # Which index column the segments' pts were written from: the live time. The refined
+    # time (index column refined_ns, per camera ``refined``) is better; export and the
+    # proxies use it, the segment files are not rewritten.
+    pts_from: str = "time_ns"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -203,6 +269,10 @@ class Manifest:
             clock = c.get("clock")
             c = dict(c)
             c["clock"] = ClockInfo(**clock) if clock else None
+            refined = c.get("refined")
+            if refined:
+                segs = tuple(RefinedSegment(**g) for g in refined.get("segments", ()))
+                c["refined"] = RefinedClock(**{**refined, "segments": segs})
             c["segments"] = tuple(c.get("segments", ()))
             c["gaps"] = tuple(tuple(g) for g in c.get("gaps", ()))
             c["lost_causes"] = tuple(tuple(g) for g in c.get("lost_causes", ()))
@@ -243,6 +313,7 @@ def rebase(manifest: Manifest, from_dir: Path, to_dir: Path) -> Manifest:
             c,
             segments=tuple(move(s) for s in c.segments),
             index=move(c.index) if c.index else c.index,
+            probes=move(c.probes) if c.probes else c.probes,
         )
         for c in manifest.cameras
     )
@@ -302,13 +373,22 @@ class IndexRow:
     arrival_ns: int
     device_ts: str
     size: int
+    conn: int | None = None  # None: a take from before the column existed
+    refined_ns: int | None = None  # None: the take has not been refined
+
+    @property
+    def best_ns(self) -> int:
+        """The frame's best time on the take timeline: refined when the take has it."""
+        return self.time_ns if self.refined_ns is None else self.refined_ns
 
 
 def read_index(path: Path) -> Iterator[IndexRow]:
     """Rows of a camera's ``index.csv``; a last line cut short by a crash is skipped.
 
-    Raises :class:`FileNotFoundError` if there is none (the caller decides what a camera
-    without an index means) and :class:`TakeError` if it cannot be read.
+    Takes from before ``conn`` and ``refined_ns`` existed read with those None; columns
+    this version does not know are ignored (a newer mmrec's take still reads). Raises
+    :class:`FileNotFoundError` if there is none (the caller decides what a camera without
+    an index means) and :class:`TakeError` if it cannot be read.
     """
     where = f"cannot read {path}"
     try:
@@ -325,10 +405,9 @@ def _index_rows(f: TextIO, path: Path) -> Iterator[IndexRow]:
     header = next(reader, None)
     if header is None:
         return
-    if tuple(header) != INDEX_COLUMNS:
-        raise TakeError(f"{path}: unexpected index columns {header}")
+    width, conn, refined = _index_columns(header, path)
     for row in reader:
-        if len(row) != len(INDEX_COLUMNS):
+        if len(row) != width:
             continue
         with contextlib.suppress(ValueError):
             yield IndexRow(
@@ -339,7 +418,123 @@ def _index_rows(f: TextIO, path: Path) -> Iterator[IndexRow]:
                 int(row[4]),
                 row[5],
                 int(row[6]),
+                int(row[conn]) if conn >= 0 else None,
+                int(row[refined]) if refined >= 0 else None,
             )
+
+
+def _index_columns(header: list[str], path: Path) -> tuple[int, int, int]:
+    """Width, and where ``conn`` and ``refined_ns`` are (-1: not there); TakeError if the
+    header is not an index's."""
+    if tuple(header[:7]) != INDEX_COLUMNS_V1:
+        raise TakeError(f"{path}: unexpected index columns {header}")
+    conn = header.index("conn") if "conn" in header else -1
+    refined = header.index(REFINED_COLUMN) if REFINED_COLUMN in header else -1
+    return len(header), conn, refined
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class IndexTable:
+    """A camera's ``index.csv`` as written: the header and each row's fields, as text.
+
+    For a tool that adds a column (the refinement) without touching any other: the rows
+    are the ones :func:`read_index` yields, in the same order.
+    """
+
+    path: Path
+    header: tuple[str, ...]
+    rows: list[list[str]]
+
+    def column(self, name: str) -> list[str]:
+        """One column's fields; ValueError if the index has no such column."""
+        i = self.header.index(name)
+        return [r[i] for r in self.rows]
+
+
+def read_index_table(path: Path) -> IndexTable:
+    """The index at ``path`` as an :class:`IndexTable` (a line cut short by a crash is
+    left out, as :func:`read_index` leaves it). :class:`FileNotFoundError` if there is
+    none, :class:`TakeError` if it cannot be read."""
+    where = f"cannot read {path}"
+    rows: list[list[str]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f, map_exceptions(_TAKE_ERRORS, where):
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return IndexTable(path, INDEX_COLUMNS, [])
+            width, conn, refined = _index_columns(header, path)
+            numeric = [0, 1, 2, 3, 4, 6] + [i for i in (conn, refined) if i >= 0]
+            for row in reader:
+                if len(row) != width:
+                    continue
+                try:
+                    for i in numeric:
+                        int(row[i])
+                except ValueError:
+                    continue
+                rows.append(row)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise translate(exc, _TAKE_ERRORS, where) from exc
+    return IndexTable(path, tuple(header), rows)
+
+
+def write_refined(table: IndexTable, refined_ns: Sequence[int]) -> None:
+    """Write ``table`` back with its ``refined_ns`` column set, one value per row (a column
+    already there is replaced); every other field stays as written.
+
+    Atomic: a temporary file, fsynced, renamed over the index; a crash leaves the old
+    index or the new one, never a mix. :class:`RecordingError` if it cannot be written
+    (the index is then unchanged), ValueError if the count differs from the rows'.
+    """
+    if len(refined_ns) != len(table.rows):
+        raise ValueError(f"{table.path}: {len(table.rows)} rows, {len(refined_ns)} refined times")
+    keep = [i for i, h in enumerate(table.header) if h != REFINED_COLUMN]
+    header = [table.header[i] for i in keep] + [REFINED_COLUMN]
+    path = table.path
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(header)
+            w.writerows(
+                [row[i] for i in keep] + [str(t)]
+                for row, t in zip(table.rows, refined_ns, strict=True)
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RecordingError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def read_probes(path: Path) -> list[tuple[int, int, int]]:
+    """A camera's ``probes.csv`` as ``(t0_ns, device_ns, t1_ns)`` rows (a line cut short by
+    a crash is skipped). :class:`FileNotFoundError` if there is none (a take from before
+    probes were kept, or a camera that never answered one), :class:`TakeError` if it
+    cannot be read."""
+    where = f"cannot read {path}"
+    out: list[tuple[int, int, int]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f, map_exceptions(_TAKE_ERRORS, where):
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is not None and tuple(header[:3]) != PROBE_COLUMNS:
+                raise TakeError(f"{path}: unexpected probe columns {header}")
+            for row in reader:
+                with contextlib.suppress(ValueError, IndexError):
+                    t0, dev, t1 = int(row[0]), int(row[1]), int(row[2])
+                    if t1 >= t0:  # else a line cut short
+                        out.append((t0, dev, t1))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise translate(exc, _TAKE_ERRORS, where) from exc
+    return out
 
 
 def to_jsonable(obj: Any) -> Any:

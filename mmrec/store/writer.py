@@ -39,6 +39,8 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import queue
 import threading
 import time
@@ -49,9 +51,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from mmrec.store.files import CameraFiles
+from mmrec.store.files import CameraFiles, write_all
 from mmrec.store.health import WriteChange, WriteState
 from mmrec.store.payload import Bytes
+from mmrec.store.take import PROBE_COLUMNS, PROBES
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most
@@ -225,6 +228,17 @@ class Frame:
     time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
     arrival_ns: int  # arrival on the take timeline
     device_ts: str | None  # X-Timestamp as received
+    conn: int = 0  # the connection that brought it
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One ``/status`` clock probe, on the take timeline: written to ``probes.csv`` by the
+    camera's writer thread, in order with its frames (a few a second: no I/O on the loop)."""
+
+    t0_ns: int
+    device_ns: int
+    t1_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +265,7 @@ class WriterStats:
     index: str = ""  # like segments
     folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
     last_failure: str | None = None  # the latest write failure, kept once writing is back
+    probes: int = 0  # rows written to probes.csv
 
 
 class CameraWriter:
@@ -287,7 +302,7 @@ class CameraWriter:
         self._pool = pool or WriterPool(1, name=f"writer:{camera}")
         # Frames (and sync requests) waiting for a writer thread; ``_scheduled``: this
         # camera is in the pool's queue or being written (both under ``_lock``).
-        self._pending: deque[Frame | _Marker] = deque()
+        self._pending: deque[Frame | Probe | _Marker] = deque()
         self._scheduled = False
         self._lock = threading.Lock()
         self._closing = False
@@ -295,6 +310,13 @@ class CameraWriter:
         self._queue_full = 0  # on the loop: refused by offer() (the disk fell behind)
         self._after_close = 0  # on the loop: offered after close()
         self._error: str | None = None  # a bug in this writer (the files report their own)
+        # probes.csv, in the camera's folder of the first output folder: opened with the
+        # first probe; a failure stops the probes, never the frames (a camera without
+        # probes is refined as one without a /status clock)
+        self._probes_path = Path(take_dir) / cam_dir / PROBES
+        self._probes_fd = -1
+        self._probes = 0
+        self._probes_failed = False
         self.files = CameraFiles(
             camera,
             [take_dir, *relays],
@@ -324,7 +346,13 @@ class CameraWriter:
         self._enqueue(frame)
         return True
 
-    def _enqueue(self, item: Frame | _Marker) -> None:
+    def offer_probe(self, probe: Probe) -> None:
+        """Queue a clock probe for ``probes.csv`` (never refused: a few a second at most,
+        and the refinement needs every one)."""
+        if not self._closing:
+            self._enqueue(probe)
+
+    def _enqueue(self, item: Frame | Probe | _Marker) -> None:
         with self._lock:
             self._pending.append(item)
             if self._scheduled:
@@ -365,6 +393,7 @@ class CameraWriter:
             index=f.index,
             folder=f.folder,
             last_failure=f.last_failure,
+            probes=self._probes,
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -414,7 +443,7 @@ class CameraWriter:
                 return
         self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
-    def _handle(self, item: Frame | _Marker) -> None:
+    def _handle(self, item: Frame | Probe | _Marker) -> None:
         if item is _Marker.SYNC:
             self._sync_asked = False
             self._checked_ns = self._pool._clock()
@@ -422,7 +451,14 @@ class CameraWriter:
             return
         if item is _Marker.CLOSE:
             self.files.close()
+            if self._probes_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._probes_fd)
+                self._probes_fd = -1
             self._closed.set()
+            return
+        if isinstance(item, Probe):
+            self._write_probe(item)
             return
         assert isinstance(item, Frame)
         try:
@@ -431,7 +467,22 @@ class CameraWriter:
             self._done += 1
 
     def _write(self, frame: Frame) -> None:
-        self.files.write(frame.time_ns, frame.arrival_ns, frame.device_ts, frame.data)
+        self.files.write(frame.time_ns, frame.arrival_ns, frame.device_ts, frame.data, frame.conn)
+
+    def _write_probe(self, probe: Probe) -> None:
+        """One row of ``probes.csv`` (one ``write``)."""
+        if self._probes_failed:
+            return
+        try:
+            if self._probes_fd < 0:
+                self._probes_fd = os.open(
+                    self._probes_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+                )
+                write_all(self._probes_fd, (",".join(PROBE_COLUMNS) + "\n").encode())
+            write_all(self._probes_fd, b"%d,%d,%d\n" % (probe.t0_ns, probe.device_ns, probe.t1_ns))
+            self._probes += 1
+        except OSError:
+            self._probes_failed = True
 
 
 class _Marker(Enum):

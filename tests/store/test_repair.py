@@ -106,9 +106,14 @@ def test_a_killed_take_is_finished_and_every_jpeg_byte_kept(tmp_path: Path, dire
     assert cam.segments == ("cam/seg-0000.mkv", "cam/seg-0001.mkv")
     assert m.duration_ns is not None and m.duration_ns >= 39 * PERIOD
     assert any("finished" in f for f in m.recovery.fixed)
+    # the clock refinement the recorder did not get to: refined times in the index
+    assert "clock refinement over the whole take: cam" in report.fixed
+    assert cam.refined is not None
+    rows = list(read_index(take / cam.index))
+    assert len(rows) == 40 and all(r.refined_ns is not None for r in rows)
 
     # Idempotent: nothing left to fix, nothing written.
-    stamp = [(p, p.stat().st_mtime_ns) for p in (*segs, take / "manifest.json")]
+    stamp = [(p, p.stat().st_mtime_ns) for p in (*segs, take / "manifest.json", take / cam.index)]
     again = repair_take(take)
     assert not again.changed and again.state_after == "recovered"
     assert [(p, p.stat().st_mtime_ns) for p, _ in stamp] == stamp
