@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything mmrec needs, idempotently: system libraries, a virtual environment
 # in .venv, and the Python packages. Usage: scripts/bootstrap.sh [--dev]
-#   --dev  also install the test tools (pytest, mypy, ruff, ...), ffmpeg for cross-checks and
-#          MLT's melt (the editing engine that renders exported timelines in the tests).
+#   --dev  also install the test tools (pytest, mypy, ruff, ...), ffmpeg and mkvtoolnix for
+#          cross-checks and MLT's melt (the editing engine that renders exported timelines in
+#          the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so' || need+=(libturbojpeg0)
 if [ "$dev" = 1 ]; then
     command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
     command -v melt >/dev/null 2>&1 || need+=(melt)
+    command -v mkvinfo >/dev/null 2>&1 || need+=(mkvtoolnix)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then

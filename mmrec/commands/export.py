@@ -36,9 +36,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mmrec.errors import ConfigError
-from mmrec.export.grid import parse_rate
 from mmrec.export.job import DEFAULT_FORMATS, ExportOptions, export_take
 from mmrec.export.timeline import parse_formats
+from mmrec.timeline.rate import parse_rate
 
 
 def configure(p: argparse.ArgumentParser) -> None:

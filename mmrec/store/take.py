@@ -8,12 +8,18 @@ A take is one recording session::
 
 Invariants:
 - Every camera's pts are on one take timeline: pts 0 is the instant ``start_realtime_ns``
-  (host CLOCK_REALTIME), in units of ``time_base`` (1/1000 s, Matroska's own resolution).
+  (host CLOCK_REALTIME), in units of ``time_base`` (1/100000 s since mmrec-take/2: the
+  frame's time rounded to 10 µs; takes of mmrec-take/1 counted whole milliseconds).
   pts are strictly increasing per camera across all its segments.
-- ``index.csv`` keeps timing at full resolution (ns) so nothing about timing is lost by the
-  millisecond pts: ``time_ns`` is the frame's time on the take timeline (aligned capture time
-  when the clock model has it, else arrival), ``arrival_ns`` the arrival time on the same
-  timeline, ``device_ts`` the part's ``X-Timestamp`` exactly as received.
+- ``index.csv`` keeps timing at full resolution (ns): ``time_ns`` is the frame's time on
+  the take timeline (aligned capture time when the clock model has it, else arrival),
+  ``arrival_ns`` the arrival time on the same timeline, ``device_ts`` the part's
+  ``X-Timestamp`` exactly as received. Columns are read by name: a ``refined_ns`` column
+  (the whole-take clock refinement, added after the take) is read when present, and
+  columns this version does not know are ignored.
+- Each segment's ``TIMECODE`` tag is the time-of-day timecode of its own first frame,
+  counted at the camera's ``nominal_rate`` (30 when unknown) in the take's zone
+  (``utc_offset_s``): see :mod:`mmrec.timeline.timecode`.
 - The manifest is replaced atomically (write to a temporary file, fsync, rename), so a crash
   always leaves a complete manifest of a moment shortly before it.
 """
@@ -31,10 +37,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from mmrec.errors import ExceptionMap, RecordingError, TakeError, map_exceptions, translate
+from mmrec.errors import (
+    ConfigError,
+    ExceptionMap,
+    RecordingError,
+    TakeError,
+    map_exceptions,
+    translate,
+)
+from mmrec.timeline.timecode import DayClock, day_clock, time_of_day_at_start, time_of_day_ns
 
-FORMAT: Final = "mmrec-take/1"
-TIME_BASE: Final = Fraction(1, 1000)
+FORMAT: Final = "mmrec-take/2"
+READABLE_FORMATS: Final = ("mmrec-take/1", FORMAT)  # /1: pts in ms, no zone or rates
+TIME_BASE: Final = Fraction(1, 100_000)  # pts unit: 10 µs (see mmrec.store.mkv)
+TICK_NS: Final = 10_000  # ns per pts unit
 MANIFEST: Final = "manifest.json"
 INDEX: Final = "index.csv"
 INDEX_COLUMNS: Final = (
@@ -46,6 +62,7 @@ INDEX_COLUMNS: Final = (
     "device_ts",  # X-Timestamp as received ('' if none)
     "size",  # JPEG bytes
 )
+OPTIONAL_COLUMNS: Final = ("refined_ns",)  # read when present (see mmrec.timeline.refine)
 
 
 # Reading a take back: what can go wrong, and what it becomes (mmrec.errors.map_exceptions).
@@ -98,6 +115,17 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+    # The rate the camera says it runs at (its /status fps, as an exact rate: "30000/1001");
+    # its segments' timecode counts at it (30 when None).
+    nominal_rate: str | None = None
+
+    @property
+    def rate(self) -> Fraction | None:
+        """``nominal_rate`` as a rate (None if unknown or unreadable)."""
+        try:
+            return Fraction(self.nominal_rate) if self.nominal_rate else None
+        except (ValueError, ZeroDivisionError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +166,28 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
     events: tuple[TakeEvent, ...] = ()  # in order of time
+    # The recorder's local zone at the start: the timecodes are its time of day.
+    utc_offset_s: int | None = None  # east of UTC positive (None: a mmrec-take/1 take)
+    zone: str | None = None  # its abbreviation, for people ("CEST")
+
+    def time_of_day_ns(self) -> int:
+        """Local time of day (ns since midnight) at take time 0: from the recorded zone,
+        else (mmrec-take/1) inferred from the wall clock and the take's timecode."""
+        if self.utc_offset_s is not None:
+            return time_of_day_ns(self.start_realtime_ns, self.utc_offset_s)
+        try:
+            return time_of_day_at_start(self.timecode, self.start_realtime_ns)
+        except ConfigError as exc:
+            raise TakeError(f"take {self.take_id}: {exc}") from exc
+
+    def day_clock(self, rate: Fraction) -> DayClock:
+        """Time-of-day frame labels at ``rate`` for this take's instants."""
+        return day_clock(self.time_of_day_ns(), rate)
+
+    @property
+    def ticks_per_second(self) -> int:
+        """pts units per second (``time_base`` is 1/N)."""
+        return Fraction(self.time_base).denominator
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -145,7 +195,7 @@ class Manifest:
     @staticmethod
     def from_json(text: str) -> Manifest:
         raw = json.loads(text)
-        if raw.get("format") != FORMAT:
+        if raw.get("format") not in READABLE_FORMATS:
             raise TakeError(f"not an mmrec take manifest (format {raw.get('format')!r})")
         cams = []
         for c in raw.get("cameras", []):
@@ -199,6 +249,7 @@ class IndexRow:
     arrival_ns: int
     device_ts: str
     size: int
+    refined_ns: int | None = None  # the refined time, where the take has one
 
 
 def read_index(path: Path) -> Iterator[IndexRow]:
@@ -222,20 +273,27 @@ def _index_rows(f: TextIO, path: Path) -> Iterator[IndexRow]:
     header = next(reader, None)
     if header is None:
         return
-    if tuple(header) != INDEX_COLUMNS:
-        raise TakeError(f"{path}: unexpected index columns {header}")
+    where = {name: i for i, name in enumerate(header)}
+    missing = [c for c in INDEX_COLUMNS if c not in where]
+    if missing:
+        raise TakeError(f"{path}: unexpected index columns {header} (no {', '.join(missing)})")
+    at = [where[c] for c in INDEX_COLUMNS]
+    refined = where.get("refined_ns")
+    width = len(header)
+    seq, seg, pts, time, arrival, device, size = at
     for row in reader:
-        if len(row) != len(INDEX_COLUMNS):
-            continue
+        if len(row) != width:
+            continue  # a line cut short by a crash
         with contextlib.suppress(ValueError):
             yield IndexRow(
-                int(row[0]),
-                int(row[1]),
-                int(row[2]),
-                int(row[3]),
-                int(row[4]),
-                row[5],
-                int(row[6]),
+                int(row[seq]),
+                int(row[seg]),
+                int(row[pts]),
+                int(row[time]),
+                int(row[arrival]),
+                row[device],
+                int(row[size]),
+                int(row[refined]) if refined is not None and row[refined] else None,
             )
 
 

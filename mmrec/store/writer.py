@@ -11,7 +11,7 @@ when it has that many (the disk cannot keep up), its *incoming* frame is dropped
 counted (``dropped``); frames already queued keep their order and other cameras' frames
 are not affected.
 
-One module (~500 lines) because the pool's scheduling and the camera writers' queues
+One module (~560 lines) because the pool's scheduling and the camera writers' queues
 are one hand-over protocol (who holds a camera, when it goes back in line).
 
 Invariants:
@@ -20,8 +20,12 @@ Invariants:
   ``O_DIRECT`` write from the memory the parser copied the frame into, past the page
   cache; else one ``writev`` of the block header and the frame's bytes. ``muxer="pyav"``
   uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
-- pts are strictly increasing per camera across segments (bumped by one tick when two
-  frames would share a millisecond, counted in ``pts_bumps``).
+- pts are the frames' take times rounded to the take's tick (10 µs), strictly increasing
+  per camera across segments (bumped by one tick when two frames would share one,
+  counted in ``pts_bumps``).
+- Each segment carries the timecode of its own first frame (``timecode``, given by the
+  take: the time of day at the camera's rate), so a segment converted on its own lands at
+  its place.
 - Crash safety: with the default muxer every frame is on the device (direct I/O) or in the
   OS (buffered) when its write returns,
   so a SIGKILL loses only frames still queued; PyAV runs with ``flush_packets=1`` and
@@ -43,6 +47,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -52,10 +57,12 @@ from mmrec import __version__
 from mmrec.errors import ExceptionMap, RecordingError, map_exceptions, translate
 from mmrec.store.mkv import SegmentFile, TrackInfo
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
+from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, TIME_BASE, segment_name
 from mmrec.wire import jpeg
 
-NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
+HALF_TICK: Final = TICK_NS // 2
+PYAV_TIME_BASE: Final = Fraction(1, 1000)  # libavformat's Matroska muxer counts ms
+PYAV_TICKS: Final = int(TIME_BASE.denominator * PYAV_TIME_BASE)  # take ticks per ms
 _CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 
@@ -218,7 +225,7 @@ class WriterStats:
 class _Segment(Protocol):
     direct: bool
 
-    def write(self, pts_ms: int, data: Bytes) -> None: ...
+    def write(self, pts: int, data: Bytes) -> None: ...
     def close(self) -> None: ...
 
 
@@ -230,6 +237,7 @@ class _MkvSegment:
         camera: str,
         meta: dict[str, str],
         direct: bool,
+        frame_ns: int | None,
     ) -> None:
         self._w = SegmentFile(
             path,
@@ -240,13 +248,15 @@ class _MkvSegment:
                 title=meta.get("title", camera),
                 timecode=meta.get("timecode"),
                 app=f"mmrec {__version__}",
+                tick_ns=TICK_NS,
+                frame_ns=frame_ns,
             ),
             direct=direct,
         )
         self.direct = self._w.direct
 
-    def write(self, pts_ms: int, data: Bytes) -> None:
-        self._w.write_frame(pts_ms, data)
+    def write(self, pts: int, data: Bytes) -> None:
+        self._w.write_frame(pts, data)
         self.direct = self._w.direct
 
     def close(self) -> None:
@@ -254,6 +264,9 @@ class _MkvSegment:
 
 
 class _PyAVSegment:
+    """libavformat's Matroska muxer: it counts whole milliseconds (TimestampScale 1 ms),
+    so pts are rounded to the nearest one (and kept strictly increasing)."""
+
     direct = False  # libavformat writes through the page cache
 
     def __init__(
@@ -263,20 +276,24 @@ class _PyAVSegment:
         camera: str,
         meta: dict[str, str],
         direct: bool,
+        frame_ns: int | None,
     ) -> None:
         self._c: Any = av.open(path, "w", format="matroska", options={"flush_packets": "1"})
         for key, value in meta.items():
             self._c.metadata[key] = value
         self._s: Any = self._c.add_mux_stream("mjpeg", width=size[0], height=size[1])
-        self._s.time_base = TIME_BASE
+        self._s.time_base = PYAV_TIME_BASE
         self._s.metadata["title"] = camera
+        self._last = -1
 
-    def write(self, pts_ms: int, data: Bytes) -> None:
+    def write(self, pts: int, data: Bytes) -> None:
+        ms = max((pts + PYAV_TICKS // 2) // PYAV_TICKS, self._last + 1)
+        self._last = ms
         packet = av.Packet(data if isinstance(data, bytes) else bytes(data))
         packet.stream = self._s
-        packet.time_base = TIME_BASE
-        packet.pts = pts_ms
-        packet.dts = pts_ms
+        packet.time_base = PYAV_TIME_BASE
+        packet.pts = ms
+        packet.dts = ms
         packet.is_keyframe = True
         self._c.mux(packet)
 
@@ -291,7 +308,12 @@ MUXERS: Final[dict[str, type[_MkvSegment] | type[_PyAVSegment]]] = {
 
 
 class CameraWriter:
-    """Write one camera's frames into ``take_dir/cam_dir`` from a worker thread."""
+    """Write one camera's frames into ``take_dir/cam_dir`` from a worker thread.
+
+    ``timecode`` gives the ``TIMECODE`` of a segment whose first frame is at take time t
+    (ns); without it every segment carries ``metadata["timecode"]``, if any.
+    ``frame_ns`` is the camera's nominal frame period (the files' DefaultDuration).
+    """
 
     def __init__(
         self,
@@ -305,6 +327,8 @@ class CameraWriter:
         pool: WriterPool | None = None,
         muxer: str = "mkv",
         direct_io: bool = True,
+        timecode: Callable[[int], str] | None = None,
+        frame_ns: int | None = None,
     ) -> None:
         if muxer not in MUXERS:
             raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
@@ -317,6 +341,8 @@ class CameraWriter:
         self._dir = take_dir / cam_dir
         self._segment_ns = segment_ns
         self._metadata = dict(metadata or {})
+        self._timecode = timecode
+        self._frame_ns = frame_ns
         self._queue_frames = queue_frames
         # Written by one thread each (no lock needed): offered/dropped on the event loop,
         # done/frames/... in the pool thread. Waiting = offered - done.
@@ -466,7 +492,7 @@ class CameraWriter:
             self._close_segment()
             self._open_segment(size, frame.time_ns)
 
-        pts = frame.time_ns // NS_PER_TICK
+        pts = (frame.time_ns + HALF_TICK) // TICK_NS  # rounded: never early on average
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
             self._pts_bumps += 1
@@ -495,9 +521,17 @@ class CameraWriter:
 
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
+        meta = self._metadata
+        if self._timecode is not None:
+            meta = {**meta, "timecode": self._timecode(time_ns)}
         with map_exceptions(_WRITE_ERRORS, f"camera {self.camera!r}: cannot open {rel}"):
             self._segment = self._muxer(
-                str(self._take_dir / rel), size, self.camera, self._metadata, self._direct_io
+                str(self._take_dir / rel),
+                size,
+                self.camera,
+                meta,
+                self._direct_io,
+                self._frame_ns,
             )
         self._size = size
         self._seg_start_ns = time_ns
