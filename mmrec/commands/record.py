@@ -37,9 +37,10 @@ from rich.live import Live
 from rich.table import Table
 
 from mmrec.commands import options
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
+from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec, load_config
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState, StreamTarget
+from mmrec.session.identify import CameraRequest
 from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import to_jsonable
@@ -119,7 +120,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
-    return [CameraSpec(*camera_arg(v)) for v in values]
+    return [camera_spec(v) for v in values]
 
 
 def _settings(args: argparse.Namespace) -> ShootConfig:
@@ -280,8 +281,13 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         )
         await take.__aenter__()
         try:
-            for cam in cams:
-                take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
+            # each asked its /status first: one given by address is named by its deviceName
+            await take.join(
+                [
+                    CameraRequest(c.url, c.name if c.named else None, fallbacks=c.fallbacks)
+                    for c in cams
+                ]
+            )
             if settings.discovery.enabled:
                 await _start_discovery(stack, take, settings.discovery, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None

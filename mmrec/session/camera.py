@@ -16,6 +16,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
@@ -29,6 +30,7 @@ from mmrec.ingest.stream import (
     StreamTarget,
 )
 from mmrec.session.events import EventKind, EventLog
+from mmrec.session.identify import Identity
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
 from mmrec.timeline.align import CameraClock
@@ -78,10 +80,14 @@ class CameraFeed:
         model: str | None = None,
         role: str | None = None,
         fallbacks: Sequence[StreamTarget] = (),
+        nominal_rate: Fraction | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.role = role
+        # The rate the camera says it runs at (its /status fps); its segments' timecode
+        # counts at it. Asked when it joined, else filled in by the first clock probe.
+        self.nominal_rate = nominal_rate
         self.options = options
         self._events = events
         self.ingest = CameraIngest(
@@ -167,6 +173,10 @@ class CameraFeed:
             except CameraError:
                 failures += 1
                 continue
+            if self.nominal_rate is None:
+                self.nominal_rate = Identity.of_fps(status.fps)
+            if self.model is None and status.model:
+                self.model = status.model
             if status.device_ns is None:
                 failures += 1
                 continue

@@ -38,7 +38,14 @@ from mmrec.store.take import (
     write_manifest,
 )
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
-from mmrec.timeline.timecode import timecode_at
+from mmrec.timeline.rate import DEFAULT_RATE
+from mmrec.timeline.timecode import (
+    day_clock,
+    time_of_day_ns,
+    timecode_at,
+    utc_offset_s,
+    zone_name,
+)
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
@@ -78,6 +85,10 @@ class _TakeCamera:
         self.dir = cam_dir
         self._rec = rec
         opts = rec.options
+        # Each segment carries the time of day of its own first frame, counted at the
+        # camera's rate as it is known now (its files' DefaultDuration too).
+        self.rate = feed.nominal_rate
+        clock = day_clock(rec.time_of_day_ns, self.rate or DEFAULT_RATE)
         self.writer = CameraWriter(
             feed.name,
             rec.dir,
@@ -85,14 +96,12 @@ class _TakeCamera:
             segment_ns=int(opts.segment_seconds * 1e9),
             # pre-roll frames are queued at once: room for them besides the usual backlog
             queue_frames=opts.queue_frames + backlog,
-            metadata={
-                "timecode": rec.timecode,
-                "title": feed.name,
-                "comment": f"mmrec take {rec.id}",
-            },
+            metadata={"title": feed.name, "comment": f"mmrec take {rec.id}"},
             pool=rec.pool,
             muxer=opts.muxer,
             direct_io=opts.direct_io,
+            timecode=clock.timecode,
+            frame_ns=round(clock.period) if self.rate else None,
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
         self.gaps: list[tuple[int, int]] = []
@@ -154,6 +163,7 @@ class _TakeCamera:
             clock=feed.clock.info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+            nominal_rate=str(self.rate) if self.rate else None,
         )
 
     def status(self) -> CameraStatus:
@@ -194,13 +204,18 @@ class Recording:
         if name:
             base += "-" + safe_name(name, max_len=40)
         self.id = base
-        self.timecode = timecode_at(self.start_realtime_ns)
+        # The recorder's zone at the start: every timecode of the take is its time of day.
+        offset = utc_offset_s(self.start_realtime_ns)
+        self.time_of_day_ns = time_of_day_ns(self.start_realtime_ns, offset)
+        self.timecode = timecode_at(self.start_realtime_ns, offset_s=offset)
         self._manifest = Manifest(
             take_id=self.id,
             started_utc=started.isoformat().replace("+00:00", "Z"),
             start_realtime_ns=self.start_realtime_ns,
             timecode=self.timecode,
             tool={"name": "mmrec", "version": __version__},
+            utc_offset_s=offset,
+            zone=zone_name(self.start_realtime_ns) or None,
         )
         self.dir = self.out / self.id
         self._cameras: dict[str, _TakeCamera] = {}
