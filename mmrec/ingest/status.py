@@ -140,8 +140,11 @@ class StatusProbe:
         request = http1.build_request(self.host, self.port, "/status")
         t0 = time.monotonic_ns()
         proto.transport.write(request)
+        reader = http1.ResponseHeadReader()  # resumes its search as proto.buf grows
+        got: tuple[http1.ResponseHead, int] | None = None
         while True:
-            got = http1.parse_response_head(proto.buf) if proto.buf else None
+            if got is None and proto.buf:
+                got = reader.parse(proto.buf)
             if got is not None:
                 head, used = got
                 body = self._body(head, proto, used)

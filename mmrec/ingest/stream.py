@@ -1,10 +1,12 @@
 """Per-camera ingest: the one thin place where network bytes meet the parsers.
 
 One :class:`CameraIngest` task per camera, all on one event loop. Each connection is a
-raw ``asyncio.BufferedProtocol``: the kernel copies received bytes straight into the
-multipart parser's preallocated buffer (``get_buffer``), the parser hands back complete
-parts, and each part's payload is the one user-space copy of a frame (``bytes``, which
-PyAV later wraps without copying). We use a raw protocol rather than aiohttp for
+raw ``asyncio.BufferedProtocol`` whose ``get_buffer`` is the multipart parser's: the
+kernel writes a part's headers into the parser's preallocated buffer and, once they
+declare a length, the rest of the JPEG straight into block-aligned memory of its own
+(``payload_alloc``, see mmrec.store.payload), which the writer hands to the disk as it
+is: no copy of a frame's bytes in user space. A part without a length is scanned in the
+buffer and copied out once. We use a raw protocol rather than aiohttp for
 ``/stream`` because it is the hot path: measured here, aiohttp costs ~0.7 CPU-s per GB
 read from loopback against ~0.2 for a raw protocol, and it buffers every chunk again.
 aiohttp remains the client for the JSON API (``/status``) elsewhere.
@@ -43,7 +45,8 @@ from mmrec.errors import (
 )
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
-from mmrec.wire.multipart import MultipartParser, Part, boundary_from_content_type
+from mmrec.wire.content_type import boundary_from_content_type, media_type
+from mmrec.wire.multipart import MultipartParser, Part
 from mmrec.wire.url import http_url, parse_stream_url
 
 _HEAD_BUFFER: Final = 65536
@@ -147,6 +150,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.last_rx_ns = time.monotonic_ns()
         self._head_buf = bytearray(_HEAD_BUFFER)
         self._head_len = 0
+        self._head = http1.ResponseHeadReader()
         self._parser: MultipartParser | None = None
         self._chunked: http1.ChunkedDecoder | None = None
         self._scratch = bytearray(65536)
@@ -219,7 +223,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     # parsing
 
     def _on_head_bytes(self, now: int) -> None:
-        got = http1.parse_response_head(memoryview(self._head_buf)[: self._head_len])
+        got = self._head.parse(memoryview(self._head_buf)[: self._head_len])
         if got is None:
             return
         head, used = got
@@ -296,7 +300,9 @@ class CameraIngest:
         payload_alloc: Callable[[int], memoryview] | None = None,
     ) -> None:
         self.target = target
-        # Where the parser copies each frame (see mmrec.store.payload); None: into bytes.
+        # Memory for each frame's payload (see mmrec.store.payload): the parser receives a
+        # payload of declared length straight into it, or copies one out of its buffer
+        # into it; None: payloads are copied out into bytes.
         self._payload_alloc = payload_alloc
         # Other paths to the same camera (e.g. its Tailscale address): after a connection
         # attempt that brought no frame, the next path is tried.
@@ -464,10 +470,13 @@ class CameraIngest:
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                self._set_state(CameraState.STALLED)
-                raise CameraUnreachableError(
+                err = CameraUnreachableError(
                     self.name, f"stalled: no data for {cfg.read_timeout:g} s"
                 )
+                # the cause first: whoever the state change wakes reads it as the reason
+                self._last_error = err.cause
+                self._set_state(CameraState.STALLED)
+                raise err
 
     def _parser_for(self, head: http1.ResponseHead) -> MultipartParser:
         if 300 <= head.status < 400:
@@ -477,7 +486,7 @@ class CameraIngest:
             )
         if head.status != 200:
             raise CameraProtocolError(self.name, f"HTTP {head.status} {head.reason}".rstrip())
-        ctype = (head.header("content-type") or "").split(";")[0].strip().lower()
+        ctype = media_type(head.header("content-type")) or ""
         if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
             raise CameraProtocolError(
                 self.name,

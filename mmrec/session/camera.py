@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -110,6 +111,9 @@ class CameraFeed:
         self._probe_task: asyncio.Task[None] | None = None
         self._prober: StatusProbe | None = None
         self._state = self.ingest.stats().state
+        self._reported: str | None = None  # the not-streaming cause last put in the log
+        # when the camera joined, on the session timeline (a take counts its absence since)
+        self.added_t_ns = time.monotonic_ns() - options.origin_ns
 
     @property
     def target(self) -> StreamTarget:
@@ -211,12 +215,23 @@ class CameraFeed:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
 
     def _on_state(self, ingest: CameraIngest, state: CameraState) -> None:
+        # The ingest sets its error before it changes state, so ``last_error`` here is
+        # the cause of this change, not of an earlier one.
         before, self._state = self._state, state
         if state == CameraState.STREAMING:
+            self._reported = None
             self._events.add(EventKind.CONNECTED, f"streaming from {ingest.target.url}", self.name)
         elif before == CameraState.STREAMING:
-            cause = ingest.stats().last_error or state
-            self._events.add(EventKind.DISCONNECTED, cause, self.name)
+            cause = "stopped" if state == CameraState.STOPPED else ingest.stats().last_error
+            self._reported = cause or str(state)
+            self._events.add(EventKind.DISCONNECTED, self._reported, self.name)
+        elif state == CameraState.BACKOFF:
+            # A failed attempt: said once per cause while the camera stays away, not at
+            # every retry (an unreachable camera retries every few seconds for hours).
+            cause = ingest.stats().last_error
+            if cause is not None and cause != self._reported:
+                self._reported = cause
+                self._events.add(EventKind.CONNECT_FAILED, cause, self.name)
         preview = self.preview
         if preview is not None:
             preview.set_state(self.name, state)

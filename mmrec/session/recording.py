@@ -28,6 +28,14 @@ from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
+from mmrec.session.losses import LossWatch
+from mmrec.session.outcome import (
+    CameraFacts,
+    Outcome,
+    fps_while_receiving,
+    judge_camera,
+    judge_take,
+)
 from mmrec.store.names import safe_name, unique_name
 from mmrec.store.take import (
     INDEX,
@@ -64,7 +72,8 @@ class CameraStatus:
     url: str
     ingest: IngestStats
     writer: WriterStats
-    gaps: int
+    gaps: int  # so far, counting the one going on (no frame for over a second)
+    gap_ns: int = 0  # their total length
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +113,15 @@ class _TakeCamera:
             frame_ns=round(clock.period) if self.rate else None,
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
+        # since when the take expects frames from it (a camera that joins mid-take: then)
+        self.joined_ns = max(0, feed.added_t_ns - rec.start_t_ns)
         self.gaps: list[tuple[int, int]] = []
+        self._first_ns: int | None = None  # arrival of the first frame taken, take timeline
         self._last_ns: int | None = None  # arrival of the last frame taken, take timeline
+        self._taken = 0
         self._conn: int | None = None
         self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
+        self.losses = LossWatch(feed.name, rec._events)
 
     def offer(self, p: Placed) -> None:
         # Hot path, on the event loop: two comparisons, a gap check and a queue put.
@@ -121,25 +135,75 @@ class _TakeCamera:
         t = p.t_ns - rec.start_t_ns
         arrival = p.arrival_ns - rec.start_t_ns
         last = self._last_ns
-        if last is not None and (arrival - last > GAP_NS or p.connection != self._conn):
+        if last is None:
+            self._first_ns = arrival
+            if arrival - self.joined_ns > GAP_NS:  # the first frame came late
+                self._gap(self.joined_ns, arrival, "before the first frame")
+        elif arrival - last > GAP_NS or p.connection != self._conn:
             # a silence, or a reconnect however quick: frames were missed in between
-            self.gaps.append((last, arrival))
+            self._gap(last, arrival, "reconnected" if p.connection != self._conn else "connected")
         self._last_ns = arrival
         self._conn = p.connection
+        self._taken += 1
         self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
 
-    def entry(self, now_t_ns: int) -> CameraEntry:
+    def _gap(self, start: int, end: int, how: str) -> None:
+        self.gaps.append((start, end))
+        self._rec.log_gap(
+            self.feed.name, start, end, f"no frames for {(end - start) / 1e9:.2f} s ({how})"
+        )
+
+    def open_gap(self, now_t_ns: int) -> tuple[int, int] | None:
+        """The gap going on at ``now_t_ns`` (no frame for over ``GAP_NS``), if any."""
+        last = self._last_ns
+        if last is not None and now_t_ns - last > GAP_NS:
+            return (last, now_t_ns)
+        return None
+
+    def finish(self, end_t_ns: int, end_mono_ns: int) -> None:
+        """At the end of the take: what is still going on (a gap, a run of drops) is
+        logged as of the stop."""
+        self.losses.finish(self.writer.stats(), end_mono_ns)
+        gap = self.open_gap(end_t_ns)
+        if gap is not None:
+            self._rec.log_gap(
+                self.feed.name,
+                gap[0],
+                gap[1],
+                f"no frames for the last {(gap[1] - gap[0]) / 1e9:.2f} s of the take",
+            )
+
+    def all_gaps(self, now_t_ns: int) -> list[tuple[int, int]]:
+        gaps = list(self.gaps)
+        gap = self.open_gap(now_t_ns)  # not receiving now: an open gap
+        if gap is not None:
+            gaps.append(gap)
+        return gaps
+
+    def connections(self, i: IngestStats) -> int:
+        """Connections that streamed in the take (one already streaming when it began)."""
+        b = self.base
+        return i.connects - b.connects + (b.state == CameraState.STREAMING)
+
+    def entry(self, now_t_ns: int, causes: tuple[str, ...] = ()) -> CameraEntry:
         w = self.writer.stats()
         i = self.feed.stats()
         b = self.base
-        gaps = list(self.gaps)
-        if (
-            i.state != CameraState.STREAMING
-            and self._last_ns is not None
-            and now_t_ns - self._last_ns > GAP_NS
-        ):
-            gaps.append((self._last_ns, now_t_ns))  # currently not receiving: an open gap
+        gaps = self.all_gaps(now_t_ns)
         feed = self.feed
+        verdict = judge_camera(
+            CameraFacts(
+                name=feed.name,
+                frames=w.frames,
+                dropped=w.dropped,
+                write_error=w.error,
+                gaps=tuple(gaps),
+                connections=self.connections(i),
+                error=i.last_error,
+                skipped_parts=i.skipped_parts - b.skipped_parts,
+                causes=causes,
+            )
+        )
         return CameraEntry(
             name=feed.name,
             dir=self.dir,
@@ -163,14 +227,29 @@ class _TakeCamera:
             clock=feed.clock.info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+            connections=self.connections(i),
+            fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
+            outcome=verdict.outcome,
+            outcome_detail=verdict.detail,
             nominal_rate=str(self.rate) if self.rate else None,
         )
 
-    def status(self) -> CameraStatus:
+    def status(self, now_t_ns: int) -> CameraStatus:
         feed = self.feed
+        gaps = self.all_gaps(now_t_ns)
         return CameraStatus(
-            feed.name, self.dir, feed.target.url, feed.stats(), self.writer.stats(), len(self.gaps)
+            feed.name,
+            self.dir,
+            feed.target.url,
+            feed.stats(),
+            self.writer.stats(),
+            len(gaps),
+            sum(b - a for a, b in gaps),
         )
+
+
+def _round(fps: float | None) -> float | None:
+    return None if fps is None else round(fps, 2)
 
 
 class Recording:
@@ -260,6 +339,10 @@ class Recording:
         for p in held:
             cam.offer(p)
         feed.sink = cam.offer
+        st = cam.base
+        if st.state != CameraState.STREAMING and st.last_error is not None:
+            # away since before this take: its timeline starts with why
+            self._events.add(EventKind.CONNECT_FAILED, st.last_error, feed.name)
         return cam_dir
 
     def dir_of(self, camera: str) -> str:
@@ -288,6 +371,7 @@ class Recording:
                         f"no frame captured after the stop within {grace_s:g} s; "
                         "its last frames may be missing",
                         name,
+                        at_mono_ns,  # about the stop: in the take's timeline, at its end
                     )
 
     async def finish(self) -> Manifest:
@@ -310,6 +394,9 @@ class Recording:
                 # cooperative: the updater finishes the write it may be in, then returns
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._updater, timeout=10.0)
+            end = self._end_mono_ns
+            for cam in self._cameras.values():
+                cam.finish(end - self.start_monotonic_ns, end)
             final = self.manifest(final=True)
             await asyncio.to_thread(write_manifest, self.dir, final)
         return final
@@ -317,17 +404,50 @@ class Recording:
     # views
 
     def status(self) -> list[CameraStatus]:
-        return [c.status() for c in self._cameras.values()]
+        now_t = time.monotonic_ns() - self.start_monotonic_ns
+        return [c.status(now_t) for c in self._cameras.values()]
+
+    def log_gap(self, camera: str, start_t_ns: int, end_t_ns: int, detail: str) -> None:
+        """A gap in a camera's frames, logged when its length is known (its end), with
+        where it began on the take timeline."""
+        self._events.add(
+            EventKind.GAP,
+            f"{detail}, from {start_t_ns / 1e9:.2f} s",
+            camera,
+            self.start_monotonic_ns + end_t_ns,
+        )
 
     def manifest(self, *, final: bool = False) -> Manifest:
         now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
         now_t = now_mono - self.start_monotonic_ns
-        cams = tuple(c.entry(now_t) for c in self._cameras.values())
-        events = tuple(
-            TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
-            for e in self._events.between(self.start_monotonic_ns, self._end_mono_ns)
+        end = self._end_mono_ns
+        # the take's span, its stop instant included (what the stop itself logs is stamped
+        # there), in order of time (a gap is logged when it ends, stamped then)
+        events = sorted(
+            (
+                TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
+                for e in self._events.between(
+                    self.start_monotonic_ns, None if end is None else end + 1
+                )
+            ),
+            key=lambda e: e.t_ns,
         )
-        m = replace(self._manifest, cameras=cams, events=events, preview=self._preview_info())
+        causes: dict[str, list[str]] = {}
+        for e in events:
+            if e.kind == EventKind.DISCONNECTED and e.camera is not None:
+                causes.setdefault(e.camera, []).append(e.detail)
+        cams = tuple(
+            c.entry(now_t, tuple(causes.get(name, ()))) for name, c in self._cameras.items()
+        )
+        take = judge_take([(c.name, Outcome(c.outcome or Outcome.NOTHING)) for c in cams])
+        m = replace(
+            self._manifest,
+            cameras=cams,
+            events=tuple(events),
+            preview=self._preview_info(),
+            outcome=take.outcome,
+            outcome_detail=take.detail,
+        )
         if final:
             now_rt = time.time_ns()
             m = replace(
@@ -357,12 +477,21 @@ class Recording:
         )
 
     async def _keep_manifest(self) -> None:
+        failing: str | None = None  # why the last write failed
         while not self._stop_updates.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
             if self._stop_updates.is_set():
                 return
+            for cam in self._cameras.values():
+                cam.losses.look(cam.writer.stats())
             try:
                 await asyncio.to_thread(write_manifest, self.dir, self.manifest())
             except RecordingError as exc:
-                self._events.add(EventKind.DISK, str(exc))
+                if str(exc) != failing:  # once per cause, not every second
+                    failing = str(exc)
+                    self._events.add(EventKind.DISK, failing)
+            else:
+                if failing is not None:
+                    failing = None
+                    self._events.add(EventKind.DISK, "the manifest is written again")

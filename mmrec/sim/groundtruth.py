@@ -13,8 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from mmrec.sim.record import sim_record
 from mmrec.store.take import CameraEntry, Manifest, read_index
-from mmrec.wire import jpeg
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ def frame_truth(take_dir: Path, cam: CameraEntry) -> list[tuple[int, int, int]]:
         with av.open(str(take_dir / seg)) as c:
             for p in c.demux(video=0):
                 if p.size:
-                    rec = jpeg.sim_record(bytes(p))
+                    rec = sim_record(bytes(p))
                     if rec is None:
                         raise ValueError(f"{seg}: a frame without the simulator's record")
                     truth.append((rec.frame, rec.true_ns))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from mmrec.errors import ConfigError, StreamFormatError
+from mmrec.sim import record
 from mmrec.sim.config import NodeConfig
 from mmrec.sim.frames import FrameRing
 from mmrec.sim.timing import DeviceClock, FrameSchedule
@@ -37,7 +38,7 @@ from mmrec.sim.wire import (
     sse_event,
     sse_head,
 )
-from mmrec.wire.jpeg import SOI, com_segment
+from mmrec.wire.jpeg import SOI
 from mmrec.wire.url import http_url
 
 STREAM_PATHS: Final = frozenset({"/stream", "/video", "/mjpeg"})
@@ -633,8 +634,7 @@ class SimNode:
         true_ns = self._origin_real + self.schedule.capture_ns(n)
         device_ns = self.clock.device_ns(true_ns)
         body = self.ring.bodies[n % len(self.ring)]
-        com = com_segment(b"mmcam-sim node=%s frame=%d true_ns=%d" % (
-            self.name.encode(), n, true_ns))  # fmt: skip
+        com = record.com_segment(self.name, n, true_ns)
         jpeg_len = 2 + len(com) + len(body)
         ts = format_timestamp(device_ns)
         # Built lazily: most ticks need only the "next part" prefix.

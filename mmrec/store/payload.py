@@ -7,7 +7,7 @@ throttling make that copy cost vary by 10x over a take (measured on this machine
 ``O_DIRECT`` a steady 45-60 µs). Direct I/O needs the memory, file offset and length
 aligned to the device's block; the parser's one copy of a payload (out of the receive
 buffer), or the kernel's own receive copy for a large payload of declared length
-(see mmrec.wire.multipart), goes straight into such memory, so direct writes need no extra copy.
+(see mmrec.wire.receive), goes straight into such memory, so direct writes need no extra copy.
 
 Layout of one allocation (``ALIGN`` = 4 KiB)::
 

@@ -115,6 +115,12 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+    connections: int = 0  # connections that streamed during the take
+    fps: float | None = None  # frames per second while frames came (gaps left out)
+    # what the camera's part of the take amounts to (mmrec.session.outcome): complete,
+    # gaps, lost or nothing, and the same in words
+    outcome: str | None = None
+    outcome_detail: str | None = None
     # The rate the camera says it runs at (its /status fps, as an exact rate: "30000/1001");
     # its segments' timecode counts at it (30 when None).
     nominal_rate: str | None = None
@@ -166,6 +172,8 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
     events: tuple[TakeEvent, ...] = ()  # in order of time
+    outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
+    outcome_detail: str | None = None
     # The recorder's local zone at the start: the timecodes are its time of day.
     utc_offset_s: int | None = None  # east of UTC positive (None: a mmrec-take/1 take)
     zone: str | None = None  # its abbreviation, for people ("CEST")

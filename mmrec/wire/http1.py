@@ -16,11 +16,13 @@ from typing import Final
 
 from mmrec import __version__
 from mmrec.errors import StreamFormatError
+from mmrec.wire.headers import Headers, add_header_line
 from mmrec.wire.url import host_header
 
 __all__ = [
     "ChunkedDecoder",
     "ResponseHead",
+    "ResponseHeadReader",
     "build_request",
     "parse_response_head",
 ]
@@ -30,7 +32,6 @@ _ACCEPT: Final = "multipart/x-mixed-replace, image/jpeg, */*"
 
 _HEAD_END_RE: Final = re.compile(rb"\r?\n\r?\n")
 _STATUS_RE: Final = re.compile(rb"HTTP/(\d)\.(\d)[ \t]+(\d{3})(?:[ \t]+([^\r\n]*))?[ \t\r]*")
-_HEADER_RE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*:[ \t]*([^\r\n]*)")
 _LEADING_BLANKS_RE: Final = re.compile(rb"[\r\n]*")
 _CHUNK_SIZE_RE: Final = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?")
 _FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
@@ -111,71 +112,96 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+class ResponseHeadReader:
+    """Finds and parses a response head in a buffer that grows as bytes arrive.
+
+    Call :meth:`parse` with everything received so far (the same bytes as before, and
+    maybe more) until it returns the head. The search for the blank line that ends the
+    head resumes where the last one stopped, so reading a head costs O(n) however the
+    bytes are chunked. Anything that cannot be a head raises
+    :class:`~mmrec.errors.StreamFormatError`, as does a head longer than ``max_size``.
+    """
+
+    __slots__ = ("_begin", "_searched", "max_size")
+
+    def __init__(self, *, max_size: int = 65536) -> None:
+        self.max_size = max_size
+        self._begin = -1  # where the status line starts, once known
+        self._searched = 0  # searched up to here: for the status line, then the head's end
+
+    def parse(self, buf: bytes | bytearray | memoryview) -> tuple[ResponseHead, int] | None:
+        """The head and the number of bytes it used (through the blank line, ``\\r\\n``
+        or bare ``\\n``), or None if more bytes are needed."""
+        max_size = self.max_size
+        with memoryview(buf) as mv, mv.cast("B") as data:
+            n = len(data)
+            begin = self._begin
+            if begin < 0:
+                # Stray line ends before the status line.
+                m = _LEADING_BLANKS_RE.match(data, self._searched)
+                begin = self._searched = m.end() if m else self._searched
+                if begin > max_size:
+                    raise StreamFormatError(f"response head longer than {max_size} bytes")
+                if begin == n:
+                    return None
+                self._begin = begin
+            # The head ends at the first empty line; a bare "\n" right after the status
+            # line start cannot be one (begin skipped leading line ends). A match may
+            # begin up to 3 bytes before where the last search stopped.
+            stop = min(n, max_size + 4)
+            end_m = _HEAD_END_RE.search(data, max(begin, self._searched - 3), stop)
+            if end_m is None:
+                self._searched = max(self._searched, stop)
+                if n - begin > max_size:
+                    raise StreamFormatError(f"response head longer than {max_size} bytes")
+                if not _could_be_status(bytes(data[begin : min(n, begin + 8)])):
+                    raise StreamFormatError(
+                        f"not an HTTP response: {bytes(data[begin : begin + 40])!r}"
+                    )
+                return None
+            used = end_m.end()
+            if used > max_size:
+                raise StreamFormatError(f"response head longer than {max_size} bytes")
+            return _parse_head(data, begin, end_m.start()), used
+
+
 def parse_response_head(
     buf: bytes | bytearray | memoryview, *, max_size: int = 65536
 ) -> tuple[ResponseHead, int] | None:
-    """Parse a response head from the start of ``buf``.
+    """Parse a response head from the start of ``buf`` in one go (see
+    :class:`ResponseHeadReader`, which a caller whose buffer grows should keep instead).
 
-    Returns the head and the number of bytes it used (through the blank line, ``\\r\\n``
-    or bare ``\\n``), or None if more bytes are needed. Raises StreamFormatError if the
-    head is malformed or longer than ``max_size``. Stateless: call it again with the
-    grown buffer (heads are small, so the repeated search is bounded by ``max_size``).
+    Returns the head and the number of bytes it used, or None if more bytes are needed.
+    Raises StreamFormatError if the head is malformed or longer than ``max_size``.
     """
-    with memoryview(buf) as mv, mv.cast("B") as data:
-        n = len(data)
-        m = _LEADING_BLANKS_RE.match(data)  # stray line ends before the status line
-        begin = m.end() if m else 0
-        if begin > max_size:
-            raise StreamFormatError(f"response head longer than {max_size} bytes")
-        if begin == n:
-            return None
-        # The head ends at the first empty line; a bare "\n" right after the status line
-        # start cannot be one (begin skipped leading line ends).
-        end_m = _HEAD_END_RE.search(data, begin, min(n, max_size + 4))
-        if end_m is None:
-            if n - begin > max_size:
-                raise StreamFormatError(f"response head longer than {max_size} bytes")
-            if not _could_be_status(bytes(data[begin : min(n, begin + 8)])):
-                raise StreamFormatError(
-                    f"not an HTTP response: {bytes(data[begin : begin + 40])!r}"
-                )
-            return None
-        used = end_m.end()
-        if used > max_size:
-            raise StreamFormatError(f"response head longer than {max_size} bytes")
-        text = bytes(data[begin : end_m.start()])
-    return _parse_head(text), used
+    return ResponseHeadReader(max_size=max_size).parse(buf)
 
 
 def _could_be_status(prefix: bytes) -> bool:
     return b"HTTP/"[: len(prefix)] == prefix[:5]
 
 
-def _parse_head(text: bytes) -> ResponseHead:
-    lines = text.split(b"\n")
-    status = _STATUS_RE.fullmatch(lines[0])
+def _parse_head(data: memoryview, begin: int, end: int) -> ResponseHead:
+    """The head in ``data[begin:end]`` (its lines, without the blank line)."""
+    text = bytes(data[begin:end])  # a head is small: one copy to read its lines from
+    lf = text.find(b"\n")
+    first = text if lf < 0 else text[:lf]
+    status = _STATUS_RE.fullmatch(first)
     if status is None:
-        raise StreamFormatError(f"bad HTTP status line: {lines[0][:80]!r}")
+        raise StreamFormatError(f"bad HTTP status line: {first[:80]!r}")
     version = f"{int(status.group(1))}.{int(status.group(2))}"
     if version not in ("1.0", "1.1"):
         raise StreamFormatError(f"unsupported HTTP version {version}")
     reason = (status.group(4) or b"").decode("latin-1").strip()
-    headers: list[tuple[str, str]] = []
-    for raw in lines[1:]:
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if not line.strip():
-            continue
-        if line[:1] in (b" ", b"\t"):
-            # Obsolete line folding: the line continues the previous header's value.
-            if headers:
-                name, value = headers[-1]
-                more = line.decode("latin-1").strip()
-                headers[-1] = (name, f"{value} {more}".strip())
-            continue
-        m = _HEADER_RE.fullmatch(line)
-        if m is None:
-            continue  # an odd line (no colon, bad name): camera firmware; skip it
-        headers.append((m.group(1).decode("latin-1").lower(), m.group(2).decode("latin-1").strip()))
+    headers: Headers = []
+    i = len(text) if lf < 0 else lf + 1
+    while i < len(text):
+        e = text.find(b"\n", i)
+        if e < 0:
+            e = len(text)
+        line_end = e - 1 if e > i and text[e - 1] == 0x0D else e
+        add_header_line(headers, text, i, line_end)
+        i = e + 1
     return ResponseHead(version, int(status.group(3)), reason, tuple(headers))
 
 

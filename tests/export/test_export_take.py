@@ -45,8 +45,8 @@ from mmrec.export.timeline import read_timeline
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
+from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest, read_index, write_manifest
-from mmrec.wire import jpeg
 from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000
@@ -128,7 +128,7 @@ def _recorded(take_dir: Path, name: str) -> list[tuple[bytes, int, int]]:
             for p in c.demux(video=0):
                 if p.size:
                     data = bytes(p)
-                    rec = jpeg.sim_record(data)
+                    rec = sim_record(data)
                     assert rec is not None
                     out.append((hashlib.md5(data).digest(), rec.true_ns - m.start_realtime_ns))
                     i += 1

@@ -32,9 +32,9 @@ from mmrec.review.plan import plan_proxies
 from mmrec.review.source import CameraReader, SourceFrame, read_cameras
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
+from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest, read_index
 from mmrec.timeline.grid import take_grid
-from mmrec.wire import jpeg
 from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000
@@ -110,7 +110,7 @@ def _judged_span_ns(take_dir: Path) -> tuple[int, int]:
 
 def _true_ns(f: SourceFrame | None) -> int:
     assert f is not None, "a camera shows no frame at a judged instant"
-    rec = jpeg.sim_record(f.data)
+    rec = sim_record(f.data)
     assert rec is not None
     return rec.true_ns
 

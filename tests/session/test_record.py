@@ -19,6 +19,7 @@ import pytest
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, Quirk, SimNode
+from mmrec.sim.record import sim_record
 from mmrec.store.take import load_manifest, read_index
 from mmrec.wire import jpeg
 from mmrec.wire.jpeg import com_segment
@@ -49,7 +50,7 @@ def _recorded(take_dir: Path, cam_dir: str) -> list[tuple[int, bytes]]:
 
 
 def _frames(packets: list[tuple[int, bytes]]) -> list[int]:
-    recs = [jpeg.sim_record(data) for _, data in packets]
+    recs = [sim_record(data) for _, data in packets]
     assert all(r is not None for r in recs)
     return [r.frame for r in recs if r is not None]
 

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from mmrec.sim import NodeConfig, SimMesh, SimNode
+from mmrec.sim.record import SimRecord, sim_record
 from mmrec.wire import jpeg
 from tests.helpers import loopback_mesh
 
@@ -83,8 +84,8 @@ class Client:
         await self.writer.wait_closed()
 
 
-def _record(got: Got) -> jpeg.SimRecord:
-    rec = jpeg.sim_record(got.jpeg)
+def _record(got: Got) -> SimRecord:
+    rec = sim_record(got.jpeg)
     assert rec is not None
     return rec
 

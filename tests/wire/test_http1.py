@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from mmrec import __version__
 from mmrec.errors import StreamFormatError
-from mmrec.wire.http1 import ChunkedDecoder, ResponseHead, build_request, parse_response_head
+from mmrec.wire.http1 import (
+    ChunkedDecoder,
+    ResponseHead,
+    ResponseHeadReader,
+    build_request,
+    parse_response_head,
+)
+from mmrec.wire.multipart import MultipartParser
 
 # --- request -----------------------------------------------------------------------------
 
@@ -56,13 +63,20 @@ MJPEG_HEAD = (
 
 
 def parse_growing(data: bytes, **kw: int) -> tuple[ResponseHead, int]:
-    """Every proper prefix needs more bytes; the whole gives the head (h11 style)."""
+    """Every proper prefix needs more bytes; the whole gives the head (h11 style). One
+    ResponseHeadReader fed the growing buffer byte by byte gives the same."""
+    reader = ResponseHeadReader(**kw)
+    buf = bytearray()
     for n in range(len(data)):
         got = parse_response_head(data[:n], **kw)
         if got is not None:
+            assert reader.parse(data[:n]) == got
             return got
+        assert reader.parse(buf) is None
+        buf.append(data[n])
     got = parse_response_head(data, **kw)
     assert got is not None
+    assert reader.parse(buf) == got
     return got
 
 
@@ -123,6 +137,55 @@ def test_content_length_contradictions_are_none() -> None:
 def test_stray_line_ends_before_the_status_line_are_skipped() -> None:
     got = parse_response_head(b"\r\n\r\nHTTP/1.1 200 OK\r\n\r\n")
     assert got is not None and got[0].status == 200 and got[1] == 23
+
+
+def test_the_head_reader_resumes_where_it_stopped() -> None:
+    # The contract: each call sees the bytes of the last one, and maybe more. The reader
+    # does not look again at what it searched (here rewritten behind its back).
+    buf = bytearray(b"HTTP/1.1 200 OK\r\nServer: cam\r\nX-A: b")
+    reader = ResponseHeadReader()
+    assert reader.parse(buf) is None
+    buf[17:19] = b"\r\n"  # a blank line where "Se" was: not searched again
+    assert reader.parse(buf) is None
+    buf += b"\r\n\r\nbody"
+    got = reader.parse(buf)
+    assert got is not None and got[1] == len(buf) - 4
+    fresh = parse_response_head(buf)
+    assert fresh is not None and fresh[1] == 19  # a fresh parse finds the planted line
+
+
+def test_stray_line_ends_split_across_reads() -> None:
+    reader = ResponseHeadReader()
+    data = b"\r\n\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
+    for n in range(len(data)):
+        assert reader.parse(data[:n]) is None
+    got = reader.parse(data)
+    assert got is not None and got[0].status == 204 and got[1] == len(data)
+
+
+def test_response_heads_and_part_heads_read_header_lines_alike() -> None:
+    lines = (
+        b"Content-Type: image/jpeg\r\n"
+        b"X-Long: first\r\n"
+        b"\t second\r\n"
+        b"no colon here\r\n"
+        b"Bad Name: ignored\r\n"
+        b"X-Cr: a\rb\r\n"
+        b"X-Timestamp :  17.5  \n"
+    )
+    got = parse_response_head(b"HTTP/1.1 200 OK\r\n" + lines + b"\r\n")
+    assert got is not None
+    jpeg = b"\xff\xd8\xff\xd9"
+    (part,) = MultipartParser(b"b").feed(b"--b\r\n" + lines + b"\r\n" + jpeg + b"\r\n--b--")
+    assert (
+        got[0].headers
+        == part.headers
+        == (
+            ("content-type", "image/jpeg"),
+            ("x-long", "first second"),
+            ("x-timestamp", "17.5"),
+        )
+    )
 
 
 @pytest.mark.parametrize(
