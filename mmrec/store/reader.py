@@ -22,6 +22,7 @@ handed on without a copy.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -123,14 +124,14 @@ class _FilePts:
     strictly increasing, as the writer did (identity when both count alike)."""
 
     def __init__(self, file_tb: Fraction, ticks_per_second: int) -> None:
-        self._scale = 1 / (file_tb * ticks_per_second)  # index ticks per file unit
+        self._scale = file_tb * ticks_per_second  # index ticks per file unit
         self._same = self._scale == 1
         self._last = -1
 
     def of(self, pts: int) -> int:
         if self._same:
             return pts
-        got = max(round(Fraction(pts) / self._scale), self._last + 1)
+        got = max(math.floor(pts / self._scale + Fraction(1, 2)), self._last + 1)  # half up
         self._last = got
         return got
 
