@@ -176,3 +176,27 @@ def test_a_segment_copied_to_mov_keeps_its_place_by_timecode(
         video = next(s for s in doc["streams"] if s["codec_type"] == "video")
         assert float(video["start_time"]) == 0  # its first frame is where the timecode starts
         assert video["tags"]["timecode"] == _timecode(m, first, FPS), (seg, first)
+
+
+async def test_names_from_status_stay_unique_and_silence_keeps_the_address(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    """Two phones that call themselves the same are told apart by address; an address
+    where nothing answers keeps the address as its name, and the take says why."""
+    twin = [NodeConfig("same", width=64, height=48, ring=2)]
+    async with (
+        loopback_mesh(twin) as one,
+        loopback_mesh(twin) as two,
+        Take(tmp_path, ingest_config=fast_ingest) as take,
+    ):
+        a, b = one.nodes[0], two.nodes[0]
+        silent = "127.0.0.1:9"  # the discard port: nothing listens there
+        folders = await take.join(
+            [CameraRequest(a.url), CameraRequest(b.url), CameraRequest(silent)], timeout=0.5
+        )
+        m = take.manifest()
+    assert [c.name for c in m.cameras] == ["same", f"same@127.0.0.1:{b.port}", silent]
+    assert folders == [c.dir for c in m.cameras]
+    assert folders == ["same", f"same-127.0.0.1-{b.port}", "127.0.0.1-9"]
+    assert m.cameras[2].model is None and m.cameras[2].nominal_rate is None
+    assert any(e.camera == silent and "no identity" in e.detail for e in m.events), m.events
