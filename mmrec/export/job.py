@@ -33,7 +33,7 @@ from mmrec.errors import MmrecError, RecordingError, TakeError
 from mmrec.export.filler import filler_jpeg, turbojpeg
 from mmrec.export.manifest import CameraRecord, ExportManifest, write_manifest
 from mmrec.export.mov import MovWriter, packet
-from mmrec.export.timeline import TrackSpec, build_timeline, write_timelines
+from mmrec.export.timeline import TrackSpec, build_timeline, load_adapters, write_timelines
 from mmrec.store.reader import CameraFrames, open_cameras
 from mmrec.store.take import CameraEntry, Manifest, load_manifest
 from mmrec.timeline.grid import FrameGrid, take_grid
@@ -219,7 +219,10 @@ def export_take(
         raise TakeError(f"{take_dir}: no chosen camera has a readable frame")
 
     if "mov" in opts.formats:
-        _write_movs(cams, grid, manifest, opts.threads, progress)
+        # the timeline adapters load (~0.1 s, once a process) while the MOVs are written
+        _write_movs(
+            cams, grid, manifest, opts.threads, progress, lambda: load_adapters(opts.formats)
+        )
     else:
         for c in cams:
             c.kinds = list(c.plan.kinds)
@@ -352,7 +355,10 @@ def _write_movs(
     manifest: Manifest,
     threads: int,
     progress: Callable[[int, int], None] | None,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> None:
+    """Write every camera's MOV in ``threads`` threads; the calling thread runs
+    ``meanwhile`` while they write."""
     total = grid.frames * len(cams)
     done = 0
     lock = threading.Lock()
@@ -376,6 +382,7 @@ def _write_movs(
     with ThreadPoolExecutor(max(1, min(threads, len(cams))), "mmrec-export") as pool:
         futures = [pool.submit(one, c) for c in cams]
         try:
+            meanwhile()
             errors = []
             for f in futures:
                 try:

@@ -133,6 +133,14 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
+def load_adapters(formats: Sequence[str]) -> None:
+    """Import the OTIO adapters ``formats`` need (OTIO loads each on first use)."""
+    for fmt in formats:
+        adapter = TIMELINE_FORMATS.get(fmt, ("mlt", ""))[0]
+        if adapter != "mlt":
+            otio.adapters.from_name(adapter).module()
+
+
 def write_timelines(
     tl: otio.schema.Timeline, formats: Sequence[str], out_dir: Path, stem: str
 ) -> list[Path]:
