@@ -52,14 +52,14 @@ from rich.live import Live
 
 from mmrec.commands import options
 from mmrec.commands.record_view import LiveView, print_summary
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec, load_config
+from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import StreamTarget
 from mmrec.session.identify import CameraRequest
 from mmrec.session.outcome import Outcome
-from mmrec.session.recorder import PreviewOptions, Take
+from mmrec.session.recorder import PreviewOptions, Take, discover_into
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import Manifest, to_jsonable
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 
 EXIT_STATUS: Final = {
     Outcome.COMPLETE: 0,
@@ -146,20 +146,35 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
+    d = p.add_argument_group(
+        "disk",
+        "Free space and the time it lasts are shown before and during the take, with\n"
+        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
+        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
+    )
+    d.add_argument(
+        "--relay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="another output folder that continues the take when the one before fills up "
+        "(relay recording; repeatable, used in order)",
+    )
+    d.add_argument(
+        "--sync-interval",
+        type=float,
+        default=DEFAULT_SYNC_INTERVAL,
+        metavar="S",
+        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
+        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
+    )
     options.add_discovery(p, opt_in="record every node found, including late joiners")
-
-
-def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
-    return [camera_spec(v) for v in values]
 
 
 def _settings(args: argparse.Namespace) -> ShootConfig:
     cfg = load_config(args.config) if args.config else ShootConfig()
-    cams = list(cfg.cameras) + _cameras_from_args(args.cameras)
-    names = [c.name for c in cams]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
+    cams = options.cameras(args.cameras, cfg)
     discovery = options.discovery_spec(args, cfg.discovery)
     if not cams and not args.sim and not discovery.enabled:
         raise ConfigError(
@@ -181,10 +196,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
-    # every URL is checked now, before a take folder is made for nothing
-    for cam in cams:
-        for url in (cam.url, *cam.fallbacks):
-            StreamTarget.from_url(cam.name, url)
+    if not 0 <= args.sync_interval <= 3600:
+        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -228,6 +241,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             muxer=args.muxer,
             writer_threads=args.writer_threads,
             direct_io=not args.buffered_io,
+            relays=args.relay,
+            sync_interval=args.sync_interval,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview
@@ -244,8 +259,10 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
                     for c in cams
                 ]
             )
+            take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
-                await _start_discovery(stack, take, settings.discovery, cams)
+                disc_cfg = options.discovery_config(settings.discovery)
+                await discover_into(stack, take, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = LiveView(take)
             if args.json:
@@ -287,26 +304,6 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             preview=preview,
         )
     return status
-
-
-async def _start_discovery(
-    stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
-) -> None:
-    from mmrec.discover import Discovery
-    from mmrec.session.recorder import follow_discovery
-
-    disc = await stack.enter_async_context(Discovery(options.discovery_config(spec)))
-    manual = frozenset(
-        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
-    )
-    task = asyncio.create_task(follow_discovery(take, disc.events(), skip=manual))
-
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(_cancel)
 
 
 async def _wait(stop: asyncio.Event, deadline: float | None) -> None:

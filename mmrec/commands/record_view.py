@@ -20,8 +20,11 @@ from rich.text import Text
 
 from mmrec.commands.tables import Cell, fit_table
 from mmrec.ingest.stream import CameraState
+from mmrec.session.folders import DiskStatus
 from mmrec.session.outcome import Outcome, strip_camera
 from mmrec.session.recorder import CameraStatus, Take
+from mmrec.store.disk import human_bytes, human_duration
+from mmrec.store.health import WriteState
 from mmrec.store.take import Manifest
 
 WIDE: Final = 110  # from this many columns on, the tables show more columns
@@ -33,7 +36,20 @@ _STATE_SHORT: Final = {
     CameraState.CONNECTING: "conn",
     CameraState.STOPPED: "stop",
 }
-_STATE_STYLE: Final = {"live": "green", "stall": "red", "retry": "yellow", "error": "red"}
+# a camera whose frames are not being written: what stops them, in a word
+_WRITE_SHORT: Final = {
+    WriteState.DISK_FULL: "full",
+    WriteState.GONE: "gone",
+    WriteState.IO_ERROR: "error",
+}
+_STATE_STYLE: Final = {
+    "live": "green",
+    "stall": "red",
+    "retry": "yellow",
+    "error": "red",
+    "full": "red",
+    "gone": "red",
+}
 _OUTCOME_STYLE: Final = {
     Outcome.COMPLETE: "green",
     Outcome.GAPS: "yellow",
@@ -44,6 +60,8 @@ _OUTCOME_STYLE: Final = {
 
 def state_word(s: CameraStatus) -> str:
     """The camera's state in a word; a camera whose files fail is never ``live``."""
+    if s.writer.state.failing:
+        return _WRITE_SHORT[s.writer.state]
     if s.writer.error is not None:
         return "error"
     return _STATE_SHORT.get(s.ingest.state, str(s.ingest.state))
@@ -57,6 +75,19 @@ def current_error(s: CameraStatus) -> str:
     if s.ingest.state != CameraState.STREAMING and s.ingest.last_error:
         return strip_camera(s.ingest.last_error, s.name)
     return ""
+
+
+def disk_line(d: DiskStatus) -> str:
+    """Free space and recording time left, in one line ("" until first measured)."""
+    if not d.folders:
+        return ""
+    free = sum(f.free_bytes or 0 for f in d.folders)
+    left = f", {human_duration(d.seconds_left)} left" if d.seconds_left is not None else ""
+    worst = max((f.state for f in d.folders), key=_DISK_ORDER.index, default="ok")
+    return f"disk {human_bytes(free)} free{left}" + ("" if worst == "ok" else f" ({worst})")
+
+
+_DISK_ORDER: Final = ("ok", "low", "critical", "full", "read-only", "gone")
 
 
 def gaps_cell(count: int, total_ns: int) -> str:
@@ -77,12 +108,13 @@ class LiveView:
         return live_table(f"take {self.take.id}  {elapsed:.1f} s", rows, width, self.caption())
 
     def caption(self) -> str | None:
+        lines = [disk_line(self.take.recording.disk)]
         p = self.take.preview
-        if p is None:
-            return None
-        st = p.stats()
-        text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
-        return text + (f"  {st.error}" if st.error else "")
+        if p is not None:
+            st = p.stats()
+            text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
+            lines.append(text + (f"  {st.error}" if st.error else ""))
+        return "\n".join(line for line in lines if line) or None
 
     def _rates(self, s: CameraStatus, now: int) -> tuple[float | None, float | None]:
         prev = self._prev.get(s.name)

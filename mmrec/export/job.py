@@ -109,7 +109,7 @@ def _fmt_ranges(r: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 def check_take(manifest: Manifest, take_dir: Path, unfinished: bool) -> str | None:
     """None if the take can be exported; else why not (or a warning if ``unfinished``)."""
-    if manifest.state == "finished":
+    if manifest.state in ("finished", "recovered"):  # recovered: finished by mmrec repair
         return None
     text = (
         f"take {manifest.take_id} is in state {manifest.state!r}, not 'finished': it is being "

@@ -140,10 +140,12 @@ def make_proxies(
         if warn is not None:
             warn(text)
 
-    if manifest.state != "finished":
+    if manifest.state == "recording":
         _warn(
-            f"take {manifest.take_id} was not finished (state {manifest.state!r}); "
-            "making proxies of what is there"
+            f"take {manifest.take_id} was not finished (state {manifest.state!r}): it is "
+            "being recorded, or its recorder stopped without finishing it; making proxies "
+            f"of what is there. If no recorder is running, 'mmrec repair {take_dir}' "
+            "finalizes it"
         )
     dec = decoder or default_decoder()
     out_dir = Path(opts.out) if opts.out else take_dir / "proxies"

@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
+from mmrec.ingest.events import NodeEvents
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
@@ -30,16 +31,20 @@ from mmrec.ingest.stream import (
     Received,
     StreamTarget,
 )
-from mmrec.session.events import EventKind, EventLog
+from mmrec.session.events import Event, EventKind, EventLog
 from mmrec.session.identify import Identity
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
 from mmrec.timeline.align import CameraClock
+from mmrec.wire.sse import ServerEvent
+from mmrec.wire.status import NodeStatus, clean_text
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
 
 PROBE_EVERY: Final = 1.0
+NODE_EVENTS_KEPT: Final = 50  # a node's own recent events, for the console
+NODE_EVENT_TEXT: Final = 300  # characters of a node event kept in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class FeedOptions:
     probe_clocks: bool = True
     direct_io: bool = True  # frames land in block-aligned memory, ready for O_DIRECT
     preroll_ns: int = 0
+    node_events: bool = False  # follow each node's /events into the event log
 
 
 class CameraFeed:
@@ -111,6 +117,10 @@ class CameraFeed:
         self._probe_task: asyncio.Task[None] | None = None
         self._prober: StatusProbe | None = None
         self._state = self.ingest.stats().state
+        self.status: NodeStatus | None = None  # the node's last /status answer
+        self.node_events: deque[Event] = deque(maxlen=NODE_EVENTS_KEPT)
+        self.node: NodeEvents | None = None
+        self._node_task: asyncio.Task[None] | None = None
         self._reported: str | None = None  # the not-streaming cause last put in the log
         # when the camera joined, on the session timeline (a take counts its absence since)
         self.added_t_ns = time.monotonic_ns() - options.origin_ns
@@ -125,18 +135,27 @@ class CameraFeed:
         self._task = asyncio.create_task(self.ingest.run(), name=f"ingest:{self.name}")
         if self.options.probe_clocks:
             self._probe_task = asyncio.create_task(self._probe_clock(), name=f"probe:{self.name}")
+        if self.options.node_events:
+            t = self.ingest
+            self.node = NodeEvents(self.name, lambda: (t.target.host, t.target.port),
+                                   self._on_node_event)  # fmt: skip
+            self._node_task = asyncio.create_task(self.node.run(), name=f"events:{self.name}")
 
     def stop(self) -> None:
         """Ask the stream to end; a frame already arriving is kept (see :meth:`wait_stopped`)."""
         self.ingest.stop(finish_part=True)
         if self._probe_task is not None:
             self._probe_task.cancel()
+        if self.node is not None:
+            self.node.stop()
 
     def tasks(self) -> list[asyncio.Task[None]]:
-        return [t for t in (self._task, self._probe_task) if t is not None]
+        return [t for t in (self._task, self._probe_task, self._node_task) if t is not None]
 
     def retarget(self, target: StreamTarget) -> None:
         self.ingest.retarget(target)
+        if self.node is not None:
+            self.node.reconnect_now()
 
     def stats(self) -> IngestStats:
         return self.ingest.stats()
@@ -186,6 +205,7 @@ class CameraFeed:
                 continue
             failures = 0
             self.probes_ok += 1
+            self.status = status
             self.clock.probe(t0, status.device_ns, t1)
 
     # the hot path, on the event loop
@@ -214,12 +234,23 @@ class CameraFeed:
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
 
+    def _on_node_event(self, ev: ServerEvent) -> None:
+        """A node's own event: heartbeats only say it is alive (kept in the stats); any
+        other goes into the session's log (and the take's manifest), as untrusted text
+        made printable and bounded."""
+        if ev.event == "heartbeat":
+            return
+        text, _ = clean_text(f"{ev.event}: {ev.data}", "node event", NODE_EVENT_TEXT)
+        self.node_events.append(self._events.add(EventKind.NODE, text, self.name))
+
     def _on_state(self, ingest: CameraIngest, state: CameraState) -> None:
         # The ingest sets its error before it changes state, so ``last_error`` here is
         # the cause of this change, not of an earlier one.
         before, self._state = self._state, state
         if state == CameraState.STREAMING:
             self._reported = None
+            if self.node is not None:
+                self.node.wake()  # the node is back: follow its events now, not after backoff
             self._events.add(EventKind.CONNECTED, f"streaming from {ingest.target.url}", self.name)
         elif before == CameraState.STREAMING:
             cause = "stopped" if state == CameraState.STOPPED else ingest.stats().last_error

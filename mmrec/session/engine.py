@@ -36,7 +36,7 @@ from mmrec.session.events import Event, EventKind, EventLog
 from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest, identify_all
 from mmrec.session.recording import Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import WriterPool
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL, WriterPool
 from mmrec.wire.url import short_name
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 class PreviewOptions:
     """The live tiled preview (``preview.mkv`` + a local MJPEG feed and page)."""
 
-    port: int = 8090  # on 127.0.0.1; a taken port falls back to a free one
+    port: int | None = 8090  # on 127.0.0.1; a taken port falls back to a free one; None:
+    # not served by the preview itself (the console serves its mosaic on its own page)
     fps: float = 10.0
     size: tuple[int, int] = (1920, 1080)
 
@@ -63,6 +64,8 @@ class Session:
         writer_threads: int = 4,
         direct_io: bool = True,
         preroll_seconds: float = 0.0,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        node_events: bool = False,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         if preroll_seconds < 0:
@@ -78,11 +81,13 @@ class Session:
             probe_clocks=probe_clocks,
             direct_io=direct_io,
             preroll_ns=int(preroll_seconds * 1e9),
+            node_events=node_events,
         )
         self.events = EventLog()
         if on_event is not None:
             self.events.subscribe(on_event)
-        self.writer_pool = WriterPool(writer_threads)
+        # every camera's files made durable at least every sync_interval (0: never)
+        self.writer_pool = WriterPool(writer_threads, sync_interval=sync_interval)
         self.feeds: dict[str, CameraFeed] = {}
         self.recording: Recording | None = None
         self.preview: LivePreview | None = None
@@ -218,7 +223,12 @@ class Session:
         self.recording = rec
         for feed in self.feeds.values():
             rec.add(feed)
+        if self.preview is not None:  # a session-long preview: this take's preview.mkv
+            await self.preview.switch_file(rec.dir)
+            rec.preview = self.preview
         self.events.add(EventKind.TAKE, f"take {rec.id} started into {rec.dir}", mono_ns=start)
+        if self.feeds:
+            rec.announce_forecast()  # free space, and how long it lasts for these cameras
         return rec
 
     async def stop_take(self, at_mono_ns: int | None = None) -> Manifest:
@@ -230,6 +240,11 @@ class Session:
         stop = time.monotonic_ns() if at_mono_ns is None else at_mono_ns
         await rec.stop(stop)
         self.events.add(EventKind.TAKE, f"take {rec.id} stopped", mono_ns=stop)
+        if self.preview is not None:
+            try:
+                await self.preview.switch_file(None)  # preview.mkv of this take is complete
+            except Exception as exc:  # the preview must never cost the recording
+                self.note(f"preview: could not finish its file: {exc!r}")
         return await self._finish(rec)
 
     async def _finish(self, rec: Recording) -> Manifest:
@@ -241,13 +256,14 @@ class Session:
 
     # preview
 
-    async def start_preview(self, folder: Path, opts: PreviewOptions) -> LivePreview | None:
-        """Start the live mosaic (``preview.mkv`` in ``folder``); a taken port falls back to
-        any free one, and a preview that cannot start at all is reported and skipped:
-        recording goes on regardless."""
+    async def start_preview(self, folder: Path | None, opts: PreviewOptions) -> LivePreview | None:
+        """Start the live mosaic (``preview.mkv`` in ``folder``; None: no file until a take
+        starts, then one per take); a taken port falls back to any free one, and a preview
+        that cannot start at all is reported and skipped: recording goes on regardless."""
         from mmrec.live.preview import LivePreview
 
-        for port in dict.fromkeys((opts.port, 0)):
+        ports = (None,) if opts.port is None else dict.fromkeys((opts.port, 0))
+        for port in ports:
             preview = LivePreview(folder, size=opts.size, fps=opts.fps, port=port)
             try:
                 await preview.start()

@@ -4,7 +4,9 @@ The writer threads count what they could not write (a full queue, a failed write
 keep the error; the take looks at those counters about once a second, on the event loop,
 and logs the changes: a write error and its end, a run of dropped frames when it begins
 and how many it lost when it ends. So the manifest's timeline says when mmrec lost
-frames and why, not only how many in the end.
+frames and why, not only how many in the end. Failures of the files themselves (disk
+full, folder gone, I/O error) the writer reports as they happen, with the frames they
+cost and the gap (:class:`mmrec.store.health.WriteChange`): they are not said twice here.
 """
 
 from __future__ import annotations
@@ -28,22 +30,24 @@ class LossWatch:
         """Log what changed since the last look (``at_mono_ns``: the event's time; now
         by default). The ``last`` look ends no run of drops: the take does."""
         name = self.camera
-        if w.error != self._error:
-            self._error = w.error
-            detail = strip_camera(w.error, name) if w.error is not None else "writing again"
+        error = None if w.state.failing else w.error  # the files' failures: said by the writer
+        if error != self._error:
+            self._error = error
+            detail = strip_camera(error, name) if error is not None else "writing again"
             self._events.add(EventKind.DISK, detail, name, at_mono_ns)
-        new = w.dropped - self._dropped
+        dropped = w.dropped - w.lost  # a full queue (the disk too slow), not failed writes
+        new = dropped - self._dropped
         if new and self._run_from is None:
             self._run_from = self._dropped
-            why = strip_camera(w.error, name) if w.error else "the disk is not keeping up"
+            why = strip_camera(error, name) if error else "the disk is not keeping up"
             self._events.add(EventKind.ALERT, f"dropping frames: {why}", name, at_mono_ns)
         elif not new and not last and self._run_from is not None:
-            lost = w.dropped - self._run_from
+            lost = dropped - self._run_from
             self._run_from = None
             self._events.add(
                 EventKind.ALERT, f"no longer dropping frames; {lost} lost", name, at_mono_ns
             )
-        self._dropped = w.dropped
+        self._dropped = dropped
 
     def finish(self, w: WriterStats, at_mono_ns: int) -> None:
         """The last look, at the end of the take: a run of drops still going is closed."""

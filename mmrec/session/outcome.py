@@ -42,6 +42,7 @@ class CameraFacts:
     frames: int  # written to its files
     dropped: int = 0  # received in the take and not written (lost by mmrec)
     write_error: str | None = None  # why its files failed, while they do
+    write_failure: str | None = None  # why they failed last, kept once writing is back
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) without frames
     connections: int = 0  # connections that streamed during the take
     error: str | None = None  # the stream's last error (why it is not, or was not, streaming)
@@ -130,8 +131,8 @@ def _frames(n: int) -> str:
 
 
 def _loss_cause(f: CameraFacts) -> str:
-    if f.write_error:
-        return strip_camera(f.write_error, f.name)
+    if f.write_error or f.write_failure:
+        return strip_camera(f.write_error or f.write_failure or "", f.name)
     return "the disk did not keep up (the camera's write queue was full)"
 
 

@@ -15,8 +15,11 @@ cameras first (a frame already arriving is kept), then writes everything receive
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from mmrec.discover import (
     CameraAdded,
@@ -33,9 +36,20 @@ from mmrec.session.events import Event, EventKind
 from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
 from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL, WriterPool
 
-__all__ = ["CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
+if TYPE_CHECKING:
+    from mmrec.config import CameraSpec
+    from mmrec.discover import Discovery, DiscoveryConfig
+
+__all__ = [
+    "CameraSet",
+    "CameraStatus",
+    "PreviewOptions",
+    "Take",
+    "discover_into",
+    "follow_discovery",
+]
 
 
 def describe(ev: Event) -> str:
@@ -65,6 +79,8 @@ class Take:
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
         direct_io: bool = True,
+        relays: Sequence[Path] = (),
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self.out = Path(out)
         self._name = name
@@ -74,11 +90,13 @@ class Take:
             queue_frames=queue_frames,
             muxer=muxer,
             direct_io=direct_io,
+            relays=tuple(Path(r) for r in relays),
         )
         self.session = Session(
             ingest_config=ingest_config,
             probe_clocks=probe_clocks,
             writer_threads=writer_threads,
+            sync_interval=sync_interval,
             direct_io=direct_io and muxer == "mkv",
             on_event=None if on_event is None else (lambda ev: on_event(describe(ev))),
         )
@@ -192,14 +210,38 @@ class Take:
         return self._final
 
 
+class CameraSet(Protocol):
+    """What discovery adds cameras to: a one-take :class:`Take` or a console's
+    :class:`~mmrec.session.engine.Session`."""
+
+    @property
+    def closed(self) -> bool: ...
+    def has_camera(self, name: str) -> bool: ...
+    def add_camera(
+        self,
+        name: str,
+        url: str,
+        *,
+        model: str | None = None,
+        role: str | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> object: ...
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = ...
+    ) -> Sequence[object]: ...
+    def retarget(self, name: str, url: str) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
 async def follow_discovery(
-    take: Take,
+    take: CameraSet,
     events: AsyncIterator[DiscoveryEvent],
     *,
     skip: frozenset[tuple[str, int]] = frozenset(),
     report_unreachable: Callable[[str], None] | None = None,
 ) -> None:
-    """Record every camera discovery finds, for as long as ``events`` runs.
+    """Record every camera discovery finds, for as long as ``events`` runs (into a take,
+    or into a session, whose takes then hold it).
 
     A camera that joins mid-take gets its folder and manifest entry from that moment; one
     that changes address is reconnected at the new one; one that is lost keeps retrying
@@ -216,7 +258,36 @@ async def follow_discovery(
             take.note(f"discovery: {exc}")
 
 
-async def _follow_one(take: Take, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
+async def discover_into(
+    stack: contextlib.AsyncExitStack,
+    target: CameraSet,
+    config: DiscoveryConfig,
+    given: Sequence[CameraSpec],
+) -> Discovery:
+    """Run discovery for as long as ``stack`` is open and follow it into ``target`` (a
+    take or a session); cameras ``given`` by URL are not added twice. Returns the
+    :class:`~mmrec.discover.Discovery` (its registry is the console's device map)."""
+    from mmrec.discover import Discovery
+    from mmrec.ingest.stream import StreamTarget
+
+    disc = await stack.enter_async_context(Discovery(config))
+    manual = frozenset(
+        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in given)
+    )
+    task = asyncio.create_task(follow_discovery(target, disc.events(), skip=manual))
+
+    async def _cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(_cancel)
+    return disc
+
+
+async def _follow_one(
+    take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]
+) -> None:
     match ev:
         case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
             if (cam.host, cam.port) in skip:

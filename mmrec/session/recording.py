@@ -11,6 +11,14 @@ after ``stop``.
 
 Without a stop instant (``finish()`` after the feeds stopped: a one-take ``mmrec record``)
 every frame received is written, as the camera sent it before the connection closed.
+
+The disk: once a second (in a thread) every output folder is checked (there, same folder,
+free space) and the manifest written into each; :class:`~mmrec.store.disk.DiskWatch`
+turns that into ``disk``/``seconds_left`` (live, and in the manifest) and into events
+when time runs low or a folder goes. A camera whose writing fails says so at once
+(:class:`~mmrec.store.files.WriteChange`, from its writer thread): an alert, its state
+(``disk-full``, ``folder-gone``, ``io-error`` instead of ``streaming``), and on recovery
+the gap and the frames lost.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
+from mmrec.session.folders import DiskStatus, TakeFolders
 from mmrec.session.losses import LossWatch
 from mmrec.session.outcome import (
     CameraFacts,
@@ -35,16 +44,12 @@ from mmrec.session.outcome import (
     fps_while_receiving,
     judge_camera,
     judge_take,
+    strip_camera,
 )
+from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.health import WriteChange
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import (
-    INDEX,
-    CameraEntry,
-    Manifest,
-    PreviewInfo,
-    TakeEvent,
-    write_manifest,
-)
+from mmrec.store.take import CameraEntry, Manifest, PreviewInfo, TakeEvent
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
 from mmrec.timeline.rate import DEFAULT_RATE
 from mmrec.timeline.timecode import (
@@ -75,6 +80,13 @@ class CameraStatus:
     gaps: int  # so far, counting the one going on (no frame for over a second)
     gap_ns: int = 0  # their total length
 
+    @property
+    def state(self) -> str:
+        """What a person should see: the writer's failure while it fails (a camera whose
+        frames are not being written is never shown as streaming), else the stream's."""
+        w = self.writer.state
+        return str(w) if w.failing else str(self.ingest.state)
+
 
 @dataclass(frozen=True, slots=True)
 class WriteOptions:
@@ -84,6 +96,7 @@ class WriteOptions:
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     muxer: str = "mkv"
     direct_io: bool = True
+    relays: tuple[Path, ...] = ()  # output folders that continue the take when one fills
 
 
 class _TakeCamera:
@@ -109,6 +122,8 @@ class _TakeCamera:
             pool=rec.pool,
             muxer=opts.muxer,
             direct_io=opts.direct_io,
+            relays=rec.folders.relay_dirs,
+            on_change=rec._write_changed,
             timecode=clock.timecode,
             frame_ns=round(clock.period) if self.rate else None,
         )
@@ -189,7 +204,7 @@ class _TakeCamera:
         w = self.writer.stats()
         i = self.feed.stats()
         b = self.base
-        gaps = self.all_gaps(now_t_ns)
+        gaps = self.all_gaps(now_t_ns)  # the camera's (spans not written: write_gaps)
         feed = self.feed
         verdict = judge_camera(
             CameraFacts(
@@ -197,6 +212,7 @@ class _TakeCamera:
                 frames=w.frames,
                 dropped=w.dropped,
                 write_error=w.error,
+                write_failure=w.last_failure,
                 gaps=tuple(gaps),
                 connections=self.connections(i),
                 error=i.last_error,
@@ -211,7 +227,7 @@ class _TakeCamera:
             model=feed.model,
             role=feed.role,
             segments=w.segments,
-            index=f"{self.dir}/{INDEX}",
+            index=w.index,
             frames=w.frames,
             bytes=w.bytes,
             dropped=w.dropped,
@@ -222,11 +238,15 @@ class _TakeCamera:
             height=w.height,
             first_pts=w.first_pts,
             last_pts=w.last_pts,
-            state=i.state,
+            state=str(w.state) if w.state.failing else str(i.state),
             last_error=w.error or i.last_error,
             clock=feed.clock.info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+            write_state=str(w.state),
+            lost=w.lost,
+            lost_causes=w.lost_causes,
+            write_gaps=w.write_gaps,
             connections=self.connections(i),
             fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
             outcome=verdict.outcome,
@@ -297,6 +317,8 @@ class Recording:
             zone=zone_name(self.start_realtime_ns) or None,
         )
         self.dir = self.out / self.id
+        self.folders = TakeFolders(self.out, self.options.relays)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cameras: dict[str, _TakeCamera] = {}
         self.preview: LivePreview | None = None  # the session's, while it writes into this take
         self._updater: asyncio.Task[None] | None = None
@@ -306,24 +328,17 @@ class Recording:
     # lifecycle
 
     async def open(self) -> None:
-        """Make the take folder (a unique name) and write the first manifest."""
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            n = 1
-            while True:
-                try:
-                    self.dir.mkdir()
-                    break
-                except FileExistsError:
-                    n += 1
-                    self.id = f"{self._manifest.take_id}-{n}"
-                    self.dir = self.out / self.id
-        except OSError as exc:
-            raise RecordingError(
-                f"cannot create take folder in {self.out}: {exc.strerror}"
-            ) from exc
-        self._manifest = replace(self._manifest, take_id=self.id)
-        await asyncio.to_thread(write_manifest, self.dir, self._manifest)
+        """Make the take folder (a unique name, the same in every output folder) and
+        write the first manifest."""
+        self._loop = asyncio.get_running_loop()
+        self.id = self.folders.create(self.id)
+        self.dir = self.folders.dir
+        self._manifest = replace(
+            self._manifest,
+            take_id=self.id,
+            relays=tuple(str(d) for d in self.folders.relay_dirs),
+        )
+        await asyncio.to_thread(self.folders.write_manifests, self._manifest)
         self._updater = asyncio.create_task(self._keep_manifest(), name=f"manifest:{self.id}")
 
     def add(self, feed: CameraFeed) -> str:
@@ -398,7 +413,10 @@ class Recording:
             for cam in self._cameras.values():
                 cam.finish(end - self.start_monotonic_ns, end)
             final = self.manifest(final=True)
-            await asyncio.to_thread(write_manifest, self.dir, final)
+            try:
+                await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+            finally:
+                self.folders.release()
         return final
 
     # views
@@ -416,6 +434,19 @@ class Recording:
             camera,
             self.start_monotonic_ns + end_t_ns,
         )
+
+    @property
+    def disk(self) -> DiskStatus:
+        """Free space and time left on every output folder (updated once a second)."""
+        return self.folders.status()
+
+    def announce_forecast(self) -> Forecast:
+        """How long the free space lasts for the take's cameras: an event, and
+        ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
+        fc = self.folders.make_forecast([_camera_rate(c.feed) for c in self._cameras.values()])
+        where = " + relay folders" if self.folders.relay_dirs else ""
+        self._events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
+        return fc
 
     def manifest(self, *, final: bool = False) -> Manifest:
         now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
@@ -447,6 +478,8 @@ class Recording:
             preview=self._preview_info(),
             outcome=take.outcome,
             outcome_detail=take.detail,
+            disk=self.folders.watch.infos,
+            seconds_left=self.folders.watch.seconds_left,
         )
         if final:
             now_rt = time.time_ns()
@@ -477,7 +510,9 @@ class Recording:
         )
 
     async def _keep_manifest(self) -> None:
-        failing: str | None = None  # why the last write failed
+        """Once a second: what the writers lost, the disks (said when they change), the
+        manifest into every folder."""
+        reported: set[str] = set()  # why folders refused the manifest, as last said
         while not self._stop_updates.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
@@ -485,13 +520,45 @@ class Recording:
                 return
             for cam in self._cameras.values():
                 cam.losses.look(cam.writer.stats())
-            try:
-                await asyncio.to_thread(write_manifest, self.dir, self.manifest())
-            except RecordingError as exc:
-                if str(exc) != failing:  # once per cause, not every second
-                    failing = str(exc)
-                    self._events.add(EventKind.DISK, failing)
-            else:
-                if failing is not None:
-                    failing = None
-                    self._events.add(EventKind.DISK, "the manifest is written again")
+            checks = await asyncio.to_thread(self.folders.check)
+            writers = [c.writer.stats() for c in self._cameras.values()]
+            active = [any(w.folder == i for w in writers) for i in range(len(checks))]
+            written = sum(w.bytes for w in writers)
+            for notice in self.folders.watch.update(time.monotonic_ns(), written, checks, active):
+                self._events.add(EventKind.ALERT if notice.alert else EventKind.DISK, notice.text)
+            errors = set(await asyncio.to_thread(self.folders.write_manifests, self.manifest()))
+            for text in sorted(errors - reported):  # once per cause, not every second
+                self._events.add(EventKind.DISK, text)
+            if reported and not errors:
+                self._events.add(EventKind.DISK, "the manifest is written again")
+            reported = errors
+
+    def _write_changed(self, change: WriteChange) -> None:
+        """A camera's writing failed or recovered (called in its writer thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # a loop closing as the take ends
+            loop.call_soon_threadsafe(self._record_change, change)
+
+    def _record_change(self, change: WriteChange) -> None:
+        kind = EventKind.ALERT if change.state.failing else EventKind.DISK
+        detail = strip_camera(change.detail, change.camera)  # the event names the camera
+        at = change.mono_ns
+        if self._end_mono_ns is not None:
+            at = min(at, self._end_mono_ns)  # said as the files close: part of the take
+        self._events.add(kind, detail, change.camera, mono_ns=at)
+        if change.gap is not None:
+            a, b = change.gap
+            detail = f"no frames written for {(b - a) / 1e9:.2f} s ({change.lost} lost to the disk)"
+            self.log_gap(change.camera, a, b, detail)
+
+
+def _camera_rate(feed: CameraFeed) -> CameraRate:
+    """A camera's measured write rate, if it has streamed for a couple of seconds."""
+    st = feed.stats()
+    if st.first_frame_ns is not None and st.last_frame_ns is not None:
+        span = st.last_frame_ns - st.first_frame_ns
+        if span >= 2_000_000_000 and st.frames > 1:
+            return CameraRate(feed.name, st.bytes * 1e9 / span)
+    return CameraRate(feed.name)

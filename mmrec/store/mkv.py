@@ -56,15 +56,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from mmrec.store.payload import ALIGN, HEAD, TAIL, Bytes, region
+
+if TYPE_CHECKING:
+    from mmrec.store.mkvread import SegmentLayout
 
 # Element IDs (with their marker bits, as they appear in the file).
 EBML: Final = 0x1A45DFA3
@@ -199,19 +203,7 @@ class SegmentFile:
                     raise
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o644)
-        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
-        self.staged = 0  # frames that had to be copied into aligned memory first
-        self._cluster_at = -1  # file offset of the open cluster's size field
-        self._cluster_pts = 0
-        # a new cluster (and cue point) at least every second, and before a block's
-        # relative timestamp would overflow its int16
-        self._cluster_span = min(CLUSTER_MAX_TICKS, NS // track.tick_ns)
-        self._frame_ticks = track.frame_ns / track.tick_ns if track.frame_ns else None
-        self._patches: list[tuple[int, bytes]] = []  # (offset, bytes) written at close
-        self._cues: list[tuple[int, int]] = []  # (cluster timestamp, cluster position)
-        self._first: int | None = None
-        self._last: int | None = None
-        self.frames = 0
+        self._init_state(track.tick_ns, track.frame_ns)
         try:
             self._pos = 0
             head = bytearray(ebml_header() + id_bytes(SEGMENT))
@@ -221,7 +213,7 @@ class SegmentFile:
             head += void(SEEK_HEAD_ROOM)
             self._info_at = len(head) - self._data0
             info, duration_at = self._info(track)
-            self._duration_at = len(head) + duration_at
+            self._duration_at: int | None = len(head) + duration_at
             head += info
             self._tracks_at = len(head) - self._data0
             head += self._tracks(track)
@@ -234,7 +226,75 @@ class SegmentFile:
             os.close(self._fd)
             raise
 
+    def _init_state(self, tick_ns: int, frame_ns: int | None) -> None:
+        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
+        self.staged = 0  # frames that had to be copied into aligned memory first
+        self._cluster_at = -1  # file offset of the open cluster's size field
+        self._cluster_pts = 0
+        # a new cluster (and cue point) at least every second, and before a block's
+        # relative timestamp would overflow its int16
+        self._cluster_span = min(CLUSTER_MAX_TICKS, NS // tick_ns)
+        self._frame_ticks = frame_ns / tick_ns if frame_ns else None
+        self._patches: list[tuple[int, bytes]] = []  # (offset, bytes) written at close
+        self._cues: list[tuple[int, int]] = []  # (cluster timestamp, cluster position)
+        self._first: int | None = None
+        self._last: int | None = None
+        self.frames = 0
+
+    @classmethod
+    def resume(cls, path: str, layout: SegmentLayout) -> SegmentFile:
+        """The file at ``path``, left unfinished (a kill, a power cut), ready for
+        :meth:`close` to finish it as if this writer had never stopped.
+
+        ``layout`` is what :func:`mmrec.store.mkvread.scan` read from it. Nothing before
+        ``layout.valid_end`` is changed except the fields close() patches; what follows
+        it (a frame cut short, a zero-filled tail) is kept, wrapped in a Void element.
+        """
+        self = cls.__new__(cls)
+        self.path = path
+        self.direct = False
+        self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            self._init_state(layout.timestamp_scale, None)
+            self._segment_size_at = layout.segment_size_at
+            self._data0 = layout.data0
+            self._info_at = layout.info_at
+            self._tracks_at = layout.tracks_at
+            self._tags_at = layout.tags_at
+            self._duration_at = layout.duration_at
+            self._pos = layout.file_size
+            tail = layout.file_size - layout.valid_end
+            if tail:
+                # one byte cannot be a Void: the Void then reaches one byte past the end
+                os.pwrite(self._fd, void(max(2, tail)), layout.valid_end)
+                self._pos = layout.valid_end + max(2, tail)
+            os.lseek(self._fd, self._pos, os.SEEK_SET)  # close() appends from here
+            clusters = layout.clusters
+            for c, nxt in itertools.pairwise(clusters):
+                if c.unknown:
+                    self._patches.append((c.size_at, vint(nxt.at - (c.size_at + 8), 8)))
+            if clusters and clusters[-1].unknown:
+                self._cluster_at = clusters[-1].size_at
+            self._cues = [(c.timestamp or 0, c.at - self._data0) for c in clusters]
+            if layout.blocks:
+                self._first = layout.blocks[0].pts
+                self._last = layout.blocks[-1].pts
+            self.frames = len(layout.blocks)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        return self
+
     # -- public -------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Make what was written durable, the file's length included (direct writes put
+        the bytes on the device, but the length is metadata: only this commits it)."""
+        os.fdatasync(self._fd)
+
+    def unlinked(self) -> bool:
+        """True if the file was deleted while open (its folder removed under the writer)."""
+        return os.fstat(self._fd).st_nlink == 0
 
     def write_frame(self, pts: int, data: Bytes) -> None:
         """Append one JPEG at ``pts`` in one write (a new cluster's header included)."""
@@ -262,8 +322,9 @@ class SegmentFile:
         self._last = pts
         self.frames += 1
 
-    def close(self) -> None:
-        """Patch sizes, write Cues, SeekHead and Duration; the file is then complete."""
+    def close(self, *, sync: bool = False) -> None:
+        """Patch sizes, write Cues, SeekHead and Duration; the file is then complete (and
+        durable with ``sync``)."""
         if self._fd < 0:
             return
         try:
@@ -295,7 +356,7 @@ class SegmentFile:
             # Duration: this file's own frames, the first to the end of the last (one
             # nominal frame, else the mean interval). Not the last pts: a later segment
             # starts far from 0, and readers take Duration as the file's length.
-            if self._first is not None and self._last is not None:
+            if self._duration_at is not None and self._first is not None and self._last is not None:
                 step = self._frame_ticks or (
                     (self._last - self._first) / (self.frames - 1) if self.frames > 1 else 0.0
                 )
@@ -305,6 +366,8 @@ class SegmentFile:
                     element(DURATION, struct.pack(">d", float(duration))),
                     self._duration_at,
                 )
+            if sync:
+                os.fdatasync(self._fd)
         finally:
             os.close(self._fd)
             self._fd = -1

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -34,14 +33,22 @@ from typing import Any, Final
 import av
 
 from mmrec.errors import ConfigError, TakeError
-from mmrec.store.take import INDEX, CameraEntry, IndexRow, Manifest, read_index
+from mmrec.store.take import (
+    INDEX,
+    CameraEntry,
+    IndexRow,
+    Manifest,
+    camera_segments,
+    read_index,
+    resolve,
+    segment_number,
+)
 
 NS: Final = 1_000_000_000
 # Columns of index.csv that give a frame's time on the take timeline, best first.
 TIME_COLUMNS: Final = ("refined_ns", "time_ns")
 NO_INDEX: Final = "pts"  # the time "column" of a camera read without an index
 
-_SEGMENT = re.compile(r"seg-(\d+)\.mkv$")
 _READ_FAILURES: Final = (av.FFmpegError, OSError, EOFError)
 
 
@@ -94,6 +101,35 @@ class CameraFrames:
                 self.missing += 1
                 yield i, None
 
+    def packet_at(self, i: int) -> Any:
+        """Row ``i``'s JPEG alone (an ``av.Packet``), found by seeking in its segment (Cues
+        point to every cluster); None if it is not there. For one frame, not a pass."""
+        row = self.rows[i]
+        path = _numbered(self.segments).get(row.segment)
+        if path is None:
+            return None
+        try:
+            with av.open(str(path), "r") as container:
+                stream = container.streams.video[0]
+                tb = stream.time_base or Fraction(1, 1000)
+                # the row's pts as the file counts it (as the writer did, from the
+                # segment's first row: a coarser file rounds and bumps)
+                expect = _FilePts(tb, self.ticks_per_second)
+                want = row.pts
+                for r in self.rows if not expect.same else ():
+                    if r.segment == row.segment:
+                        want = expect.of(r.pts)
+                    if r is row:
+                        break
+                container.seek(want, stream=stream, backward=True, any_frame=True)
+                for packet in container.demux(stream):
+                    if packet.pts is None or not packet.size or packet.pts < want:
+                        continue
+                    return packet if packet.pts == want else None
+        except (*_READ_FAILURES, IndexError):
+            return None
+        return None
+
     def _segment_packets(self, path: Path, todo: deque[int]) -> Iterator[tuple[int, Any]]:
         rows = self.rows
         with _demuxed(self, path) as found:
@@ -125,11 +161,11 @@ class _FilePts:
 
     def __init__(self, file_tb: Fraction, ticks_per_second: int) -> None:
         self._scale = file_tb * ticks_per_second  # index ticks per file unit
-        self._same = self._scale == 1
+        self.same = self._scale == 1
         self._last = -1
 
     def of(self, pts: int) -> int:
-        if self._same:
+        if self.same:
             return pts
         got = max(math.floor(pts / self._scale + Fraction(1, 2)), self._last + 1)  # half up
         self._last = got
@@ -173,25 +209,16 @@ def _guarded(cam: CameraFrames, path: Path, packets: Iterator[Any]) -> Iterator[
 
 
 def _numbered(segments: list[Path]) -> dict[int, Path]:
-    files = {}
-    for path in segments:
-        m = _SEGMENT.search(path.name)
-        if m is not None:
-            files[int(m.group(1))] = path
-    return files
+    return {n: p for p in segments if (n := segment_number(p)) >= 0}
 
 
 def open_camera(take_dir: Path, manifest: Manifest, entry: CameraEntry) -> CameraFrames:
-    """Read the camera's index and list its segments (the manifest's, and any more in its
-    folder: after a crash the manifest may lag the files). :class:`TakeError` names the
-    camera if its index cannot be read."""
+    """Read the camera's index and list its segments (the manifest's, wherever a relay
+    folder put them, and any more in its folders: after a crash the manifest may lag the
+    files). :class:`TakeError` names the camera if its index cannot be read."""
     take_dir = Path(take_dir)
-    index = take_dir / (entry.index or f"{entry.dir}/{INDEX}")
-    cam_dir = take_dir / entry.dir
-    names = {Path(s).name for s in entry.segments}
-    if cam_dir.is_dir():
-        names |= {p.name for p in cam_dir.glob("seg-*.mkv")}
-    segments = [cam_dir / n for n in sorted(names)]
+    index = resolve(take_dir, entry.index or f"{entry.dir}/{INDEX}")
+    segments = camera_segments(take_dir, entry)
     cam = CameraFrames(entry, take_dir, [], [], NO_INDEX, segments, manifest.ticks_per_second)
     try:
         cam.rows = list(read_index(index))

@@ -6,6 +6,13 @@ A take is one recording session::
     OUT/<take-id>/<camera>/seg-0000.mkv  Matroska, JPEG passthrough, one per segment
     OUT/<take-id>/<camera>/index.csv     one line per frame written (see INDEX_COLUMNS)
 
+With relay folders (``mmrec record --relay DIR``) a take continues in ``DIR/<take-id>/``
+when the first folder fills up: the same take id, segments numbered on, and a manifest
+in every folder. Paths in a manifest are relative to its own take folder for files in
+it, absolute for files in another (``relays`` lists those folders), so ``take_dir / path``
+finds every file from any copy (:func:`resolve`); a camera's ``index`` is always one
+file with every row (it moves along with the camera, the old one is left as it was).
+
 Invariants:
 - Every camera's pts are on one take timeline: pts 0 is the instant ``start_realtime_ns``
   (host CLOCK_REALTIME), in units of ``time_base`` (1/100000 s since mmrec-take/2: the
@@ -30,9 +37,10 @@ import contextlib
 import csv
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -70,6 +78,9 @@ OPTIONAL_COLUMNS: Final = ("refined_ns",)  # read when present (see mmrec.timeli
 # TypeError (dataclass constructors); csv.Error is a line csv cannot read (a field past
 # its limit).
 _TAKE_ERRORS: Final[ExceptionMap] = {(OSError, ValueError, TypeError, csv.Error): TakeError}
+
+
+_SEGMENT_NAME: Final = re.compile(r"seg-(\d+)\.mkv")
 
 
 def segment_name(n: int) -> str:
@@ -115,6 +126,12 @@ class CameraEntry:
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
     io: str | None = None  # how the open segment is written: "direct" (O_DIRECT) or "buffered"
+    # Writing (mmrec.store.health.WriteState): "writing", "disk-full", "folder-gone", ...
+    write_state: str = "idle"
+    lost: int = 0  # of ``dropped``, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): disk-full, folder-gone, io-error, queue-full (the disk fell behind)
+    lost_causes: tuple[tuple[str, int], ...] = ()
+    write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause): not written
     connections: int = 0  # connections that streamed during the take
     fps: float | None = None  # frames per second while frames came (gaps left out)
     # what the camera's part of the take amounts to (mmrec.session.outcome): complete,
@@ -148,6 +165,27 @@ class PreviewInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DiskInfo:
+    """One output folder's disk, as last checked (every second while recording)."""
+
+    folder: str  # the take folder on this disk (absolute)
+    free_bytes: int | None  # None: cannot be read (the folder is gone)
+    total_bytes: int | None
+    rate_bps: float  # bytes per second being written to it (measured over the last seconds)
+    seconds_left: float | None  # free / rate; None when nothing is being written
+    state: str  # "ok", "low", "critical", "full", "gone", "read-only"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``mmrec repair`` found and fixed (the take's state is then "recovered")."""
+
+    repaired_utc: str
+    tool: str
+    fixed: tuple[str, ...]  # one line per thing fixed, naming the camera and file
+
+
+@dataclass(frozen=True, slots=True)
 class TakeEvent:
     """Something that happened during the take, at ``t_ns`` on the take timeline."""
 
@@ -164,7 +202,8 @@ class Manifest:
     start_realtime_ns: int
     timecode: str
     cameras: tuple[CameraEntry, ...] = ()
-    state: str = "recording"  # "recording" -> "finished" (a crash leaves "recording")
+    # "recording" -> "finished" (a crash leaves "recording"; ``mmrec repair`` -> "recovered")
+    state: str = "recording"
     ended_utc: str | None = None
     duration_ns: int | None = None
     format: str = FORMAT
@@ -172,6 +211,10 @@ class Manifest:
     tool: dict[str, str] = field(default_factory=dict)
     preview: PreviewInfo | None = None
     events: tuple[TakeEvent, ...] = ()  # in order of time
+    relays: tuple[str, ...] = ()  # the take's folders in relay output folders (absolute)
+    disk: tuple[DiskInfo, ...] = ()  # every output folder's disk, first one first
+    seconds_left: float | None = None  # recording time left on all of them at the current rate
+    recovery: Recovery | None = None
     outcome: str | None = None  # the worst of the cameras' outcomes (nothing: no camera)
     outcome_detail: str | None = None
     # The recorder's local zone at the start: the timecodes are its time of day.
@@ -212,15 +255,67 @@ class Manifest:
             c["clock"] = ClockInfo(**clock) if clock else None
             c["segments"] = tuple(c.get("segments", ()))
             c["gaps"] = tuple(tuple(g) for g in c.get("gaps", ()))
+            c["lost_causes"] = tuple(tuple(g) for g in c.get("lost_causes", ()))
+            c["write_gaps"] = tuple(tuple(g) for g in c.get("write_gaps", ()))
             cams.append(CameraEntry(**c))
         raw["cameras"] = tuple(cams)
         if raw.get("preview"):
             raw["preview"] = PreviewInfo(**raw["preview"])
+        raw["relays"] = tuple(raw.get("relays", ()))
+        raw["disk"] = tuple(DiskInfo(**d) for d in raw.get("disk", ()))
+        if raw.get("recovery"):
+            rec = dict(raw["recovery"])
+            rec["fixed"] = tuple(rec.get("fixed", ()))
+            raw["recovery"] = Recovery(**rec)
         raw["events"] = tuple(
             TakeEvent(**e) if isinstance(e, dict) else TakeEvent(0, "note", str(e))
             for e in raw.get("events", ())
         )
         return Manifest(**raw)
+
+
+def resolve(take_dir: Path, path: str) -> Path:
+    """A path from a manifest (relative to its take folder, or absolute) as a real path."""
+    return Path(take_dir) / path
+
+
+def rebase(manifest: Manifest, from_dir: Path, to_dir: Path) -> Manifest:
+    """``manifest`` (paths relative to ``from_dir``) as a copy in ``to_dir`` says it:
+    files inside ``to_dir`` relative to it, all others absolute."""
+    to_dir = Path(os.path.abspath(to_dir))
+
+    def move(path: str) -> str:
+        full = Path(os.path.abspath(Path(from_dir) / path))
+        return str(full.relative_to(to_dir)) if full.is_relative_to(to_dir) else str(full)
+
+    cams = tuple(
+        replace(
+            c,
+            segments=tuple(move(s) for s in c.segments),
+            index=move(c.index) if c.index else c.index,
+        )
+        for c in manifest.cameras
+    )
+    relays = tuple(r for r in (*manifest.relays, os.path.abspath(from_dir)) if Path(r) != to_dir)
+    return replace(manifest, cameras=cams, relays=tuple(dict.fromkeys(relays)))
+
+
+def camera_segments(take_dir: Path, cam: CameraEntry, relays: tuple[str, ...] = ()) -> list[Path]:
+    """Every segment file of ``cam``, in order: those the manifest names, and those found
+    in the camera's folders (the take's and each relay folder's), since after a crash the
+    manifest may lag the files by a moment."""
+    found = {Path(os.path.abspath(resolve(take_dir, s))) for s in cam.segments}
+    for folder in (Path(take_dir), *map(Path, relays)):
+        cam_dir = folder / cam.dir
+        if cam_dir.is_dir():
+            found |= {Path(os.path.abspath(p)) for p in cam_dir.glob("seg-*.mkv")}
+    return sorted(found, key=lambda p: (segment_number(p), str(p)))
+
+
+def segment_number(path: Path) -> int:
+    """The NNNN of ``seg-NNNN.mkv`` (numbered per camera across every folder); -1 if none."""
+    m = _SEGMENT_NAME.fullmatch(path.name)
+    return int(m.group(1)) if m else -1
 
 
 def write_manifest(take_dir: Path, manifest: Manifest) -> None:

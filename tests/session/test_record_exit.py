@@ -248,7 +248,9 @@ async def test_a_full_disk_loses_frames_and_exits_4(tmp_path: Path) -> None:
         async with loopback_mesh([_node("cam", width=640, height=480, fps=30)]) as mesh:
             rec = Recorder(disk / "takes", f"cam={mesh.nodes[0].url}")
             async with rec:
-                await rec.said("camera 'cam': disk: ", 60)
+                # said as it happens, with where and why (tests/session/test_disk_faults.py
+                # has the rest: the state, the count, writing again by itself)
+                await rec.said("camera 'cam': alert: cannot write in ", 60)
                 filler.unlink()  # room again: the final manifest can be written
                 rc = await rec.stop()
             m = rec.manifest()
@@ -257,8 +259,9 @@ async def test_a_full_disk_loses_frames_and_exits_4(tmp_path: Path) -> None:
     (cam,) = m["cameras"]
     assert cam["outcome"] == "lost" and cam["dropped"] > 0
     assert "No space left on device" in cam["outcome_detail"]
+    alerts = [e["detail"] for e in m["events"] if e["kind"] == "alert"]
+    assert any(a.startswith("cannot write in ") and "No space left" in a for a in alerts)
     disk = [e["detail"] for e in m["events"] if e["kind"] == "disk"]
-    assert "cannot write: No space left on device" in disk
     # the manifest could not be kept current meanwhile: said once, and its recovery
     failed = [d for d in disk if d.startswith("cannot write") and "manifest.json" in d]
     again = [d for d in disk if d == "the manifest is written again"]

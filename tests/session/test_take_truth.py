@@ -22,7 +22,7 @@ from mmrec.commands.record_view import current_error, state_word
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
-from mmrec.store import writer
+from mmrec.store import muxers
 from mmrec.store.take import Manifest, TakeEvent, load_manifest
 from tests.helpers import loopback_mesh, wait_for
 
@@ -210,14 +210,14 @@ async def test_a_failing_disk_loses_frames_and_the_take_says_when_and_why(
     """Writes fail with ENOSPC from some frame on: the camera's state is never 'live',
     the frames it sends are counted as lost, and the timeline has the disk error."""
     failing = threading.Event()
-    real = writer._MkvSegment.write
+    real = muxers._MkvSegment.write
 
-    def write(self: writer._MkvSegment, pts_ms: int, data: writer.Bytes) -> None:
+    def write(self: muxers._MkvSegment, pts_ms: int, data: muxers.Bytes) -> None:
         if failing.is_set():
             raise OSError(errno.ENOSPC, "No space left on device")
         real(self, pts_ms, data)
 
-    monkeypatch.setattr(writer._MkvSegment, "write", write)
+    monkeypatch.setattr(muxers._MkvSegment, "write", write)
     async with (
         loopback_mesh([_node("full")]) as mesh,
         Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
@@ -227,21 +227,22 @@ async def test_a_failing_disk_loses_frames_and_the_take_says_when_and_why(
         failing.set()
         await wait_for(lambda: take.status()[0].writer.dropped >= 15, 10, "losses")
         st = take.status()[0]
-        assert state_word(st) == "error" and st.ingest.state == "streaming"
-        assert current_error(st) == "cannot write: No space left on device"
+        assert state_word(st) == "full" and st.ingest.state == "streaming"
+        where = f"cannot write in {take.dir / 'full'}: No space left on device"
+        assert current_error(st) == where
         alerts = lambda: [e for e in take.session.events.recent(50) if e.kind == "alert"]  # noqa: E731
         await wait_for(lambda: len(alerts()) >= 1, 5, "the alert")
     m = load_manifest(take.dir)
     (cam,) = m.cameras
     assert (cam.outcome, m.outcome, exit_status(m)) == ("lost", "lost", 4)
-    assert cam.outcome_detail == (
-        f"mmrec lost {cam.dropped} frames: cannot write: No space left on device"
-    )
+    assert cam.outcome_detail == f"mmrec lost {cam.dropped} frames: {where}"
+    assert cam.lost == cam.dropped and cam.lost_causes == (("disk-full", cam.lost),)
     ev = _events(m, "full")
-    assert ("disk", "cannot write: No space left on device") in [(e.kind, e.detail) for e in ev]
     alert = [e.detail for e in ev if e.kind == "alert"]
-    assert alert[0] == "dropping frames: cannot write: No space left on device"
-    assert alert[-1] == f"{cam.dropped} frame(s) lost until the end"
+    assert alert[0] == f"{where}; retrying"  # said as it happens, once
+    assert alert[-1] == f"{cam.dropped} frame(s) lost until the end (disk-full)"
+    (gap,) = [e for e in ev if e.kind == "gap"]
+    assert "no frames written for" in gap.detail
 
 
 async def test_a_disk_that_falls_behind_drops_frames_and_says_how_many(
@@ -251,14 +252,14 @@ async def test_a_disk_that_falls_behind_drops_frames_and_says_how_many(
     frames refused meanwhile are lost by mmrec, with a run of drops in the timeline."""
     blocked = threading.Event()
     release = threading.Event()
-    real = writer._MkvSegment.write
+    real = muxers._MkvSegment.write
 
-    def write(self: writer._MkvSegment, pts_ms: int, data: writer.Bytes) -> None:
+    def write(self: muxers._MkvSegment, pts_ms: int, data: muxers.Bytes) -> None:
         if blocked.is_set():
             assert release.wait(30), "never released"
         real(self, pts_ms, data)
 
-    monkeypatch.setattr(writer._MkvSegment, "write", write)
+    monkeypatch.setattr(muxers._MkvSegment, "write", write)
     async with (
         loopback_mesh([_node("behind")]) as mesh,
         Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False, queue_frames=10) as take,

@@ -95,3 +95,12 @@ def test_cameras_are_chosen_by_name_or_folder(tmp_path: Path) -> None:
     assert [c.name for c in open_cameras(tmp_path, m, ("A",))] == ["A"]
     with pytest.raises(ConfigError, match="no camera 'B' in take t"):
         open_cameras(tmp_path, m, ("B",))
+
+
+@pytest.mark.parametrize("muxer", ["mkv", "pyav"])
+def test_one_frame_is_found_by_seeking(tmp_path: Path, muxer: str) -> None:
+    m, sent = _take(tmp_path, muxer)
+    cam = open_camera(tmp_path, m, m.cameras[0])
+    for i in (0, 14, 20, 21, 22, 39):  # segment starts and ends, the bumped pair
+        packet = cam.packet_at(i)
+        assert packet is not None and bytes(packet) == sent[i], i
