@@ -31,6 +31,7 @@ from mmrec.session.identify import CameraRequest
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.store.take import Manifest, load_manifest
+from tests.audit import audit
 from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000
@@ -101,6 +102,10 @@ def _timecode(m: Manifest, t_s: float, fps: int) -> str:
 def _segments(take_dir: Path) -> list[tuple[Any, str]]:
     m = load_manifest(take_dir)
     return [(cam, seg) for cam in m.cameras for seg in cam.segments]
+
+
+def test_the_independent_auditor_passes_it(take_dir: Path) -> None:
+    assert audit(take_dir).startswith("ok: 3 camera(s)")
 
 
 def test_cameras_given_by_address_are_named_by_their_status(take_dir: Path) -> None:
