@@ -2,7 +2,8 @@
 
 What a writer thread spends on one recorded frame: the JPEG header check, pts, the
 cluster/block framing, the one direct (or buffered) write of the frame and the one write
-of its index row. Frames are 1080p-sized payloads in block-aligned memory (as the ingest
+of its index row (no periodic fdatasync: ``--sync-interval`` is measured by
+bench_record). Frames are 1080p-sized payloads in block-aligned memory (as the ingest
 receives them), written at 30 fps take times with jitter, so clusters and segments roll
 over as in a take. Figures are thread CPU time per frame (``time.thread_time``), best of
 ``--repeat`` runs, with the wall time beside them (the disk's part).
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.store import payload
-from mmrec.store.writer import CameraWriter, Frame
+from mmrec.store.writer import CameraWriter, Frame, WriterPool
 from mmrec.wire import jpeg
 
 NS = 1_000_000_000
@@ -52,14 +53,16 @@ def run_once(folder: Path, frames: list[Frame], direct: bool) -> tuple[float, fl
     """(CPU µs, wall µs) per frame of ``_write`` over ``frames``."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    w = CameraWriter("bench", folder, "cam", segment_ns=60 * NS, direct_io=direct)
+    # no periodic fdatasync: the pool's thread would sync while this thread writes
+    pool = WriterPool(1, sync_interval=0)
+    w = CameraWriter("bench", folder, "cam", segment_ns=60 * NS, direct_io=direct, pool=pool)
     write = w._write
     cpu0, wall0 = time.thread_time(), time.perf_counter()
     for f in frames:
         write(f)
     cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
-    w._handle(None)  # finalize in this thread
     w.close()
+    pool.shutdown()
     return cpu / len(frames) * 1e6, wall / len(frames) * 1e6
 
 
