@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg
+from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec
 from mmrec.discover import DiscoveryConfig
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, IngestConfig, StreamTarget
@@ -59,7 +59,7 @@ def cameras(values: list[str], cfg: ShootConfig) -> list[CameraSpec]:
     """The shoot config's cameras, then those on the command line (``URL`` or
     ``NAME=URL``); :class:`ConfigError` for a name given twice or an unusable URL (checked
     now, before a take folder is made for nothing)."""
-    cams = list(cfg.cameras) + [CameraSpec(*camera_arg(v)) for v in values]
+    cams = list(cfg.cameras) + [camera_spec(v) for v in values]
     names = [c.name for c in cams]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

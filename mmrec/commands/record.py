@@ -54,6 +54,7 @@ from mmrec.commands import options
 from mmrec.commands.record_view import LiveView, print_summary
 from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
+from mmrec.session.identify import CameraRequest
 from mmrec.session.outcome import Outcome
 from mmrec.session.recorder import PreviewOptions, Take, discover_into
 from mmrec.store.memory import keep_freed_memory
@@ -251,8 +252,13 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         )
         await take.__aenter__()
         try:
-            for cam in cams:
-                take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
+            # each asked its /status first: one given by address is named by its deviceName
+            await take.join(
+                [
+                    CameraRequest(c.url, c.name if c.named else None, fallbacks=c.fallbacks)
+                    for c in cams
+                ]
+            )
             take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 disc_cfg = options.discovery_config(settings.discovery)

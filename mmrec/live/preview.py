@@ -51,6 +51,7 @@ from mmrec.picture.h264 import H264Writer, x264_options
 from mmrec.picture.still import encode_jpeg
 from mmrec.picture.yuv import Picture, new_frame
 from mmrec.store.payload import Bytes
+from mmrec.timeline.rate import as_rate
 
 PREVIEW_FILE: Final = "preview.mkv"
 JPEG_WANTED_NS: Final = 2_000_000_000  # a snapshot request keeps JPEG encoding on this long
@@ -90,7 +91,7 @@ def _preview_writer(path: Path, size: tuple[int, int], fps: float) -> H264Writer
     return H264Writer(
         path,
         size,
-        rate=Fraction(fps).limit_denominator(1000),
+        rate=as_rate(fps),  # 29.97 -> 30000/1001
         time_base=Fraction(1, 1000),
         x264=PREVIEW_X264,
         container="matroska",

@@ -8,10 +8,8 @@ needs more pixels than the proxies did.
 from __future__ import annotations
 
 import contextlib
-from fractions import Fraction
 from pathlib import Path
-
-import av
+from typing import Final
 
 from mmrec.errors import RecordingError, StreamFormatError, TakeError, map_exceptions
 from mmrec.picture.compose import LIVE, render_tile, to_picture
@@ -21,10 +19,16 @@ from mmrec.picture.still import encode_jpeg
 from mmrec.picture.text import label, text_px
 from mmrec.picture.yuv import Picture
 from mmrec.review.multiview import BURN_IN
-from mmrec.review.source import CameraScan, SourceFrame, scan_camera
-from mmrec.store.take import CameraEntry, load_manifest, segment_name
-from mmrec.timeline.timecode import TIMECODE_RATE, timecode_add
+from mmrec.review.options import ProxyOptions
+from mmrec.review.plan import contact_slot
+from mmrec.review.source import SourceFrame
+from mmrec.store.reader import open_cameras
+from mmrec.store.take import load_manifest
+from mmrec.timeline.grid import take_grid
+from mmrec.timeline.slots import FILLER_SLOT, plan_camera
 from mmrec.wire import jpeg
+
+HOLD_NS: Final = int(ProxyOptions().gap_s * 1e9)  # as the proxies hold a picture
 
 
 def write_contact_sheet(
@@ -71,52 +75,38 @@ def write_contact_sheet(
 def contact_sheet_of_take(
     take_dir: Path, path: Path, at_s: float | None = None, dec: Decoder | None = None
 ) -> Path:
-    """The contact sheet of a recorded take at ``at_s`` (default: its middle), without
-    making proxies: per camera, the frame captured at or just before that instant is
-    read from its segment by seeking (Cues point to every cluster, at least one a
-    second) and decoded once at the size its cell needs. Raises :class:`TakeError` if
-    the take cannot be read, :class:`RecordingError` if the sheet cannot be written.
-    The console makes one after every take, in a thread."""
+    """The contact sheet of a recorded take, without making proxies: at ``at_s`` seconds
+    from the start of the take's grid, else where the most cameras have a picture (the
+    proxies' choice, :func:`mmrec.review.plan.contact_slot`); per camera the frame its
+    proxy and exported MOV show there, read by seeking in its segment and decoded once.
+    Raises :class:`TakeError` if the take cannot be read, :class:`RecordingError` if the
+    sheet cannot be written. The console makes one after every take, in a thread."""
     dec = dec or default_decoder()
     manifest = load_manifest(take_dir)
-    at_ns = int(at_s * 1e9) if at_s is not None else (manifest.duration_ns or 0) // 2
-    names: list[str] = []
+    cams = [c for c in open_cameras(take_dir, manifest) if c.times]
+    if not cams:
+        raise TakeError(f"{take_dir}: the take has no camera with frames")
+    grid = take_grid(manifest.day_clock, [(c.entry.rate, c.times) for c in cams], None).grid
+    instants = grid.instants()
+    plans = [plan_camera(c.times, grid, HOLD_NS, instants) for c in cams]
+    k = contact_slot(plans, grid, at_s)
     shown: list[tuple[SourceFrame, Picture] | None] = []
-    for cam in manifest.cameras:
-        names.append(cam.name)
-        frame = _frame_at(take_dir, cam, scan_camera(take_dir, cam), at_ns)
+    for cam, plan in zip(cams, plans, strict=True):
+        i = plan.source[k]
+        packet = cam.packet_at(i) if i != FILLER_SLOT else None
         pic = None
-        if frame is not None:
+        if packet is not None:
             with contextlib.suppress(StreamFormatError):
-                pic = dec.decode(frame.data, min(dec.scales))
+                pic = dec.decode(packet, min(dec.scales))
+        frame = SourceFrame(cam.times[i], cam.rows[i].seq, packet) if packet is not None else None
         shown.append((frame, pic) if frame is not None and pic is not None else None)
-    if not names:
-        raise TakeError(f"{take_dir}: the take has no cameras")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_contact_sheet(
-        path, names, shown, dec, timecode_add(manifest.timecode, at_ns, TIMECODE_RATE), at_ns / 1e9
+        path,
+        [c.name for c in cams],
+        shown,
+        dec,
+        grid.timecode_at(k),
+        (grid.begin(k) - grid.start_ns) / 1e9,
     )
     return path
-
-
-def _frame_at(take_dir: Path, cam: CameraEntry, scan: CameraScan, at_ns: int) -> SourceFrame | None:
-    """The camera's frame captured at or just before ``at_ns`` (its first if none is)."""
-    rows = [r for r in scan.rows if r.time_ns <= at_ns] or scan.rows[:1]
-    if not rows:
-        return None
-    row = rows[-1]
-    seg = take_dir / cam.dir / segment_name(row.segment)
-    try:
-        with av.open(str(seg)) as container:
-            stream = container.streams.video[0]
-            tb = stream.time_base or Fraction(1, 1000)
-            container.seek(int(row.pts / 1000 / tb), stream=stream, backward=True, any_frame=True)
-            for packet in container.demux(stream):
-                if packet.pts is None or not packet.size:
-                    continue
-                pts_ms = int(packet.pts * tb * 1000)
-                if pts_ms >= row.pts:
-                    return SourceFrame(row.time_ns, row.seq, bytes(packet))
-    except (av.FFmpegError, OSError, IndexError, EOFError):
-        return None
-    return None

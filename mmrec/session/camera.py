@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
@@ -39,6 +40,7 @@ from mmrec.ingest.stream import (
     StreamTarget,
 )
 from mmrec.session.events import Event, EventKind, EventLog
+from mmrec.session.identify import Identity
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
 from mmrec.store.take import PROBE_LEAD_NS, ClockInfo
@@ -107,10 +109,14 @@ class CameraFeed:
         model: str | None = None,
         role: str | None = None,
         fallbacks: Sequence[StreamTarget] = (),
+        nominal_rate: Fraction | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.role = role
+        # The rate the camera says it runs at (its /status fps); its segments' timecode
+        # counts at it. Asked when it joined, else filled in by the first clock probe.
+        self.nominal_rate = nominal_rate
         self.options = options
         self._events = events
         self.ingest = CameraIngest(
@@ -275,6 +281,10 @@ class CameraFeed:
                 self._probe_error = exc.cause
                 return False
         self.status = status  # what the node says of itself (the console shows it)
+        if self.nominal_rate is None:
+            self.nominal_rate = Identity.of_fps(status.fps)
+        if self.model is None and status.model:
+            self.model = status.model
         if status.device_ns is None:
             self._no_clock = True
             return False

@@ -5,6 +5,7 @@ a single take (``mmrec record``) needs it::
 
     async with Session(ingest_config=...) as session:
         session.add_camera("A-wide", "http://192.168.43.21:8081/stream")
+        await session.join([CameraRequest("192.168.43.22")])   # named by its /status
         rec = await session.start_take(Path("takes"), name="scene-12")
         ...
         manifest = await session.stop_take()      # stops on an instant, waits for stragglers
@@ -13,6 +14,9 @@ One timeline for everything: ``origin_ns`` (the session's start on the monotonic
 is 0 of the session timeline, on which every camera's clock model places every frame.
 A take is a span of it (see :mod:`mmrec.session.recording`). Cameras may be added at any
 time (hot-join); a camera that disconnects is retried with backoff and keeps its place.
+:meth:`Session.join` asks each new camera who it is first (:mod:`mmrec.session.identify`):
+its name when given only an address, its model, its frame rate (its files' timecode
+counts at it).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +33,11 @@ from mmrec.errors import ConfigError, MmrecError, RecordingError
 from mmrec.ingest.stream import IngestConfig, StreamTarget
 from mmrec.session.camera import CameraFeed, FeedOptions, stop_feeds
 from mmrec.session.events import Event, EventKind, EventLog
+from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest, identify_all
 from mmrec.session.recording import Recording, WriteOptions
 from mmrec.store.take import Manifest
 from mmrec.store.writer import DEFAULT_SYNC_INTERVAL, WriterPool
+from mmrec.wire.url import short_name
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
@@ -106,11 +113,13 @@ class Session:
         model: str | None = None,
         role: str | None = None,
         fallbacks: Sequence[str] = (),
+        nominal_rate: Fraction | None = None,
     ) -> CameraFeed:
         """Connect a camera and keep it connected; it joins the take being recorded, if any.
 
         ``fallbacks`` are other URLs of the same camera (e.g. its Tailscale address),
-        tried in turn when the current one does not answer.
+        tried in turn when the current one does not answer. ``nominal_rate``: the rate
+        the camera runs at, if known (:meth:`join` asks the camera).
         """
         if self._closed:
             raise RecordingError("the session is closed")
@@ -119,7 +128,14 @@ class Session:
         target = StreamTarget.from_url(name, url)
         others = [StreamTarget.from_url(name, u) for u in fallbacks]
         feed = CameraFeed(
-            name, target, self.feed_options, self.events, model=model, role=role, fallbacks=others
+            name,
+            target,
+            self.feed_options,
+            self.events,
+            model=model,
+            role=role,
+            fallbacks=others,
+            nominal_rate=nominal_rate,
         )
         self.feeds[name] = feed
         feed.preview = self.preview
@@ -131,6 +147,36 @@ class Session:
             where = f" into {self.recording.add(feed)}/"
         self.events.add(EventKind.CAMERA_ADDED, f"{target.url}{where}", name)
         return feed
+
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = IDENTIFY_TIMEOUT_S
+    ) -> list[CameraFeed]:
+        """Add cameras after asking each its ``/status`` (all at once, within ``timeout``):
+        a camera given without a name is named by its deviceName (its address if it does
+        not answer), and its model and frame rate are recorded. Added in the order given.
+        """
+        targets = [StreamTarget.from_url(r.name or short_name(r.url), r.url) for r in requests]
+        found = await identify_all(targets, timeout)
+        feeds = []
+        for req, ident in zip(requests, found, strict=True):
+            name = req.name
+            if name is None:
+                name = ident.name or short_name(req.url)
+                if name in self.feeds:  # two nodes with one deviceName: tell them apart
+                    name = f"{name}@{short_name(req.url)}"
+            if ident.error is not None:
+                self.note(f"no identity from /status ({ident.error})", EventKind.NOTE, name)
+            feeds.append(
+                self.add_camera(
+                    name,
+                    req.url,
+                    model=req.model or ident.model,
+                    role=req.role,
+                    fallbacks=req.fallbacks,
+                    nominal_rate=ident.rate,
+                )
+            )
+        return feeds
 
     def has_camera(self, name: str) -> bool:
         return name in self.feeds

@@ -33,6 +33,7 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.live.preview import LivePreview
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
+from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
 from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL, WriterPool
@@ -175,6 +176,15 @@ class Take:
         self.session.add_camera(name, url, model=model, role=role, fallbacks=fallbacks)
         return rec.dir_of(name)
 
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = IDENTIFY_TIMEOUT_S
+    ) -> list[str]:
+        """Add cameras after asking each who it is (:meth:`Session.join`: a camera given
+        only by address is named by its /status); returns their folder names."""
+        rec = self.recording
+        feeds = await self.session.join(requests, timeout)
+        return [rec.dir_of(f.name) for f in feeds]
+
     def has_camera(self, name: str) -> bool:
         return self.session.has_camera(name)
 
@@ -216,6 +226,9 @@ class CameraSet(Protocol):
         role: str | None = None,
         fallbacks: Sequence[str] = (),
     ) -> object: ...
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = ...
+    ) -> Sequence[object]: ...
     def retarget(self, name: str, url: str) -> None: ...
     def note(self, text: str) -> None: ...
 
@@ -240,7 +253,7 @@ async def follow_discovery(
         if take.closed:
             return
         try:
-            _follow_one(take, ev, skip)
+            await _follow_one(take, ev, skip)
         except MmrecError as exc:  # e.g. disk full at a hot-join: say so, keep following
             take.note(f"discovery: {exc}")
 
@@ -272,7 +285,9 @@ async def discover_into(
     return disc
 
 
-def _follow_one(take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
+async def _follow_one(
+    take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]
+) -> None:
     match ev:
         case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
             if (cam.host, cam.port) in skip:
@@ -281,9 +296,11 @@ def _follow_one(take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, 
                 take.retarget(cam.id, cam.stream_url)
                 take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
             else:
-                take.add_camera(
-                    cam.id, cam.stream_url, model=cam.model or None, role=cam.role or None
+                # asked once more for its frame rate (discovery knows its name and model)
+                request = CameraRequest(
+                    cam.stream_url, cam.id, model=cam.model or None, role=cam.role or None
                 )
+                await take.join([request])
         case CameraLost(camera=cam):
             if take.has_camera(cam.id):
                 take.note(f"camera {cam.id!r}: lost by discovery; retrying")

@@ -58,7 +58,14 @@ from mmrec.store.writer import (
     WriterPool,
     WriterStats,
 )
-from mmrec.timeline.timecode import timecode_at
+from mmrec.timeline.rate import DEFAULT_RATE
+from mmrec.timeline.timecode import (
+    day_clock,
+    time_of_day_ns,
+    timecode_at,
+    utc_offset_s,
+    zone_name,
+)
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
@@ -108,6 +115,10 @@ class _TakeCamera:
         self.dir = cam_dir
         self._rec = rec
         opts = rec.options
+        # Each segment carries the time of day of its own first frame, counted at the
+        # camera's rate as it is known now (its files' DefaultDuration too).
+        self.rate = feed.nominal_rate
+        clock = day_clock(rec.time_of_day_ns, self.rate or DEFAULT_RATE)
         self.writer = CameraWriter(
             feed.name,
             rec.dir,
@@ -115,17 +126,14 @@ class _TakeCamera:
             segment_ns=int(opts.segment_seconds * 1e9),
             # pre-roll frames are queued at once: room for them besides the usual backlog
             queue_frames=opts.queue_frames + backlog,
-            metadata={
-                "timecode": rec.timecode,
-                "title": feed.name,
-                "comment": f"mmrec take {rec.id}",
-            },
+            metadata={"title": feed.name, "comment": f"mmrec take {rec.id}"},
             pool=rec.pool,
             muxer=opts.muxer,
             direct_io=opts.direct_io,
             relays=rec.folders.relay_dirs,
             on_change=rec._write_changed,
-            timecode=lambda t_ns: timecode_at(rec.start_realtime_ns + t_ns),
+            timecode=clock.timecode,
+            frame_ns=round(clock.period) if self.rate else None,
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
         # since when the take expects frames from it (a camera that joins mid-take: then)
@@ -261,6 +269,7 @@ class _TakeCamera:
             fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
             outcome=verdict.outcome,
             outcome_detail=verdict.detail,
+            nominal_rate=str(self.rate) if self.rate else None,
         )
 
     def status(self, now_t_ns: int) -> CameraStatus:
@@ -312,13 +321,18 @@ class Recording:
         if name:
             base += "-" + safe_name(name, max_len=40)
         self.id = base
-        self.timecode = timecode_at(self.start_realtime_ns)
+        # The recorder's zone at the start: every timecode of the take is its time of day.
+        offset = utc_offset_s(self.start_realtime_ns)
+        self.time_of_day_ns = time_of_day_ns(self.start_realtime_ns, offset)
+        self.timecode = timecode_at(self.start_realtime_ns, offset_s=offset)
         self._manifest = Manifest(
             take_id=self.id,
             started_utc=started.isoformat().replace("+00:00", "Z"),
             start_realtime_ns=self.start_realtime_ns,
             timecode=self.timecode,
             tool={"name": "mmrec", "version": __version__},
+            utc_offset_s=offset,
+            zone=zone_name(self.start_realtime_ns) or None,
         )
         self.dir = self.out / self.id
         self.folders = TakeFolders(self.out, self.options.relays)

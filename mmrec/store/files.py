@@ -52,10 +52,10 @@ from mmrec.errors import describe
 from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
 from mmrec.store.muxers import MUXERS, Segment
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, segment_name
+from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, segment_name
 from mmrec.wire import jpeg
 
-NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
+HALF_TICK: Final = TICK_NS // 2
 SPARE_BYTES: Final = 1 << 20  # free space a retry wants beyond the frame (index, metadata)
 _CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 # What the file side can raise: the OS, libavformat (the pyav muxer), and ValueError from
@@ -105,6 +105,7 @@ class CameraFiles:
         sync: bool = True,
         on_change: Callable[[WriteChange], None] | None = None,
         timecode: Callable[[int], str] | None = None,
+        frame_ns: int | None = None,
         clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if muxer not in MUXERS:
@@ -123,6 +124,7 @@ class CameraFiles:
         self._metadata = dict(metadata or {})
         # a segment's TIMECODE: that of its own first frame (take time ns -> timecode)
         self._timecode = timecode
+        self._frame_ns = frame_ns  # the camera's nominal frame period (DefaultDuration)
         self._folder = 0
         self._index_fd = -1
         self._index_size = 0  # bytes of whole rows in it: a row cut short is cut back to this
@@ -265,7 +267,7 @@ class CameraFiles:
         ):
             self._close_segment()
             self._open_segment(size, time_ns)
-        pts = (time_ns + NS_PER_TICK // 2) // NS_PER_TICK  # rounded: never early on average
+        pts = (time_ns + HALF_TICK) // TICK_NS  # rounded: never early on average
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
             self._pts_bumps += 1
@@ -324,7 +326,9 @@ class CameraFiles:
         meta = self._metadata
         if self._timecode is not None:
             meta = {**meta, "timecode": self._timecode(time_ns)}
-        self._segment = self._muxer(str(path), size, self.camera, meta, self._direct_io)
+        self._segment = self._muxer(
+            str(path), size, self.camera, meta, self._direct_io, self._frame_ns
+        )
         self._size = size
         self._seg_start_ns = time_ns
         self._segments.append(self._path(self._folder, segment_name(len(self._segments))))

@@ -58,7 +58,6 @@ from mmrec.store.take import (
 
 UNMATCHED: Final = "index-unmatched.csv"
 BEFORE: Final = "index-before-repair.csv"
-NS_PER_MS: Final = 1_000_000
 
 
 @dataclass
@@ -172,7 +171,8 @@ def _mark(m: Manifest, report: RepairReport) -> Manifest:
             for c in m.cameras
             if c.last_pts is not None and c.first_pts is not None
         ]
-        duration = round(max(ends) * NS_PER_MS) if ends else 0
+        ns_per_pts = Fraction(m.time_base) * 1_000_000_000  # ms in mmrec-take/1, 10 us since
+        duration = round(max(ends) * ns_per_pts) if ends else 0
     ended = dt.datetime.fromtimestamp((m.start_realtime_ns + duration) / 1e9, dt.UTC)
     return replace(
         m,

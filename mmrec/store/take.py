@@ -16,20 +16,24 @@ file with every row (it moves along with the camera, the old one is left as it w
 
 Invariants:
 - Every camera's pts are on one take timeline: pts 0 is the instant ``start_realtime_ns``
-  (host CLOCK_REALTIME), in units of ``time_base`` (1/1000 s, Matroska's own resolution).
+  (host CLOCK_REALTIME), in units of ``time_base`` (1/100000 s since mmrec-take/2: the
+  frame's time rounded to 10 µs; takes of mmrec-take/1 counted whole milliseconds).
   pts are strictly increasing per camera across all its segments.
-- ``index.csv`` keeps timing at full resolution (ns) so nothing about timing is lost by the
-  millisecond pts: ``time_ns`` is the frame's time on the take timeline (aligned capture time
-  when the clock model has it, else arrival), ``arrival_ns`` the arrival time on the same
-  timeline, ``device_ts`` the part's ``X-Timestamp`` exactly as received, ``conn`` the
-  connection that brought it. After the take, the whole-take clock refinement
-  (:mod:`mmrec.timeline.refined`) adds ``refined_ns``: each frame's best capture time, from
-  all of the camera's evidence before and after it. Readers take ``refined_ns`` when a take
-  has it (:attr:`IndexRow.best_ns`); the live ``time_ns`` stays, and the segments' pts are
-  the live times (the manifest's ``pts_from`` says so).
+- ``index.csv`` keeps timing at full resolution (ns): ``time_ns`` is the frame's time on
+  the take timeline (aligned capture time when the clock model has it, else arrival),
+  ``arrival_ns`` the arrival time on the same timeline, ``device_ts`` the part's
+  ``X-Timestamp`` exactly as received, ``conn`` the connection that brought it. After the
+  take, the whole-take clock refinement (:mod:`mmrec.timeline.refined`) adds
+  ``refined_ns``: each frame's best capture time, from all of the camera's evidence before
+  and after it. Readers take ``refined_ns`` when a take has it (:attr:`IndexRow.best_ns`);
+  the live ``time_ns`` stays, and the segments' pts are the live times (the manifest's
+  ``pts_from`` says so).
 - ``probes.csv`` keeps every ``/status`` round trip the camera answered during the take
   and up to ``PROBE_LEAD_NS`` before it, on the take timeline: what the refinement needs
   besides the index.
+- Each segment's ``TIMECODE`` tag is the time-of-day timecode of its own first frame,
+  counted at the camera's ``nominal_rate`` (30 when unknown) in the take's zone
+  (``utc_offset_s``): see :mod:`mmrec.timeline.timecode`.
 - The manifest is replaced atomically (write to a temporary file, fsync, rename), so a crash
   always leaves a complete manifest of a moment shortly before it.
 """
@@ -48,10 +52,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from mmrec.errors import ExceptionMap, RecordingError, TakeError, map_exceptions, translate
+from mmrec.errors import (
+    ConfigError,
+    ExceptionMap,
+    RecordingError,
+    TakeError,
+    map_exceptions,
+    translate,
+)
+from mmrec.timeline.timecode import DayClock, day_clock, time_of_day_at_start, time_of_day_ns
 
-FORMAT: Final = "mmrec-take/1"
-TIME_BASE: Final = Fraction(1, 1000)
+FORMAT: Final = "mmrec-take/2"
+READABLE_FORMATS: Final = ("mmrec-take/1", FORMAT)  # /1: pts in ms, no zone or rates
+TIME_BASE: Final = Fraction(1, 100_000)  # pts unit: 10 µs (see mmrec.store.mkv)
+TICK_NS: Final = 10_000  # ns per pts unit
 MANIFEST: Final = "manifest.json"
 INDEX: Final = "index.csv"
 INDEX_COLUMNS: Final = (
@@ -183,6 +197,17 @@ class CameraEntry:
     outcome_detail: str | None = None
     probes: str | None = None  # the camera's probes.csv, relative to the take folder
     refined: RefinedClock | None = None  # set after the take by the whole-take refinement
+    # The rate the camera says it runs at (its /status fps, as an exact rate: "30000/1001");
+    # its segments' timecode counts at it (30 when None).
+    nominal_rate: str | None = None
+
+    @property
+    def rate(self) -> Fraction | None:
+        """``nominal_rate`` as a rate (None if unknown or unreadable)."""
+        try:
+            return Fraction(self.nominal_rate) if self.nominal_rate else None
+        except (ValueError, ZeroDivisionError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +280,28 @@ class Manifest:
     # time (index column refined_ns, per camera ``refined``) is better; export and the
     # proxies use it, the segment files are not rewritten.
     pts_from: str = "time_ns"
+    # The recorder's local zone at the start: the timecodes are its time of day.
+    utc_offset_s: int | None = None  # east of UTC positive (None: a mmrec-take/1 take)
+    zone: str | None = None  # its abbreviation, for people ("CEST")
+
+    def time_of_day_ns(self) -> int:
+        """Local time of day (ns since midnight) at take time 0: from the recorded zone,
+        else (mmrec-take/1) inferred from the wall clock and the take's timecode."""
+        if self.utc_offset_s is not None:
+            return time_of_day_ns(self.start_realtime_ns, self.utc_offset_s)
+        try:
+            return time_of_day_at_start(self.timecode, self.start_realtime_ns)
+        except ConfigError as exc:
+            raise TakeError(f"take {self.take_id}: {exc}") from exc
+
+    def day_clock(self, rate: Fraction) -> DayClock:
+        """Time-of-day frame labels at ``rate`` for this take's instants."""
+        return day_clock(self.time_of_day_ns(), rate)
+
+    @property
+    def ticks_per_second(self) -> int:
+        """pts units per second (``time_base`` is 1/N)."""
+        return Fraction(self.time_base).denominator
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
@@ -262,7 +309,7 @@ class Manifest:
     @staticmethod
     def from_json(text: str) -> Manifest:
         raw = json.loads(text)
-        if raw.get("format") != FORMAT:
+        if raw.get("format") not in READABLE_FORMATS:
             raise TakeError(f"not an mmrec take manifest (format {raw.get('format')!r})")
         cams = []
         for c in raw.get("cameras", []):

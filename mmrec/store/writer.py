@@ -22,8 +22,12 @@ Invariants:
   ``O_DIRECT`` write from the memory the parser copied the frame into, past the page
   cache; else one ``writev`` of the block header and the frame's bytes. ``muxer="pyav"``
   uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
-- pts are strictly increasing per camera across segments (bumped by one tick when two
-  frames would share a millisecond, counted in ``pts_bumps``).
+- pts are the frames' take times rounded to the take's tick (10 µs), strictly increasing
+  per camera across segments (bumped by one tick when two frames would share one,
+  counted in ``pts_bumps``).
+- Each segment carries the timecode of its own first frame (``timecode``, given by the
+  take: the time of day at the camera's rate), so a segment converted on its own lands at
+  its place.
 - Crash safety: with the default muxer every frame is on the device (direct I/O) or in the
   OS (buffered) when its write returns, so a SIGKILL loses only frames still queued; PyAV
   runs with ``flush_packets=1`` and loses at most about one more (the cluster it keeps
@@ -273,7 +277,8 @@ class CameraWriter:
     worker thread; the files side is :class:`mmrec.store.files.CameraFiles`.
 
     ``timecode`` gives the ``TIMECODE`` of a segment whose first frame is at take time t
-    (ns); without it every segment carries ``metadata["timecode"]``, if any."""
+    (ns); without it every segment carries ``metadata["timecode"]``, if any.
+    ``frame_ns`` is the camera's nominal frame period (the files' DefaultDuration)."""
 
     def __init__(
         self,
@@ -290,6 +295,7 @@ class CameraWriter:
         relays: Sequence[Path] = (),
         on_change: Callable[[WriteChange], None] | None = None,
         timecode: Callable[[int], str] | None = None,
+        frame_ns: int | None = None,
     ) -> None:
         self.camera = camera
         self._queue_frames = queue_frames
@@ -328,6 +334,7 @@ class CameraWriter:
             sync=self._pool.sync_interval_ns > 0,
             on_change=on_change,
             timecode=timecode,
+            frame_ns=frame_ns,
         )
         self._pool._register(self)
 

@@ -22,6 +22,7 @@ from mmrec.store.mkv import SegmentFile, TrackInfo
 from mmrec.store.repair import BEFORE, UNMATCHED, repair_take, take_lock
 from mmrec.store.take import (
     INDEX,
+    TICK_NS,
     CameraEntry,
     Manifest,
     load_manifest,
@@ -166,7 +167,7 @@ def test_the_index_is_made_to_match_the_files(tmp_path: Path) -> None:
     assert [r.seq for r in now] == list(range(40))
     assert [r.size for r in now] == [len(d) for d in sent]
     assert [r.pts for r in now] == [r.pts for r in rows]
-    assert now[-1].device_ts == "" and now[-1].time_ns == now[-1].pts * 1_000_000
+    assert now[-1].device_ts == "" and now[-1].time_ns == now[-1].pts * TICK_NS  # its pts
     assert len(list(read_index(take / "cam" / UNMATCHED))) == 2
     assert (take / "cam" / BEFORE).read_text().count("\n") == 40  # the original, as it was
     assert not repair_take(take).changed
