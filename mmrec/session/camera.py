@@ -135,6 +135,8 @@ class CameraFeed:
         self.probe_sink: ProbeSink | None = None  # the take's probes.csv, if any
         self.preview: LivePreview | None = None
         self._preroll: deque[Placed] = deque()
+        self._holding: int | None = None  # see hold()
+        self._held: list[Placed] = []
         self.probes_ok = 0
         # Probes answered recently (monotonic ns): a take that starts writes those from
         # PROBE_LEAD_NS before its start. Bounded by count: that lead at PROBE_EVERY, the
@@ -195,9 +197,23 @@ class CameraFeed:
     def stats(self) -> IngestStats:
         return self.ingest.stats()
 
+    def hold(self, since_ns: int) -> None:
+        """Keep every frame captured at or after ``since_ns`` from now until the take that
+        starts there attaches (:meth:`preroll` hands them over): a take being set up (its
+        folder, its first manifest) must not miss the frames that arrive meanwhile."""
+        self._holding = since_ns
+        self._held = []
+
     def preroll(self, since_ns: int) -> list[Placed]:
-        """Frames kept in memory that were captured at or after ``since_ns``, in order."""
-        return [p for p in self._preroll if p.t_ns >= since_ns]
+        """Frames kept in memory (the pre-roll ring, and those held since :meth:`hold`)
+        that were captured at or after ``since_ns``, in order; ends the holding."""
+        kept = [p for p in self._preroll if p.t_ns >= since_ns]
+        held, self._held, self._holding = self._held, [], None
+        if held:
+            seen = {id(p) for p in kept}
+            kept += [p for p in held if p.t_ns >= since_ns and id(p) not in seen]
+            kept.sort(key=lambda p: p.t_ns)
+        return kept
 
     def recent_probes(self, since_mono_ns: int) -> list[tuple[int, int, int]]:
         """Probes kept in memory sent at or after ``since_mono_ns``: (t0, device, t1)."""
@@ -319,6 +335,8 @@ class CameraFeed:
         sink = self.sink
         if sink is not None:
             sink(placed)
+        elif self._holding is not None and placed.t_ns >= self._holding:
+            self._held.append(placed)  # a take is starting: see hold()
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here

@@ -219,7 +219,14 @@ class Session:
             options=write,
             name=name,
         )
-        await rec.open()
+        for feed in self.feeds.values():
+            feed.hold(rec.start_t_ns)  # frames arriving while the take's folder is made
+        try:
+            await rec.open()
+        except BaseException:
+            for feed in self.feeds.values():
+                feed.preroll(1 << 62)  # ends the holding
+            raise
         self.recording = rec
         for feed in self.feeds.values():
             rec.add(feed)

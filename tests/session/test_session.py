@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import av
+import pytest
 
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
@@ -157,3 +158,42 @@ async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(
     for cam in m.cameras:
         true = _true_times(rec.dir, cam.segments)
         assert sum(t < pressed_rt for t in true) >= 25  # ~1 s of footage from before the press
+
+
+async def test_frames_arriving_while_a_take_is_set_up_are_in_it(
+    tmp_path: Path, fast_ingest: IngestConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making the take's folder and first manifest takes a moment (a slow disk: seconds);
+    frames captured after the start that arrive meanwhile are the take's first frames."""
+    from mmrec.session.recording import Recording
+
+    opened = Recording.open
+
+    async with (
+        loopback_mesh(NODES) as mesh,
+        Session(ingest_config=fast_ingest) as session,
+    ):
+        for node in mesh.nodes:
+            session.add_camera(node.name, node.url)
+        feeds = list(session.feeds.values())
+        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+
+        async def slow_open(rec: Recording) -> None:
+            seen = [f.last for f in feeds]  # the disk is slow: five more frames arrive
+            await wait_for(
+                lambda: all(
+                    f.last is not None and f.last.t_ns >= rec.start_t_ns + 5 * PERIOD_NS
+                    for f in feeds
+                ),
+                10,
+                "frames while the take is set up",
+            )
+            assert [f.last for f in feeds] != seen
+            await opened(rec)
+
+        monkeypatch.setattr(Recording, "open", slow_open)
+        rec = await session.start_take(tmp_path, name="slow")
+        await wait_for(lambda: all(s.writer.frames >= 15 for s in rec.status()), 10, "frames")
+        m = await session.stop_take()
+        sent = _sent(mesh.nodes)
+    _check_span(rec.dir, m, m.start_realtime_ns, m.start_realtime_ns + (m.duration_ns or 0), sent)
