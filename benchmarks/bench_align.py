@@ -11,19 +11,22 @@ the same frames placed by arrival time. Targets (issue 2): median <= 1 ms, p99 <
 drift within 5 ppm.
 
 The second table (issue 16) takes **every** frame, the first included: the live times
-(``time_ns`` as recorded, from the online model) beside the refined times
-(``mmrec.timeline.refine`` run after the take on the frames' arrival and device times from
-``index.csv`` and on the recorder's own ``/status`` probes, captured during the take by
-wrapping its ``CameraClock.probe``: phase 2 persists them). Truth: each JPEG's COM record.
-Targets for the refined times: p50 <= 0.1 ms, p99 <= 0.25 ms, max <= 1 ms, drift within
-1 ppm.
+(``time_ns`` as recorded, from the online model) beside the refined times (``refined_ns``,
+which the recorder wrote into each ``index.csv`` when the take ended, from the frames'
+arrival, device time and connection there and the probes in ``probes.csv``), and the
+manifest's refined-clock record. Truth: each JPEG's COM record. Targets for the refined
+times: p50 <= 0.1 ms, p99 <= 0.25 ms, max <= 1 ms, drift within 1 ppm.
 
 Part 2, simulated traces: the same nodes through ``mmrec.sim.observed`` (the simulator's
 frame schedule and device clock, no sockets) over a link like loopback and over a WiFi-like
 one (1–2 ms floors, 1.5 ms exponential tails, 10 % of probe requests held up to 100 ms by
-power save), several seeds each, at today's probe cadence (1 Hz, first after 1 s).
+power save), several seeds each: the recorder's probing (a burst of 8 before each stream,
+then 4 Hz) and, to choose that cadence, 1 Hz without a burst (the recorder before issue
+16) and 1 or 2 Hz with the burst.
 
-Part 3, cost: the refinement of one simulated camera-hour, CPU seconds.
+Part 3, cost: the refinement of one simulated camera-hour, CPU seconds: the fit alone, and
+as the recorder runs it at the end of a take (reading index.csv and probes.csv, the fit,
+rewriting index.csv).
 
     .venv/bin/python benchmarks/bench_align.py --duration 60
 """
@@ -37,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +48,23 @@ import numpy as np
 import numpy.typing as npt
 
 from mmrec.ingest.stream import IngestConfig
+from mmrec.session.camera import PROBE_BURST, PROBE_EVERY
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, SimMesh
 from mmrec.sim.groundtruth import alignment_errors, frame_truth
 from mmrec.sim.observed import Link, ObservedCamera, Outage, live_times, observe
-from mmrec.store.take import Manifest, load_manifest, read_index
-from mmrec.timeline.align import parse_device_ts
+from mmrec.sim.wire import format_timestamp
+from mmrec.store.take import (
+    INDEX_COLUMNS,
+    PROBE_COLUMNS,
+    CameraEntry,
+    Manifest,
+    RefinedClock,
+    load_manifest,
+    read_index,
+)
 from mmrec.timeline.refine import ClockEvidence, Refinement, refine
+from mmrec.timeline.refined import refine_camera
 
 NODES = [
     # name, offset s, drift ppm, encode delay ms, jitter ms
@@ -68,34 +81,6 @@ MS = 1e6
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass
-class Captured:
-    """What phase 2 will persist, captured here by wrapping the recorder's camera clock."""
-
-    probes: list[tuple[int, int, int]]
-    connection: dict[int, int]  # arrival (monotonic ns) -> connection number
-
-
-def _capture(take: Take, name: str) -> Captured:
-    # Benchmark-only reach into the recorder: the probes and connection numbers are not
-    # persisted yet (issue 16, phase 2).
-    cam = take._cameras[name]
-    got = Captured([], {})
-    probe, place = cam.clock.probe, cam.clock.place
-
-    def probe_logged(t0: int, dev: int, t1: int) -> None:
-        got.probes.append((t0, dev, t1))
-        probe(t0, dev, t1)
-
-    def place_logged(arrival_ns: int, device_ts: str | None) -> Any:
-        got.connection[arrival_ns] = cam.ingest.connects
-        return place(arrival_ns, device_ts)
-
-    cam.clock.probe = probe_logged  # type: ignore[method-assign]
-    cam.clock.place = place_logged  # type: ignore[method-assign]
-    return got
-
-
 def configs(size: tuple[int, int]) -> list[NodeConfig]:
     return [
         NodeConfig(
@@ -106,10 +91,7 @@ def configs(size: tuple[int, int]) -> list[NodeConfig]:
     ]  # fmt: skip
 
 
-async def record(
-    duration: float, out: Path, size: tuple[int, int]
-) -> tuple[Take, dict[str, Captured]]:
-    captured: dict[str, Captured] = {}
+async def record(duration: float, out: Path, size: tuple[int, int]) -> Take:
     # Reconnect attempts every 0.5 s at most, so the dropout lasts about its 5 s.
     cfg = IngestConfig(backoff_max=0.5)
     async with (
@@ -124,7 +106,6 @@ async def record(
 
         def add(name: str) -> None:
             take.add_camera(name, nodes[name].url)
-            captured[name] = _capture(take, name)
 
         for name, *_ in NODES:
             if name != LATE[0]:
@@ -136,7 +117,7 @@ async def record(
         await at(DROPOUT[1] + DROPOUT[2])
         await nodes[DROPOUT[0]].start()
         await at(duration)
-    return take, captured
+    return take
 
 
 def print_classic(take_dir: Path, m: Manifest) -> None:
@@ -180,10 +161,16 @@ HEADER = (
 
 
 def row(
-    name: str, truth: I64, live: I64, r: Refinement, drift_true: float, mark: str = ""
+    name: str,
+    truth: I64,
+    live: I64,
+    refined: I64,
+    r: Refinement | RefinedClock,
+    drift_true: float,
+    mark: str = "",
 ) -> tuple[float, float, float, float]:
     first = truth < truth[0] + 1_000_000_000
-    lv, rf = (live - truth).astype(np.float64), (r.time_ns - truth).astype(np.float64)
+    lv, rf = (live - truth).astype(np.float64), (refined - truth).astype(np.float64)
     l50, l99, lmax = _stats(lv)
     r50, r99, rmax = _stats(rf)
     drift_err = (r.drift_ppm if r.drift_ppm is not None else 0.0) - drift_true
@@ -197,32 +184,40 @@ def row(
     return r50, r99, rmax, abs(drift_err)
 
 
-def print_refined_take(take_dir: Path, m: Manifest, take: Take, cap: dict[str, Captured]) -> None:
+def _mark(name: str) -> str:
+    if name == LATE[0]:
+        return " (joined 10 s late)"
+    return " (dropped out 5 s)" if name == DROPOUT[0] else ""
+
+
+def print_refined_take(take_dir: Path, m: Manifest) -> None:
     print(HEADER)
     worst = [0.0, 0.0, 0.0, 0.0]
+    cpu = 0.0
+    frames = 0
     for cam in m.cameras:
         rows = list(read_index(take_dir / cam.index))
         truth_rt = frame_truth(take_dir, cam)
         n = min(len(rows), len(truth_rt))
         rows = rows[:n]
         truth = np.array([t - m.start_realtime_ns for _, t, _ in truth_rt[:n]], dtype=np.int64)
-        arrival = np.array([r.arrival_ns for r in rows], dtype=np.int64)
-        dev = [parse_device_ts(r.device_ts) for r in rows]
-        device = None if any(d is None for d in dev) else np.array(dev, dtype=np.int64)
-        got = cap[cam.name]
-        mono = take.start_monotonic_ns
-        conn = np.array([got.connection.get(int(a) + mono, -1) for a in arrival], dtype=np.int64)
-        probes = np.array(got.probes, dtype=np.int64).reshape(-1, 3) - np.array([mono, 0, mono])
-        r = refine(ClockEvidence.of(arrival, device, probes, conn))
-        truth_ppm = next(p for nm, _, p, _, _ in NODES if nm == cam.name)
+        if cam.refined is None or any(rw.refined_ns is None for rw in rows):
+            print(f"{cam.name:8s} not refined (see the manifest's events)")
+            continue
         live = np.array([rw.time_ns for rw in rows], dtype=np.int64)
-        mark = " (joined 10 s late)" if cam.name == LATE[0] else ""
-        mark = " (dropped out 5 s)" if cam.name == DROPOUT[0] else mark
-        got_stats = row(cam.name, truth, live, r, truth_ppm, mark)
-        worst = [max(w, g) for w, g in zip(worst, got_stats, strict=True)]
+        refined = np.array([rw.best_ns for rw in rows], dtype=np.int64)
+        truth_ppm = next(p for nm, _, p, _, _ in NODES if nm == cam.name)
+        got = row(cam.name, truth, live, refined, cam.refined, truth_ppm, _mark(cam.name))
+        worst = [max(w, g) for w, g in zip(worst, got, strict=True)]
+        cpu += cam.refined.cpu_s
+        frames += len(rows)
     print(
         f"worst camera: refined p50 {worst[0]:.3f} ms, p99 {worst[1]:.3f} ms, max {worst[2]:.3f}"
         f" ms, drift error {worst[3]:.2f} ppm (targets 0.1 / 0.25 / 1 ms, 1 ppm)"
+    )
+    print(
+        f"refinement at the end of the take: {cpu:.3f} s CPU for {len(m.cameras)} cameras,"
+        f" {frames} frames (manifest's refined.cpu_s: reading, fit and rewrite of index.csv)"
     )
 
 
@@ -242,21 +237,28 @@ LINKS = {
     "loopback": Link(frame_floor_ns=200_000, probe_floor_ns=50_000, tail_ns=100_000, doze_prob=0),
     "wifi": Link(),
 }
-TODAY = {"probe_every_s": 1.0, "pre_probes": 0}  # the recorder's probe loop now
-PHASE2 = {"probe_every_s": 0.25, "pre_probes": 8}  # a proposal: see the report of issue 16
+
+
+def probing(every_s: float, burst: int) -> dict[str, Any]:
+    # the recorder's loop: first probe one period after the stream starts
+    return {"probe_every_s": every_s, "first_probe_s": every_s, "pre_probes": burst}
+
+
+RECORDER = probing(PROBE_EVERY, PROBE_BURST)  # what mmrec.session.camera does
 RUNS = [
-    ("loopback link, probes as today (1 Hz)", LINKS["loopback"], TODAY),
-    ("wifi link, probes as today (1 Hz)", LINKS["wifi"], TODAY),
-    (
-        "wifi link, probes at 4 Hz and 8 before each stream (phase 2 proposal)",
-        LINKS["wifi"],
-        PHASE2,
-    ),
-]
+    (f"loopback link, probes as recorded ({1 / PROBE_EVERY:g} Hz, burst of {PROBE_BURST})",
+     LINKS["loopback"], RECORDER),
+    (f"wifi link, probes as recorded ({1 / PROBE_EVERY:g} Hz, burst of {PROBE_BURST})",
+     LINKS["wifi"], RECORDER),
+    ("wifi link, 1 Hz and no burst (the recorder before issue 16)", LINKS["wifi"],
+     {"probe_every_s": 1.0, "pre_probes": 0}),
+    (f"wifi link, 1 Hz and a burst of {PROBE_BURST}", LINKS["wifi"], probing(1.0, PROBE_BURST)),
+    (f"wifi link, 2 Hz and a burst of {PROBE_BURST}", LINKS["wifi"], probing(0.5, PROBE_BURST)),
+]  # fmt: skip
 
 
 def traces(duration: float, seeds: int) -> None:
-    for label, link, probing in RUNS:
+    for label, link, probes in RUNS:
         print(f"\n-- simulated traces, {label}, {duration:g} s, seed 0 --")
         print(HEADER)
         summary: list[tuple[float, float, float, float]] = []
@@ -264,15 +266,18 @@ def traces(duration: float, seeds: int) -> None:
             for k, (cfg, extra) in enumerate(sim_nodes()):
                 node = replace(cfg, seed=1000 * seed + k)  # each seed its own jitter
                 cam = observe(
-                    node, duration_s=duration, seed=seed * 100 + k, link=link, **probing, **extra
+                    node, duration_s=duration, seed=seed * 100 + k, link=link, **probes, **extra
                 )
                 ev = ClockEvidence.of(cam.arrival_ns, cam.device_ns, cam.probes, cam.connection)
                 r = refine(ev)
                 live = live_times(cam)
                 if seed == 0:
-                    mark = " (joined 10 s late)" if "join_s" in extra else ""
-                    mark = " (dropped out 5 s)" if "outages" in extra else mark
-                    summary.append(row(cam.name, cam.capture_ns, live, r, cam.drift_ppm, mark))
+                    summary.append(
+                        row(
+                            cam.name, cam.capture_ns, live, r.time_ns, r, cam.drift_ppm,
+                            _mark(cam.name),
+                        )
+                    )  # fmt: skip
                 else:
                     summary.append(_quiet(cam, r))
         s = np.array(summary)
@@ -292,7 +297,9 @@ def _quiet(cam: ObservedCamera, r: Refinement) -> tuple[float, float, float, flo
 
 def cost() -> None:
     cfg = configs((640, 360))[1]
-    cam = observe(cfg, duration_s=3600.0, seed=1, link=LINKS["wifi"], outages=[Outage(1800, 5)])
+    cam = observe(
+        cfg, duration_s=3600.0, seed=1, link=LINKS["wifi"], outages=[Outage(1800, 5)], **RECORDER
+    )
     ev = ClockEvidence.of(cam.arrival_ns, cam.device_ns, cam.probes, cam.connection)
     best = min(_cpu(lambda: refine(ev)) for _ in range(3))
     r = refine(ev)
@@ -304,6 +311,35 @@ def cost() -> None:
         f" {r99:.3f} ms, max {rmax:.3f} ms,"
         f" drift error {(r.drift_ppm or 0) - cam.drift_ppm:+.3f} ppm"
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        take = Path(tmp)
+        entry = write_camera_files(take, cam)
+        runs = []
+        for _ in range(3):
+            t = time.process_time()
+            rec = refine_camera(take, entry, 0)
+            runs.append(time.process_time() - t)
+        assert rec is not None
+        print(
+            f"at the end of a take (read index.csv + probes.csv, fit, rewrite index.csv):"
+            f" {min(runs):.3f} s CPU per camera-hour (manifest's cpu_s {rec.cpu_s:.3f} s)"
+        )
+
+
+def write_camera_files(take: Path, cam: ObservedCamera) -> CameraEntry:
+    """One camera's index.csv and probes.csv as the recorder writes them."""
+    (take / "cam").mkdir()
+    live = live_times(cam)
+    with open(take / "cam" / "index.csv", "w") as f:
+        f.write(",".join(INDEX_COLUMNS) + "\n")
+        for i, (t, a, d, c) in enumerate(
+            zip(live, cam.arrival_ns, cam.device_ns, cam.connection, strict=True)
+        ):
+            f.write(f"{i},0,{t // 1_000_000},{t},{a},{format_timestamp(int(d))},200000,{c}\n")
+    with open(take / "cam" / "probes.csv", "w") as f:
+        f.write(",".join(PROBE_COLUMNS) + "\n")
+        f.writelines(f"{t0},{d},{t1}\n" for t0, d, t1 in cam.probes.tolist())
+    return CameraEntry(name="cam", dir="cam", url="", index="cam/index.csv")
 
 
 def _cpu(fn: Callable[[], object]) -> float:
@@ -329,14 +365,14 @@ def main() -> None:
     print("command:", shlex.join([sys.executable, *sys.argv]))
     if not args.skip_record:
         with tempfile.TemporaryDirectory() as tmp:
-            take, cap = asyncio.run(record(args.duration, Path(tmp), (w, h)))
+            take = asyncio.run(record(args.duration, Path(tmp), (w, h)))
             m = load_manifest(take.dir)
             print(f"-- recorded take, {args.duration:g} s: recorded times after warm-up --")
             print_classic(take.dir, m)
             print(
                 "\n-- recorded take: every frame, live (as recorded) and refined after the take --"
             )
-            print_refined_take(take.dir, m, take, cap)
+            print_refined_take(take.dir, m)
     traces(args.duration, args.seeds)
     cost()
 

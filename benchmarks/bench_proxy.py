@@ -39,7 +39,7 @@ from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 from mmrec.picture.decode import default_decoder
 from mmrec.picture.layout import choose_scale
 from mmrec.review import ProxyOptions, make_proxies, x264_options
-from mmrec.review.source import iter_camera, scan_camera
+from mmrec.store.reader import open_cameras
 from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg
@@ -130,14 +130,14 @@ def decode_bound(take: Path, height: int, threads: int) -> tuple[float, float, i
     n = 0
     with cf.ThreadPoolExecutor(threads) as pool:
         pending: deque[cf.Future[object]] = deque()
-        for cam in manifest.cameras:
-            scan = scan_camera(take, cam)
+        for frames in open_cameras(take, manifest):
+            cam = frames.entry
             assert cam.width and cam.height
             scale = choose_scale(
                 cam.width, cam.height, height * cam.width // cam.height, height, dec.scales
             )
-            for f in iter_camera(take, cam, scan, print):
-                pending.append(pool.submit(dec.decode, f.data, scale))
+            for _, packet in frames.packets():
+                pending.append(pool.submit(dec.decode, packet, scale))
                 n += 1
                 while len(pending) > 4 * threads:
                     pending.popleft().result()

@@ -11,7 +11,14 @@ connection; the nodes are stopped first so nothing is in flight) minus frames in
 recorded files, plus frames the nodes skipped because the recorder read too slowly.
 Finally the largest N each tool kept with zero loss.
 
+Durability's cost: ``--sync-intervals 1,0`` records with mmrec's ``--sync-interval 1`` (every
+file fdatasync'ed at least once a second, the default) and ``0`` (left to the OS), run after
+run (A/B interleaved, ``--repeat`` times, since the machine may be shared), and prints
+what syncing costs per stream with the load average around each run.
+
     .venv/bin/python benchmarks/bench_record.py --streams 8,16,32,64 --duration 15
+    .venv/bin/python benchmarks/bench_record.py --streams 16,64 --tools mmrec \
+        --sync-intervals 1,0 --repeat 3
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ class Result:
     sim_late: int
     sim_skips: int
     preview: str = ""
+    sync: str = ""  # mmrec's --sync-interval for this run ("" for other tools)
+    load: str = ""  # the 1-minute load average before and after the run
 
 
 def start_sim(
@@ -124,10 +133,10 @@ def sim_counters(log: Path) -> tuple[int, int, int]:
     return sent, late, skips
 
 
-def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
-    out = work / f"{tool}-{n}"
-    out.mkdir()
-    log = work / f"sent-{tool}-{n}.jsonl"
+def run_one(tool: str, n: int, args: argparse.Namespace, work: Path, sync: str = "") -> Result:
+    load0 = os.getloadavg()[0]
+    out = Path(tempfile.mkdtemp(prefix=f"{tool}-{n}-", dir=work))
+    log = out.with_suffix(".jsonl")
     sim, urls = start_sim(n, args.size, args.fps, log)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -137,6 +146,8 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
                 cmd.append("--no-preview")  # ffmpeg makes no preview either
             if tool == "mmrec-buffered":
                 cmd.append("--buffered-io")  # through the page cache, as ffmpeg writes
+            if sync:
+                cmd += ["--sync-interval", sync]
             cmd += shlex.split(args.mmrec_args)
             cmd += [f"cam{i:02d}={u}" for i, u in enumerate(urls)]
             procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -204,6 +215,8 @@ def run_one(tool: str, n: int, args: argparse.Namespace, work: Path) -> Result:
         late,
         skips,
         preview,
+        sync,
+        f"{load0:.1f}->{os.getloadavg()[0]:.1f}",
     )
 
 
@@ -228,6 +241,13 @@ def main() -> None:
     ap.add_argument(
         "--workdir", type=Path, default=None, help="where files go (default: a temp dir)"
     )
+    ap.add_argument(
+        "--sync-intervals",
+        default="",
+        help="mmrec --sync-interval values to compare, run after run, e.g. 1,0 (default: "
+        "mmrec's own default only)",
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="run every (N, tool) this many times")
     args = ap.parse_args()
     tools = [t for t in args.tools.split(",") if t]
     if "ffmpeg" in tools and shutil.which("ffmpeg") is None:
@@ -238,19 +258,23 @@ def main() -> None:
         f"{args.duration:g} s measured after {args.warmup:g} s warm-up"
     )
     results: list[Result] = []
+    syncs = [x for x in args.sync_intervals.split(",") if x] or [""]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in [int(x) for x in args.streams.split(",")]:
-            for tool in tools:
-                r = run_one(tool, n, args, Path(tmp))
-                results.append(r)
-                print(
-                    f"{r.tool:14s} N={r.streams:3d}  "
-                    f"recorder {r.cpu_pct_per_stream:5.2f} %core/stream"
-                    f"  recorded {r.recorded:6d}  lost {r.lost:5d}"
-                    f"  | sim {r.sim_cpu_pct:5.1f} %core, late {r.sim_late}, skipped {r.sim_skips}"
-                    f"{r.preview}",
-                    flush=True,
-                )
+            for _ in range(args.repeat):
+                for tool in tools:
+                    for sync in syncs if tool.startswith("mmrec") else [""]:
+                        r = run_one(tool, n, args, Path(tmp), sync)
+                        results.append(r)
+                        label = f"{r.tool}{f' sync={sync}' if sync else ''}"
+                        print(
+                            f"{label:20s} N={r.streams:3d}  "
+                            f"recorder {r.cpu_pct_per_stream:5.2f} %core/stream"
+                            f"  recorded {r.recorded:6d}  lost {r.lost:5d}"
+                            f"  | sim {r.sim_cpu_pct:5.1f} %core, late {r.sim_late}, "
+                            f"skipped {r.sim_skips} | load {r.load}{r.preview}",
+                            flush=True,
+                        )
     print()
     for tool in tools:
         # the recorder's loss only: frames the nodes were late for were never sent
@@ -271,7 +295,28 @@ def main() -> None:
                 f"{tool}: fit over N: {mc - slope * mn:.1f} % of a core fixed + "
                 f"{slope:.2f} % per stream"
             )
-    pairs = {(r.tool, r.streams): r for r in results}
+    if len(syncs) > 1:
+        print()
+        for n in sorted({r.streams for r in results}):
+            means = {}
+            for sync in syncs:
+                runs = [r for r in results if r.streams == n and r.sync == sync]
+                if runs:
+                    means[sync] = sum(r.cpu_pct_per_stream for r in runs) / len(runs)
+                    lost = sum(r.lost for r in runs)
+                    each = ", ".join(f"{r.cpu_pct_per_stream:.2f}" for r in runs)
+                    print(
+                        f"N={n}: --sync-interval {sync}: {means[sync]:.2f} % of a core per "
+                        f"stream (runs: {each}), lost {lost}"
+                    )
+            base = syncs[-1]
+            for sync in syncs[:-1]:
+                if sync in means and base in means:
+                    print(
+                        f"N={n}: syncing every {sync} s costs {means[sync] - means[base]:+.2f} "
+                        f"% of a core per stream against --sync-interval {base}"
+                    )
+    pairs = {(r.tool, r.streams): r for r in results if r.sync in ("", syncs[0])}
     for n in sorted({r.streams for r in results}):
         a, b = pairs.get(("mmrec", n)), pairs.get(("ffmpeg", n))
         if a and b and a.cpu_pct_per_stream > 0:

@@ -22,9 +22,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("sim", "run simulated camera nodes on loopback (rehearsals, tests, benchmarks)"),
     ("discover", "find camera nodes: mDNS, hostname probes, subnet scan, manual hosts"),
     ("record", "record every camera's MJPEG feed to disk, JPEG passthrough"),
+    ("console", "the shoot console: one session all day, takes on a web page, metrics"),
+    ("send", "send one HTTP request to many camera nodes at once, show each answer"),
     ("bench", "measure each camera's frame rate, bitrate, jitter and latency"),
     ("proxy", "make synced review proxies and a multiview from a recorded take"),
     ("export", "hand a take to an editor: MOVs in sync and FCP XML/FCPXML/EDL timelines"),
+    ("repair", "finish a take its recorder left unfinished (a kill, a crash, a power cut)"),
 )
 
 EPILOG = """\

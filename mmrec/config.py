@@ -22,6 +22,7 @@ class CameraSpec:
     name: str
     url: str
     fallbacks: tuple[str, ...] = ()  # other URLs or hosts for the same camera (e.g. Tailscale)
+    named: bool = True  # False: ``name`` is only its address; its /status names it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,14 @@ def camera_arg(value: str) -> tuple[str, str]:
     if sep and name and "://" not in name:
         return name, url
     return short_name(value), value
+
+
+def camera_spec(value: str) -> CameraSpec:
+    """A camera on the command line (:func:`camera_arg`); one given only by its address
+    is ``named=False``: the recorder names it by its ``/status`` deviceName."""
+    name, url = camera_arg(value)
+    _, sep, _ = value.partition("=")
+    return CameraSpec(name, url, named=bool(sep) and url != value)
 
 
 def _expect(where: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
@@ -128,12 +137,12 @@ def parse_config(data: dict[str, Any], source: str = "config") -> ShootConfig:
                 f'{where}.url: missing (e.g. url = "http://192.168.1.20:8081/stream")'
             )
         url = _expect(f"{where}.url", c["url"], str, "a string")
-        cname = _expect(f"{where}.name", c.get("name", url), str, "a string")
+        cname = _expect(f"{where}.name", c.get("name", short_name(url)), str, "a string")
         if cname in seen:
             raise ConfigError(f"{where}.name: duplicate camera name {cname!r}")
         seen.add(cname)
         fallbacks = _str_list(f"{where}.fallbacks", c.get("fallbacks", []))
-        cams.append(CameraSpec(cname, url, fallbacks))
+        cams.append(CameraSpec(cname, url, fallbacks, named="name" in c))
 
     d = _expect(f"{source}: discovery", data.get("discovery", {}), dict, "a table [discovery]")
     _unknown(f"{source}: discovery", d, _DISCOVERY)

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything mmrec needs, idempotently: system libraries, a virtual environment
 # in .venv, and the Python packages. Usage: scripts/bootstrap.sh [--dev]
-#   --dev  also install the test tools (pytest, mypy, ruff, ...), ffmpeg for cross-checks and
-#          MLT's melt (the editing engine that renders exported timelines in the tests).
+#   --dev  also install the test tools (pytest, mypy, ruff, ...), ffmpeg and mkvtoolnix for
+#          cross-checks, MLT's melt (the editing engine that renders exported timelines in
+#          the tests), Debian's chromium (the console's real-browser test, driven by
+#          Playwright with the system browser: Playwright's own browser download is not
+#          used) and prometheus's promtool (checks the console's /metrics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,12 @@ ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so' || need+=(libturbojpeg0)
 if [ "$dev" = 1 ]; then
     command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
     command -v melt >/dev/null 2>&1 || need+=(melt)
+    command -v mkvinfo >/dev/null 2>&1 || need+=(mkvtoolnix)
+    # the disk-fault tests make a small ext4 file system and loop-mount it (as root)
+    command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+    command -v mount >/dev/null 2>&1 || need+=(mount)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 fi
 if [ "${#need[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then

@@ -10,7 +10,7 @@ status=0
 echo "== ruff"; ruff check mmrec tests benchmarks || status=1
 echo "== mypy (strict)"; mypy || status=1
 echo "== pytest"
-pytest -q "$@"; rc=$?
+pytest -q -rs "$@"; rc=$?  # -rs: say why a test was skipped (e.g. no loop mount)
 # pytest exits 5 when no test was collected: that is not a failure of the code.
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then status=1; fi
 exit "$status"

@@ -175,7 +175,8 @@ class DeviceBench:
         self._rtt = LatencyStats()
         self.probes_ok = 0
         self.probes_failed = 0
-        self.probe_error: str | None = None
+        self.probe_error: str | None = None  # the last probe failure
+        self.probe_failing = False  # the last probe failed (its error is current)
         self.status_has_clock = False
 
     # -- feeding ---------------------------------------------------------------------
@@ -233,6 +234,7 @@ class DeviceBench:
     def probe(self, t0_ns: int, t1_ns: int, status: NodeStatus) -> None:
         """A /status round trip: sent at ``t0_ns``, answered at ``t1_ns``."""
         self.probes_ok += 1
+        self.probe_failing = False
         self._rtt.add(t1_ns - t0_ns)
         if status.fps is not None:
             self.status_fps = status.fps
@@ -243,6 +245,7 @@ class DeviceBench:
     def probe_failed(self, cause: str) -> None:
         self.probes_failed += 1
         self.probe_error = cause
+        self.probe_failing = True
 
     # -- reading ---------------------------------------------------------------------
 

@@ -101,11 +101,14 @@ class Bench:
         rows = []
         for d in self._devices:
             st = d.ingest.stats() if d.ingest is not None else None
+            # the error that is current: a device streaming again shows none of its
+            # earlier connect errors
+            stream_error = st.last_error if st and st.state != CameraState.STREAMING else None
             rows.append(
                 d.bench.progress(
                     now,
                     st.state if st else "probing",
-                    (st.last_error if st else None) or d.bench.probe_error,
+                    stream_error or (d.bench.probe_error if d.bench.probe_failing else None),
                 )
             )
         return BenchProgress(

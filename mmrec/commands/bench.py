@@ -42,6 +42,7 @@ from rich.text import Text
 from mmrec.bench.device import BenchProgress, BenchReport, DeviceResult
 from mmrec.bench.run import Bench, BenchConfig, BenchTarget
 from mmrec.commands import options
+from mmrec.commands.tables import Cell, fit_table
 from mmrec.config import camera_arg
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CameraState
@@ -150,7 +151,8 @@ async def bench_main(
         json.dump(report_json(report, plots), out, indent=2)
         out.write("\n")
     else:
-        Console(file=out).print(summary_table(report))
+        shown = Console(file=out)
+        shown.print(summary_table(report, shown.width))
         for d in report.devices:
             if not d.latency.measurable:
                 err.print(f"[dim]{d.name}: latency {d.latency.note}[/]")
@@ -212,87 +214,99 @@ def _ms(ns: int | None, digits: int = 1) -> str:
     return "-" if ns is None else f"{ns / 1e6:.{digits}f}"
 
 
-def progress_view(p: BenchProgress) -> Group:
-    """Elapsed/remaining with a bar, and per device its live fps."""
+def progress_view(p: BenchProgress, width: int = 80) -> Group:
+    """Elapsed/remaining, a bar on a line of its own, and one line per device at
+    ``width`` columns: its live fps and its current error."""
     elapsed = p.elapsed_ns / 1e9
     total = p.duration_ns / 1e9
     head = Text(
         f"bench {elapsed:5.1f} s / {total:g} s   remaining {max(0.0, total - elapsed):5.1f} s"
     )
-    bar = ProgressBar(total=total, completed=min(elapsed, total), width=50)
-    t = Table(expand=False)
-    for col in ("device", "state", "fps", "nominal", "frames", "drops", "status rtt ms"):
-        t.add_column(col, justify="left" if col in ("device", "state") else "right")
-    t.add_column("last error", overflow="fold", max_width=50)
-    for d in p.devices:
-        color = _STATE_COLOR.get(d.state, "")
-        t.add_row(
+    # in a grid row: a bare ProgressBar ends without a line break, and whatever came
+    # next (the table's border) was drawn on its line
+    bar = Table.grid()
+    bar.add_row(ProgressBar(total=total, completed=min(elapsed, total), width=min(50, width)))
+    headers = [("device", False), ("state", False), ("fps", True), ("nominal", True)]
+    headers += [("frames", True), ("drops", True), ("rtt ms", True), ("error", False)]
+    rows: list[list[Cell]] = [
+        [
             d.name,
-            f"[{color}]{d.state}[/]" if color else d.state,
-            f"{d.fps_window:5.1f}",
+            (d.state, _STATE_COLOR.get(d.state, "")),
+            f"{d.fps_window:.1f}",
             f"{d.fps_nominal:g}" if d.fps_nominal else "-",
             str(d.frames),
             "-" if d.drops is None else str(d.drops),
             _ms(d.status_rtt_p50_ns),
-            d.error or "",
-        )
-    return Group(head, bar, t)
+            (d.error or "", "red"),
+        ]
+        for d in p.devices
+    ]
+    return Group(head, bar, fit_table(None, headers, rows, width, flex="error"))
 
 
 async def _run_live(bench: Bench, console: Console) -> BenchReport:
     task = asyncio.create_task(bench.run(), name="bench")
-    with Live(progress_view(bench.progress()), console=console, refresh_per_second=4) as live:
+    view = progress_view(bench.progress(), console.width)
+    with Live(view, console=console, refresh_per_second=4) as live:
         # Bounded by the bench itself: run() ends at its duration (or on stop()).
         while not task.done():
             await asyncio.wait({task}, timeout=0.5)
-            live.update(progress_view(bench.progress()))
+            live.update(progress_view(bench.progress(), console.width))
     return task.result()
 
 
-def summary_table(report: BenchReport) -> Group:
-    """The final report as two narrow tables (rate, then timing), readable at 80 columns."""
+def summary_table(report: BenchReport, width: int = 80) -> Group:
+    """The final report as two tables (rate, then timing) of one line per device at
+    ``width`` columns, then each device's notes (errors, estimates) in full."""
     title = f"mmrec bench: {len(report.devices)} device(s), {report.elapsed_ns / 1e9:.1f} s"
-    rate = Table(title=title + " - rate", title_justify="left")
-    rate.add_column("device", no_wrap=True)
-    for col in ("state", "fps", "nominal", "Mbit/s", "KB/frame", "drops", "gaps"):
-        rate.add_column(col, justify="left" if col == "state" else "right")
-    rate.add_column("notes", overflow="fold", ratio=1)
-    timing = Table(title=title + " - timing (ms)", title_justify="left")
-    timing.add_column("device", no_wrap=True)
-    for col in ("interval p50/p95/p99", "1st frame", "head", "rtt", "latency p50/p95", "±"):
-        timing.add_column(col, justify="right")
+    rate_head = [("device", False), ("state", False), ("fps", True), ("nominal", True)]
+    rate_head += [("Mbit/s", True), ("KB/frame", True), ("drops", True), ("gaps", True)]
+    timing_head = [("device", False), ("interval p50/95/99", True), ("first", True)]
+    timing_head += [("head", True), ("rtt", True), ("latency p50/95", True), ("±", True)]
+    rate: list[list[Cell]] = []
+    timing: list[list[Cell]] = []
+    notes: list[Text] = []
     for d in report.devices:
         s = d.stream
         lat = d.latency
         ok = d.state == "ok"
-        notes = d.error or ""
+        note = d.error or ""
         if ok and not lat.measurable:
-            notes = "latency not measurable" + (f"; {notes}" if notes else "")
+            note = "latency not measurable" + (f"; {note}" if note else "")
         if d.fps_nominal_source not in ("status", "unknown"):
-            notes = f"nominal from {d.fps_nominal_source}" + (f"; {notes}" if notes else "")
-        rate.add_row(
-            d.name,
-            "[green]ok[/]" if ok else f"[red]{d.state}[/]",
-            f"{d.fps:.2f}" if ok else "-",
-            f"{d.fps_nominal:g}" if d.fps_nominal else "-",
-            f"{s.mbps_total:.2f}" if ok else "-",
-            f"{s.size_mean / 1e3:.1f}" if ok else "-",
-            "-" if s.drops is None else str(s.drops),
-            str(s.gaps),
-            notes,
+            note = f"nominal from {d.fps_nominal_source}" + (f"; {note}" if note else "")
+        if note:
+            notes.append(Text(f"  {d.name}: {note}"))
+        rate.append(
+            [
+                d.name,
+                ("ok", "green") if ok else (d.state, "red"),
+                f"{d.fps:.2f}" if ok else "-",
+                f"{d.fps_nominal:g}" if d.fps_nominal else "-",
+                f"{s.mbps_total:.2f}" if ok else "-",
+                f"{s.size_mean / 1e3:.1f}" if ok else "-",
+                "-" if s.drops is None else str(s.drops),
+                str(s.gaps),
+            ]
         )
-        timing.add_row(
-            d.name,
-            f"{_ms(s.interval_p50_ns)}/{_ms(s.interval_p95_ns)}/{_ms(s.interval_p99_ns)}"
-            if s.interval_p50_ns is not None
-            else "-",
-            _ms(s.time_to_first_frame_ns),
-            _ms(d.stream_head_ns),
-            _ms(d.status_rtt.p50_ns if d.status_rtt else None),
-            f"{_ms(lat.latency.p50_ns)}/{_ms(lat.latency.p95_ns)}" if lat.latency else "n/m",
-            _ms(lat.uncertainty_ns) if lat.measurable else "-",
+        timing.append(
+            [
+                d.name,
+                f"{_ms(s.interval_p50_ns)}/{_ms(s.interval_p95_ns)}/{_ms(s.interval_p99_ns)}"
+                if s.interval_p50_ns is not None
+                else "-",
+                _ms(s.time_to_first_frame_ns),
+                _ms(d.stream_head_ns),
+                _ms(d.status_rtt.p50_ns if d.status_rtt else None),
+                f"{_ms(lat.latency.p50_ns)}/{_ms(lat.latency.p95_ns)}" if lat.latency else "n/m",
+                _ms(lat.uncertainty_ns) if lat.measurable else "-",
+            ]
         )
-    return Group(rate, timing)
+    return Group(
+        fit_table(title + " - rate", rate_head, rate, width),
+        *notes,
+        fit_table(title + " - timing (ms)", timing_head, timing, width),
+    )
 
 
 # -- JSON (made here, at the edge) -------------------------------------------------------

@@ -1,12 +1,14 @@
 """Hand a take to an editor: one MOV per camera and a multicam timeline, in sync.
 
 Each camera's MOV holds its recorded JPEGs unchanged (no decode, no re-encode) at one
-constant frame rate on the take's frame grid: frame k of every MOV is the same instant of
-the take, showing that camera's frame captured at or just before it. Every MOV has the
-same number of frames and the same start timecode (time of day, as the take's), with its
-colour tagged as the JPEGs are (full range, BT.601). Where a camera has no picture (before
-it joined, during an outage, after it left) its MOV shows a NO SIGNAL frame; a picture held
-because a frame was missing is listed in export.json, as every filler is.
+constant frame rate on the take's frame grid: frame k of every MOV is the same frame
+interval of the take (the one its timecode names), showing that camera's newest frame
+captured by its end. Every MOV has the same number of frames and the same start timecode
+(time of day, as the recorded segments' timecodes are), with its colour tagged as the
+JPEGs are (full range, BT.601). Where a camera has no picture (before it joined, during an
+outage, after it left) its MOV shows a NO SIGNAL frame; a picture held because a frame was
+missing is listed in export.json, as every filler is. `mmrec proxy` makes proxies on the
+same grid with the same base names, for an editor to relink.
 
 The timeline has one track per camera, aligned on the take, for:
   xml     FCP 7 XML: Premiere Pro, DaVinci Resolve     fcpxml  Final Cut Pro, Resolve
@@ -36,9 +38,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mmrec.errors import ConfigError
-from mmrec.export.grid import parse_rate
 from mmrec.export.job import DEFAULT_FORMATS, ExportOptions, export_take
 from mmrec.export.timeline import parse_formats
+from mmrec.timeline.rate import parse_rate
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -72,7 +74,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fps",
         metavar="RATE",
-        help="frame rate: 30, 25, 29.97 or 30000/1001 (measured from the frames)",
+        help="frame rate: 30, 25, 29.97 or 30000/1001 (what the cameras said they run at, "
+        "else measured from the frames)",
     )
     p.add_argument(
         "--hold",

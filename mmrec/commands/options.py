@@ -16,10 +16,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from mmrec.config import DiscoverySpec
+from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec
 from mmrec.discover import DiscoveryConfig
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, IngestConfig
+from mmrec.ingest.stream import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, IngestConfig, StreamTarget
 from mmrec.wire.url import API_PORT
 
 LISTEN_S = 3.0
@@ -53,6 +53,21 @@ def ingest_config(args: argparse.Namespace) -> IngestConfig:
         if not value > 0:
             raise ConfigError(f"{flag} must be positive")
     return IngestConfig(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+
+
+def cameras(values: list[str], cfg: ShootConfig) -> list[CameraSpec]:
+    """The shoot config's cameras, then those on the command line (``URL`` or
+    ``NAME=URL``); :class:`ConfigError` for a name given twice or an unusable URL (checked
+    now, before a take folder is made for nothing)."""
+    cams = list(cfg.cameras) + [camera_spec(v) for v in values]
+    names = [c.name for c in cams]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
+    for cam in cams:
+        for url in (cam.url, *cam.fallbacks):
+            StreamTarget.from_url(cam.name, url)
+    return cams
 
 
 def add_discovery(
@@ -107,9 +122,7 @@ def add_discovery(
     return g
 
 
-def discovery_spec(
-    args: argparse.Namespace, base: DiscoverySpec | None = None
-) -> DiscoverySpec:
+def discovery_spec(args: argparse.Namespace, base: DiscoverySpec | None = None) -> DiscoverySpec:
     """The discovery options over ``base`` (a shoot config's ``[discovery]``): lists add
     up, a given scan or interface list replaces the file's."""
     base = base or DiscoverySpec()

@@ -1,17 +1,21 @@
 """Make synced review proxies of a recorded take: one H.264 MP4 per camera, a multiview
 of all cameras, and a contact sheet.
 
-Every file starts at the same instant, has the same length (from the first frame of any
-camera to the last frame of any camera) and the same start timecode, in its metadata and
-burned into the picture with the camera's name. Where a camera has no frame (not started
-yet, disconnected, stopped) its proxy shows a black NO SIGNAL frame. A take left behind
-by a crash still gives proxies of what is on disk, with a warning.
+The proxies are cut on the same frame grid as `mmrec export`'s MOVs, and named after
+them: the same base names, rate, start timecode and length, and in every frame the same
+picture, so an editor relinks each proxy to its original. Every file starts at the same
+instant and has the same length (the first frame of any camera to the last frame of any
+camera), with the timecode in its metadata and burned into the picture with the camera's
+name. Where a camera has no frame (not started yet, disconnected, stopped) its proxy shows
+a black NO SIGNAL frame. A take left behind by a crash still gives proxies of what is on
+disk, with a warning.
 
 Files go to TAKE_DIR/proxies/ unless --out says otherwise:
   <camera>.mp4  multiview.mp4  contact-sheet.jpg
+The contact sheet shows an instant where the most cameras have a picture (or --at).
 
 examples:
-  mmrec proxy takes/20240611-101500                   # 540p30 proxies + multiview
+  mmrec proxy takes/20240611-101500                   # 540p proxies + multiview
   mmrec proxy takes/20240611-101500 --height 360 --fps 25
   mmrec proxy takes/20240611-101500 --at 12.5 --no-multiview --out /tmp/review
 """
@@ -19,7 +23,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +32,7 @@ from rich.table import Table
 from mmrec.commands.options import add_output
 from mmrec.errors import ConfigError
 from mmrec.review import ProxyOptions, make_proxies
+from mmrec.timeline.rate import parse_rate
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -46,13 +50,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("take", type=Path, metavar="TAKE_DIR", help="a take folder (has manifest.json)")
     add_output(p, out_help="output folder (TAKE_DIR/proxies)")
     p.add_argument("--height", type=int, default=540, metavar="PX", help="proxy height (540)")
-    p.add_argument("--fps", type=str, default="30", metavar="FPS", help="proxy frame rate (30)")
+    p.add_argument(
+        "--fps",
+        metavar="RATE",
+        help="frame rate: 30, 25, 29.97 or 30000/1001 (the take's, as mmrec export chooses "
+        "it: give export's --fps here too)",
+    )
     p.add_argument(
         "--gap",
         type=float,
         default=0.5,
         metavar="S",
-        help="a camera whose newest frame is older than S seconds shows NO SIGNAL (0.5)",
+        help="across a silence of at most S seconds hold the camera's last picture; a "
+        "longer one shows NO SIGNAL throughout (0.5, as mmrec export's --hold)",
     )
     p.add_argument(
         "--multiview-size",
@@ -65,7 +75,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--at",
         type=float,
         metavar="S",
-        help="contact sheet instant, seconds from the proxies' start (middle)",
+        help="contact sheet instant, seconds from the proxies' start (where the most "
+        "cameras have a picture)",
     )
     p.add_argument("--no-contact-sheet", action="store_true", help="no contact-sheet.jpg")
     p.add_argument(
@@ -95,12 +106,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def options(args: argparse.Namespace) -> ProxyOptions:
-    try:
-        fps = Fraction(args.fps)
-    except (ValueError, ZeroDivisionError):
-        raise ConfigError(f"--fps: expected a number, got {args.fps!r}") from None
-    if not 1 <= fps <= 240:
-        raise ConfigError("--fps must be between 1 and 240")
+    fps = parse_rate(args.fps) if args.fps else None
     if args.height < 16 or args.height > 4320:
         raise ConfigError("--height must be between 16 and 4320")
     if args.gap <= 0:
@@ -157,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
     t = Table(
         title=(
-            f"{result.frames} frames at {float(result.fps):g} fps ({result.duration_s:.2f} s), "
+            f"{result.frames} frames at {result.fps} fps ({result.duration_s:.2f} s), "
             f"start timecode {result.start_timecode}, in {result.seconds:.1f} s "
             f"({result.duration_s / max(result.seconds, 1e-9):.1f}x real time)"
         ),

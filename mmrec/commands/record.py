@@ -18,6 +18,21 @@ examples:
   mmrec record --discover                         # every node on the shoot WiFi, as they come
   mmrec record --discover --interface 127.0.0.1   # only nodes on loopback (e.g. mmrec sim)
   mmrec record --discover --scan 192.168.43.0/24 --host 100.101.7.21
+
+Each camera ends the take with an outcome, and the take with the worst of them (in the
+summary, and in manifest.json as "outcome" and "outcome_detail"):
+  complete  frames throughout the camera's time in the take; mmrec lost none
+  gaps      frames, with interruptions on the camera's side (disconnects, stalls)
+  lost      mmrec itself lost frames (write queue full, disk errors)
+  nothing   not one frame recorded (unreachable, HTTP error, not MJPEG...)
+
+exit status:
+  0  complete: every camera recorded the whole take, and mmrec lost no frame
+  2  nothing was recorded: a usage, config or setup error (the message says which)
+  3  gaps: every camera recorded, some with interruptions on the camera's side
+  4  lost: mmrec itself lost frames of some camera (the summary says why)
+  5  nothing: some camera recorded no frame at all (the summary says why)
+A take with several of these ends with the worst: 5, then 4, then 3.
 """
 
 from __future__ import annotations
@@ -29,20 +44,36 @@ import json
 import shlex
 import signal
 import sys
-import time
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from mmrec.commands import options
-from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_arg, load_config
+from mmrec.commands.record_view import LiveView, print_summary
+from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
-from mmrec.ingest.stream import CameraState, StreamTarget
-from mmrec.session.recorder import CameraStatus, PreviewOptions, Take
+from mmrec.session.identify import CameraRequest
+from mmrec.session.outcome import Outcome
+from mmrec.session.recorder import PreviewOptions, Take, discover_into
 from mmrec.store.memory import keep_freed_memory
-from mmrec.store.take import CameraEntry, to_jsonable
+from mmrec.store.take import Manifest, to_jsonable
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
+
+EXIT_STATUS: Final = {
+    Outcome.COMPLETE: 0,
+    Outcome.GAPS: 3,
+    Outcome.LOST: 4,
+    Outcome.NOTHING: 5,
+}
+"""The exit status of ``mmrec record`` for the take's outcome (2 is a usage or config
+error, from :mod:`mmrec.cli`; the module docstring, which is ``--help``, lists them)."""
+
+
+def exit_status(manifest: Manifest) -> int:
+    """0 only when every camera recorded the whole take and mmrec lost nothing."""
+    return EXIT_STATUS[Outcome(manifest.outcome or Outcome.NOTHING)]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -115,20 +146,35 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
+    d = p.add_argument_group(
+        "disk",
+        "Free space and the time it lasts are shown before and during the take, with\n"
+        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
+        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
+    )
+    d.add_argument(
+        "--relay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="another output folder that continues the take when the one before fills up "
+        "(relay recording; repeatable, used in order)",
+    )
+    d.add_argument(
+        "--sync-interval",
+        type=float,
+        default=DEFAULT_SYNC_INTERVAL,
+        metavar="S",
+        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
+        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
+    )
     options.add_discovery(p, opt_in="record every node found, including late joiners")
-
-
-def _cameras_from_args(values: list[str]) -> list[CameraSpec]:
-    return [CameraSpec(*camera_arg(v)) for v in values]
 
 
 def _settings(args: argparse.Namespace) -> ShootConfig:
     cfg = load_config(args.config) if args.config else ShootConfig()
-    cams = list(cfg.cameras) + _cameras_from_args(args.cameras)
-    names = [c.name for c in cams]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ConfigError(f"camera name {sorted(dup)[0]!r} is given twice")
+    cams = options.cameras(args.cameras, cfg)
     discovery = options.discovery_spec(args, cfg.discovery)
     if not cams and not args.sim and not discovery.enabled:
         raise ConfigError(
@@ -150,10 +196,8 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
-    # every URL is checked now, before a take folder is made for nothing
-    for cam in cams:
-        for url in (cam.url, *cam.fallbacks):
-            StreamTarget.from_url(cam.name, url)
+    if not 0 <= args.sync_interval <= 3600:
+        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -171,84 +215,6 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     keep_freed_memory()  # frame-sized buffers come and go: see mmrec.store.memory
     return asyncio.run(_record(args, settings))
-
-
-_STATE_SHORT = {
-    CameraState.STREAMING: "live",
-    CameraState.STALLED: "stall",
-    CameraState.BACKOFF: "retry",
-    CameraState.CONNECTING: "conn",
-    CameraState.STOPPED: "stop",
-}
-
-
-def _fmt_rate(frames: float, seconds: float) -> str:
-    return f"{frames / seconds:5.1f}" if seconds > 0 else "  -  "
-
-
-class _View:
-    """The live terminal table: rates from the difference of successive snapshots."""
-
-    def __init__(self, take: Take) -> None:
-        self.take = take
-        self._prev: dict[str, tuple[int, int, int]] = {}
-
-    def table(self) -> Table:
-        now = time.monotonic_ns()
-        elapsed = (now - self.take.start_monotonic_ns) / 1e9
-        t = Table(
-            title=f"take {self.take.id}  {elapsed:7.1f} s  -> {self.take.dir}",
-            title_justify="left",
-            expand=False,
-        )
-        for col in ("camera", "state", "fps", "Mbit/s", "frames", "drop", "recon", "size"):
-            t.add_column(col, justify="right" if col not in ("camera", "state") else "left")
-        t.add_column("last error", overflow="fold", max_width=40)
-        for s in self.take.status():
-            fps, mbps = self._rates(s, now)
-            state = _STATE_SHORT.get(s.ingest.state, s.ingest.state)
-            if s.ingest.slow:
-                state = "slow"  # connected, far below its rate (an alert says how far)
-            color = {"live": "green", "stall": "red", "retry": "yellow", "slow": "yellow"}.get(
-                state, ""
-            )
-            size = f"{s.writer.width}x{s.writer.height}" if s.writer.width else "-"
-            t.add_row(
-                s.name,
-                f"[{color}]{state}[/]" if color else state,
-                fps,
-                mbps,
-                str(s.writer.frames),
-                f"[red]{s.writer.dropped}[/]" if s.writer.dropped else "0",
-                str(s.ingest.reconnects),
-                size,
-                s.writer.error or s.ingest.last_error or "",
-            )
-        t.caption = self.caption()
-        t.caption_justify = "left"
-        return t
-
-    def caption(self) -> str | None:
-        p = self.take.preview
-        if p is None:
-            return None
-        st = p.stats()
-        text = f"preview {p.url or ''}  {st.fps:4.1f} fps, {st.tiles_skipped} tiles skipped"
-        return text + (f"  [red]{st.error}[/]" if st.error else "")
-
-    def _rates(self, s: CameraStatus, now: int) -> tuple[str, str]:
-        prev = self._prev.get(s.name)
-        cur = (now, s.ingest.frames, s.ingest.bytes)
-        if prev is None or now - prev[0] < 500_000_000:
-            if prev is None:
-                self._prev[s.name] = cur
-            return "  -  ", "  -  "
-        dt_s = (now - prev[0]) / 1e9
-        self._prev[s.name] = cur
-        return (
-            _fmt_rate(cur[1] - prev[1], dt_s),
-            f"{(cur[2] - prev[2]) * 8 / 1e6 / dt_s:6.1f}",
-        )
 
 
 async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
@@ -275,6 +241,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             muxer=args.muxer,
             writer_threads=args.writer_threads,
             direct_io=not args.buffered_io,
+            relays=args.relay,
+            sync_interval=args.sync_interval,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview
@@ -284,55 +252,58 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
         )
         await take.__aenter__()
         try:
-            for cam in cams:
-                take.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
+            # each asked its /status first: one given by address is named by its deviceName
+            await take.join(
+                [
+                    CameraRequest(c.url, c.name if c.named else None, fallbacks=c.fallbacks)
+                    for c in cams
+                ]
+            )
+            take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
-                await _start_discovery(stack, take, settings.discovery, cams)
+                disc_cfg = options.discovery_config(settings.discovery)
+                await discover_into(stack, take, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
-            view = _View(take)
+            view = LiveView(take)
             if args.json:
                 await _wait(stop, deadline)
             else:
                 console.print(f"recording {len(cams)} camera(s) into {take.dir}  (Ctrl-C to stop)")
                 if take.preview is not None and take.preview.url:
                     console.print(f"live preview: {take.preview.url}")
-                with Live(view.table(), console=console, refresh_per_second=2) as live:
+                table = view.table(console.width)
+                with Live(table, console=console, refresh_per_second=2) as live:
                     while not stop.is_set():
                         if deadline is not None and loop.time() >= deadline:
                             break
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), 0.5)
-                        live.update(view.table())
+                        live.update(view.table(console.width))
         finally:
             if not args.json:
                 console.print("\nfinalizing files…")
             manifest = await take.close()
+    status = exit_status(manifest)
     if args.json:
         json.dump(to_jsonable(manifest), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _summary(console, manifest, take)
-    return 0
-
-
-async def _start_discovery(
-    stack: contextlib.AsyncExitStack, take: Take, spec: DiscoverySpec, cams: list[CameraSpec]
-) -> None:
-    from mmrec.discover import Discovery
-    from mmrec.session.recorder import follow_discovery
-
-    disc = await stack.enter_async_context(Discovery(options.discovery_config(spec)))
-    manual = frozenset(
-        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in cams)
-    )
-    task = asyncio.create_task(follow_discovery(take, disc.events(), skip=manual))
-
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(_cancel)
+        preview = None
+        if take.preview is not None:
+            st = take.preview.stats()
+            preview = (
+                f"preview: {take.dir / 'preview.mkv'} ({st.fps:.1f} fps achieved, "
+                f"{st.tiles_skipped} tiles skipped, {st.late_ticks} late ticks)"
+            )
+        print_summary(
+            console,
+            manifest,
+            take.dir,
+            exit_status=status,
+            command=_self_command(),
+            preview=preview,
+        )
+    return status
 
 
 async def _wait(stop: asyncio.Event, deadline: float | None) -> None:
@@ -348,49 +319,3 @@ def _self_command() -> str:
     if argv0.endswith("__main__.py"):
         return f"{shlex.quote(sys.executable)} -m mmrec"
     return shlex.quote(argv0) if "/" in argv0 else "mmrec"
-
-
-def jpeg_counts(c: CameraEntry) -> str:
-    """A camera's odd JPEGs in words (empty if none): what was wrong, what was kept."""
-    words = [
-        (c.truncated, "cut short, written as received"),
-        (c.trailing, "with bytes after the EOI, written as received"),
-        (c.bad_size, "claiming an absurd size, written as received"),
-        (c.stubs, "without a picture (an SOI alone), not written"),
-    ]
-    return "; ".join(f"{n} JPEG{'s' if n > 1 else ''} {what}" for n, what in words if n)
-
-
-def _summary(console: Console, manifest: object, take: Take) -> None:
-    from mmrec.store.take import Manifest
-
-    assert isinstance(manifest, Manifest)
-    dur = (manifest.duration_ns or 0) / 1e9
-    t = Table(title=f"take {manifest.take_id}: {dur:.1f} s, timecode {manifest.timecode}")
-    for col in ("camera", "frames", "fps", "MB", "drop", "recon", "gaps", "size", "files"):
-        t.add_column(col, justify="left" if col == "camera" else "right")
-    for c in manifest.cameras:
-        t.add_row(
-            c.name,
-            str(c.frames),
-            _fmt_rate(c.frames, dur),
-            f"{c.bytes / 1e6:.1f}",
-            f"[red]{c.dropped}[/]" if c.dropped else "0",
-            str(c.reconnects),
-            str(len(c.gaps)),
-            f"{c.width}x{c.height}" if c.width else "-",
-            str(len(c.segments)),
-        )
-    console.print(t)
-    for c in manifest.cameras:
-        odd = jpeg_counts(c)
-        if odd:
-            console.print(f"{c.name}: {odd}")
-    console.print(f"manifest: {take.dir / 'manifest.json'}")
-    if take.preview is not None:
-        st = take.preview.stats()
-        console.print(
-            f"preview: {take.dir / 'preview.mkv'} ({st.fps:.1f} fps achieved, "
-            f"{st.tiles_skipped} tiles skipped, {st.late_ticks} late ticks)"
-        )
-    console.print(f"next: {_self_command()} proxy {take.dir}")

@@ -3,7 +3,9 @@
 Each node serves, like the phone app:
   GET /stream   multipart/x-mixed-replace MJPEG (Content-Length, X-Timestamp per part)
   GET /status   JSON: deviceName, model, role, apiPort, width, height, fps, clock, counters
-  GET /events   Server-Sent Events: a heartbeat each second with the clock and frame number
+  GET /events   Server-Sent Events: a heartbeat each second with the clock and frame number,
+                "state" when it stalls or resumes, "command" when it receives one
+  POST /command a JSON object (a command from the console or mmrec send): answered as JSON
 and is advertised as _mmcam._tcp.local. over mDNS bound to 127.0.0.1 only (--no-mdns: off).
 
 Nodes sit on consecutive loopback addresses at one port (127.0.0.11:8081, 127.0.0.12:8081,

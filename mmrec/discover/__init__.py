@@ -16,6 +16,7 @@ from mmrec.discover.model import (
     CameraLost,
     DiscoveryEvent,
     DiscoveryWarning,
+    PathInfo,
     Sighting,
     Source,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "DiscoveryEvent",
     "DiscoveryWarning",
     "EventStream",
+    "PathInfo",
     "ScanLimits",
     "ScanReport",
     "Sighting",

@@ -34,6 +34,7 @@ from mmrec.discover.model import (
     CameraInfo,
     DiscoveryEvent,
     DiscoveryWarning,
+    PathInfo,
     Sighting,
     Source,
     normalize_hostname,
@@ -257,6 +258,10 @@ class Discovery:
     def cameras(self) -> list[CameraInfo]:
         """Every camera seen so far (lost ones with ``answering=False``), sorted by id."""
         return self._registry.cameras()
+
+    def paths(self, camera_id: str) -> list[PathInfo]:
+        """The paths by which a camera is known (addresses, sources), preferred first."""
+        return self._registry.paths_of(camera_id)
 
     def warnings(self) -> list[DiscoveryWarning]:
         """Every distinct warning so far (bad announcements, unreachable hosts, conflicts)."""

@@ -19,6 +19,7 @@ from mmrec.wire.url import API_PORT, http_url, parse_port
 SERVICE_TYPE = "_mmcam._tcp.local."
 """The Bonjour/mDNS service type camera nodes advertise."""
 
+
 class Source(StrEnum):
     """A path by which a camera was found, in order of preference for the address in use."""
 
@@ -66,6 +67,19 @@ class CameraInfo:
     @property
     def events_url(self) -> str:
         return http_url(self.host, self.port, "/events")
+
+
+@dataclass(frozen=True, slots=True)
+class PathInfo:
+    """One path by which a camera is known (the console's device map): where it found
+    the node, the node's addresses on it (preferred first), and whether it answers."""
+
+    source: Source
+    key: str
+    addresses: tuple[str, ...]
+    port: int
+    answering: bool
+    last_seen_ns: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from mmrec.discover.model import (
     CameraLost,
     DiscoveryEvent,
     DiscoveryWarning,
+    PathInfo,
     Sighting,
     Source,
 )
@@ -122,6 +123,24 @@ class CameraRegistry:
 
     def warnings(self) -> list[DiscoveryWarning]:
         return list(self._warnings)
+
+    def paths_of(self, camera_id: str) -> list[PathInfo]:
+        """Every path that knows the camera, most preferred first."""
+        cam = self._cameras.get(camera_id)
+        if cam is None:
+            return []
+        paths = sorted(cam.paths.values(), key=lambda p: (p.sighting.source.rank, p.sighting.key))
+        return [
+            PathInfo(
+                p.sighting.source,
+                p.sighting.key,
+                p.sighting.addresses,
+                p.sighting.port,
+                p.answering,
+                p.last_seen_ns,
+            )
+            for p in paths
+        ]
 
     def path_keys(self, source: Source | None = None) -> list[PathKey]:
         """Paths currently held, optionally of one source (for re-probing)."""

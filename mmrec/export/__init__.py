@@ -3,8 +3,8 @@ multicam timeline (OpenTimelineIO: FCP 7 XML, FCPXML, CMX 3600 EDL, .otio, MLT).
 
 The path of one frame::
 
-    index.csv time ─▶ grid.FrameGrid (rate, time-of-day slots) ─▶ slots.plan_camera
-    seg-NNNN.mkv packet ─▶ source.iter_packets ─▶ mov.MovWriter (same bytes, slot k)
+    index.csv time ─▶ timeline.grid.take_grid (rate, time-of-day slots) ─▶ timeline.slots
+    seg-NNNN.mkv packet ─▶ store.reader.CameraFrames.packets ─▶ mov.MovWriter (slot k)
     what was written ─▶ timeline.build_timeline ─▶ OTIO adapters, mlt.mlt_xml
     every filler/repeat ─▶ manifest.ExportManifest (export.json)
 

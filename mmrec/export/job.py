@@ -1,10 +1,13 @@
 """One export of a take: plan the grid, write every camera's MOV, then the timelines.
 
-1. Read the manifest and each chosen camera's index (times only): refuse a take still in
-   ``recording`` state unless asked (a crash leaves that; ``mmrec repair`` finalizes it).
-2. The rate (given, else measured from the frames), the time-of-day grid covering every
-   chosen camera's frames, cut to ``--in``/``--out``; per camera, the slot plan
-   (:mod:`mmrec.export.slots`).
+1. Read the manifest and each chosen camera's index (times only, through the one take
+   reader, :mod:`mmrec.store.reader`): refuse a take still in ``recording`` state unless
+   asked (a crash leaves that; ``mmrec repair`` finalizes it).
+2. The take's grid (:func:`mmrec.timeline.grid.take_grid`, shared with the proxies so
+   they relink): the rate
+   (given, else what the cameras said they run at, else measured), the time-of-day grid
+   covering every chosen camera's frames, cut to ``--in``/``--out``; per camera, the slot
+   plan (:mod:`mmrec.timeline.slots`).
 3. Per camera, in ``threads`` threads: demux its segments, mux the planned packets into its
    MOV (a filler where the plan or a missing packet says so). Byte moving only; PyAV
    releases the GIL while it reads and writes.
@@ -15,6 +18,7 @@ Every file is written under a temporary name and renamed when whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -25,27 +29,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from turbojpeg import TurboJPEG
-
-from mmrec.errors import ConfigError, MmrecError, RecordingError
-from mmrec.export.filler import filler_jpeg
-from mmrec.export.grid import (
-    NS,
-    FrameGrid,
-    day_grid,
-    measure_rate,
-    parse_point,
-    time_of_day_at_start,
-)
+from mmrec.errors import MmrecError, RecordingError, TakeError
+from mmrec.export.filler import filler_jpeg, turbojpeg
 from mmrec.export.manifest import CameraRecord, ExportManifest, write_manifest
 from mmrec.export.mov import MovWriter, packet
-from mmrec.export.slots import FILLER_SLOT, CameraPlan, SlotKind, plan_camera, runs
-from mmrec.export.source import CameraSource, iter_packets, open_camera
-from mmrec.export.timeline import TrackSpec, build_timeline, write_timelines
+from mmrec.export.timeline import TrackSpec, build_timeline, load_adapters, write_timelines
+from mmrec.store.reader import CameraFrames, open_cameras
 from mmrec.store.take import CameraEntry, Manifest, load_manifest
+from mmrec.timeline.grid import FrameGrid, take_grid
+from mmrec.timeline.rate import NS
+from mmrec.timeline.slots import FILLER_SLOT, CameraPlan, SlotKind, plan_camera, runs
 
 DEFAULT_FORMATS: Final = ("mov", "xml", "fcpxml", "edl", "otio", "mlt")
-FALLBACK_RATE: Final = Fraction(30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +50,7 @@ class ExportOptions:
     out_point: str | None = None  # exclusive
     out: Path | None = None  # default: TAKE_DIR/export
     formats: tuple[str, ...] = DEFAULT_FORMATS
-    fps: Fraction | None = None  # default: measured from the frames
+    fps: Fraction | None = None  # default: the cameras' nominal rate, else measured
     hold_s: float = 0.5  # a picture is held (repeat) at most this long, then the filler
     unfinished: bool = False  # export a take left in "recording" state as it is
     threads: int = 2
@@ -80,6 +75,7 @@ class ExportResult:
     out_dir: Path
     take_id: str
     rate: Fraction
+    rate_from: str  # "given", "nominal" (the cameras said) or "measured"
     start_timecode: str
     frames: int
     duration_s: float
@@ -97,7 +93,7 @@ class ExportCancelled(MmrecError):
 
 @dataclass
 class _Camera:
-    source: CameraSource
+    source: CameraFrames
     plan: CameraPlan
     size: tuple[int, int]
     subsampling: int
@@ -113,7 +109,7 @@ def _fmt_ranges(r: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 def check_take(manifest: Manifest, take_dir: Path, unfinished: bool) -> str | None:
     """None if the take can be exported; else why not (or a warning if ``unfinished``)."""
-    if manifest.state == "finished":
+    if manifest.state in ("finished", "recovered"):  # recovered: finished by mmrec repair
         return None
     text = (
         f"take {manifest.take_id} is in state {manifest.state!r}, not 'finished': it is being "
@@ -122,41 +118,29 @@ def check_take(manifest: Manifest, take_dir: Path, unfinished: bool) -> str | No
         "what is on disk with --unfinished"
     )
     if not unfinished:
-        raise MmrecError(text)
+        raise TakeError(text)
     return (
         f"take {manifest.take_id} was not finished (state {manifest.state!r}); "
         "exported what is on disk"
     )
 
 
-def _choose(manifest: Manifest, names: Sequence[str]) -> list[CameraEntry]:
-    if not names:
-        return list(manifest.cameras)
-    out: list[CameraEntry] = []
-    for n in names:
-        found = [c for c in manifest.cameras if n in (c.name, c.dir)]
-        if not found:
-            known = ", ".join(c.name for c in manifest.cameras) or "none"
-            raise ConfigError(f"no camera {n!r} in take {manifest.take_id} (cameras: {known})")
-        out.extend(c for c in found if c not in out)
-    return out
-
-
-def _format(src: CameraSource) -> tuple[tuple[int, int], int] | None:
+def _format(src: CameraFrames) -> tuple[tuple[int, int], int] | None:
     """Size and chroma subsampling from the camera's first readable JPEG."""
-    tj = TurboJPEG()
-    for _, pkt in iter_packets(src):
-        if pkt is None:
-            continue
-        try:
-            w, h, sub, _ = tj.decode_header(bytes(pkt))
-        except OSError:
-            continue
-        return (int(w), int(h)), int(sub)
+    tj = turbojpeg()
+    with contextlib.closing(src.packets()) as packets:
+        for _, pkt in packets:
+            if pkt is None:
+                continue
+            try:
+                w, h, sub, _ = tj.decode_header(bytes(pkt))
+            except OSError:
+                continue
+            return (int(w), int(h)), int(sub)
     return None
 
 
-def _warm_slot(src: CameraSource, grid: FrameGrid, instants: Sequence[int]) -> int | None:
+def _warm_slot(src: CameraFrames, grid: FrameGrid, instants: Sequence[int]) -> int | None:
     clock = src.entry.clock
     warm = clock.warmup_frames if clock else 0
     if src.time_column != "time_ns" or warm <= 0:
@@ -189,38 +173,28 @@ def export_take(
     note = check_take(manifest, take_dir, opts.unfinished)
     if note:
         _warn(note)
-    chosen = _choose(manifest, opts.cameras)
     sources = []
-    for entry in chosen:
-        src = open_camera(take_dir, entry)
+    for src in open_cameras(take_dir, manifest, opts.cameras):
         for w in src.warnings:
             _warn(w)
         src.warnings.clear()
         if not src.times:
-            _warn(f"camera {entry.name!r}: no frames recorded; not exported")
+            _warn(f"camera {src.name!r}: no frames recorded; not exported")
             continue
         sources.append(src)
     if not sources:
-        raise MmrecError(f"{take_dir}: no chosen camera has any frame to export")
+        raise TakeError(f"{take_dir}: no chosen camera has any frame to export")
 
-    rate = opts.fps or measure_rate(s.times for s in sources)
-    if rate is None:
-        rate = FALLBACK_RATE
-        _warn(f"could not measure the frame rate; exporting at {rate}")
-    tod = time_of_day_at_start(manifest.timecode, manifest.start_realtime_ns)
-    full = day_grid(tod, rate, min(s.times[0] for s in sources), max(s.times[-1] for s in sources))
-    first, end = 0, full.frames
-    if opts.in_point is not None:
-        first = max(0, parse_point(opts.in_point, full))
-    if opts.out_point is not None:
-        end = min(full.frames, parse_point(opts.out_point, full))
-    if end <= first:
-        raise ConfigError(
-            f"nothing to export between --in and --out: the take runs {full.timecode} to "
-            f"{full.timecode_at(full.frames)} ({full.duration_s:.2f} s from "
-            f"{full.start_ns / NS:.3f} s)"
-        )
-    grid = full.sub(first, end - first)
+    chosen = take_grid(
+        manifest.day_clock,
+        [(s.entry.rate, s.times) for s in sources],
+        opts.fps,
+        opts.in_point,
+        opts.out_point,
+    )
+    grid, rate = chosen.grid, chosen.grid.rate
+    if chosen.rate_from == "default":
+        _warn(f"could not tell or measure the frame rate; exporting at {rate}")
     instants = grid.instants()
     hold_ns = int(opts.hold_s * NS)
 
@@ -233,20 +207,22 @@ def export_take(
     cams: list[_Camera] = []
     for src in sources:
         fmt = _format(src)
-        # the main pass reads the same packets again and reports what it finds
-        src.missing = src.unindexed = 0
-        src.warnings.clear()
+        src.warnings.clear()  # the main pass reads the same packets again and reports
         if fmt is None:
             _warn(f"camera {src.name!r}: no readable JPEG in its segments; not exported")
             continue
         size, sub = fmt
         plan = plan_camera(src.times, grid, hold_ns, instants)
+        # named after the camera's folder, as its proxy is: an editor relinks them by name
         cams.append(_Camera(src, plan, size, sub, out_dir / f"{src.entry.dir}.mov"))
     if not cams:
-        raise MmrecError(f"{take_dir}: no chosen camera has a readable frame")
+        raise TakeError(f"{take_dir}: no chosen camera has a readable frame")
 
     if "mov" in opts.formats:
-        _write_movs(cams, grid, manifest, opts.threads, progress)
+        # the timeline adapters load (~0.1 s, once a process) while the MOVs are written
+        _write_movs(
+            cams, grid, manifest, opts.threads, progress, lambda: load_adapters(opts.formats)
+        )
     else:
         for c in cams:
             c.kinds = list(c.plan.kinds)
@@ -268,6 +244,7 @@ def export_take(
         "take_dir": str(take_dir.resolve()),
         "started_utc": manifest.started_utc,
         "rate": str(rate),
+        "rate_from": chosen.rate_from,
         "start_timecode": grid.timecode,
         "start_ns": grid.start_ns,
         "time_column": column,
@@ -331,6 +308,7 @@ def export_take(
         take_dir=str(take_dir.resolve()),
         created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         rate=str(rate),
+        rate_from=chosen.rate_from,
         start_timecode=grid.timecode,
         frames=grid.frames,
         duration_s=grid.duration_s,
@@ -338,6 +316,7 @@ def export_take(
         period_ns=float(grid.period),
         hold_s=opts.hold_s,
         time_column=column,
+        utc_offset_s=manifest.utc_offset_s,
         cameras=tuple(records),
         timelines=tuple(p.name for p in timelines),
         warnings=tuple(warnings),
@@ -347,6 +326,7 @@ def export_take(
         out_dir=out_dir,
         take_id=manifest.take_id,
         rate=rate,
+        rate_from=chosen.rate_from,
         start_timecode=grid.timecode,
         frames=grid.frames,
         duration_s=grid.duration_s,
@@ -375,7 +355,10 @@ def _write_movs(
     manifest: Manifest,
     threads: int,
     progress: Callable[[int, int], None] | None,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> None:
+    """Write every camera's MOV in ``threads`` threads; the calling thread runs
+    ``meanwhile`` while they write."""
     total = grid.frames * len(cams)
     done = 0
     lock = threading.Lock()
@@ -399,6 +382,7 @@ def _write_movs(
     with ThreadPoolExecutor(max(1, min(threads, len(cams))), "mmrec-export") as pool:
         futures = [pool.submit(one, c) for c in cams]
         try:
+            meanwhile()
             errors = []
             for f in futures:
                 try:
@@ -434,7 +418,7 @@ def _write_camera(
         comment=f"mmrec take {manifest.take_id}, camera {src.name}",
     )
     filler = packet(filler_jpeg(src.name, *c.size, c.subsampling))
-    packets = iter_packets(src)
+    packets = src.packets()
     row, pkt = -1, None
     kinds = list(c.plan.kinds)
     reported = 0

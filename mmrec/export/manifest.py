@@ -46,6 +46,7 @@ class ExportManifest:
     take_dir: str
     created_utc: str
     rate: str  # "30000/1001"
+    rate_from: str  # "given" (--fps), "nominal" (the cameras said), "measured", "default"
     start_timecode: str
     frames: int
     duration_s: float
@@ -53,6 +54,7 @@ class ExportManifest:
     period_ns: float
     hold_s: float
     time_column: str  # index.csv column the times came from
+    utc_offset_s: int | None  # the take's zone (None: inferred from its timecode)
     cameras: tuple[CameraRecord, ...]
     timelines: tuple[str, ...]
     warnings: tuple[str, ...]

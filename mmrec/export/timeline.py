@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote
 
 import opentimelineio as otio
 
 from mmrec.errors import ConfigError, RecordingError
-from mmrec.export.grid import FrameGrid, is_drop_frame
 from mmrec.export.mlt import mlt_xml
-from mmrec.export.slots import SlotKind, runs
 from mmrec.store.names import safe_name
+from mmrec.timeline.grid import FrameGrid
+from mmrec.timeline.rate import is_drop_frame
+from mmrec.timeline.slots import SlotKind, runs
 
 # format name -> (OTIO adapter or "mlt", file suffix)
 TIMELINE_FORMATS: Final = {
@@ -131,6 +133,14 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
+def load_adapters(formats: Sequence[str]) -> None:
+    """Import the OTIO adapters ``formats`` need (OTIO loads each on first use)."""
+    for fmt in formats:
+        adapter = TIMELINE_FORMATS.get(fmt, ("mlt", ""))[0]
+        if adapter != "mlt":
+            otio.adapters.from_name(adapter).module()
+
+
 def write_timelines(
     tl: otio.schema.Timeline, formats: Sequence[str], out_dir: Path, stem: str
 ) -> list[Path]:
@@ -163,7 +173,7 @@ def _stem(name: str) -> str:
 
 def _adapter_text(tl: otio.schema.Timeline, adapter: str, fmt: str) -> str:
     try:
-        with fcpx_exact_times():
+        with fcpx_exact_times(), fcpx_known_sizes(tl):
             return str(otio.adapters.write_to_string(tl, adapter_name=adapter))
     except otio.exceptions.OTIOError as exc:
         raise RecordingError(f"cannot write the {fmt} timeline: {exc}") from exc
@@ -210,6 +220,40 @@ _TRUNCATED_NTSC: Final = {
     59: Fraction(60000, 1001),
     119: Fraction(120000, 1001),
 }
+
+
+@contextlib.contextmanager
+def fcpx_known_sizes(tl: otio.schema.Timeline) -> Iterator[None]:
+    """Name FCPXML formats from the frame sizes the export knows, while the adapter runs:
+    ``otio-fcpx-xml-adapter`` runs ``ffprobe`` on a clip's file each time it names its
+    format (measured: 9 runs, 0.13-0.23 s, a sixth of a 20 s take's export). Same names
+    as it would make (``FFVideoFormat1080p30``, ``FFVideoFormat320x240p30``); a file it
+    is not told about is probed as before."""
+    mod = otio.adapters.from_name("fcpx_xml").module()
+    sizes: dict[str, tuple[int, int]] = {}
+    for clip in tl.find_clips():
+        meta = clip.media_reference.metadata.get("mmrec", {})
+        if "width" in meta:
+            url = str(clip.media_reference.target_url)
+            sizes[unquote(url.replace("file://", ""))] = (int(meta["width"]), int(meta["height"]))
+    original = mod.format_name
+
+    def known(frame_rate: object, path: str) -> str:
+        size = sizes.get(unquote(path.replace("file://", "")))
+        if size is None:
+            return str(original(frame_rate, path))
+        text = f"{size[0]}x{size[1]}"
+        if "1920" in text:
+            text = "1080"
+        if text.endswith("1280"):
+            text = "720"
+        return f"FFVideoFormat{text}p{frame_rate}"
+
+    mod.format_name = known
+    try:
+        yield
+    finally:
+        mod.format_name = original
 
 
 @contextlib.contextmanager

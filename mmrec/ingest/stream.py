@@ -29,7 +29,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -242,6 +242,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             return
         head, used = got
         self._parser = self._ingest._parser_for(head)  # raises CameraError on a bad response
+        # A new connection, counted before the first part it brings (which may be in these
+        # very bytes): every frame carries the number of the connection it came on.
+        self._ingest._on_stream_start()
         if head.chunked:
             self._chunked = http1.ChunkedDecoder()
         if not self.head.done():
@@ -327,8 +330,12 @@ class CameraIngest:
         on_rate: Callable[[CameraIngest, RateChange], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
+        before_connect: Callable[[StreamTarget], Awaitable[None]] | None = None,
     ) -> None:
         self.target = target
+        # Awaited before each connection attempt (the session's clock-probe burst); it
+        # bounds its own time, and what it raises is not the stream's concern.
+        self._before_connect = before_connect
         # Memory for each frame's payload (see mmrec.store.payload): the parser receives a
         # payload of declared length straight into it, or copies one out of its buffer
         # into it; None: payloads are copied out into bytes.
@@ -465,6 +472,8 @@ class CameraIngest:
         t = self.target
         loop = asyncio.get_running_loop()
         self._set_state(CameraState.CONNECTING)
+        if self._before_connect is not None:
+            await self._before_connect(t)
         protocol = _StreamProtocol(self)
         with map_exceptions(
             _CONNECT_ERRORS,
@@ -482,8 +491,6 @@ class CameraIngest:
             ):
                 async with asyncio.timeout(cfg.connect_timeout):
                     await asyncio.shield(protocol.head)
-            self._connects += 1
-            self._set_state(CameraState.STREAMING)
             await self._watch(protocol)
         finally:
             transport.abort()
@@ -545,6 +552,11 @@ class CameraIngest:
         self._last_error = err.cause
         self._set_state(CameraState.STALLED)
         raise err
+
+    def _on_stream_start(self) -> None:
+        """The stream's response head arrived (before any of its parts is delivered)."""
+        self._connects += 1
+        self._set_state(CameraState.STREAMING)
 
     def _parser_for(self, head: http1.ResponseHead) -> MultipartParser:
         if 300 <= head.status < 400:

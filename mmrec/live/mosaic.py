@@ -179,10 +179,11 @@ class Mosaic:
 
     def tiles(self, now: int) -> list[TileDraw]:
         """What every tile shows at ``now``."""
-        assert self._layout is not None
+        # A camera may have joined since :meth:`due` (while the tick decoded): lay out again.
+        layout = self._layout or self._relayout()
         return [
             TileDraw(cell, t.rect, t.picture, t.mark(now, self._stale_ns, self._lost_ns), t.name)
-            for cell, t in zip(self._layout.cells, self._tiles.values(), strict=True)
+            for cell, t in zip(layout.cells, self._tiles.values(), strict=True)
         ]
 
     def __len__(self) -> int:

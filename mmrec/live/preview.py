@@ -43,6 +43,7 @@ import av
 
 from mmrec.errors import ConfigError, MmrecError, RecordingError
 from mmrec.live.mosaic import Mosaic, TileDraw, decode_tile, draw
+from mmrec.live.relay import FrameRelay
 from mmrec.live.schedule import Ticker
 from mmrec.live.server import PreviewServer
 from mmrec.picture.decode import Decoder, default_decoder
@@ -50,6 +51,7 @@ from mmrec.picture.h264 import H264Writer, x264_options
 from mmrec.picture.still import encode_jpeg
 from mmrec.picture.yuv import Picture, new_frame
 from mmrec.store.payload import Bytes
+from mmrec.timeline.rate import as_rate
 
 PREVIEW_FILE: Final = "preview.mkv"
 JPEG_WANTED_NS: Final = 2_000_000_000  # a snapshot request keeps JPEG encoding on this long
@@ -71,13 +73,15 @@ class PreviewStats:
     refused: int  # frames not decoded: their header claims an absurd size (tile says so)
     encode_ms: float  # compose + H.264 (+ JPEG when watched) per tick, running mean
     decode_ms: float  # one tile's decode, running mean
-    frames_written: int  # to preview.mkv
+    frames_written: int  # to the current preview.mkv
     jpegs: int  # JPEG snapshots encoded
     clients: int  # MJPEG viewers now
     error: str | None  # why preview.mkv stopped being written, if it did
 
 
-def _nice_worker() -> None:
+def nice_worker() -> None:
+    """Thread initializer: run this thread at nice +:data:`WORKER_NICE` (recording wins
+    the CPU from it); for pools of picture work beside a recording."""
     # Linux: niceness is per thread (task); threads x264 starts from here inherit it.
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
@@ -88,7 +92,7 @@ def _preview_writer(path: Path, size: tuple[int, int], fps: float) -> H264Writer
     return H264Writer(
         path,
         size,
-        rate=Fraction(fps).limit_denominator(1000),
+        rate=as_rate(fps),  # 29.97 -> 30000/1001
         time_base=Fraction(1, 1000),
         x264=PREVIEW_X264,
         container="matroska",
@@ -160,6 +164,7 @@ class LivePreview:
         self._ticker = Ticker(self._tick, 1.0 / fps)
         self._server: PreviewServer | None = None
         self._stopping = False
+        self.relay = FrameRelay()  # one camera's frames as they come, to web clients
         for name in cameras:
             self.add_camera(name)
 
@@ -169,8 +174,10 @@ class LivePreview:
         self._mosaic.tile(name)
 
     def update(self, camera: str, data: Bytes, time_ns: int) -> None:
-        """The camera's newest JPEG: a reference is kept, nothing else (O(1))."""
+        """The camera's newest JPEG: a reference is kept, nothing else (O(1)); handed on to
+        whoever watches this camera alone (:mod:`mmrec.live.relay`)."""
         self._mosaic.update(camera, data, time_ns)
+        self.relay.offer(camera, data)
 
     def set_state(self, camera: str, state: str) -> None:
         """streaming | stalled | connecting | backoff | stopped | lost."""
@@ -249,10 +256,10 @@ class LivePreview:
         """Start ticking, writing preview.mkv (if take_dir) and serving (if port is not None)."""
         self._cond = asyncio.Condition()
         self._decode_pool = cf.ThreadPoolExecutor(
-            self._workers, thread_name_prefix="preview-decode", initializer=_nice_worker
+            self._workers, thread_name_prefix="preview-decode", initializer=nice_worker
         )
         self._encode_pool = cf.ThreadPoolExecutor(
-            1, thread_name_prefix="preview-encode", initializer=_nice_worker
+            1, thread_name_prefix="preview-encode", initializer=nice_worker
         )
         self._start_ns = self._clock()
         if self.take_dir is not None:
@@ -273,11 +280,34 @@ class LivePreview:
         self._ticker.start()
         return self
 
+    async def switch_file(self, folder: Path | None) -> None:
+        """Finalize the current ``preview.mkv`` and, with ``folder``, begin a new one there
+        (pts from 0): a console's preview runs for the whole session and writes one file
+        per take. Done in the encode thread between two ticks; a file that cannot be
+        made is reported in :attr:`PreviewStats.error`, and the live feed goes on."""
+        assert self._encode_pool is not None, "start() first"
+        await asyncio.get_running_loop().run_in_executor(self._encode_pool, self._swap, folder)
+
+    def _swap(self, folder: Path | None) -> None:
+        old, self._writer = self._writer, None
+        self.take_dir = folder
+        if old is not None:
+            with contextlib.suppress(RecordingError):
+                old.close()
+        self._error = None
+        self._start_ns = self._clock()
+        if folder is not None:
+            try:
+                self._writer = _preview_writer(folder / PREVIEW_FILE, self.size, self.fps)
+            except RecordingError as exc:
+                self._error = str(exc)
+
     async def stop(self) -> None:
         """Stop ticking and serving; finalize preview.mkv."""
         if self._stopping:
             return
         self._stopping = True
+        self.relay.close()
         await self._ticker.stop()
         if self._cond is not None:
             async with self._cond:
@@ -321,9 +351,8 @@ class LivePreview:
         tiles = self._mosaic.tiles(now)
         clients = self._server.clients if self._server is not None else 0
         want_jpeg = clients > 0 or now < self._jpeg_wanted_until
-        pts_ms = (now - self._start_ns) // 1_000_000
         ms, canvas, data = await loop.run_in_executor(
-            self._encode_pool, self._compose, tiles, pts_ms, want_jpeg
+            self._encode_pool, self._compose, tiles, now, want_jpeg
         )
         self._encode_ms += (ms - self._encode_ms) * 0.2
         self._last_canvas = canvas
@@ -341,13 +370,16 @@ class LivePreview:
             self._cond.notify_all()
 
     def _compose(
-        self, tiles: list[TileDraw], pts_ms: int, want_jpeg: bool
+        self, tiles: list[TileDraw], now: int, want_jpeg: bool
     ) -> tuple[float, Picture, bytes | None]:
         """Encode thread: draw every tile into a fresh frame, write it, maybe JPEG it."""
         started = time.perf_counter()
         frame, canvas = new_frame(*self.size, black=True)
         draw(canvas, tiles)
         if self._writer is not None and self._error is None:
+            # pts from the file's own start, read here in the encode thread, which is also
+            # where switch_file() swaps files: a tick never lands in the wrong file's time
+            pts_ms = (now - self._start_ns) // 1_000_000
             try:
                 self._writer.write(frame, pts_ms)
             except RecordingError as exc:

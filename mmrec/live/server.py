@@ -13,13 +13,14 @@ pictures.
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Final, Protocol
 
 from aiohttp import web
 
 from mmrec.errors import ConfigError
+from mmrec.store.payload import Bytes
 from mmrec.wire.host import HostPolicy
 
 BOUNDARY: Final = "mmrecframe"
@@ -34,6 +35,56 @@ class MosaicFeed(Protocol):
     async def latest_jpeg_async(self) -> bytes | None:
         """A JPEG of the newest mosaic (None before the first)."""
         ...
+
+
+def listen_socket(host: str, port: int, what: str) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port) for an aiohttp site; a port
+    that cannot be had is a :class:`ConfigError` naming ``what`` listens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+async def mosaics(feed: MosaicFeed) -> AsyncIterator[bytes]:
+    """Each new mosaic as a JPEG, as it is made (a slow reader gets the newest, no backlog)."""
+    seen = -1
+    while (version := await feed.next_mosaic(seen)) is not None:
+        seen = version
+        data = await feed.latest_jpeg_async()
+        if data is not None:
+            yield data
+
+
+async def write_mjpeg(request: web.Request, jpegs: AsyncIterator[Bytes]) -> web.StreamResponse:
+    """Answer ``request`` with ``jpegs`` as a ``multipart/x-mixed-replace`` stream until
+    they end or the client goes. Each JPEG is written as it is (no copy of its bytes);
+    a write waits while the client's socket buffer is full, so a slow client is sent
+    fewer parts rather than queued ones (the producers keep only their newest)."""
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            "Cache-Control": "no-cache",
+        }
+    )
+    await resp.prepare(request)
+    first = True
+    try:
+        async for data in jpegs:
+            head = (b"" if first else b"\r\n") + (  # the CRLF that ends the previous part
+                f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            first = False
+            await resp.write(head)
+            await resp.write(data)
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return resp
 
 
 class PreviewServer:
@@ -58,16 +109,11 @@ class PreviewServer:
         app.router.add_get("/snapshot.jpg", self._snapshot)
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._port_wanted))
-        except OSError as exc:
-            sock.close()
+            sock = listen_socket(self.host, self._port_wanted, "preview")
+        except ConfigError:
             await runner.cleanup()
-            raise ConfigError(
-                f"preview: cannot listen on {self.host}:{self._port_wanted}: {exc.strerror}"
-            ) from exc
+            raise
         site = web.SockSite(runner, sock)
         await site.start()
         self._runner = runner
@@ -98,28 +144,8 @@ class PreviewServer:
         )
 
     async def _mjpeg(self, request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(
-            headers={
-                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                "Cache-Control": "no-cache",
-            }
-        )
-        await resp.prepare(request)
         self.clients += 1
-        seen = -1
         try:
-            while (version := await self._feed.next_mosaic(seen)) is not None:
-                seen = version
-                data = await self._feed.latest_jpeg_async()
-                if data is None:
-                    continue
-                head = (
-                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                    f"Content-Length: {len(data)}\r\n\r\n"
-                ).encode()
-                await resp.write(head + data + b"\r\n")  # one copy per part: small (JPEG)
-        except (ConnectionResetError, ConnectionError):
-            pass
+            return await write_mjpeg(request, mosaics(self._feed))
         finally:
             self.clients -= 1
-        return resp

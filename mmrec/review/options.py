@@ -10,11 +10,14 @@ from pathlib import Path
 @dataclass(frozen=True, slots=True)
 class ProxyOptions:
     height: int = 540
-    fps: Fraction = Fraction(30)
-    gap_s: float = 0.5  # a frame older than this at an instant is a gap (NO SIGNAL)
+    fps: Fraction | None = None  # default: the take's rate, as mmrec export chooses it
+    # Across a silence of at most this long a camera's last picture is held; a longer one
+    # shows NO SIGNAL throughout (mmrec export's --hold: the same pictures as the MOVs).
+    gap_s: float = 0.5
     multiview: bool = True
     multiview_size: tuple[int, int] | None = None  # default: 16:9 at the proxy height
-    contact_at: float | None = None  # seconds from the proxies' start; default: middle
+    # seconds from the proxies' start; default: where the most cameras have a picture
+    contact_at: float | None = None
     contact_sheet: bool = True
     preset: str = "ultrafast"
     qp: int = 23  # constant quantizer (see mmrec.review.proxy.x264_options)

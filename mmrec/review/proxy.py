@@ -34,8 +34,9 @@ from mmrec.review.pipeline import Pipeline
 from mmrec.review.plan import ProxyPlan, plan_proxies
 from mmrec.review.render import CameraStrand
 from mmrec.review.source import CameraReader, read_cameras
-from mmrec.store.names import safe_name, unique_name
+from mmrec.store.names import unique_name
 from mmrec.store.take import load_manifest
+from mmrec.timeline.grid import take_grid
 
 NS: Final = 1_000_000_000
 DEFAULT_OPTIONS: Final = ProxyOptions()
@@ -71,7 +72,7 @@ class ProxyResult:
     contact_sheet: Path | None
     frames: int  # output frames per file
     fps: Fraction
-    start_ns: int  # t0 on the take timeline
+    start_ns: int  # the take instant of the start timecode
     duration_s: float
     start_timecode: str
     warnings: tuple[str, ...]
@@ -106,7 +107,7 @@ def _writer(
     path: Path, size: tuple[int, int], plan: ProxyPlan, title: str, x264: dict[str, str]
 ) -> H264Writer:
     """An MP4 at the plan's constant rate, with the start timecode in its metadata."""
-    fps = plan.timeline.fps
+    fps = plan.grid.rate
     return H264Writer(
         path,
         size,
@@ -139,10 +140,12 @@ def make_proxies(
         if warn is not None:
             warn(text)
 
-    if manifest.state != "finished":
+    if manifest.state == "recording":
         _warn(
-            f"take {manifest.take_id} was not finished (state {manifest.state!r}); "
-            "making proxies of what is there"
+            f"take {manifest.take_id} was not finished (state {manifest.state!r}): it is "
+            "being recorded, or its recorder stopped without finishing it; making proxies "
+            f"of what is there. If no recorder is running, 'mmrec repair {take_dir}' "
+            "finalizes it"
         )
     dec = decoder or default_decoder()
     out_dir = Path(opts.out) if opts.out else take_dir / "proxies"
@@ -151,24 +154,33 @@ def make_proxies(
     cams = read_cameras(take_dir, manifest, _warn)
     if not cams:
         raise TakeError(f"{take_dir}: no camera has any readable frame")
-    plan = plan_proxies(
-        [c.span for c in cams],
-        [c.size for c in cams],
-        (
-            r.time_ns
-            for c in cams
-            for r in c.scan.rows[(c.entry.clock.warmup_frames if c.entry.clock else 0) :]
-        ),
-        manifest.timecode,
-        opts,
-    )
-    files = [out_dir / f"{n}.mp4" for n in _file_names([c.entry.dir for c in cams])]
-    readers = [CameraReader(take_dir, c, _warn) for c in cams]
-    run = _Run(plan, [c.entry.name for c in cams], files, out_dir, opts, dec)
-    sheet = out_dir / "contact-sheet.jpg" if opts.contact_sheet else None
-    contact_cpu = run.render(readers, sheet, progress)
+    # on the export's grid, named as the export names the MOVs (after the camera's
+    # folder): an editor relinks proxy and original by name, timecode and length
+    grid = take_grid(
+        manifest.day_clock, [(c.frames.entry.rate, c.frames.times) for c in cams], opts.fps
+    ).grid
+    plan = plan_proxies(grid, [c.frames.times for c in cams], [c.size for c in cams], opts)
+    stems = [c.frames.entry.dir for c in cams]
+    files = [out_dir / f"{n}.mp4" for n in stems]
+    readers = [CameraReader(c) for c in cams]
+    # the take-wide files give way to a camera of the same name
+    mv_path = out_dir / f"{unique_name('multiview', stems)}.mp4"
+    run = _Run(plan, [c.name for c in cams], files, mv_path, opts, dec)
+    sheet = out_dir / f"{unique_name('contact-sheet', stems)}.jpg" if opts.contact_sheet else None
+    try:
+        contact_cpu = run.render(readers, sheet, progress)
+    finally:
+        for r in readers:
+            r.close()
+    for c in cams:
+        for w in c.frames.warnings:
+            _warn(w)
+        if c.frames.missing:
+            _warn(
+                f"camera {c.name!r}: {c.frames.missing} frame(s) in the index are not in "
+                "its segments; NO SIGNAL there"
+            )
     cpu = run.cpu()
-    timeline = plan.timeline
     return ProxyResult(
         out_dir=out_dir,
         cameras=tuple(
@@ -177,10 +189,10 @@ def make_proxies(
         ),
         multiview=run.mv.writer.path if run.mv is not None else None,
         contact_sheet=sheet,
-        frames=timeline.frames,
-        fps=opts.fps,
-        start_ns=timeline.start_ns,
-        duration_s=float(timeline.frames / opts.fps),
+        frames=grid.frames,
+        fps=grid.rate,
+        start_ns=grid.start_ns,
+        duration_s=grid.duration_s,
         start_timecode=plan.start_timecode,
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
@@ -198,7 +210,7 @@ class _Run:
         plan: ProxyPlan,
         names: list[str],
         files: list[Path],
-        out_dir: Path,
+        mv_path: Path,
         opts: ProxyOptions,
         dec: Decoder,
     ) -> None:
@@ -212,7 +224,6 @@ class _Run:
             for name, path, size in zip(names, files, plan.sizes, strict=True):
                 self.writers.append(_writer(path, size, plan, name, x264_options(opts)))
             if plan.multiview_size is not None:
-                mv_path = out_dir / "multiview.mp4"
                 x264 = x264_options(opts, multiview=True)
                 self.writers.append(_writer(mv_path, plan.multiview_size, plan, "multiview", x264))
                 self.mv = Multiview(names, plan.multiview_size, self.writers[-1])
@@ -244,7 +255,7 @@ class _Run:
                     # the main thread has time while the workers draw and encode
                     contact_cpu = self._contact_sheet(sheet)
                 if progress is not None:
-                    progress(out.k + 1, self.plan.timeline.frames)
+                    progress(out.k + 1, self.plan.grid.frames)
             self.pipeline.finish()
             for wr in self.writers:
                 wr.close()
@@ -265,14 +276,14 @@ class _Run:
 
     def _contact_sheet(self, sheet: Path) -> float:
         c0 = time.thread_time()
-        k, timeline = self.plan.contact_k, self.plan.timeline
+        k, grid = self.plan.contact_k, self.plan.grid
         write_contact_sheet(
             sheet,
             self.names,
             [s.contact for s in self.strands],
             self.dec,
             self.plan.timecode(k),
-            (timeline.instant(k) - timeline.start_ns) / NS,
+            (grid.begin(k) - grid.start_ns) / NS,
         )
         return time.thread_time() - c0
 
@@ -282,15 +293,3 @@ class _Run:
         for wr in self.writers:  # after an error: finalize what was written
             with contextlib.suppress(Exception):
                 wr.close()
-
-
-def _file_names(dirs: list[str]) -> list[str]:
-    """Proxy file stems: each camera's folder name (already safe and unique in the take,
-    see mmrec.store.names), never one of the take-wide outputs' names."""
-    taken = {"multiview", "contact-sheet"}
-    out = []
-    for d in dirs:
-        name = unique_name(safe_name(d), taken)
-        taken.add(name)
-        out.append(name)
-    return out

@@ -1,29 +1,22 @@
-"""A take's cameras read back for review: each camera's frames in order, on the take timeline.
+"""A take's cameras read back for review, through the one take reader
+(:mod:`mmrec.store.reader`): each camera's frame times (for the plan) and, as the plan
+asks for them in order, the frames themselves.
 
-Per camera, packets are demuxed from its segments in order and matched to ``index.csv``
-rows by pts (a packet with no row falls back to its pts; a row with no packet is skipped,
-as after a crash), so every frame carries its full-resolution time. A take that was not
-finished, a missing index, a truncated or unreadable segment: each is a warning, and what
-can be read is read.
+A take that was not finished, a missing index, a truncated or unreadable segment: each is
+a warning, and what can be read is read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from fractions import Fraction
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-import av
-
-from mmrec.store.take import CameraEntry, IndexRow, Manifest, read_index
+from mmrec.store.reader import CameraFrames, open_cameras
+from mmrec.store.take import Manifest
 from mmrec.wire import jpeg
-
-NS: Final = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,102 +26,44 @@ class SourceFrame:
     data: Any  # bytes-like (an av.Packet: its buffer, not a copy)
 
 
-@dataclass
-class CameraScan:
-    """A camera's index rows and segment files, as found on disk."""
-
-    rows: list[IndexRow]
-    segments: list[Path]
-    warnings: list[str] = field(default_factory=list)
-
-
-def scan_camera(take_dir: Path, cam: CameraEntry) -> CameraScan:
-    cam_dir = take_dir / cam.dir
-    warnings: list[str] = []
-    rows: list[IndexRow] = []
-    index = take_dir / (cam.index or f"{cam.dir}/index.csv")
-    try:
-        rows = list(read_index(index))
-    except FileNotFoundError:  # an unreadable one raises TakeError
-        warnings.append(f"camera {cam.name!r}: no {index}; using packet times")
-    # The manifest may lag the files by a moment after a crash: trust the folder too.
-    names = {Path(s).name for s in cam.segments}
-    if cam_dir.is_dir():
-        names |= {p.name for p in cam_dir.glob("seg-*.mkv")}
-    segments = [cam_dir / n for n in sorted(names)]
-    return CameraScan(rows, segments, warnings)
-
-
-def iter_camera(
-    take_dir: Path, cam: CameraEntry, scan: CameraScan, warn: Callable[[str], None]
-) -> Iterator[SourceFrame]:
-    """The camera's frames in order, with their take-timeline times."""
-    by_segment: dict[int, deque[IndexRow]] = {}
-    for r in scan.rows:
-        by_segment.setdefault(r.segment, deque()).append(r)
-    last_t = -(1 << 62)
-    for path in scan.segments:
-        m = re.match(r"seg-(\d+)\.mkv$", path.name)
-        rows = by_segment.get(int(m.group(1)) if m else -1, deque())
-        try:
-            container = av.open(str(path), "r")
-        except (av.FFmpegError, OSError) as exc:
-            warn(f"camera {cam.name!r}: cannot open {path}: {exc}; skipped")
-            continue
-        try:
-            stream = container.streams.video[0]
-            tb = stream.time_base or Fraction(1, 1000)
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except (av.FFmpegError, OSError, EOFError) as exc:
-                    warn(f"camera {cam.name!r}: {path} is truncated ({exc}); read what is there")
-                    break
-                if packet.size == 0 or packet.pts is None:
-                    continue
-                pts_ms = int(packet.pts * tb * 1000)
-                while rows and rows[0].pts < pts_ms:
-                    rows.popleft()  # indexed but not in the file (cut off by a crash)
-                if rows and rows[0].pts == pts_ms:
-                    r = rows.popleft()
-                    t, seq = r.time_ns, r.seq
-                else:
-                    t, seq = int(packet.pts * tb * NS), -1
-                if t <= last_t:
-                    t = last_t + 1
-                last_t = t
-                yield SourceFrame(t, seq, packet)
-        except IndexError:
-            warn(f"camera {cam.name!r}: {path} has no video stream; skipped")
-        finally:
-            with contextlib.suppress(av.FFmpegError, OSError):
-                container.close()
-
-
 @dataclass(frozen=True, slots=True)
 class CameraSource:
-    """A camera of the take that has frames: where they are, their span and picture size."""
+    """A camera of the take that has frames: its frames on disk and picture size."""
 
-    entry: CameraEntry
-    scan: CameraScan
-    span: tuple[int, int]  # first and last frame time on the take timeline, ns
+    frames: CameraFrames
     size: tuple[int, int]  # the first frame's width and height
+
+    @property
+    def name(self) -> str:
+        return self.frames.name
 
 
 class CameraReader:
-    """One camera's frames in order (:func:`iter_camera`), counting those read."""
+    """One camera's frames, fetched by row number in increasing order (what the plan
+    shows); counts the frames read. A row whose JPEG is not on disk is None."""
 
-    def __init__(self, take_dir: Path, cam: CameraSource, warn: Callable[[str], None]) -> None:
-        self._frames = iter_camera(take_dir, cam.entry, cam.scan, warn)
+    def __init__(self, cam: CameraSource) -> None:
+        self._cam = cam.frames
+        self._packets = cam.frames.packets()
+        self._row = -1
+        self._frame: SourceFrame | None = None
         self.read = 0
 
-    def __iter__(self) -> Iterator[SourceFrame]:
-        for f in self._frames:
+    def at(self, i: int) -> SourceFrame | None:
+        """Row ``i``'s frame (``i`` never goes back); the same object while ``i`` stays."""
+        if i == self._row:
+            return self._frame
+        packet = None
+        while self._row < i:
+            row, packet = next(self._packets, (i, None))
+            self._row = row
             self.read += 1
-            yield f
+        cam = self._cam
+        self._frame = None if packet is None else SourceFrame(cam.times[i], cam.rows[i].seq, packet)
+        return self._frame
+
+    def close(self) -> None:
+        self._packets.close()
 
 
 def read_cameras(
@@ -137,34 +72,25 @@ def read_cameras(
     """Every camera of the take with readable frames, in manifest order (the others are
     warned about)."""
     out = []
-    for cam in manifest.cameras:
-        scan = scan_camera(take_dir, cam)
-        for w in scan.warnings:
+    for cam in open_cameras(take_dir, manifest):
+        for w in cam.warnings:
             warn(w)
-        span = _span(take_dir, cam, scan)
-        size = _first_size(take_dir, cam, scan) if span else None
-        if span is None or size is None:
+        cam.warnings.clear()
+        size = _first_size(cam) if cam.times else None
+        if size is None:
             warn(f"camera {cam.name!r}: no frames on disk; no proxy")
             continue
-        out.append(CameraSource(cam, scan, span, size))
+        out.append(CameraSource(cam, size))
     return out
 
 
-def _span(take_dir: Path, cam: CameraEntry, scan: CameraScan) -> tuple[int, int] | None:
-    if scan.rows:
-        return scan.rows[0].time_ns, scan.rows[-1].time_ns
-    first = last = None
-    for f in iter_camera(take_dir, cam, scan, lambda _: None):
-        first = f.time_ns if first is None else first
-        last = f.time_ns
-    return None if first is None or last is None else (first, last)
-
-
-def _first_size(take_dir: Path, cam: CameraEntry, scan: CameraScan) -> tuple[int, int] | None:
-    if cam.width and cam.height:
-        return cam.width, cam.height
-    for f in iter_camera(take_dir, cam, scan, lambda _: None):
-        info = jpeg.parse_header(f.data)
-        if info is not None:
-            return info.width, info.height
+def _first_size(cam: CameraFrames) -> tuple[int, int] | None:
+    entry = cam.entry
+    if entry.width and entry.height:
+        return entry.width, entry.height
+    with contextlib.closing(cam.packets()) as packets:
+        for _, packet in packets:
+            info = jpeg.parse_header(packet) if packet is not None else None
+            if info is not None:
+                return info.width, info.height
     return None

@@ -7,18 +7,29 @@ loop), then handed to whoever wants it: the take being recorded (if any, and onl
 captured inside its span), the pre-roll ring, and the live preview (a reference, no copy).
 So clock models stay warm between takes, and a take starts with frames that are already
 placed by offset, not by arrival.
+
+Clock probes: before each connection to the stream (the first and every reconnect) a
+burst of ``PROBE_BURST`` ``/status`` round trips measures the node's clock, so even the
+first frame of a connection is placed by the measured offset rather than by its arrival
+(which is late by the node's latency, 2-40 ms); then one probe every ``PROBE_EVERY``
+while streaming. The recent probes are kept (a bounded window) and handed to the take,
+which writes them to ``probes.csv`` for the whole-take refinement.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
+from mmrec.ingest.events import NodeEvents
 from mmrec.ingest.rate import RateChange
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
@@ -29,15 +40,33 @@ from mmrec.ingest.stream import (
     Received,
     StreamTarget,
 )
-from mmrec.session.events import EventKind, EventLog
+from mmrec.session.events import Event, EventKind, EventLog
+from mmrec.session.identify import Identity
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
+from mmrec.store.take import PROBE_LEAD_NS, ClockInfo
 from mmrec.timeline.align import CameraClock
+from mmrec.wire.sse import ServerEvent
+from mmrec.wire.status import NodeStatus, clean_text
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
 
-PROBE_EVERY: Final = 1.0
+# Probe cadence, chosen by measurement (benchmarks/bench_align.py, simulated WiFi-like
+# links, 60 s takes, 5 seeds x 6 cameras): with a burst of 8 before each stream the first
+# second is placed within 1 ms live (without it: 50-150 ms off, by arrival); 4 Hz puts the
+# refined drift within 1 ppm for 93 % of cameras, worst 1.2 ppm (2 Hz: 80 %, worst 2.1;
+# 1 Hz: 77 %, worst 4.0; 1 Hz without the burst: 67 %, worst 5.7) and the refined p99 under
+# 0.08 ms (1-2 Hz: 0.16-0.17 ms). Cost: ~0.23 ms of the loop's CPU per probe
+# (benchmarks/bench_probe.py), so 0.09 % of a core per camera at 4 Hz; at most 4 a second
+# plus one burst per 5 s, one round trip in flight at a time.
+PROBE_EVERY: Final = 0.25
+PROBE_BURST: Final = 8  # probes back to back before each connection to the stream
+BURST_DEADLINE_S: Final = 1.0  # a burst never holds a connection back longer than this
+BURST_MIN_GAP_NS: Final = 5_000_000_000  # at most one burst per 5 s (a flapping link)
+PROBE_RETRY_S: Final = 10.0  # after 3 failures in a row (no /status, no clock): slowly
+NODE_EVENTS_KEPT: Final = 50  # a node's own recent events, for the console
+NODE_EVENT_TEXT: Final = 300  # characters of a node event kept in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +82,7 @@ class Placed:
 
 
 FrameSink = Callable[[Placed], None]
+ProbeSink = Callable[[int, int, int], None]  # (t0, device, t1): monotonic ns, device ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +95,7 @@ class FeedOptions:
     probe_clocks: bool = True
     direct_io: bool = True  # frames land in block-aligned memory, ready for O_DIRECT
     preroll_ns: int = 0
+    node_events: bool = False  # follow each node's /events into the event log
 
 
 class CameraFeed:
@@ -80,10 +111,14 @@ class CameraFeed:
         model: str | None = None,
         role: str | None = None,
         fallbacks: Sequence[StreamTarget] = (),
+        nominal_rate: Fraction | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.role = role
+        # The rate the camera says it runs at (its /status fps); its segments' timecode
+        # counts at it. Asked when it joined, else filled in by the first clock probe.
+        self.nominal_rate = nominal_rate
         self.options = options
         self._events = events
         self.ingest = CameraIngest(
@@ -94,19 +129,42 @@ class CameraFeed:
             on_rate=self._on_rate,
             fallbacks=fallbacks,
             payload_alloc=payload.aligned if options.direct_io else None,
+            before_connect=self._burst if options.probe_clocks else None,
         )
+        self._judge_rate_by_nominal()
         self.clock = CameraClock(
             options.origin_ns, options.wall_minus_mono_ns, expect_probes=options.probe_clocks
         )
         self.sink: FrameSink | None = None  # the take being recorded, if any
+        self.probe_sink: ProbeSink | None = None  # the take's probes.csv, if any
         self.preview: LivePreview | None = None
         self._preroll: deque[Placed] = deque()
+        self._holding: int | None = None  # see hold()
+        self._held: list[Placed] = []
         self.probes_ok = 0
+        # Probes answered recently (monotonic ns): a take that starts writes those from
+        # PROBE_LEAD_NS before its start. Bounded by count: that lead at PROBE_EVERY, the
+        # pre-roll, and a few bursts.
+        lead_s = (PROBE_LEAD_NS + options.preroll_ns) / 1e9 + 5.0
+        self._recent: deque[tuple[int, int, int]] = deque(
+            maxlen=math.ceil(lead_s / PROBE_EVERY) + 4 * PROBE_BURST
+        )
+        self._probe_lock = asyncio.Lock()  # one round trip at a time on the kept-alive link
+        self._last_burst_ns: int | None = None
+        self._no_clock = False  # the node's /status answers without a clock
+        self._probe_error: str | None = None  # why the last probe failed
         self.last: Placed | None = None
         self._task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._prober: StatusProbe | None = None
         self._state = self.ingest.stats().state
+        self.status: NodeStatus | None = None  # the node's last /status answer
+        self.node_events: deque[Event] = deque(maxlen=NODE_EVENTS_KEPT)
+        self.node: NodeEvents | None = None
+        self._node_task: asyncio.Task[None] | None = None
+        self._reported: str | None = None  # the not-streaming cause last put in the log
+        # when the camera joined, on the session timeline (a take counts its absence since)
+        self.added_t_ns = time.monotonic_ns() - options.origin_ns
 
     @property
     def target(self) -> StreamTarget:
@@ -118,35 +176,78 @@ class CameraFeed:
         self._task = asyncio.create_task(self.ingest.run(), name=f"ingest:{self.name}")
         if self.options.probe_clocks:
             self._probe_task = asyncio.create_task(self._probe_clock(), name=f"probe:{self.name}")
+        if self.options.node_events:
+            t = self.ingest
+            self.node = NodeEvents(self.name, lambda: (t.target.host, t.target.port),
+                                   self._on_node_event)  # fmt: skip
+            self._node_task = asyncio.create_task(self.node.run(), name=f"events:{self.name}")
 
     def stop(self) -> None:
         """Ask the stream to end; a frame already arriving is kept (see :meth:`wait_stopped`)."""
         self.ingest.stop(finish_part=True)
         if self._probe_task is not None:
             self._probe_task.cancel()
+        if self.node is not None:
+            self.node.stop()
 
     def tasks(self) -> list[asyncio.Task[None]]:
-        return [t for t in (self._task, self._probe_task) if t is not None]
+        return [t for t in (self._task, self._probe_task, self._node_task) if t is not None]
 
     def retarget(self, target: StreamTarget) -> None:
         self.ingest.retarget(target)
+        if self.node is not None:
+            self.node.reconnect_now()
 
     def stats(self) -> IngestStats:
         return self.ingest.stats()
 
+    def hold(self, since_ns: int) -> None:
+        """Keep every frame captured at or after ``since_ns`` from now until the take that
+        starts there attaches (:meth:`preroll` hands them over): a take being set up (its
+        folder, its first manifest) must not miss the frames that arrive meanwhile."""
+        self._holding = since_ns
+        self._held = []
+
     def preroll(self, since_ns: int) -> list[Placed]:
-        """Frames kept in memory that were captured at or after ``since_ns``, in order."""
-        return [p for p in self._preroll if p.t_ns >= since_ns]
+        """Frames kept in memory (the pre-roll ring, and those held since :meth:`hold`)
+        that were captured at or after ``since_ns``, in order; ends the holding."""
+        kept = [p for p in self._preroll if p.t_ns >= since_ns]
+        held, self._held, self._holding = self._held, [], None
+        if held:
+            seen = {id(p) for p in kept}
+            kept += [p for p in held if p.t_ns >= since_ns and id(p) not in seen]
+            kept.sort(key=lambda p: p.t_ns)
+        return kept
+
+    def recent_probes(self, since_mono_ns: int) -> list[tuple[int, int, int]]:
+        """Probes kept in memory sent at or after ``since_mono_ns``: (t0, device, t1)."""
+        return [p for p in self._recent if p[0] >= since_mono_ns]
+
+    def clock_info(self) -> ClockInfo:
+        """The clock model's state for the manifest, with what the probes found."""
+        note = None
+        if not self.options.probe_clocks:
+            note = "clock probes off: times are capture + min delay"
+        elif self.probes_ok == 0 and self._no_clock:
+            note = (
+                "the node's /status has no clock: times are capture + this camera's min delay"
+                " (unknown, not measured), from its X-Timestamps"
+            )
+        elif self.probes_ok == 0 and self._probe_error:
+            note = f"no clock probe answered ({self._probe_error}): times are capture + min delay"
+        return replace(self.clock.info(), probes=self.probes_ok, note=note)
 
     # clock probes
 
     async def _probe_clock(self) -> None:
-        """NTP-style round trips to the node's ``/status`` clock, about once a second.
+        """NTP-style round trips to the node's ``/status`` clock, every ``PROBE_EVERY``
+        while streaming.
 
         Each answer gives an independent sample (t0, device clock, t1) that lets the clock
         model target the capture instant rather than capture + min delay. A node whose
-        ``/status`` fails or has no clock is asked again only rarely. The body is capped
-        and the request timed (mmrec.ingest.status), so a hostile node costs nothing more.
+        ``/status`` fails or has no clock is asked again only every ``PROBE_RETRY_S``. The
+        body is capped and the request timed (mmrec.ingest.status), so a hostile node costs
+        nothing more.
         """
         try:
             await self._probe_loop()
@@ -157,27 +258,65 @@ class CameraFeed:
     async def _probe_loop(self) -> None:
         failures = 0
         while True:
-            await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_EVERY * 10)
+            await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_RETRY_S)
             if self.ingest.stats().state != CameraState.STREAMING:
                 continue
-            t = self.ingest.target
-            if self._prober is None or (self._prober.host, self._prober.port) != (t.host, t.port):
+            failures = 0 if await self._probe_once(self.ingest.target) else failures + 1
+            if self._no_clock:  # it answered, without a clock: no use asking often
+                failures = max(failures, 3)
+
+    async def _burst(self, target: StreamTarget) -> None:
+        """Before a connection to the stream: ``PROBE_BURST`` probes back to back, so the
+        connection's first frame is placed by the measured clock offset. Bounded: at most
+        ``BURST_DEADLINE_S``, one answered burst per ``BURST_MIN_GAP_NS``, none for a node
+        whose ``/status`` has no clock, and the first failure ends it (the stream's own
+        connect then says what is wrong; a node that is away costs one request per
+        attempt, and the attempt that finds it back gets its burst)."""
+        now = time.monotonic_ns()
+        if self._no_clock or (
+            self._last_burst_ns is not None and now - self._last_burst_ns < BURST_MIN_GAP_NS
+        ):
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(BURST_DEADLINE_S):
+                for _ in range(PROBE_BURST):
+                    if not await self._probe_once(target):
+                        break
+                    self._last_burst_ns = now
+
+    async def _probe_once(self, target: StreamTarget) -> bool:
+        """One round trip over the kept-alive ``/status`` connection; True if it read the
+        node's clock."""
+        async with self._probe_lock:
+            if self._prober is None or (self._prober.host, self._prober.port) != (
+                target.host,
+                target.port,
+            ):
                 if self._prober is not None:
                     self._prober.close()
-                self._prober = StatusProbe(t.host, t.port, self.name)
+                self._prober = StatusProbe(target.host, target.port, self.name)
             try:
                 t0, t1, status = await self._prober.probe()
-            except CameraError:
-                failures += 1
-                continue
-            if status.fps:  # the rate it should have: slow is judged against it
-                self.ingest.rate.nominal_fps = status.fps
-            if status.device_ns is None:
-                failures += 1
-                continue
-            failures = 0
-            self.probes_ok += 1
-            self.clock.probe(t0, status.device_ns, t1)
+            except CameraError as exc:
+                self._probe_error = exc.cause
+                return False
+        self.status = status  # what the node says of itself (the console shows it)
+        if self.nominal_rate is None:
+            self.nominal_rate = Identity.of_fps(status.fps)
+            self._judge_rate_by_nominal()
+        if self.model is None and status.model:
+            self.model = status.model
+        if status.device_ns is None:
+            self._no_clock = True
+            return False
+        self._no_clock = False
+        self.probes_ok += 1
+        self.clock.probe(t0, status.device_ns, t1)
+        self._recent.append((t0, status.device_ns, t1))
+        sink = self.probe_sink
+        if sink is not None:
+            sink(t0, status.device_ns, t1)
+        return True
 
     # the hot path, on the event loop
 
@@ -207,9 +346,17 @@ class CameraFeed:
         sink = self.sink
         if sink is not None:
             sink(placed)
+        elif self._holding is not None and placed.t_ns >= self._holding:
+            self._held.append(placed)  # a take is starting: see hold()
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _judge_rate_by_nominal(self) -> None:
+        """Slow is judged against the rate the camera says it runs at, once known (else
+        against the best rate it had: mmrec.ingest.rate)."""
+        if self.nominal_rate:
+            self.ingest.rate.nominal_fps = float(self.nominal_rate)
 
     def _on_clock_step(self, step_ns: int) -> None:
         way = "back" if step_ns < 0 else "ahead"
@@ -229,13 +376,35 @@ class CameraFeed:
     def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
         self._events.add(EventKind.ALERT, change.describe(), self.name)
 
+    def _on_node_event(self, ev: ServerEvent) -> None:
+        """A node's own event: heartbeats only say it is alive (kept in the stats); any
+        other goes into the session's log (and the take's manifest), as untrusted text
+        made printable and bounded."""
+        if ev.event == "heartbeat":
+            return
+        text, _ = clean_text(f"{ev.event}: {ev.data}", "node event", NODE_EVENT_TEXT)
+        self.node_events.append(self._events.add(EventKind.NODE, text, self.name))
+
     def _on_state(self, ingest: CameraIngest, state: CameraState) -> None:
+        # The ingest sets its error before it changes state, so ``last_error`` here is
+        # the cause of this change, not of an earlier one.
         before, self._state = self._state, state
         if state == CameraState.STREAMING:
+            self._reported = None
+            if self.node is not None:
+                self.node.wake()  # the node is back: follow its events now, not after backoff
             self._events.add(EventKind.CONNECTED, f"streaming from {ingest.target.url}", self.name)
         elif before == CameraState.STREAMING:
-            cause = ingest.stats().last_error or state
-            self._events.add(EventKind.DISCONNECTED, cause, self.name)
+            cause = "stopped" if state == CameraState.STOPPED else ingest.stats().last_error
+            self._reported = cause or str(state)
+            self._events.add(EventKind.DISCONNECTED, self._reported, self.name)
+        elif state == CameraState.BACKOFF:
+            # A failed attempt: said once per cause while the camera stays away, not at
+            # every retry (an unreachable camera retries every few seconds for hours).
+            cause = ingest.stats().last_error
+            if cause is not None and cause != self._reported:
+                self._reported = cause
+                self._events.add(EventKind.CONNECT_FAILED, cause, self.name)
         preview = self.preview
         if preview is not None:
             preview.set_state(self.name, state)

@@ -24,8 +24,9 @@ class EventKind(StrEnum):
     CAMERA_ADDED = "camera-added"
     CAMERA_MOVED = "camera-moved"
     CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    GAP = "gap"
+    DISCONNECTED = "disconnected"  # detail: the cause
+    CONNECT_FAILED = "connect-failed"  # not streaming, and why (once per cause per outage)
+    GAP = "gap"  # no frames for a while; logged when it ends (or the take does), with its length
     CLOCK = "clock"
     DISK = "disk"
     ALERT = "alert"

@@ -15,8 +15,11 @@ cameras first (a frame already arriving is kept), then writes everything receive
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from mmrec.discover import (
     CameraAdded,
@@ -30,11 +33,23 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.live.preview import LivePreview
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
+from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
 from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL, WriterPool
 
-__all__ = ["CameraStatus", "PreviewOptions", "Take", "follow_discovery"]
+if TYPE_CHECKING:
+    from mmrec.config import CameraSpec
+    from mmrec.discover import Discovery, DiscoveryConfig
+
+__all__ = [
+    "CameraSet",
+    "CameraStatus",
+    "PreviewOptions",
+    "Take",
+    "discover_into",
+    "follow_discovery",
+]
 
 
 def describe(ev: Event) -> str:
@@ -64,6 +79,8 @@ class Take:
         muxer: str = "mkv",
         preview: PreviewOptions | None = None,
         direct_io: bool = True,
+        relays: Sequence[Path] = (),
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         self.out = Path(out)
         self._name = name
@@ -73,11 +90,13 @@ class Take:
             queue_frames=queue_frames,
             muxer=muxer,
             direct_io=direct_io,
+            relays=tuple(Path(r) for r in relays),
         )
         self.session = Session(
             ingest_config=ingest_config,
             probe_clocks=probe_clocks,
             writer_threads=writer_threads,
+            sync_interval=sync_interval,
             direct_io=direct_io and muxer == "mkv",
             on_event=None if on_event is None else (lambda ev: on_event(describe(ev))),
         )
@@ -157,6 +176,15 @@ class Take:
         self.session.add_camera(name, url, model=model, role=role, fallbacks=fallbacks)
         return rec.dir_of(name)
 
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = IDENTIFY_TIMEOUT_S
+    ) -> list[str]:
+        """Add cameras after asking each who it is (:meth:`Session.join`: a camera given
+        only by address is named by its /status); returns their folder names."""
+        rec = self.recording
+        feeds = await self.session.join(requests, timeout)
+        return [rec.dir_of(f.name) for f in feeds]
+
     def has_camera(self, name: str) -> bool:
         return self.session.has_camera(name)
 
@@ -182,14 +210,38 @@ class Take:
         return self._final
 
 
+class CameraSet(Protocol):
+    """What discovery adds cameras to: a one-take :class:`Take` or a console's
+    :class:`~mmrec.session.engine.Session`."""
+
+    @property
+    def closed(self) -> bool: ...
+    def has_camera(self, name: str) -> bool: ...
+    def add_camera(
+        self,
+        name: str,
+        url: str,
+        *,
+        model: str | None = None,
+        role: str | None = None,
+        fallbacks: Sequence[str] = (),
+    ) -> object: ...
+    async def join(
+        self, requests: Sequence[CameraRequest], timeout: float = ...
+    ) -> Sequence[object]: ...
+    def retarget(self, name: str, url: str) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
 async def follow_discovery(
-    take: Take,
+    take: CameraSet,
     events: AsyncIterator[DiscoveryEvent],
     *,
     skip: frozenset[tuple[str, int]] = frozenset(),
     report_unreachable: Callable[[str], None] | None = None,
 ) -> None:
-    """Record every camera discovery finds, for as long as ``events`` runs.
+    """Record every camera discovery finds, for as long as ``events`` runs (into a take,
+    or into a session, whose takes then hold it).
 
     A camera that joins mid-take gets its folder and manifest entry from that moment; one
     that changes address is reconnected at the new one; one that is lost keeps retrying
@@ -201,12 +253,41 @@ async def follow_discovery(
         if take.closed:
             return
         try:
-            _follow_one(take, ev, skip)
+            await _follow_one(take, ev, skip)
         except MmrecError as exc:  # e.g. disk full at a hot-join: say so, keep following
             take.note(f"discovery: {exc}")
 
 
-def _follow_one(take: Take, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]) -> None:
+async def discover_into(
+    stack: contextlib.AsyncExitStack,
+    target: CameraSet,
+    config: DiscoveryConfig,
+    given: Sequence[CameraSpec],
+) -> Discovery:
+    """Run discovery for as long as ``stack`` is open and follow it into ``target`` (a
+    take or a session); cameras ``given`` by URL are not added twice. Returns the
+    :class:`~mmrec.discover.Discovery` (its registry is the console's device map)."""
+    from mmrec.discover import Discovery
+    from mmrec.ingest.stream import StreamTarget
+
+    disc = await stack.enter_async_context(Discovery(config))
+    manual = frozenset(
+        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in given)
+    )
+    task = asyncio.create_task(follow_discovery(target, disc.events(), skip=manual))
+
+    async def _cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(_cancel)
+    return disc
+
+
+async def _follow_one(
+    take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]
+) -> None:
     match ev:
         case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
             if (cam.host, cam.port) in skip:
@@ -215,9 +296,11 @@ def _follow_one(take: Take, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]
                 take.retarget(cam.id, cam.stream_url)
                 take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
             else:
-                take.add_camera(
-                    cam.id, cam.stream_url, model=cam.model or None, role=cam.role or None
+                # asked once more for its frame rate (discovery knows its name and model)
+                request = CameraRequest(
+                    cam.stream_url, cam.id, model=cam.model or None, role=cam.role or None
                 )
+                await take.join([request])
         case CameraLost(camera=cam):
             if take.has_camera(cam.id):
                 take.note(f"camera {cam.id!r}: lost by discovery; retrying")

@@ -11,6 +11,14 @@ after ``stop``.
 
 Without a stop instant (``finish()`` after the feeds stopped: a one-take ``mmrec record``)
 every frame received is written, as the camera sent it before the connection closed.
+
+The disk: once a second (in a thread) every output folder is checked (there, same folder,
+free space) and the manifest written into each; :class:`~mmrec.store.disk.DiskWatch`
+turns that into ``disk``/``seconds_left`` (live, and in the manifest) and into events
+when time runs low or a folder goes. A camera whose writing fails says so at once
+(:class:`~mmrec.store.files.WriteChange`, from its writer thread): an alert, its state
+(``disk-full``, ``folder-gone``, ``io-error`` instead of ``streaming``), and on recovery
+the gap and the frames lost.
 """
 
 from __future__ import annotations
@@ -28,17 +36,36 @@ from mmrec.errors import ConfigError, RecordingError
 from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.camera import CameraFeed, Placed
 from mmrec.session.events import EventKind, EventLog
-from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import (
-    INDEX,
-    CameraEntry,
-    Manifest,
-    PreviewInfo,
-    TakeEvent,
-    write_manifest,
+from mmrec.session.folders import DiskStatus, TakeFolders
+from mmrec.session.losses import LossWatch
+from mmrec.session.outcome import (
+    CameraFacts,
+    Outcome,
+    fps_while_receiving,
+    judge_camera,
+    judge_take,
+    strip_camera,
 )
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, CameraWriter, Frame, WriterPool, WriterStats
-from mmrec.timeline.timecode import timecode_at
+from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.health import WriteChange
+from mmrec.store.names import safe_name, unique_name
+from mmrec.store.take import PROBE_LEAD_NS, PROBES, CameraEntry, Manifest, PreviewInfo, TakeEvent
+from mmrec.store.writer import (
+    DEFAULT_QUEUE_FRAMES,
+    CameraWriter,
+    Frame,
+    Probe,
+    WriterPool,
+    WriterStats,
+)
+from mmrec.timeline.rate import DEFAULT_RATE
+from mmrec.timeline.timecode import (
+    day_clock,
+    time_of_day_ns,
+    timecode_at,
+    utc_offset_s,
+    zone_name,
+)
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
@@ -57,7 +84,15 @@ class CameraStatus:
     url: str
     ingest: IngestStats
     writer: WriterStats
-    gaps: int
+    gaps: int  # so far, counting the one going on (no frame for over a second)
+    gap_ns: int = 0  # their total length
+
+    @property
+    def state(self) -> str:
+        """What a person should see: the writer's failure while it fails (a camera whose
+        frames are not being written is never shown as streaming), else the stream's."""
+        w = self.writer.state
+        return str(w) if w.failing else str(self.ingest.state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +103,8 @@ class WriteOptions:
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     muxer: str = "mkv"
     direct_io: bool = True
+    relays: tuple[Path, ...] = ()  # output folders that continue the take when one fills
+    refine: bool = True  # refine every camera's clock over the whole take when it ends
 
 
 class _TakeCamera:
@@ -78,6 +115,10 @@ class _TakeCamera:
         self.dir = cam_dir
         self._rec = rec
         opts = rec.options
+        # Each segment carries the time of day of its own first frame, counted at the
+        # camera's rate as it is known now (its files' DefaultDuration too).
+        self.rate = feed.nominal_rate
+        clock = day_clock(rec.time_of_day_ns, self.rate or DEFAULT_RATE)
         self.writer = CameraWriter(
             feed.name,
             rec.dir,
@@ -85,18 +126,22 @@ class _TakeCamera:
             segment_ns=int(opts.segment_seconds * 1e9),
             # pre-roll frames are queued at once: room for them besides the usual backlog
             queue_frames=opts.queue_frames + backlog,
-            metadata={
-                "timecode": rec.timecode,
-                "title": feed.name,
-                "comment": f"mmrec take {rec.id}",
-            },
+            metadata={"title": feed.name, "comment": f"mmrec take {rec.id}"},
             pool=rec.pool,
             muxer=opts.muxer,
             direct_io=opts.direct_io,
+            relays=rec.folders.relay_dirs,
+            on_change=rec._write_changed,
+            timecode=clock.timecode,
+            frame_ns=round(clock.period) if self.rate else None,
         )
         self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
+        # since when the take expects frames from it (a camera that joins mid-take: then)
+        self.joined_ns = max(0, feed.added_t_ns - rec.start_t_ns)
         self.gaps: list[tuple[int, int]] = []
+        self._first_ns: int | None = None  # arrival of the first frame taken, take timeline
         self._last_ns: int | None = None  # arrival of the last frame taken, take timeline
+        self._taken = 0
         self._conn: int | None = None
         self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
         # odd JPEGs handed to the writer (the feed's counters also count those received
@@ -104,6 +149,16 @@ class _TakeCamera:
         self.truncated = 0
         self.trailing = 0
         self.stubs = 0  # not written: an SOI without a picture header
+        self.losses = LossWatch(feed.name, rec._events)
+        # The feed's probes from PROBE_LEAD_NS before the start on: the refinement places
+        # the first frames with the probes sent before them (a burst precedes each stream).
+        for t0, dev, t1 in feed.recent_probes(rec.start_monotonic_ns - PROBE_LEAD_NS):
+            self.offer_probe(t0, dev, t1)
+
+    def offer_probe(self, t0: int, device_ns: int, t1: int) -> None:
+        """A clock probe (monotonic ns) into this camera's probes.csv, on the take timeline."""
+        start = self._rec.start_monotonic_ns
+        self.writer.offer_probe(Probe(t0 - start, device_ns, t1 - start))
 
     def offer(self, p: Placed) -> None:
         # Hot path, on the event loop: two comparisons, a gap check and a queue put.
@@ -121,30 +176,81 @@ class _TakeCamera:
         t = p.t_ns - rec.start_t_ns
         arrival = p.arrival_ns - rec.start_t_ns
         last = self._last_ns
-        if last is not None and (arrival - last > GAP_NS or p.connection != self._conn):
+        if last is None:
+            self._first_ns = arrival
+            if arrival - self.joined_ns > GAP_NS:  # the first frame came late
+                self._gap(self.joined_ns, arrival, "before the first frame")
+        elif arrival - last > GAP_NS or p.connection != self._conn:
             # a silence, or a reconnect however quick: frames were missed in between
-            self.gaps.append((last, arrival))
+            self._gap(last, arrival, "reconnected" if p.connection != self._conn else "connected")
         self._last_ns = arrival
         self._conn = p.connection
-        queued = self.writer.offer(Frame(p.data, t, arrival, p.device_ts))
+        self._taken += 1
+        queued = self.writer.offer(Frame(p.data, t, arrival, p.device_ts, p.connection))
         if flaw is not None and queued:
             if flaw == "truncated":
                 self.truncated += 1
             else:
                 self.trailing += 1
 
-    def entry(self, now_t_ns: int) -> CameraEntry:
+    def _gap(self, start: int, end: int, how: str) -> None:
+        self.gaps.append((start, end))
+        self._rec.log_gap(
+            self.feed.name, start, end, f"no frames for {(end - start) / 1e9:.2f} s ({how})"
+        )
+
+    def open_gap(self, now_t_ns: int) -> tuple[int, int] | None:
+        """The gap going on at ``now_t_ns`` (no frame for over ``GAP_NS``), if any."""
+        last = self._last_ns
+        if last is not None and now_t_ns - last > GAP_NS:
+            return (last, now_t_ns)
+        return None
+
+    def finish(self, end_t_ns: int, end_mono_ns: int) -> None:
+        """At the end of the take: what is still going on (a gap, a run of drops) is
+        logged as of the stop."""
+        self.losses.finish(self.writer.stats(), end_mono_ns)
+        gap = self.open_gap(end_t_ns)
+        if gap is not None:
+            self._rec.log_gap(
+                self.feed.name,
+                gap[0],
+                gap[1],
+                f"no frames for the last {(gap[1] - gap[0]) / 1e9:.2f} s of the take",
+            )
+
+    def all_gaps(self, now_t_ns: int) -> list[tuple[int, int]]:
+        gaps = list(self.gaps)
+        gap = self.open_gap(now_t_ns)  # not receiving now: an open gap
+        if gap is not None:
+            gaps.append(gap)
+        return gaps
+
+    def connections(self, i: IngestStats) -> int:
+        """Connections that streamed in the take (one already streaming when it began)."""
+        b = self.base
+        return i.connects - b.connects + (b.state == CameraState.STREAMING)
+
+    def entry(self, now_t_ns: int, causes: tuple[str, ...] = ()) -> CameraEntry:
         w = self.writer.stats()
         i = self.feed.stats()
         b = self.base
-        gaps = list(self.gaps)
-        if (
-            i.state != CameraState.STREAMING
-            and self._last_ns is not None
-            and now_t_ns - self._last_ns > GAP_NS
-        ):
-            gaps.append((self._last_ns, now_t_ns))  # currently not receiving: an open gap
+        gaps = self.all_gaps(now_t_ns)  # the camera's (spans not written: write_gaps)
         feed = self.feed
+        verdict = judge_camera(
+            CameraFacts(
+                name=feed.name,
+                frames=w.frames,
+                dropped=w.dropped,
+                write_error=w.error,
+                write_failure=w.last_failure,
+                gaps=tuple(gaps),
+                connections=self.connections(i),
+                error=i.last_error,
+                skipped_parts=i.skipped_parts - b.skipped_parts,
+                causes=causes,
+            )
+        )
         return CameraEntry(
             name=feed.name,
             dir=self.dir,
@@ -152,7 +258,7 @@ class _TakeCamera:
             model=feed.model,
             role=feed.role,
             segments=w.segments,
-            index=f"{self.dir}/{INDEX}",
+            index=w.index,
             frames=w.frames,
             bytes=w.bytes,
             dropped=w.dropped,
@@ -166,19 +272,40 @@ class _TakeCamera:
             height=w.height,
             first_pts=w.first_pts,
             last_pts=w.last_pts,
-            state=i.state,
+            state=str(w.state) if w.state.failing else str(i.state),
             slow=i.slow,
             last_error=w.error or i.last_error,
-            clock=feed.clock.info(),
+            clock=feed.clock_info(),
             gaps=tuple(gaps),
             io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
+            write_state=str(w.state),
+            lost=w.lost,
+            lost_causes=w.lost_causes,
+            write_gaps=w.write_gaps,
+            probes=f"{self.dir}/{PROBES}" if w.probes else None,
+            connections=self.connections(i),
+            fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
+            outcome=verdict.outcome,
+            outcome_detail=verdict.detail,
+            nominal_rate=str(self.rate) if self.rate else None,
         )
 
-    def status(self) -> CameraStatus:
+    def status(self, now_t_ns: int) -> CameraStatus:
         feed = self.feed
+        gaps = self.all_gaps(now_t_ns)
         return CameraStatus(
-            feed.name, self.dir, feed.target.url, feed.stats(), self.writer.stats(), len(self.gaps)
+            feed.name,
+            self.dir,
+            feed.target.url,
+            feed.stats(),
+            self.writer.stats(),
+            len(gaps),
+            sum(b - a for a, b in gaps),
         )
+
+
+def _round(fps: float | None) -> float | None:
+    return None if fps is None else round(fps, 2)
 
 
 class Recording:
@@ -212,42 +339,43 @@ class Recording:
         if name:
             base += "-" + safe_name(name, max_len=40)
         self.id = base
-        self.timecode = timecode_at(self.start_realtime_ns)
+        # The recorder's zone at the start: every timecode of the take is its time of day.
+        offset = utc_offset_s(self.start_realtime_ns)
+        self.time_of_day_ns = time_of_day_ns(self.start_realtime_ns, offset)
+        self.timecode = timecode_at(self.start_realtime_ns, offset_s=offset)
         self._manifest = Manifest(
             take_id=self.id,
             started_utc=started.isoformat().replace("+00:00", "Z"),
             start_realtime_ns=self.start_realtime_ns,
             timecode=self.timecode,
             tool={"name": "mmrec", "version": __version__},
+            utc_offset_s=offset,
+            zone=zone_name(self.start_realtime_ns) or None,
         )
         self.dir = self.out / self.id
+        self.folders = TakeFolders(self.out, self.options.relays)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cameras: dict[str, _TakeCamera] = {}
         self.preview: LivePreview | None = None  # the session's, while it writes into this take
         self._updater: asyncio.Task[None] | None = None
         self._stop_updates = asyncio.Event()
         self.finished = False
+        self._final: Manifest | None = None
 
     # lifecycle
 
     async def open(self) -> None:
-        """Make the take folder (a unique name) and write the first manifest."""
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            n = 1
-            while True:
-                try:
-                    self.dir.mkdir()
-                    break
-                except FileExistsError:
-                    n += 1
-                    self.id = f"{self._manifest.take_id}-{n}"
-                    self.dir = self.out / self.id
-        except OSError as exc:
-            raise RecordingError(
-                f"cannot create take folder in {self.out}: {exc.strerror}"
-            ) from exc
-        self._manifest = replace(self._manifest, take_id=self.id)
-        await asyncio.to_thread(write_manifest, self.dir, self._manifest)
+        """Make the take folder (a unique name, the same in every output folder) and
+        write the first manifest."""
+        self._loop = asyncio.get_running_loop()
+        self.id = self.folders.create(self.id)
+        self.dir = self.folders.dir
+        self._manifest = replace(
+            self._manifest,
+            take_id=self.id,
+            relays=tuple(str(d) for d in self.folders.relay_dirs),
+        )
+        await asyncio.to_thread(self.folders.write_manifests, self._manifest)
         self._updater = asyncio.create_task(self._keep_manifest(), name=f"manifest:{self.id}")
 
     def add(self, feed: CameraFeed) -> str:
@@ -263,6 +391,11 @@ class Recording:
         for p in held:
             cam.offer(p)
         feed.sink = cam.offer
+        feed.probe_sink = cam.offer_probe
+        st = cam.base
+        if st.state != CameraState.STREAMING and st.last_error is not None:
+            # away since before this take: its timeline starts with why
+            self._events.add(EventKind.CONNECT_FAILED, st.last_error, feed.name)
         return cam_dir
 
     def dir_of(self, camera: str) -> str:
@@ -291,18 +424,23 @@ class Recording:
                         f"no frame captured after the stop within {grace_s:g} s; "
                         "its last frames may be missing",
                         name,
+                        at_mono_ns,  # about the stop: in the take's timeline, at its end
                     )
 
     async def finish(self) -> Manifest:
-        """Close every writer (after what is queued), write the final manifest."""
+        """Close every writer (after what is queued), refine the clocks over the whole take
+        (in a thread: ~1.3 s of CPU per camera-hour, see mmrec.timeline.refined), write the
+        final manifest."""
         if self.finished:
-            return self.manifest(final=True)
+            return self._final or self.manifest(final=True)
         self.finished = True
         if self._end_mono_ns is None:
             self._end_mono_ns = time.monotonic_ns()
         for cam in self._cameras.values():
             if cam.feed.sink == cam.offer:
                 cam.feed.sink = None
+            if cam.feed.probe_sink == cam.offer_probe:
+                cam.feed.probe_sink = None
         self._stop_updates.set()
         try:
             await asyncio.gather(
@@ -313,24 +451,95 @@ class Recording:
                 # cooperative: the updater finishes the write it may be in, then returns
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._updater, timeout=10.0)
+            end = self._end_mono_ns
+            for cam in self._cameras.values():
+                cam.finish(end - self.start_monotonic_ns, end)
             final = self.manifest(final=True)
-            await asyncio.to_thread(write_manifest, self.dir, final)
+            try:
+                await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+                # Finished on disk before the refinement: a crash during it (seconds for
+                # long takes) leaves a finished take without refined_ns, which repair adds.
+                if self.options.refine:
+                    final = await asyncio.to_thread(self._refine, final)
+                    await asyncio.to_thread(self.folders.write_manifests, final, strict=True)
+            finally:
+                self.folders.release()
+            self._final = final
         return final
+
+    def _refine(self, final: Manifest) -> Manifest:
+        """The final manifest with every camera refined; never fails the take (a camera
+        that cannot be refined keeps its live times, and an event says why)."""
+        from mmrec.timeline.refined import refine_cameras  # numpy: only when a take ends
+
+        try:
+            return refine_cameras(self.dir, final)
+        except Exception as exc:  # the recording is on disk: refinement must not cost it
+            event = TakeEvent(final.duration_ns or 0, "clock", f"clock refinement failed: {exc!r}")
+            return replace(final, events=(*final.events, event))
 
     # views
 
     def status(self) -> list[CameraStatus]:
-        return [c.status() for c in self._cameras.values()]
+        now_t = time.monotonic_ns() - self.start_monotonic_ns
+        return [c.status(now_t) for c in self._cameras.values()]
+
+    def log_gap(self, camera: str, start_t_ns: int, end_t_ns: int, detail: str) -> None:
+        """A gap in a camera's frames, logged when its length is known (its end), with
+        where it began on the take timeline."""
+        self._events.add(
+            EventKind.GAP,
+            f"{detail}, from {start_t_ns / 1e9:.2f} s",
+            camera,
+            self.start_monotonic_ns + end_t_ns,
+        )
+
+    @property
+    def disk(self) -> DiskStatus:
+        """Free space and time left on every output folder (updated once a second)."""
+        return self.folders.status()
+
+    def announce_forecast(self) -> Forecast:
+        """How long the free space lasts for the take's cameras: an event, and
+        ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
+        fc = self.folders.make_forecast([_camera_rate(c.feed) for c in self._cameras.values()])
+        where = " + relay folders" if self.folders.relay_dirs else ""
+        self._events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
+        return fc
 
     def manifest(self, *, final: bool = False) -> Manifest:
         now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
         now_t = now_mono - self.start_monotonic_ns
-        cams = tuple(c.entry(now_t) for c in self._cameras.values())
-        events = tuple(
-            TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
-            for e in self._events.between(self.start_monotonic_ns, self._end_mono_ns)
+        end = self._end_mono_ns
+        # the take's span, its stop instant included (what the stop itself logs is stamped
+        # there), in order of time (a gap is logged when it ends, stamped then)
+        events = sorted(
+            (
+                TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
+                for e in self._events.between(
+                    self.start_monotonic_ns, None if end is None else end + 1
+                )
+            ),
+            key=lambda e: e.t_ns,
         )
-        m = replace(self._manifest, cameras=cams, events=events, preview=self._preview_info())
+        causes: dict[str, list[str]] = {}
+        for e in events:
+            if e.kind == EventKind.DISCONNECTED and e.camera is not None:
+                causes.setdefault(e.camera, []).append(e.detail)
+        cams = tuple(
+            c.entry(now_t, tuple(causes.get(name, ()))) for name, c in self._cameras.items()
+        )
+        take = judge_take([(c.name, Outcome(c.outcome or Outcome.NOTHING)) for c in cams])
+        m = replace(
+            self._manifest,
+            cameras=cams,
+            events=tuple(events),
+            preview=self._preview_info(),
+            outcome=take.outcome,
+            outcome_detail=take.detail,
+            disk=self.folders.watch.infos,
+            seconds_left=self.folders.watch.seconds_left,
+        )
         if final:
             now_rt = time.time_ns()
             m = replace(
@@ -360,12 +569,55 @@ class Recording:
         )
 
     async def _keep_manifest(self) -> None:
+        """Once a second: what the writers lost, the disks (said when they change), the
+        manifest into every folder."""
+        reported: set[str] = set()  # why folders refused the manifest, as last said
         while not self._stop_updates.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_updates.wait(), MANIFEST_EVERY)
             if self._stop_updates.is_set():
                 return
-            try:
-                await asyncio.to_thread(write_manifest, self.dir, self.manifest())
-            except RecordingError as exc:
-                self._events.add(EventKind.DISK, str(exc))
+            for cam in self._cameras.values():
+                cam.losses.look(cam.writer.stats())
+            checks = await asyncio.to_thread(self.folders.check)
+            writers = [c.writer.stats() for c in self._cameras.values()]
+            active = [any(w.folder == i for w in writers) for i in range(len(checks))]
+            written = sum(w.bytes for w in writers)
+            for notice in self.folders.watch.update(time.monotonic_ns(), written, checks, active):
+                self._events.add(EventKind.ALERT if notice.alert else EventKind.DISK, notice.text)
+            errors = set(await asyncio.to_thread(self.folders.write_manifests, self.manifest()))
+            for text in sorted(errors - reported):  # once per cause, not every second
+                self._events.add(EventKind.DISK, text)
+            if reported and not errors:
+                self._events.add(EventKind.DISK, "the manifest is written again")
+            reported = errors
+
+    def _write_changed(self, change: WriteChange) -> None:
+        """A camera's writing failed or recovered (called in its writer thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # a loop closing as the take ends
+            loop.call_soon_threadsafe(self._record_change, change)
+
+    def _record_change(self, change: WriteChange) -> None:
+        kind = EventKind.ALERT if change.state.failing else EventKind.DISK
+        detail = strip_camera(change.detail, change.camera)  # the event names the camera
+        at = change.mono_ns
+        if self._end_mono_ns is not None:
+            at = min(at, self._end_mono_ns)  # said as the files close: part of the take
+        self._events.add(kind, detail, change.camera, mono_ns=at)
+        if change.gap is not None:
+            a, b = change.gap
+            detail = f"no frames written for {(b - a) / 1e9:.2f} s ({change.lost} lost to the disk)"
+            self.log_gap(change.camera, a, b, detail)
+
+
+def _camera_rate(feed: CameraFeed) -> CameraRate:
+    """A camera's measured write rate, if it has streamed for a couple of seconds."""
+    st = feed.stats()
+    if st.first_frame_ns is not None and st.last_frame_ns is not None:
+        span = st.last_frame_ns - st.first_frame_ns
+        if span >= 2_000_000_000 and st.frames > 1:
+            return CameraRate(feed.name, st.bytes * 1e9 / span)
+    return CameraRate(feed.name)

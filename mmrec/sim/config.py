@@ -86,10 +86,16 @@ class NodeConfig:
     disconnect_at: float | None = None  # drop every client connection once
     quirks: frozenset[Quirk] = field(default_factory=frozenset)
     max_client_buffer: int = 0  # bytes queued per client before frames skip; 0 = auto
+    # What the node calls itself in /status, /events and mDNS TXT (default: name). Any
+    # text, as a real phone's user may type it (markup, right-to-left marks): tests of
+    # what mmrec does with untrusted names use it.
+    device_name: str = ""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise ConfigError(f"node name {self.name!r}: use 1-63 letters, digits, '.', '_' or '-'")
+        if len(self.device_name) > 200:
+            raise ConfigError(f"node {self.name}: device_name longer than 200 characters")
         if not (16 <= self.width <= 8192 and 16 <= self.height <= 8192):
             raise ConfigError(f"node {self.name}: size {self.width}x{self.height} out of range")
         if not (math.isfinite(self.fps) and 0.1 <= self.fps <= 240):
@@ -130,6 +136,11 @@ class NodeConfig:
             raise ConfigError(f"node {self.name}: quirks chunked and http10 exclude each other")
         if not all(isinstance(q, Quirk) for q in self.quirks):
             raise ConfigError(f"node {self.name}: quirks must be Quirk values")
+
+    @property
+    def label(self) -> str:
+        """The name the node gives itself (``device_name``, else ``name``)."""
+        return self.device_name or self.name
 
     @property
     def picture_seed(self) -> int:

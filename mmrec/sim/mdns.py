@@ -33,7 +33,7 @@ def service_info(node: SimNode) -> AsyncServiceInfo:
         addresses=[socket.inet_aton(node.host)],
         port=node.port,
         properties={
-            "deviceName": node.name,
+            "deviceName": node.config.label,
             "model": node.config.model,
             "role": node.config.role,
             "apiPort": str(node.port),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import socket
 import time
 from collections import deque
@@ -28,7 +29,9 @@ from mmrec.sim.config import NodeConfig
 from mmrec.sim.frames import FrameRing
 from mmrec.sim.timing import DeviceClock, FrameSchedule
 from mmrec.sim.wire import (
+    MAX_REQUEST_BODY,
     MAX_REQUEST_HEAD,
+    RequestHead,
     StreamWire,
     find_head_end,
     format_timestamp,
@@ -158,6 +161,7 @@ class _HttpConnection(asyncio.Protocol):
         self.handled = False
         self.keep_alive = False
         self.stream: _StreamClient | None = None
+        self._waiting: tuple[RequestHead, int] | None = None  # a head whose body is coming
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -168,7 +172,10 @@ class _HttpConnection(asyncio.Protocol):
         if self.handled:
             return  # a streaming client has nothing more to say; ignore it
         self.buf += data
-        self._next_request()
+        if self._waiting is not None:
+            self._body_ready()
+        else:
+            self._next_request()
 
     def _next_request(self) -> None:
         end = find_head_end(self.buf)
@@ -189,7 +196,23 @@ class _HttpConnection(asyncio.Protocol):
         self.keep_alive = request.version == "HTTP/1.1" and not any(
             k == "connection" and v.lower() == "close" for k, v in request.headers
         )
-        self.node._handle(self, request.method, request.path)
+        length = next((v for k, v in request.headers if k == "content-length"), "0").strip()
+        if not length.isdigit() or int(length) > MAX_REQUEST_BODY:
+            self._reply(http_response(413, "Content Too Large", b"", "text/plain"))
+            return
+        self._waiting = (request, int(length))
+        self._body_ready()
+
+    def _body_ready(self) -> None:
+        """Handle the waiting request once its whole body (Content-Length) is here."""
+        assert self._waiting is not None
+        request, length = self._waiting
+        if len(self.buf) < length:
+            return
+        self._waiting = None
+        body = bytes(self.buf[:length])
+        del self.buf[:length]
+        self.node._handle(self, request, body)
 
     def _answer(self, data: bytes) -> None:
         """Reply and keep the connection for the next request (HTTP/1.1 keep-alive: the
@@ -256,6 +279,7 @@ class SimNode:
         self.client_writes = 0  # frame writes over all clients
         self.client_skips = 0  # frame writes skipped over all clients (slow readers)
         self.sent: deque[SentFrame] = deque(maxlen=sent_history)
+        self.commands: deque[dict[str, object]] = deque(maxlen=1000)  # POST /command bodies
         self._closed_streams: deque[ConnectionStats] = deque(maxlen=connection_history)
         # State.
         self.stalled = False
@@ -430,10 +454,13 @@ class SimNode:
 
     # -- HTTP ---------------------------------------------------------------------------
 
-    def _handle(self, conn: _HttpConnection, method: str, path: str) -> None:
+    def _handle(self, conn: _HttpConnection, request: RequestHead, body: bytes) -> None:
         transport = conn.transport
         assert transport is not None
-        if method not in ("GET", "HEAD"):
+        method, path = request.method, request.path
+        if path == "/command":
+            self._command(conn, method, body)
+        elif method not in ("GET", "HEAD"):
             conn._reply(http_response(405, "Method Not Allowed", b"", "text/plain"))
         elif path in STREAM_PATHS:
             head = self.wire.response_head()
@@ -462,18 +489,48 @@ class SimNode:
             body = (
                 f"{self.name}: mmcam-sim node\n"
                 f"  stream  {self.url}\n  status  {self.status_url}\n"
-                f"  events  {self.events_url}\n"
+                f"  events  {self.events_url}\n  command POST {self.base_url}/command\n"
             ).encode()
             conn._reply(http_response(200, "OK", body, "text/plain; charset=utf-8"))
         else:
             conn._reply(http_response(404, "Not Found", b"not found\n", "text/plain"))
+
+    def _command(self, conn: _HttpConnection, method: str, body: bytes) -> None:
+        """``POST /command`` with a JSON object: the node answers it as JSON and tells its
+        ``/events`` watchers (event ``command``), as a camera app acknowledges a command
+        from the console. Counted in ``commands``."""
+        if method != "POST":
+            conn._reply(http_response(405, "Method Not Allowed", b"", "text/plain"))
+            return
+        try:
+            command = json.loads(body or b"{}")
+        except ValueError:
+            command = None
+        if not isinstance(command, dict):
+            answer = {"ok": False, "deviceName": self.config.label, "error": "not a JSON object"}
+            data = json.dumps(answer).encode()
+            conn._reply(http_response(400, "Bad Request", data, "application/json"))
+            return
+        self.commands.append(command)
+        transport = conn.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self._broadcast_event(
+            "command", {"command": command, "from": peer[0] if isinstance(peer, tuple) else ""}
+        )
+        answer = {
+            "ok": True,
+            "deviceName": self.config.label,
+            "command": command,
+            "frame": self.current_frame(),
+        }
+        conn._reply(json_response(answer))
 
     def status(self) -> dict[str, object]:
         """The /status document (JSON-ready)."""
         c = self.config
         device_ns = self.device_now_ns()
         return {
-            "deviceName": c.name,
+            "deviceName": c.label,
             "model": c.model,
             "role": c.role,
             "apiPort": self.port,
@@ -505,7 +562,7 @@ class SimNode:
     def _heartbeat(self) -> dict[str, object]:
         device_ns = self.device_now_ns()
         return {
-            "deviceName": self.name,
+            "deviceName": self.config.label,
             "clock": device_ns / 1e9,
             "clockNs": device_ns,
             "frame": self.current_frame(),
@@ -517,7 +574,7 @@ class SimNode:
     def _broadcast_event(self, event: str, payload: dict[str, object]) -> None:
         if not self._events:
             return
-        data = sse_event(event, {"deviceName": self.name, **payload})
+        data = sse_event(event, {"deviceName": self.config.label, **payload})
         for conn in self._events:
             if conn.transport is not None and not conn.transport.is_closing():
                 conn.transport.write(data)

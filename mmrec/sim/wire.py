@@ -31,6 +31,7 @@ from mmrec.sim.config import Quirk
 BOUNDARY: Final = "mmcamsim"
 SERVER: Final = "mmcam-sim/0.1"
 MAX_REQUEST_HEAD: Final = 16 * 1024
+MAX_REQUEST_BODY: Final = 64 * 1024  # a command's JSON
 WRONG_LENGTH_DELTA: Final = 3
 
 

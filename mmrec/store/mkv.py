@@ -22,12 +22,23 @@ File layout (all standard Matroska, read by ffmpeg/ffprobe, mkvtoolnix, VLC, edi
     EBML header
     Segment (size patched at close; "unknown" until then)
       Void            reserved, replaced by a SeekHead at close
-      Info            TimestampScale 1 ms, apps, title; a Void replaced by Duration at close
-      Tracks          one V_MJPEG track with the JPEG's width and height
-      Tags            TIMECODE and TITLE (global)
+      Info            TimestampScale (10 µs: see below), apps, title; a Void replaced by
+                      Duration at close
+      Tracks          one V_MJPEG track with the JPEG's width and height (and the
+                      camera's nominal frame duration, when known)
+      Tags            TIMECODE (of this file's first frame) and TITLE (global)
       Cluster*        Timestamp + SimpleBlocks (every frame a keyframe), and Voids in
                       direct mode; size patched when it ends (direct mode: at close)
       Cues            one CuePoint per cluster, written at close
+
+Timestamps count 10 µs (TimestampScale 10000 ns), not Matroska's default 1 ms: a frame's
+pts is its aligned capture time rounded to 10 µs (at 1 ms, floored, frames sat ~0.5 ms
+early on average). ffprobe, ffmpeg and mkvinfo read it; converted to MOV it becomes a
+1/100000 time scale, the finest FFmpeg's MOV muxer writes without warning that QuickTime
+may not play it (1 µs would). A block's timestamp is an int16 relative to its cluster's,
+so a cluster spans at most 0.32 s (about 10 frames at 30 fps; clusters and cue points
+are written without an extra system call). Duration is the span of this file's own frames
+plus one frame.
 
 Crash safety: every frame is complete in the file once ``write_frame`` returns, so a
 SIGKILL loses nothing that was written. (Direct I/O puts the bytes on the device at once,
@@ -45,15 +56,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from mmrec.store.payload import ALIGN, HEAD, TAIL, Bytes, region
+
+if TYPE_CHECKING:
+    from mmrec.store.mkvread import SegmentLayout
 
 # Element IDs (with their marker bits, as they appear in the file).
 EBML: Final = 0x1A45DFA3
@@ -74,6 +89,7 @@ TRACK_ENTRY: Final = 0xAE
 TRACK_NUMBER: Final = 0xD7
 TRACK_UID: Final = 0x73C5
 TRACK_TYPE: Final = 0x83
+DEFAULT_DURATION: Final = 0x23E383
 FLAG_LACING: Final = 0x9C
 CODEC_ID: Final = 0x86
 NAME: Final = 0x536E
@@ -99,7 +115,9 @@ VOID: Final = 0xEC
 
 UNKNOWN_SIZE: Final = b"\x01\xff\xff\xff\xff\xff\xff\xff"  # 8-byte vint, all ones
 SEEK_HEAD_ROOM: Final = 200  # bytes reserved for the SeekHead written at close
-CLUSTER_MAX_MS: Final = 1000  # a new cluster (and cue point) at least every second
+NS: Final = 1_000_000_000
+TICK_NS: Final = 10_000  # TimestampScale: the pts unit
+CLUSTER_MAX_TICKS: Final = 32_767  # a block's int16 timestamp relative to its cluster
 
 
 def id_bytes(eid: int) -> bytes:
@@ -146,10 +164,11 @@ def ebml_header() -> bytes:
     )
 
 
-def block_header(rel_ms: int, size: int) -> bytes:
-    """SimpleBlock header for track 1, keyframe, ``size`` bytes of frame data."""
+def block_header(rel: int, size: int) -> bytes:
+    """SimpleBlock header for track 1, keyframe, ``size`` bytes of frame data, ``rel``
+    ticks after its cluster's timestamp."""
     # ID, 4-byte size, track number 1 (vint 0x81), int16 relative timestamp, flags.
-    return b"\xa3" + vint(size + 4, 4) + b"\x81" + struct.pack(">hB", rel_ms, 0x80)
+    return b"\xa3" + vint(size + 4, 4) + b"\x81" + struct.pack(">hB", rel, 0x80)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +180,13 @@ class TrackInfo:
     timecode: str | None = None
     app: str = "mmrec"
     uid: int = 1
+    tick_ns: int = TICK_NS  # TimestampScale: ns per pts unit
+    frame_ns: int | None = None  # DefaultDuration: the camera's nominal frame period
 
 
 class SegmentFile:
-    """One Matroska segment file of MJPEG frames, being written (pts in ms, increasing)."""
+    """One Matroska segment file of MJPEG frames, being written (pts in ``track.tick_ns``
+    units, increasing)."""
 
     def __init__(self, path: str, track: TrackInfo, *, direct: bool = False) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -181,15 +203,7 @@ class SegmentFile:
                     raise
         if self._fd < 0:
             self._fd = os.open(path, flags, 0o644)
-        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
-        self.staged = 0  # frames that had to be copied into aligned memory first
-        self._cluster_at = -1  # file offset of the open cluster's size field
-        self._cluster_ms = 0
-        self._patches: list[tuple[int, bytes]] = []  # (offset, bytes) written at close
-        self._cues: list[tuple[int, int]] = []  # (cluster timestamp ms, cluster position)
-        self._first_ms: int | None = None
-        self._last_ms: int | None = None
-        self.frames = 0
+        self._init_state(track.tick_ns, track.frame_ns)
         try:
             self._pos = 0
             head = bytearray(ebml_header() + id_bytes(SEGMENT))
@@ -199,7 +213,7 @@ class SegmentFile:
             head += void(SEEK_HEAD_ROOM)
             self._info_at = len(head) - self._data0
             info, duration_at = self._info(track)
-            self._duration_at = len(head) + duration_at
+            self._duration_at: int | None = len(head) + duration_at
             head += info
             self._tracks_at = len(head) - self._data0
             head += self._tracks(track)
@@ -212,17 +226,85 @@ class SegmentFile:
             os.close(self._fd)
             raise
 
+    def _init_state(self, tick_ns: int, frame_ns: int | None) -> None:
+        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
+        self.staged = 0  # frames that had to be copied into aligned memory first
+        self._cluster_at = -1  # file offset of the open cluster's size field
+        self._cluster_pts = 0
+        # a new cluster (and cue point) at least every second, and before a block's
+        # relative timestamp would overflow its int16
+        self._cluster_span = min(CLUSTER_MAX_TICKS, NS // tick_ns)
+        self._frame_ticks = frame_ns / tick_ns if frame_ns else None
+        self._patches: list[tuple[int, bytes]] = []  # (offset, bytes) written at close
+        self._cues: list[tuple[int, int]] = []  # (cluster timestamp, cluster position)
+        self._first: int | None = None
+        self._last: int | None = None
+        self.frames = 0
+
+    @classmethod
+    def resume(cls, path: str, layout: SegmentLayout) -> SegmentFile:
+        """The file at ``path``, left unfinished (a kill, a power cut), ready for
+        :meth:`close` to finish it as if this writer had never stopped.
+
+        ``layout`` is what :func:`mmrec.store.mkvread.scan` read from it. Nothing before
+        ``layout.valid_end`` is changed except the fields close() patches; what follows
+        it (a frame cut short, a zero-filled tail) is kept, wrapped in a Void element.
+        """
+        self = cls.__new__(cls)
+        self.path = path
+        self.direct = False
+        self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            self._init_state(layout.timestamp_scale, None)
+            self._segment_size_at = layout.segment_size_at
+            self._data0 = layout.data0
+            self._info_at = layout.info_at
+            self._tracks_at = layout.tracks_at
+            self._tags_at = layout.tags_at
+            self._duration_at = layout.duration_at
+            self._pos = layout.file_size
+            tail = layout.file_size - layout.valid_end
+            if tail:
+                # one byte cannot be a Void: the Void then reaches one byte past the end
+                os.pwrite(self._fd, void(max(2, tail)), layout.valid_end)
+                self._pos = layout.valid_end + max(2, tail)
+            os.lseek(self._fd, self._pos, os.SEEK_SET)  # close() appends from here
+            clusters = layout.clusters
+            for c, nxt in itertools.pairwise(clusters):
+                if c.unknown:
+                    self._patches.append((c.size_at, vint(nxt.at - (c.size_at + 8), 8)))
+            if clusters and clusters[-1].unknown:
+                self._cluster_at = clusters[-1].size_at
+            self._cues = [(c.timestamp or 0, c.at - self._data0) for c in clusters]
+            if layout.blocks:
+                self._first = layout.blocks[0].pts
+                self._last = layout.blocks[-1].pts
+            self.frames = len(layout.blocks)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        return self
+
     # -- public -------------------------------------------------------------------------
 
-    def write_frame(self, pts_ms: int, data: Bytes) -> None:
-        """Append one JPEG at ``pts_ms`` in one write (a new cluster's header included)."""
+    def sync(self) -> None:
+        """Make what was written durable, the file's length included (direct writes put
+        the bytes on the device, but the length is metadata: only this commits it)."""
+        os.fdatasync(self._fd)
+
+    def unlinked(self) -> bool:
+        """True if the file was deleted while open (its folder removed under the writer)."""
+        return os.fstat(self._fd).st_nlink == 0
+
+    def write_frame(self, pts: int, data: Bytes) -> None:
+        """Append one JPEG at ``pts`` in one write (a new cluster's header included)."""
         cluster = b""
-        if self._cluster_at < 0 or pts_ms - self._cluster_ms >= CLUSTER_MAX_MS:
-            cluster = id_bytes(CLUSTER) + UNKNOWN_SIZE + element(TIMESTAMP, uint(pts_ms))
-            cluster_ms = pts_ms
+        if self._cluster_at < 0 or pts - self._cluster_pts > self._cluster_span:
+            cluster = id_bytes(CLUSTER) + UNKNOWN_SIZE + element(TIMESTAMP, uint(pts))
+            cluster_pts = pts
         else:
-            cluster_ms = self._cluster_ms
-        pre = cluster + block_header(pts_ms - cluster_ms, len(data))
+            cluster_pts = self._cluster_pts
+        pre = cluster + block_header(pts - cluster_pts, len(data))
         lead = HEAD - len(pre) if self.direct else 0  # a Void before the headers
         at = self._pos + lead  # where the new cluster starts, if any
         if self.direct:
@@ -232,16 +314,17 @@ class SegmentFile:
         # The bookkeeping follows a write that succeeded (a failed one left _pos as it was).
         if cluster:
             self._end_cluster(at)
-            self._cues.append((pts_ms, at - self._data0))
+            self._cues.append((pts, at - self._data0))
             self._cluster_at = at + len(id_bytes(CLUSTER))
-            self._cluster_ms = cluster_ms
-        if self._first_ms is None:
-            self._first_ms = pts_ms
-        self._last_ms = pts_ms
+            self._cluster_pts = cluster_pts
+        if self._first is None:
+            self._first = pts
+        self._last = pts
         self.frames += 1
 
-    def close(self) -> None:
-        """Patch sizes, write Cues, SeekHead and Duration; the file is then complete."""
+    def close(self, *, sync: bool = False) -> None:
+        """Patch sizes, write Cues, SeekHead and Duration; the file is then complete (and
+        durable with ``sync``)."""
         if self._fd < 0:
             return
         try:
@@ -270,15 +353,21 @@ class SegmentFile:
             if room == 1 or room < 0:  # cannot happen with 4 entries; keep the Void then
                 seek, room = b"", SEEK_HEAD_ROOM
             os.pwrite(self._fd, seek + (void(room) if room else b""), self._data0)
-            # Duration: last frame's pts + one frame interval (the mean so far).
-            if self._first_ms is not None and self._last_ms is not None:
-                step = (self._last_ms - self._first_ms) / max(1, self.frames - 1)
-                duration = self._last_ms + (step if self.frames > 1 else 0.0)
+            # Duration: this file's own frames, the first to the end of the last (one
+            # nominal frame, else the mean interval). Not the last pts: a later segment
+            # starts far from 0, and readers take Duration as the file's length.
+            if self._duration_at is not None and self._first is not None and self._last is not None:
+                step = self._frame_ticks or (
+                    (self._last - self._first) / (self.frames - 1) if self.frames > 1 else 0.0
+                )
+                duration = self._last - self._first + step
                 os.pwrite(
                     self._fd,
                     element(DURATION, struct.pack(">d", float(duration))),
                     self._duration_at,
                 )
+            if sync:
+                os.fdatasync(self._fd)
         finally:
             os.close(self._fd)
             self._fd = -1
@@ -289,7 +378,7 @@ class SegmentFile:
     def _info(track: TrackInfo) -> tuple[bytes, int]:
         """The Info element, and where in it the Duration goes at close."""
         payload = (
-            element(TIMESTAMP_SCALE, uint(1_000_000))
+            element(TIMESTAMP_SCALE, uint(track.tick_ns))
             + element(MUXING_APP, track.app.encode())
             + element(WRITING_APP, track.app.encode())
             + element(SEGMENT_UID, os.urandom(16))
@@ -309,6 +398,7 @@ class SegmentFile:
             + element(TRACK_TYPE, uint(1))
             + element(FLAG_LACING, uint(0))
             + element(CODEC_ID, b"V_MJPEG")
+            + (element(DEFAULT_DURATION, uint(track.frame_ns)) if track.frame_ns else b"")
             + (element(NAME, track.name.encode()) if track.name else b"")
             + element(VIDEO, video)
         )
@@ -329,13 +419,13 @@ class SegmentFile:
         points = b"".join(
             element(
                 CUE_POINT,
-                element(CUE_TIME, uint(ms))
+                element(CUE_TIME, uint(t))
                 + element(
                     CUE_TRACK_POSITIONS,
                     element(CUE_TRACK, uint(1)) + element(CUE_CLUSTER_POSITION, uint(pos)),
                 ),
             )
-            for ms, pos in self._cues
+            for t, pos in self._cues
         )
         return element(CUES, points)
 

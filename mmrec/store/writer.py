@@ -11,8 +11,10 @@ when it has that many (the disk cannot keep up), its *incoming* frame is dropped
 counted (``dropped``); frames already queued keep their order and other cameras' frames
 are not affected.
 
-One module (~500 lines) because the pool's scheduling and the camera writers' queues
-are one hand-over protocol (who holds a camera, when it goes back in line).
+One module because the pool's scheduling and the camera writers' queues are one
+hand-over protocol (who holds a camera, when it goes back in line). What happens in the
+files (segments, index, relay folders, failures and their recovery) is
+:mod:`mmrec.store.files`.
 
 Invariants:
 - JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.store.mkv`) writes each
@@ -20,15 +22,22 @@ Invariants:
   ``O_DIRECT`` write from the memory the parser copied the frame into, past the page
   cache; else one ``writev`` of the block header and the frame's bytes. ``muxer="pyav"``
   uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
-- pts are strictly increasing per camera across segments (bumped by one tick when two
-  frames would share a millisecond, counted in ``pts_bumps``).
+- pts are the frames' take times rounded to the take's tick (10 µs), strictly increasing
+  per camera across segments (bumped by one tick when two frames would share one,
+  counted in ``pts_bumps``).
+- Each segment carries the timecode of its own first frame (``timecode``, given by the
+  take: the time of day at the camera's rate), so a segment converted on its own lands at
+  its place.
 - Crash safety: with the default muxer every frame is on the device (direct I/O) or in the
-  OS (buffered) when its write returns,
-  so a SIGKILL loses only frames still queued; PyAV runs with ``flush_packets=1`` and
-  loses at most about one more (the cluster it keeps open).
+  OS (buffered) when its write returns, so a SIGKILL loses only frames still queued; PyAV
+  runs with ``flush_packets=1`` and loses at most about one more (the cluster it keeps
+  open). Power cuts: the pool's timer asks every camera with unsynced writes for a sync
+  (``fdatasync`` of segment, then index) within ``sync_interval``, run in the writer
+  thread like a frame, so the last ``sync_interval`` is all a power cut can lose.
 - A new segment starts when the JPEG size changes and when ``segment_ns`` has passed.
-- A camera whose file fails (disk full, permissions) stops writing, says why in
-  ``error``, and counts later frames as dropped; other cameras go on.
+- A camera whose files fail (disk full, I/O error, folder removed) says so in its state,
+  counts the frames it loses and resumes by itself (:mod:`mmrec.store.files`); other
+  cameras go on.
 """
 
 from __future__ import annotations
@@ -37,35 +46,26 @@ import asyncio
 import contextlib
 import os
 import queue
-import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final
 
-import av
-
-from mmrec import __version__
-from mmrec.errors import ExceptionMap, RecordingError, map_exceptions, translate
-from mmrec.store.mkv import SegmentFile, TrackInfo
+from mmrec.store.files import CameraFiles, write_all
+from mmrec.store.health import WriteChange, WriteState
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TIME_BASE, segment_name
-from mmrec.wire import jpeg
+from mmrec.store.take import PROBE_COLUMNS, PROBES
 
-NS_PER_TICK: Final = 1_000_000  # TIME_BASE is 1/1000 s
-_CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
-
+DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most
+CHECK_NS: Final = 1_000_000_000  # files checked (deleted under us?) at least this often
 
 GROW_AFTER_NS: Final = 100_000_000  # a camera waiting this long for a thread: add one
 BATCH: Final = 4  # frames a thread writes for one camera before serving the next
-
-# What the file side can raise, and what it becomes (mmrec.errors.map_exceptions).
-_WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
-_WRITE_ERRORS: Final[ExceptionMap] = {_WRITE_FAILURES: RecordingError}
 
 
 class WriterPool:
@@ -93,10 +93,17 @@ class WriterPool:
         name: str = "writer",
         *,
         clock: Callable[[], int] = time.monotonic_ns,
+        sync_interval: float = DEFAULT_SYNC_INTERVAL,
     ) -> None:
         if threads < 1:
             raise ValueError("a writer pool needs at least one thread")
+        if sync_interval < 0:
+            raise ValueError("sync_interval must be 0 (off) or positive")
         self._clock = clock
+        self.sync_interval_ns = int(sync_interval * 1e9)
+        self._writers: set[CameraWriter] = set()
+        self._timer_stop = threading.Event()
+        self._timer: threading.Thread | None = None
         self._max = threads
         self._name = name
         self._ready: queue.SimpleQueue[tuple[CameraWriter, int] | None] = queue.SimpleQueue()
@@ -107,6 +114,33 @@ class WriterPool:
         self._soon: list[tuple[CameraWriter, int]] = []  # from the loop, not yet handed over
         self._soon_lock = threading.Lock()
         self._add_thread()
+
+    def _register(self, writer: CameraWriter) -> None:
+        with self._lock:
+            self._writers.add(writer)
+            if self._timer is None and not self._shut:
+                self._timer = threading.Thread(
+                    target=self._sync_timer, name=f"{self._name}-sync", daemon=True
+                )
+                self._timer.start()
+
+    def _unregister(self, writer: CameraWriter) -> None:
+        with self._lock:
+            self._writers.discard(writer)
+
+    def _sync_timer(self) -> None:
+        """Every quarter interval (at most 250 ms), ask the cameras whose writes waited
+        half an interval for a sync: what was written is durable within ~3/4 interval plus
+        the queue's wait, and a busy camera syncs about once per 1/2-3/4 interval (the
+        cost is in benchmarks/bench_record.py)."""
+        interval = self.sync_interval_ns
+        tick = min(interval // 4, CHECK_NS // 4) if interval else CHECK_NS // 4
+        while not self._timer_stop.wait(tick / 1e9):
+            now = self._clock()
+            with self._lock:
+                writers = list(self._writers)
+            for w in writers:
+                w._sync_due(now, interval)
 
     @property
     def threads(self) -> int:
@@ -163,6 +197,7 @@ class WriterPool:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the threads after the work already queued (close the writers first)."""
+        self._timer_stop.set()
         with self._lock:
             self._shut = True
             threads = list(self._threads)
@@ -185,6 +220,7 @@ class WriterPool:
                 writer._drain()
             except Exception as exc:  # never let one camera's bug stop the shared thread
                 writer._error = f"camera {writer.camera!r}: writer error: {exc!r}"
+                writer._closing = True
                 writer._closed.set()
 
 
@@ -196,103 +232,54 @@ class Frame:
     time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
     arrival_ns: int  # arrival on the take timeline
     device_ts: str | None  # X-Timestamp as received
+    conn: int = 0  # the connection that brought it
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One ``/status`` clock probe, on the take timeline: written to ``probes.csv`` by the
+    camera's writer thread, in order with its frames (a few a second: no I/O on the loop)."""
+
+    t0_ns: int
+    device_ns: int
+    t1_ns: int
 
 
 @dataclass(frozen=True, slots=True)
 class WriterStats:
     frames: int
     bytes: int
-    dropped: int
+    dropped: int  # received and not written, for any reason (lost_causes says which)
     queued: int
-    segments: tuple[str, ...]  # paths relative to the take folder
+    segments: tuple[str, ...]  # relative to the take folder; absolute in a relay folder
     width: int | None
     height: int | None
     first_pts: int | None
     last_pts: int | None
     pts_bumps: int
     not_jpeg: int
-    error: str | None
-    bad_size: int = 0  # written as received, though their header claims an absurd size
+    error: str | None  # the current failure in words (None while writing)
     direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
-
-
-class _Segment(Protocol):
-    direct: bool
-
-    def write(self, pts_ms: int, data: Bytes) -> None: ...
-    def close(self) -> None: ...
-
-
-class _MkvSegment:
-    def __init__(
-        self,
-        path: str,
-        size: tuple[int, int],
-        camera: str,
-        meta: dict[str, str],
-        direct: bool,
-    ) -> None:
-        self._w = SegmentFile(
-            path,
-            TrackInfo(
-                size[0],
-                size[1],
-                name=camera,
-                title=meta.get("title", camera),
-                timecode=meta.get("timecode"),
-                app=f"mmrec {__version__}",
-            ),
-            direct=direct,
-        )
-        self.direct = self._w.direct
-
-    def write(self, pts_ms: int, data: Bytes) -> None:
-        self._w.write_frame(pts_ms, data)
-        self.direct = self._w.direct
-
-    def close(self) -> None:
-        self._w.close()
-
-
-class _PyAVSegment:
-    direct = False  # libavformat writes through the page cache
-
-    def __init__(
-        self,
-        path: str,
-        size: tuple[int, int],
-        camera: str,
-        meta: dict[str, str],
-        direct: bool,
-    ) -> None:
-        self._c: Any = av.open(path, "w", format="matroska", options={"flush_packets": "1"})
-        for key, value in meta.items():
-            self._c.metadata[key] = value
-        self._s: Any = self._c.add_mux_stream("mjpeg", width=size[0], height=size[1])
-        self._s.time_base = TIME_BASE
-        self._s.metadata["title"] = camera
-
-    def write(self, pts_ms: int, data: Bytes) -> None:
-        packet = av.Packet(data if isinstance(data, bytes) else bytes(data))
-        packet.stream = self._s
-        packet.time_base = TIME_BASE
-        packet.pts = pts_ms
-        packet.dts = pts_ms
-        packet.is_keyframe = True
-        self._c.mux(packet)
-
-    def close(self) -> None:
-        self._c.close()
-
-
-MUXERS: Final[dict[str, type[_MkvSegment] | type[_PyAVSegment]]] = {
-    "mkv": _MkvSegment,
-    "pyav": _PyAVSegment,
-}
+    state: WriteState = WriteState.IDLE
+    lost: int = 0  # of those, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): a failing WriteState's value, "queue-full" (the disk fell behind),
+    # "closing" (offered after the writer closed)
+    lost_causes: tuple[tuple[str, int], ...] = ()
+    write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
+    index: str = ""  # like segments
+    folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
+    last_failure: str | None = None  # the latest write failure, kept once writing is back
+    probes: int = 0  # rows written to probes.csv
+    bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
 class CameraWriter:
-    """Write one camera's frames into ``take_dir/cam_dir`` from a worker thread."""
+    """Write one camera's frames into ``take_dir/cam_dir`` (and relay folders) from a
+    worker thread; the files side is :class:`mmrec.store.files.CameraFiles`.
+
+    ``timecode`` gives the ``TIMECODE`` of a segment whose first frame is at take time t
+    (ns); without it every segment carries ``metadata["timecode"]``, if any.
+    ``frame_ns`` is the camera's nominal frame period (the files' DefaultDuration)."""
 
     def __init__(
         self,
@@ -306,18 +293,12 @@ class CameraWriter:
         pool: WriterPool | None = None,
         muxer: str = "mkv",
         direct_io: bool = True,
+        relays: Sequence[Path] = (),
+        on_change: Callable[[WriteChange], None] | None = None,
+        timecode: Callable[[int], str] | None = None,
+        frame_ns: int | None = None,
     ) -> None:
-        if muxer not in MUXERS:
-            raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
-        self._muxer = MUXERS[muxer]
-        self._direct_io = direct_io
-        self._io_direct: bool | None = None  # how the last segment was written
         self.camera = camera
-        self._take_dir = take_dir
-        self._cam_dir = cam_dir
-        self._dir = take_dir / cam_dir
-        self._segment_ns = segment_ns
-        self._metadata = dict(metadata or {})
         self._queue_frames = queue_frames
         # Written by one thread each (no lock needed): offered/dropped on the event loop,
         # done/frames/... in the pool thread. Waiting = offered - done.
@@ -326,54 +307,60 @@ class CameraWriter:
         self._closed = threading.Event()
         self._own_pool = pool is None
         self._pool = pool or WriterPool(1, name=f"writer:{camera}")
-        # Frames waiting for a writer thread; ``_scheduled``: this camera is in the pool's
-        # queue or being written (both under ``_lock``).
-        self._pending: deque[Frame | None] = deque()
+        # Frames (and sync requests) waiting for a writer thread; ``_scheduled``: this
+        # camera is in the pool's queue or being written (both under ``_lock``).
+        self._pending: deque[Frame | Probe | _Marker] = deque()
         self._scheduled = False
         self._lock = threading.Lock()
         self._closing = False
-        self._segment: _Segment | None = None
-        self._segments: list[str] = []
-        self._seg_start_ns = 0
-        self._size: tuple[int, int] | None = None
-        self._frames = 0
-        self._bytes = 0
-        self._dropped = 0  # on the loop: refused by offer()
-        self._dropped_late = 0  # in the pool: queued, then the file had failed
-        self._pts_bumps = 0
-        self._not_jpeg = 0
-        self._bad_size = 0
-        self._first_pts: int | None = None
-        self._last_pts: int | None = None
-        self._error: str | None = None
-        # index.csv: one row per frame, written with one system call as soon as the
-        # frame is (no Python file object and csv module in the hot path).
-        self._index_fd = -1
-        try:
-            with map_exceptions(_WRITE_ERRORS, f"camera {camera!r}: cannot create {self._dir}"):
-                self._dir.mkdir(parents=True, exist_ok=True)
-                self._index_fd = os.open(
-                    self._dir / INDEX, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-                )
-                _write_line(self._index_fd, (",".join(INDEX_COLUMNS) + "\n").encode())
-        except RecordingError:
-            if self._index_fd >= 0:
-                os.close(self._index_fd)
-            raise
+        self._sync_asked = False  # a sync is queued (set by the pool's timer, cleared here)
+        self._queue_full = 0  # on the loop: refused by offer() (the disk fell behind)
+        self._after_close = 0  # on the loop: offered after close()
+        self._error: str | None = None  # a bug in this writer (the files report their own)
+        # probes.csv, in the camera's folder of the first output folder: opened with the
+        # first probe; a failure stops the probes, never the frames (a camera without
+        # probes is refined as one without a /status clock)
+        self._probes_path = Path(take_dir) / cam_dir / PROBES
+        self._probes_fd = -1
+        self._probes = 0
+        self._probes_failed = False
+        self.files = CameraFiles(
+            camera,
+            [take_dir, *relays],
+            cam_dir,
+            segment_ns=segment_ns,
+            metadata=metadata,
+            muxer=muxer,
+            direct_io=direct_io,
+            sync=self._pool.sync_interval_ns > 0,
+            on_change=on_change,
+            timecode=timecode,
+            frame_ns=frame_ns,
+        )
+        self._pool._register(self)
 
     # -- called from the event loop ------------------------------------------------------
 
     def offer(self, frame: Frame) -> bool:
         """Queue a frame for writing; False (and counted) if this camera's queue is full."""
         waiting = self._offered - self._done
-        if self._error is not None or self._closing or waiting >= self._queue_frames:
-            self._dropped += 1
+        if self._closing:
+            self._after_close += 1
+            return False
+        if waiting >= self._queue_frames:
+            self._queue_full += 1
             return False
         self._offered += 1
         self._enqueue(frame)
         return True
 
-    def _enqueue(self, item: Frame | None) -> None:
+    def offer_probe(self, probe: Probe) -> None:
+        """Queue a clock probe for ``probes.csv`` (never refused: a few a second at most,
+        and the refinement needs every one)."""
+        if not self._closing:
+            self._enqueue(probe)
+
+    def _enqueue(self, item: Frame | Probe | _Marker) -> None:
         with self._lock:
             self._pending.append(item)
             if self._scheduled:
@@ -381,27 +368,41 @@ class CameraWriter:
                 pool._check(pool._clock())
                 return
             self._scheduled = True
-        if item is None:
-            self._pool._schedule(self)  # close(): from any thread, at once
-        else:
+        if type(item) is Frame:
             self._pool._schedule_soon(self)
+        else:
+            self._pool._schedule(self)  # close() or a sync: from any thread, at once
 
     def stats(self) -> WriterStats:
+        f = self.files.stats()
         return WriterStats(
-            frames=self._frames,
-            bytes=self._bytes,
-            dropped=self._dropped + self._dropped_late,
+            frames=f.frames,
+            bytes=f.bytes,
+            dropped=self._queue_full + self._after_close + f.lost,
             queued=self._offered - self._done,
-            segments=tuple(self._segments),
-            width=self._size[0] if self._size else None,
-            height=self._size[1] if self._size else None,
-            first_pts=self._first_pts,
-            last_pts=self._last_pts,
-            pts_bumps=self._pts_bumps,
-            not_jpeg=self._not_jpeg,
-            error=self._error,
-            bad_size=self._bad_size,
-            direct_io=self._io_direct,
+            segments=f.segments,
+            width=f.width,
+            height=f.height,
+            first_pts=f.first_pts,
+            last_pts=f.last_pts,
+            pts_bumps=f.pts_bumps,
+            not_jpeg=f.not_jpeg,
+            bad_size=f.bad_size,
+            error=self._error or f.error,
+            direct_io=f.direct_io,
+            state=f.state,
+            lost=f.lost,
+            lost_causes=f.lost_causes
+            + tuple(
+                (cause, n)
+                for cause, n in (("queue-full", self._queue_full), ("closing", self._after_close))
+                if n
+            ),
+            write_gaps=f.write_gaps,
+            index=f.index,
+            folder=f.folder,
+            last_failure=f.last_failure,
+            probes=self._probes,
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -411,11 +412,28 @@ class CameraWriter:
         # Frames the loop scheduled may still wait for its hand-over callback, which a
         # loop blocked in this call (or stopped) would never run: hand them over now.
         self._pool._hand_over()
-        self._enqueue(None)
+        self._enqueue(_Marker.CLOSE)
         if not self._closed.wait(timeout) and self._error is None:
             self._error = f"camera {self.camera!r}: files not finalized within {timeout:g} s"
+        self._pool._unregister(self)
         if self._own_pool:
             self._pool.shutdown(timeout)
+
+    # -- from the pool's sync timer --------------------------------------------------------
+
+    def _sync_due(self, now: int, interval: int) -> None:
+        """Ask for a sync if what was written waited long enough, or the files have not
+        been checked for a second (a folder removed is noticed even with syncing off)."""
+        if self._sync_asked or self._closing:
+            return
+        dirty = self.files.dirty_since
+        if (interval and dirty is not None and now - dirty >= interval // 2) or (
+            dirty is not None and now - self._checked_ns >= CHECK_NS
+        ):
+            self._sync_asked = True
+            self._enqueue(_Marker.SYNC)
+
+    _checked_ns = 0
 
     # -- in the pool's thread ------------------------------------------------------------
 
@@ -434,100 +452,50 @@ class CameraWriter:
                 return
         self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
-    def _handle(self, frame: Frame | None) -> None:
-        if frame is None:
-            self._close_segment()
-            if self._index_fd >= 0:
+    def _handle(self, item: Frame | Probe | _Marker) -> None:
+        if item is _Marker.SYNC:
+            self._sync_asked = False
+            self._checked_ns = self._pool._clock()
+            self.files.sync()
+            return
+        if item is _Marker.CLOSE:
+            self.files.close()
+            if self._probes_fd >= 0:
                 with contextlib.suppress(OSError):
-                    os.close(self._index_fd)
-                self._index_fd = -1
+                    os.close(self._probes_fd)
+                self._probes_fd = -1
             self._closed.set()
             return
+        if isinstance(item, Probe):
+            self._write_probe(item)
+            return
+        assert isinstance(item, Frame)
         try:
-            if self._error is None:
-                self._write(frame)
-            else:
-                self._dropped_late += 1
-        except (RecordingError, *_WRITE_FAILURES) as exc:
-            # the writer thread keeps the cause; the loop reads it from stats()
-            err = translate(exc, _WRITE_ERRORS, f"camera {self.camera!r}: cannot write")
-            self._error = str(err)
-            self._close_segment()
+            self._write(item)
         finally:
             self._done += 1
 
     def _write(self, frame: Frame) -> None:
-        size = jpeg.dimensions(frame.data)
-        if size is None:
-            self._not_jpeg += 1
+        self.files.write(frame.time_ns, frame.arrival_ns, frame.device_ts, frame.data, frame.conn)
+
+    def _write_probe(self, probe: Probe) -> None:
+        """One row of ``probes.csv`` (one ``write``)."""
+        if self._probes_failed:
             return
-        if jpeg.implausible(*size, len(frame.data)) is not None:
-            self._bad_size += 1  # passthrough all the same: the bytes are the camera's
-        if (
-            self._segment is None
-            or size != self._size
-            or (self._segment_ns and frame.time_ns - self._seg_start_ns >= self._segment_ns)
-        ):
-            self._close_segment()
-            self._open_segment(size, frame.time_ns)
-
-        pts = frame.time_ns // NS_PER_TICK
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-            self._pts_bumps += 1
-        assert self._segment is not None
-        self._segment.write(pts, frame.data)
-        self._io_direct = self._segment.direct
-        ts = frame.device_ts
-        _write_line(
-            self._index_fd,
-            b"%d,%d,%d,%d,%d,%s,%d\n"
-            % (
-                self._frames,
-                len(self._segments) - 1,
-                pts,
-                frame.time_ns,
-                frame.arrival_ns,
-                csv_field(ts) if ts else b"",
-                len(frame.data),
-            ),
-        )
-        if self._first_pts is None:
-            self._first_pts = pts
-        self._last_pts = pts
-        self._frames += 1
-        self._bytes += len(frame.data)
-
-    def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
-        rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
-        with map_exceptions(_WRITE_ERRORS, f"camera {self.camera!r}: cannot open {rel}"):
-            self._segment = self._muxer(
-                str(self._take_dir / rel), size, self.camera, self._metadata, self._direct_io
-            )
-        self._size = size
-        self._seg_start_ns = time_ns
-        self._segments.append(rel)
-
-    def _close_segment(self) -> None:
-        if self._segment is not None:
-            segment, self._segment = self._segment, None
-            with contextlib.suppress(av.FFmpegError, OSError):
-                segment.close()
+        try:
+            if self._probes_fd < 0:
+                self._probes_fd = os.open(
+                    self._probes_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+                )
+                write_all(self._probes_fd, (",".join(PROBE_COLUMNS) + "\n").encode())
+            write_all(self._probes_fd, b"%d,%d,%d\n" % (probe.t0_ns, probe.device_ns, probe.t1_ns))
+            self._probes += 1
+        except OSError:
+            self._probes_failed = True
 
 
-def csv_field(text: str) -> bytes:
-    """``text`` as one CSV field in UTF-8, quoted only when it must be (as ``csv`` does):
-    a header value from the network may hold commas, quotes or stray line ends."""
-    raw = text.encode("utf-8", "replace")
-    if _CSV_SPECIAL.search(raw):
-        return b'"' + raw.replace(b'"', b'""') + b'"'
-    return raw
+class _Marker(Enum):
+    """What a camera's queue holds besides frames."""
 
-
-def _write_line(fd: int, line: bytes) -> None:
-    done = os.write(fd, line)
-    while done < len(line):  # a short write (a signal, a full disk): finish it or raise
-        n = os.write(fd, line[done:])
-        if n <= 0:
-            raise OSError("short write to index.csv")
-        done += n
+    SYNC = "sync"  # make what was written durable (and check the files are still there)
+    CLOSE = "close"  # finalize the files

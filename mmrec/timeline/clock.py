@@ -175,6 +175,9 @@ class ClockModel:
         prev, self._prev_device = self._prev_device, device_ns
         if not self._started:
             self._clear(device_ns, arrival_ns)
+            # Probes sent before the first frame (the burst before each stream) measure the
+            # min delay at once: the very first frame is placed by offset, not by arrival.
+            self._update_min_delay()
             return
         x = float(device_ns - self._x0)
         y = float(arrival_ns - device_ns - self._y0)

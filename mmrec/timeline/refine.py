@@ -56,7 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmrec.timeline.drift import intersect
-from mmrec.timeline.envelope import Envelope, fit_envelopes
+from mmrec.timeline.envelope import BOUNDARY_NS, Envelope, fit_envelopes
 from mmrec.timeline.steps import Cause, split
 
 Source = Literal["device+probe", "device", "arrival"]
@@ -76,6 +76,7 @@ class RefineConfig:
     knot_ns: int = 30_000_000_000  # the offset is piecewise linear between knots...
     window_ns: int = 120_000_000_000  # ...each knot fitted from this much take around it
     drift_span_ns: int = 10_000_000_000  # a fit spanning less borrows the camera's drift
+    short_span_ns: int = 2_000_000_000  # ...which a shorter take fits from this much at least
     max_drift_ppm: float = 300.0
     step_ns: int = 20_000_000  # an envelope jump this large that persists: new segment
     step_window_ns: int = 3_000_000_000  # envelope level compared over this much either side
@@ -277,6 +278,16 @@ def _min_delays(
     cand = (tau[:, None] >= starts[None, :] - cfg.probe_reach_ns) & (
         tau[:, None] <= ends[None, :] + 2_000_000_000
     )
+    # A probe sent while a segment's frames were arriving measured that segment: the reach
+    # is for probes outside every segment (the burst before a stream, a gap's edges).
+    nxt = np.append(starts[1:], np.iinfo(np.int64).max)
+    inside = (
+        (tau[:, None] >= starts[None, :])
+        & (tau[:, None] <= ends[None, :])
+        & (tau[:, None] < nxt[None, :] - BOUNDARY_NS)  # may read the next one's clock
+    )
+    within = inside.any(axis=1)
+    cand[within] = inside[within]
     # r = offset measured by the probe − envelope: −min_delay + half the legs' difference
     r = np.full(cand.shape, np.nan)
     for k, s in enumerate(segs):

@@ -87,16 +87,17 @@ def parse_status(body: bytes | str) -> tuple[NodeStatus, list[str]]:
     return NodeStatus(name, model, role, port, device_ns, fps), problems
 
 
-def clean_text(value: str, field: str) -> tuple[str, list[str]]:
-    """Make a node-supplied text value printable and bounded; report what was changed."""
+def clean_text(value: str, field: str, max_len: int = MAX_TEXT) -> tuple[str, list[str]]:
+    """Make a node-supplied text value printable (no control or format characters, so no
+    bidirectional overrides) and at most ``max_len`` long; report what was changed."""
     problems: list[str] = []
     kept = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
     if kept != value:
         problems.append(f"{field} has control characters; removed")
     kept = kept.strip()
-    if len(kept) > MAX_TEXT:
-        problems.append(f"{field} is {len(kept)} characters long; cut to {MAX_TEXT}")
-        kept = kept[:MAX_TEXT]
+    if len(kept) > max_len:
+        problems.append(f"{field} is {len(kept)} characters long; cut to {max_len}")
+        kept = kept[:max_len]
     if any(c in kept for c in "/\\") or kept in {".", ".."} or kept.startswith("."):
         problems.append(f"{field} {kept!r} looks like a path; only its safe form is used on disk")
     return kept, problems

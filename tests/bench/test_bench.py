@@ -10,7 +10,14 @@ import pytest
 
 from mmrec.bench.device import BenchReport, DeviceBench
 from mmrec.bench.plots import write_bench_plots
-from mmrec.commands.bench import config_from_args, merge_targets, report_json, targets_from_args
+from mmrec.commands.bench import (
+    config_from_args,
+    merge_targets,
+    progress_view,
+    report_json,
+    summary_table,
+    targets_from_args,
+)
 from mmrec.errors import ConfigError
 from mmrec.sim.trace import simulate_camera
 from mmrec.sim.wire import format_timestamp
@@ -209,3 +216,56 @@ def test_plots_are_written_as_png(tmp_path: object) -> None:
     for p in paths:
         data = p.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def _lines(renderable: object, width: int) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+def test_progress_bar_and_table_never_share_a_line() -> None:
+    from rich.cells import cell_len
+
+    from mmrec.bench.device import BenchProgress, DeviceProgress
+
+    refused = "cannot connect to 127.0.0.1:9: Connection refused"
+    progress = BenchProgress(
+        3_000 * MS,
+        10_000 * MS,
+        (
+            DeviceProgress("cam-a", "streaming", 90, 29.9, 30.0, 0, 1_200_000, None),
+            DeviceProgress("127.0.0.1:9", "backoff", 0, 0.0, None, None, None, refused),
+        ),
+    )
+    for width in (80, 100, 200):
+        head, bar, header, rule, a, b = _lines(progress_view(progress, width), width)
+        assert head.startswith("bench   3.0 s / 10 s")
+        assert set(bar) <= {"━", "╸", "╺", " "}, bar  # the bar alone on its line
+        assert header.split() == [
+            "device", "state", "fps", "nominal", "frames", "drops", "rtt", "ms", "error",
+        ]  # fmt: skip
+        assert set(rule) == {"─"}
+        assert a.split() == ["cam-a", "streaming", "29.9", "30", "90", "0", "1.2"]
+        assert b.split()[:2] == ["127.0.0.1:9", "backoff"] and "cannot connect" in b
+        assert all(cell_len(line) <= width for line in (head, bar, header, rule, a, b))
+    assert b.endswith(refused)  # at 200 columns, in full
+
+
+def test_summary_is_one_line_per_device_at_80_columns_with_notes_in_full() -> None:
+    lines = _lines(summary_table(_report(), 80), 80)
+    assert all(len(line) <= 80 for line in lines)
+    rate_title, rate_head, _, ok, raw, dead, note_raw, note_dead = lines[:8]
+    assert rate_title.endswith("- rate")
+    assert rate_head.split() == [
+        "device", "state", "fps", "nominal", "Mbit/s", "KB/frame", "drops", "gaps",
+    ]  # fmt: skip
+    assert ok.split()[:3] == ["cam", "ok", "20.00"]
+    assert raw.split()[:2] == ["raw", "ok"] and dead.split()[:2] == ["dead", "unreachable"]
+    assert note_raw == "  raw: nominal from estimated; latency not measurable"
+    assert note_dead == "  dead: refused"
+    timing_title, timing_head, _, *timing = lines[8:]
+    assert timing_title.endswith("- timing (ms)") and len(timing) == 3
+    assert timing_head.split()[:3] == ["device", "interval", "p50/95/99"]

@@ -9,8 +9,8 @@ a rendered picture can be traced back to the recorded frame it shows.
 - ffprobe: constant rate (``r_frame_rate`` = ``avg_frame_rate``), same frame count and
   start timecode for every camera, colour tagged;
 - PyAV demux: every MOV packet is byte for byte a recorded JPEG or the filler, slot k shows
-  the frame captured at or just before instant k, and every filler or repeated slot is
-  listed in export.json;
+  the newest frame captured by the end of slot k's frame interval, and every filler or
+  repeated slot is listed in export.json;
 - MLT's ``melt`` renders the exported timeline (its MLT project, written from the same OTIO
   timeline as the FCP XML/FCPXML/EDL): at many instants the frames it shows side by side
   were captured within one frame period of each other;
@@ -179,11 +179,11 @@ def test_every_slot_is_a_recorded_jpeg_unchanged_or_a_listed_filler(
             assert k not in fillers
             i = index.get(hashlib.md5(data).digest())
             assert i is not None, f"{cam['name']}: slot {k} is not a recorded JPEG"
-            instant = start + k * period
-            # the newest frame captured at or before the instant (1 ns: instants are floored)
-            assert rec[i][1] <= instant + 1
-            assert i + 1 == len(rec) or rec[i + 1][1] > instant - 1
-            held = i == prev or instant - rec[i][1] >= period
+            end = start + (k + 1) * period  # slot k is the frame interval [start + k P, end)
+            # the newest frame captured before the end of the slot's interval
+            assert rec[i][1] < end
+            assert i + 1 == len(rec) or rec[i + 1][1] >= end - 1
+            held = i == prev or end - rec[i][1] > period
             assert held == (k in repeats), f"{cam['name']}: slot {k} held={held}, not as listed"
             prev = i
     by_name = {c["name"]: c for c in manifest["cameras"]}
@@ -235,7 +235,7 @@ def test_melt_renders_the_timeline_with_cameras_in_sync(
     assert len(judged) >= 20, f"only {len(judged)} warm instants"
     spreads = []
     for k in judged:
-        instant = start + k * PERIOD_NS
+        instant = start + (k + 1) * PERIOD_NS  # the end of slot k's frame interval
         true = []
         for i, (n, c) in enumerate(zip(names, cams, strict=True)):
             x, y = (i % 2) * 320, (i // 2) * 240
@@ -254,7 +254,7 @@ def test_melt_renders_the_timeline_with_cameras_in_sync(
             # adjacent frames correlate at ~0.99; the one shown at ~0.9999
             assert 1 - second > 10 * (1 - scores[best]), f"{n}: slot {k} is ambiguous"
             t_true = rec[n][best][2]
-            # shown: the frame captured at or just before the instant (clock error aside)
+            # shown: the frame captured in the slot's interval (clock error aside)
             assert instant - PERIOD_NS - ALIGN_TOL_NS <= t_true <= instant + ALIGN_TOL_NS, (
                 f"{n} at slot {k}: captured {(t_true - instant) / 1e6:+.1f} ms from the instant"
             )

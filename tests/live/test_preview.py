@@ -277,3 +277,16 @@ async def test_preview_mkv_lasts_as_long_as_the_clock_ran(tmp_path: Path) -> Non
     ).stdout  # fmt: skip
     # 4 s between the first mosaic and the last one at least; 5 s and a few ms at most
     assert 4.0 <= float(out) <= 5.2
+
+
+def test_a_camera_joining_while_a_tick_decodes_gets_a_tile() -> None:
+    """The tick decodes (off the loop) between choosing tiles and drawing them; a camera
+    that joins meanwhile is laid out for the drawing, not an error that stops the tick."""
+    from mmrec.live.mosaic import Mosaic
+
+    mosaic = Mosaic((320, 180), lambda: 0, 10**9, 2 * 10**9)
+    mosaic.update("A", solid(RED), 0)
+    jobs = mosaic.due(1.0, 10.0, 1.0)
+    mosaic.update("B", solid(BLUE), 0)  # joins while the tick decodes A
+    mosaic.decoded(jobs, [None] * len(jobs))
+    assert [t.name for t in mosaic.tiles(0)] == ["A", "B"]

@@ -22,6 +22,7 @@ from tests.helpers import tj
 
 NS = 1_000_000_000
 TIMECODE = "10:00:00:00"
+PHASE_NS = 5_000_000
 
 
 def level(n: int) -> int:
@@ -54,7 +55,8 @@ def write_take(root: Path, cams: list[Cam], *, state: str = "finished") -> Path:
         for a, b in cam.spans:
             k = 0
             while a + k / cam.fps < b - 1e-9:
-                t = round((a + k / cam.fps) * NS)
+                # captured 5 ms into each frame interval (a phone is never exactly on it)
+                t = round((a + k / cam.fps) * NS) + PHASE_NS
                 frames[cam.name].append((t, grey_jpeg(cam.name, n, *cam.size, t, cam.subsample)))
                 n += 1
                 k += 1

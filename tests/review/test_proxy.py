@@ -73,16 +73,14 @@ def test_each_instant_shows_the_right_source_frame(three: tuple[Path, object]) -
     a = [frame_number(y) for y in y_frames(take / "proxies" / "A.mp4")]
     assert a == list(range(30))
     b = [frame_number(y) for y in y_frames(take / "proxies" / "B.mp4")]
-    # B runs 0.4..1.4 s: NO SIGNAL before it starts; after its last frame (1.333 s) that
-    # frame is held for the gap threshold (0.25 s), then NO SIGNAL.
+    # B runs 0.4..1.4 s: NO SIGNAL before it starts and after its last frame's slot
     assert b[:6] == [None] * 6
     assert b[6:21] == list(range(15))
-    assert b[21:24] == [14] * 3
-    assert b[24:] == [None] * 6
+    assert b[21:] == [None] * 9
     c = [frame_number(y) for y in y_frames(take / "proxies" / "C.mp4")]
     assert c[:9] == list(range(9))  # 0 .. 0.6 s
-    assert c[9:12] == [8] * 3  # held up to the gap threshold
-    assert c[12:21] == [None] * 9  # the rest of the gap is filled with black frames
+    # silent for 0.87 s, longer than the gap (0.25 s): NO SIGNAL throughout, never held
+    assert c[9:21] == [None] * 12
     assert c[21:] == list(range(9, 18))
 
 
@@ -208,10 +206,27 @@ def test_cli_writes_proxies_and_a_summary(
     assert "A.mp4" in capsys.readouterr().out
 
 
-def test_proxy_file_names_never_collide() -> None:
-    from mmrec.review.proxy import _file_names
+def test_a_camera_keeps_its_name_beside_the_take_wide_files(tmp_path: Path) -> None:
+    take = write_take(tmp_path, [Cam("multiview", ((0.0, 0.5),)), Cam("A", ((0.0, 0.5),))])
+    r = make_proxies(take, ProxyOptions(height=96, fps=Fraction(15)))
+    assert [c.path.name for c in r.cameras] == ["multiview.mp4", "A.mp4"]  # as its MOV
+    assert r.multiview is not None and r.multiview.name == "multiview-2.mp4"
 
-    names = _file_names(["multiview", "A_b", "a-b", "contact-sheet", "cam"])
-    assert len(set(names)) == 5
-    assert "multiview" not in names and "contact-sheet" not in names
-    assert names[1:3] == ["A_b", "a-b"] and names[4] == "cam"
+
+def test_proxies_relink_to_the_exported_movs_frame_for_frame(three: tuple[Path, object]) -> None:
+    """Same base names, rate, start timecode and length as `mmrec export`'s MOVs, and in
+    every frame the picture the MOV shows (a filler where the MOV has one)."""
+    from mmrec.export import ExportOptions, export_take
+
+    take, _ = three
+    proxies = make_proxies(
+        take, ProxyOptions(height=120, gap_s=0.25, out=take / "relink", contact_sheet=False)
+    )
+    exported = export_take(take, ExportOptions(hold_s=0.25, formats=("mov",)))
+    assert (proxies.fps, proxies.frames) == (exported.rate, exported.frames) == (15, 30)
+    assert proxies.start_timecode == exported.start_timecode
+    for px, mov in zip(proxies.cameras, exported.cameras, strict=True):
+        assert mov.file is not None and px.path.stem == mov.file.stem
+        assert [frame_number(y) for y in y_frames(px.path)] == [
+            frame_number(y) for y in y_frames(mov.file)
+        ], px.camera

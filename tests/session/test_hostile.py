@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import pytest
 
-from mmrec.commands.record import jpeg_counts
+from mmrec.commands.record_view import jpeg_counts
 from mmrec.ingest.stream import CameraState, IngestConfig
 from mmrec.session.events import EventKind
 from mmrec.session.recorder import Take

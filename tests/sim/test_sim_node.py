@@ -299,6 +299,31 @@ async def test_status_and_events() -> None:
             assert resp.status == 404
 
 
+async def test_command_is_answered_as_json_and_reported_on_events() -> None:
+    cfg = _cfg(device_name="<b>Cam</b> \u202eA")
+    async with _mesh(cfg) as mesh, aiohttp.ClientSession() as http:
+        node = mesh.nodes[0]
+        async with http.get(node.events_url) as events:
+            await events.content.readuntil(b"\n\n")  # the first heartbeat: subscribed
+            async with http.post(node.base_url + "/command", json={"do": "ping"}) as resp:
+                assert resp.status == 200
+                answer = await resp.json()
+            assert answer["ok"] is True and answer["command"] == {"do": "ping"}
+            assert answer["deviceName"] == "<b>Cam</b> \u202eA"  # as the node names itself
+            async with asyncio.timeout(5):
+                while True:
+                    block = (await events.content.readuntil(b"\n\n")).decode()
+                    if block.startswith("event: command"):
+                        break
+            data = json.loads(block.split("data: ", 1)[1])
+            assert data["command"] == {"do": "ping"} and data["from"] == "127.0.0.1"
+        async with http.post(node.base_url + "/command", data=b"[1, 2") as resp:
+            assert resp.status == 400 and (await resp.json())["ok"] is False
+        async with http.get(node.base_url + "/command") as resp:
+            assert resp.status == 405
+        assert list(node.commands) == [{"do": "ping"}]
+
+
 async def test_status_keeps_the_connection_alive_for_the_next_request() -> None:
     """HTTP/1.1 /status answers keep the connection (clock probes are timed on an open
     one); a request that asks to close, or HTTP/1.0, gets Connection: close."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,7 +55,8 @@ def _write(
     for i in range(frames):
         data = sim_jpeg("cam-a", i, 1000 + i)
         sent.append(data)
-        w.write_frame(500 + i * 40, _in_aligned(data) if mode == "direct-aligned" else data)
+        # pts in 10 µs ticks: from 0.5 s, every 40 ms
+        w.write_frame(50_000 + i * 4_000, _in_aligned(data) if mode == "direct-aligned" else data)
     if close:
         w.close()
     else:
@@ -78,12 +80,13 @@ def test_frames_read_back_unchanged_with_pts_and_tags(
     path = tmp_path / "a.mkv"
     sent = _write(
         path, 80, mode=mode, o_direct=o_direct
-    )  # 80 frames at 40 ms: spans several 1 s clusters
+    )  # 80 frames at 40 ms: spans several 0.32 s clusters
     packets, meta, duration = _read(path)
     assert [d for _, d in packets] == sent
-    assert [p for p, _ in packets] == [500 + i * 40 for i in range(80)]
+    assert [p for p, _ in packets] == [50_000 + i * 4_000 for i in range(80)]
     assert meta["TIMECODE"] == "11:22:33:04"
-    assert duration == pytest.approx((500 + 79 * 40 + 40) / 1000, abs=0.002)
+    # the file's own frames, from its first (at 0.5 s) to the end of its last
+    assert duration == pytest.approx(80 * 0.040, abs=0.002)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -228,3 +231,23 @@ def test_pad_reaches_a_block_boundary_with_a_valid_void(n: int) -> None:
     assert (n + pad) % payload.ALIGN == 0 and pad != 1
     if pad:
         assert len(mkv.void(pad)) == pad
+
+
+@pytest.mark.parametrize("mode", ["buffered", "direct-bytes"])
+def test_mkvinfo_reads_the_10_us_timestamps(tmp_path: Path, mode: str, o_direct: bool) -> None:
+    """mkvtoolnix, an independent Matroska reader: the time scale, each block's time to
+    the 10 µs, the clusters (at most 0.32 s each: int16 block times) and the duration."""
+    mkvinfo = shutil.which("mkvinfo")
+    assert mkvinfo, "mkvinfo is missing: scripts/bootstrap.sh --dev installs mkvtoolnix"
+    path = tmp_path / "m.mkv"
+    _write(path, 30, mode=mode, o_direct=o_direct)
+    out = subprocess.run(
+        [mkvinfo, "-v", "-z", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Timestamp scale: 10000" in out
+    blocks = re.findall(r"Simple block: key, track number 1, .*, timestamp ([\d:.]+)", out)
+    assert blocks[:2] == ["00:00:00.500000000", "00:00:00.540000000"]
+    assert len(blocks) == 30 and blocks[-1] == "00:00:01.660000000"
+    clusters = re.findall(r"^\|\+ Cluster", out, re.MULTILINE)
+    assert len(clusters) == 4  # 1.2 s of frames: a cluster every 0.32 s at most
+    assert "Duration: 00:00:01.200000000" in out

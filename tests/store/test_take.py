@@ -11,10 +11,13 @@ from mmrec.errors import TakeError
 from mmrec.ingest.stream import CameraState
 from mmrec.store.take import (
     INDEX_COLUMNS,
+    INDEX_COLUMNS_V1,
+    PROBE_COLUMNS,
     CameraEntry,
     Manifest,
     load_manifest,
     read_index,
+    read_probes,
     write_manifest,
 )
 
@@ -50,8 +53,37 @@ def test_a_manifest_that_is_a_folder(tmp_path: Path) -> None:
 
 def test_index_rows_and_a_cut_last_line(tmp_path: Path) -> None:
     path = tmp_path / "index.csv"
-    path.write_text(",".join(INDEX_COLUMNS) + "\n0,0,0,10,12,1.5,100\n1,0,33,33", "utf-8")
+    path.write_text(",".join(INDEX_COLUMNS) + "\n0,0,0,10,12,1.5,100,1\n1,0,33,33", "utf-8")
     assert [r.seq for r in read_index(path)] == [0]
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "conn", "refined"),
+    [
+        (INDEX_COLUMNS_V1, "0,0,0,10,12,1.5,100", None, None),  # a take from before conn
+        (INDEX_COLUMNS, "0,0,0,10,12,1.5,100,3", 3, None),  # as recorded
+        ((*INDEX_COLUMNS, "refined_ns"), "0,0,0,10,12,1.5,100,3,9", 3, 9),  # refined
+        ((*INDEX_COLUMNS, "refined_ns", "later"), "0,0,0,10,12,1.5,100,3,9,x", 3, 9),
+    ],
+)
+def test_old_and_new_index_headers_read(
+    tmp_path: Path, header: tuple[str, ...], line: str, conn: int | None, refined: int | None
+) -> None:
+    path = tmp_path / "index.csv"
+    path.write_text(",".join(header) + "\n" + line + "\n", "utf-8")
+    (row,) = read_index(path)
+    assert (row.time_ns, row.arrival_ns, row.device_ts, row.size) == (10, 12, "1.5", 100)
+    assert (row.conn, row.refined_ns) == (conn, refined)
+    assert row.best_ns == (10 if refined is None else refined)
+
+
+def test_probes_read_back_and_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "probes.csv"
+    path.write_text(",".join(PROBE_COLUMNS) + "\n-5,1700,7\n10,1800,12\n20,1900,2", "utf-8")
+    assert read_probes(path) == [(-5, 1700, 7), (10, 1800, 12)]  # t1 < t0: cut short
+    path.write_text("t0,dev\n1,2,3\n", "utf-8")
+    with pytest.raises(TakeError, match="probe columns"):
+        read_probes(path)
 
 
 def test_a_missing_index_is_for_the_caller_to_judge(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import av
 import pytest
 
-from mmrec.store.take import INDEX, read_index
-from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, WriterPool
+from mmrec.store.take import INDEX, PROBES, read_index, read_probes
+from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, Probe, WriterPool
 from mmrec.wire import jpeg
 from tests.helpers import make_jpeg, sim_jpeg
 
@@ -28,7 +28,7 @@ def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path, muxer:
     for n in range(20):
         data = sim_jpeg("cam-a", n, 1000 + n)
         sent.append(data)
-        # two frames in the same millisecond: pts must still increase
+        # two frames within one tick (10 µs): pts must still increase
         t = 40_000_000 * n if n != 5 else 40_000_000 * 4 + 10
         assert w.offer(Frame(data, t, t, f"{n}.000001"))
     w.close()
@@ -42,7 +42,10 @@ def test_frames_are_written_unchanged_with_increasing_pts(tmp_path: Path, muxer:
     assert st.pts_bumps == 1
     rows = list(read_index(tmp_path / "cam-a" / "index.csv"))
     assert [r.seq for r in rows] == list(range(20))
-    assert [r.pts for r in rows] == pts
+    # the index counts 10 µs ticks, as the mkv muxer's files do; PyAV's count ms
+    ticks = [4000 * n if n != 5 else 16001 for n in range(20)]
+    assert [r.pts for r in rows] == ticks
+    assert pts == (ticks if muxer == "mkv" else [40 * n if n != 5 else 161 for n in range(20)])
     assert rows[3].device_ts == "3.000001"
     assert rows[3].size == len(sent[3])
 
@@ -71,7 +74,7 @@ def test_new_segment_on_resolution_change_and_by_length(tmp_path: Path, muxer: s
 
 
 def test_full_queue_drops_the_incoming_frame_and_counts_it(tmp_path: Path) -> None:
-    w = CameraWriter("cam", tmp_path, "cam", queue_frames=2)
+    w = CameraWriter("cam", tmp_path, "cam")
     data = make_jpeg()
     accepted = sum(w.offer(Frame(data, i * 1_000_000, 0, None)) for i in range(500))
     w.close()
@@ -229,3 +232,22 @@ def test_close_from_a_thread_after_the_loop_stopped_still_writes_everything(
     pool.shutdown()
     st = w.stats()
     assert st.frames == 3 and st.error is None
+
+
+def test_connection_numbers_and_probes_are_written_with_the_frames(tmp_path: Path) -> None:
+    """index.csv keeps each frame's connection; probes.csv each clock probe, in order,
+    from the same writer thread (a probe is never refused and never counts as a frame)."""
+    w = CameraWriter("cam", tmp_path, "cam")
+    w.offer_probe(Probe(-3_000_000_000, 1_764_067_200_000_000_000, -2_999_000_000))
+    for n in range(4):
+        w.offer_probe(Probe(n * 10, 1_764_067_200_000_000_000 + n, n * 10 + 4))
+        w.offer(Frame(make_jpeg(), n * 40_000_000, n * 40_000_000, None, conn=1 + n // 2))
+    w.close()
+    st = w.stats()
+    assert (st.frames, st.dropped, st.probes) == (4, 0, 5)
+    rows = list(read_index(tmp_path / "cam" / INDEX))
+    assert [r.conn for r in rows] == [1, 1, 2, 2]
+    assert all(r.refined_ns is None and r.best_ns == r.time_ns for r in rows)
+    probes = read_probes(tmp_path / "cam" / PROBES)
+    assert probes[0] == (-3_000_000_000, 1_764_067_200_000_000_000, -2_999_000_000)
+    assert probes[1:] == [(n * 10, 1_764_067_200_000_000_000 + n, n * 10 + 4) for n in range(4)]

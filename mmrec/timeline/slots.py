@@ -1,9 +1,11 @@
 """What each camera shows in each slot of the grid (pure; the one place that decides).
 
-Slot k shows the camera's newest frame captured at or before the slot's instant. It is:
+The export's MOVs and the proxies both follow it, so a proxy shows in every slot the
+frame its original shows. Slot k shows the camera's newest frame captured by the end of
+the slot's frame interval (``grid.instant(k)``). It is:
 
-- ``FRESH`` when that frame was captured within one period before the instant and was not
-  shown in the slot before (the normal case);
+- ``FRESH`` when that frame was captured within the slot's interval (within one period
+  before its end) and was not shown in the slot before (the normal case);
 - ``REPEAT`` when the picture is one already shown, or older than one period: the camera
   sent nothing newer (a dropped frame, a camera slower than the export rate), so the
   picture is held across the silence, if that lasts at most ``hold_ns``;
@@ -21,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mmrec.export.grid import FrameGrid
+from mmrec.timeline.grid import FrameGrid
 
 FILLER_SLOT = -1
 

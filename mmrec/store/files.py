@@ -1,0 +1,482 @@
+"""One camera's files in a take: its segments and index, in one or more output folders,
+made durable on a schedule, and kept going through what a disk does to them.
+
+:class:`CameraFiles` runs in a writer thread (:mod:`mmrec.store.writer` hands it one frame
+at a time, in order). It owns the camera's ``index.csv`` (one ``write`` per row) and the
+open segment (``seg-NNNN.mkv``, numbered per camera across every folder).
+
+When the disk says no, a camera never stops for good (it did, before: one error and it
+wrote nothing more for the rest of the take):
+
+- The failure becomes the camera's :class:`~mmrec.store.health.WriteState` (the
+  bookkeeping is :mod:`mmrec.store.health`; ``disk-full`` for ENOSPC/EDQUOT,
+  ``folder-gone`` when its files were deleted or the folder is gone or read-only,
+  ``io-error`` for the rest), with the cause in words, reported at once through
+  ``on_change``. Frames that arrive meanwhile are lost, counted per cause, and the span
+  without frames on disk is a write gap (take timeline, with its cause).
+- Every ``RETRY_NS`` a frame is tried again, after a ``statvfs`` says it fits (a full disk
+  costs one system call per retry, and no empty files). Writing resumes in the same
+  segment where it is intact, else in a new one: within ~``RETRY_NS`` of space coming back.
+- Output folders after the first (relay folders) continue the take when one is full or
+  gone: a new segment there, and the index, copied whole, goes on there (so one
+  ``index.csv`` always holds every row; the old one stays where it was: nothing is ever
+  deleted). A folder is only re-created on the disk it was made on (a disk that was
+  unmounted leaves an empty mount point that must not fill up instead).
+- A file deleted under the writer is noticed at the next :meth:`check` (``nlink == 0``),
+  which the pool schedules at least every second.
+
+Durability: :meth:`sync` (``fdatasync`` of the segment, then of the index, so an index row
+is never durable before the frame it describes) runs from the writer thread, scheduled by
+the pool every ``sync_interval``; never on the event loop.
+
+Paths that leave this module (``segments``, ``index``) are relative to the first folder's
+take directory for files in it, and absolute for files in a relay folder, so a reader joins
+them to the take folder either way (:func:`mmrec.store.take.resolve`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import av
+
+from mmrec.errors import describe
+from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
+from mmrec.store.muxers import MUXERS, Segment
+from mmrec.store.payload import Bytes
+from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, segment_name
+from mmrec.wire import jpeg
+
+HALF_TICK: Final = TICK_NS // 2
+SPARE_BYTES: Final = 1 << 20  # free space a retry wants beyond the frame (index, metadata)
+_CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
+# What the file side can raise: the OS, libavformat (the pyav muxer), and ValueError from
+# a muxer handed something it cannot take.
+WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
+
+
+@dataclass(frozen=True, slots=True)
+class FileStats:
+    """What a camera's files hold, and how writing goes (plain values, any thread)."""
+
+    frames: int
+    bytes: int
+    segments: tuple[str, ...]
+    index: str
+    width: int | None
+    height: int | None
+    first_pts: int | None
+    last_pts: int | None
+    pts_bumps: int
+    not_jpeg: int
+    state: WriteState
+    error: str | None  # the current failure in words; None while writing
+    lost: int  # frames received but not written (disk full, I/O error, folder gone)
+    lost_causes: tuple[tuple[str, int], ...]  # (state value, frames) per cause
+    write_gaps: tuple[tuple[int, int, str], ...]  # (from_ns, to_ns, cause), take timeline
+    folder: int  # which output folder it writes to (0: the first)
+    direct_io: bool | None
+    last_failure: str | None = None  # the latest failure in words, kept once writing is back
+    bad_size: int = 0  # written as received, though their header claims an absurd size
+
+
+class CameraFiles:
+    """A camera's segments and index across the take's output folders (one writer thread
+    at a time; see the module docstring). ``folders`` are the take's directories, the
+    first one's paths relative, relay folders' absolute."""
+
+    def __init__(
+        self,
+        camera: str,
+        folders: Sequence[Path],
+        cam_dir: str,
+        *,
+        segment_ns: int = 0,
+        metadata: dict[str, str] | None = None,
+        muxer: str = "mkv",
+        direct_io: bool = True,
+        sync: bool = True,
+        on_change: Callable[[WriteChange], None] | None = None,
+        timecode: Callable[[int], str] | None = None,
+        frame_ns: int | None = None,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        if muxer not in MUXERS:
+            raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
+        if not folders:
+            raise ValueError("a camera needs at least one output folder")
+        self.camera = camera
+        self._muxer = MUXERS[muxer]
+        self._direct_io = direct_io
+        self._sync = sync
+        self._clock = clock
+        self._folders = [Path(f) for f in folders]
+        self._devices = [_device(f) for f in self._folders]
+        self._cam_dir = cam_dir
+        self._segment_ns = segment_ns
+        self._metadata = dict(metadata or {})
+        # a segment's TIMECODE: that of its own first frame (take time ns -> timecode)
+        self._timecode = timecode
+        self._frame_ns = frame_ns  # the camera's nominal frame period (DefaultDuration)
+        self._folder = 0
+        self._index_fd = -1
+        self._index_size = 0  # bytes of whole rows in it: a row cut short is cut back to this
+        self._pending_rows = bytearray()  # rows the index refused (disk full); written first
+        self._segment: Segment | None = None
+        self._segments: list[str] = []
+        self._seg_start_ns = 0
+        self._size: tuple[int, int] | None = None
+        self._io_direct: bool | None = None
+        self.frames = 0
+        self.bytes = 0
+        self._pts_bumps = 0
+        self._not_jpeg = 0
+        self._bad_size = 0
+        self._first_pts: int | None = None
+        self._last_pts: int | None = None
+        self.health = WriteHealth(camera, clock, on_change)
+        self.dirty_since: int | None = None  # first write not yet made durable (monotonic)
+        try:
+            self._open_index(0, copy_from=None)
+        except WRITE_FAILURES as exc:
+            self._failed(exc, "cannot create its folder and index")
+
+    # -- what the writer calls ------------------------------------------------------------
+
+    def write(
+        self, time_ns: int, arrival_ns: int, device_ts: str | None, data: Bytes, conn: int = 0
+    ) -> None:
+        """Write one frame (or count it lost: see the module docstring)."""
+        size = jpeg.dimensions(data)
+        if size is None:
+            self._not_jpeg += 1
+            return
+        health = self.health
+        if health.state.failing and (not health.retry_due() or not self._recover(len(data))):
+            health.lose(time_ns)
+            return
+        try:
+            self._write(size, time_ns, arrival_ns, device_ts, data, conn)
+        except WRITE_FAILURES as exc:  # the frame is not in the file
+            # A relay folder may take it at once (the first one just filled up): then the
+            # move is the news, not the failure.
+            self._failed(exc, "cannot write", announce=False)
+            if self._recover(len(data), relay_only=True):
+                try:
+                    self._write(size, time_ns, arrival_ns, device_ts, data, conn)
+                    return
+                except WRITE_FAILURES as again:
+                    self._failed(again, "cannot write")
+            health.announce()
+            health.lose(time_ns)
+
+    def sync(self) -> None:
+        """Make everything written so far durable: segment data first, then the index rows
+        that describe them. Also notices files deleted under the writer."""
+        self.check()
+        if not self._sync or self.health.state.failing:
+            self.dirty_since = None
+            return
+        try:
+            if self._segment is not None:
+                self._segment.sync()
+            if self._index_fd >= 0:
+                os.fdatasync(self._index_fd)
+        except WRITE_FAILURES as exc:
+            # With buffered writes a full disk may only show here (delayed allocation).
+            self._failed(exc, "cannot make its files durable (fdatasync)")
+        self.dirty_since = None
+
+    def check(self) -> None:
+        """Notice that the camera's files were deleted (their folder removed mid-take)."""
+        if self.health.state.failing or self.health.state == WriteState.CLOSED:
+            return
+        try:
+            gone = (self._segment is not None and self._segment.unlinked()) or (
+                self._index_fd >= 0 and os.fstat(self._index_fd).st_nlink == 0
+            )
+        except OSError as exc:
+            self._failed(exc, "cannot check its files")
+            return
+        if gone:
+            where = self._folders[self._folder] / self._cam_dir
+            self._close_segment()
+            self.health.fail(
+                WriteState.GONE,
+                f"camera {self.camera!r}: its files in {where} were deleted while being "
+                "written (frames written to them are gone)",
+            )
+
+    def close(self) -> None:
+        """Finalize the open segment and the index (durable if syncing); idempotent."""
+        self._close_segment()
+        if self._index_fd >= 0:
+            with contextlib.suppress(OSError):
+                self._flush_rows()
+                if self._sync:
+                    os.fdatasync(self._index_fd)
+            with contextlib.suppress(OSError):
+                os.close(self._index_fd)
+            self._index_fd = -1
+        self.health.close()
+
+    def stats(self) -> FileStats:
+        h = self.health.snapshot()
+        return FileStats(
+            frames=self.frames,
+            bytes=self.bytes,
+            segments=tuple(self._segments),
+            index=self._path(self._folder, INDEX),
+            width=self._size[0] if self._size else None,
+            height=self._size[1] if self._size else None,
+            first_pts=self._first_pts,
+            last_pts=self._last_pts,
+            pts_bumps=self._pts_bumps,
+            not_jpeg=self._not_jpeg,
+            state=h.state,
+            error=h.error,
+            lost=h.lost,
+            lost_causes=h.lost_causes,
+            write_gaps=h.write_gaps,
+            folder=self._folder,
+            direct_io=self._io_direct,
+            last_failure=h.last_failure,
+            bad_size=self._bad_size,
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        size: tuple[int, int],
+        time_ns: int,
+        arrival_ns: int,
+        device_ts: str | None,
+        data: Bytes,
+        conn: int,
+    ) -> None:
+        if (
+            self._segment is None
+            or size != self._size
+            or (self._segment_ns and time_ns - self._seg_start_ns >= self._segment_ns)
+        ):
+            self._close_segment()
+            self._open_segment(size, time_ns)
+        pts = (time_ns + HALF_TICK) // TICK_NS  # rounded: never early on average
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+            self._pts_bumps += 1
+        assert self._segment is not None
+        self._segment.write(pts, data)
+        self._io_direct = self._segment.direct
+        # The frame is in the segment: it counts as written whatever the index says next.
+        if self._first_pts is None:
+            self._first_pts = pts
+        self._last_pts = pts
+        seq = self.frames
+        self.frames += 1
+        self.bytes += len(data)
+        if jpeg.implausible(*size, len(data)) is not None:
+            self._bad_size += 1  # passthrough all the same: the bytes are the camera's
+        if self.dirty_since is None:
+            self.dirty_since = self._clock()
+        self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))
+        self._append_row(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
+            seq,
+            len(self._segments) - 1,
+            pts,
+            time_ns,
+            arrival_ns,
+            csv_field(device_ts) if device_ts else b"",
+            len(data),
+            conn,
+        ))  # fmt: skip
+
+    def _append_row(self, row: bytes) -> None:
+        """One index row, in one ``write`` (with any rows the index refused before). If the
+        index refuses it (a full disk) the frame is still in its segment: the row waits in
+        memory, written before the next one, and the camera is failing until then."""
+        self._pending_rows += row
+        try:
+            self._flush_rows()
+        except OSError as exc:
+            self._failed(exc, "cannot write its index")
+
+    def _flush_rows(self) -> None:
+        if not self._pending_rows:
+            return
+        rows = bytes(self._pending_rows)
+        try:
+            write_all(self._index_fd, rows)
+        except OSError:
+            # a row cut short by a full disk: cut back to whole rows (ours, just written)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._index_fd, self._index_size)
+                os.lseek(self._index_fd, self._index_size, os.SEEK_SET)
+            raise
+        self._index_size += len(rows)
+        self._pending_rows.clear()
+
+    def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
+        rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
+        path = self._folders[self._folder] / rel
+        meta = self._metadata
+        if self._timecode is not None:
+            meta = {**meta, "timecode": self._timecode(time_ns)}
+        self._segment = self._muxer(
+            str(path), size, self.camera, meta, self._direct_io, self._frame_ns
+        )
+        self._size = size
+        self._seg_start_ns = time_ns
+        self._segments.append(self._path(self._folder, segment_name(len(self._segments))))
+
+    def _close_segment(self) -> None:
+        if self._segment is not None:
+            segment, self._segment = self._segment, None
+            with contextlib.suppress(*WRITE_FAILURES):
+                segment.close(self._sync)
+
+    def _open_index(self, folder: int, copy_from: Path | None) -> None:
+        """Open ``index.csv`` in ``folder`` for appending: a new one (header only), or a
+        copy of ``copy_from`` (the index so far, from the folder being left)."""
+        cam = self._folders[folder] / self._cam_dir
+        if self._devices[folder] is None:  # a folder the caller did not make beforehand
+            cam.mkdir(parents=True, exist_ok=True)
+            self._devices[folder] = _device(self._folders[folder])
+        else:
+            self._make_dir(folder)
+        path = cam / INDEX
+        head = (",".join(INDEX_COLUMNS) + "\n").encode()
+        body = head
+        if copy_from is not None:
+            with contextlib.suppress(OSError):
+                body = copy_from.read_bytes() or head
+        tmp = cam / f"{INDEX}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, body)
+            os.replace(tmp, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        old, self._index_fd = self._index_fd, fd
+        self._index_size = len(body)
+        if old >= 0:
+            with contextlib.suppress(OSError):
+                os.close(old)
+        self._folder = folder
+
+    def _make_dir(self, folder: int) -> None:
+        """Make the camera's folder in ``folder`` (the take folder too, if it was removed),
+        only on the disk it was first made on."""
+        take = self._folders[folder]
+        if not take.is_dir():
+            if _device(take.parent) != self._devices[folder]:
+                raise OSError(errno.ENODEV, f"{take.parent} is not on the disk the take began on")
+            take.mkdir(exist_ok=True)
+        (take / self._cam_dir).mkdir(exist_ok=True)
+
+    # -- failing and recovering ---------------------------------------------------------------
+
+    def _failed(self, exc: BaseException, what: str, *, announce: bool = True) -> None:
+        state = failure_state(exc)
+        where = self._folders[self._folder] / self._cam_dir
+        if not isinstance(exc, OSError) or state == WriteState.GONE:
+            self._close_segment()  # a muxer that raised may be in any state: start afresh
+        text = f"camera {self.camera!r}: {what} in {where}: {describe(exc)}"
+        self.health.fail(state, text, announce=announce)
+
+    def _recover(self, need: int, *, relay_only: bool = False) -> bool:
+        """Get ready to write again: a folder with room (this one, or the next relay
+        folder), its camera folder and index in place, rows the index refused written."""
+        n = len(self._folders)
+        order = [(self._folder + k) % n for k in range(n)]
+        if relay_only:
+            order = order[1:]  # the current folder just failed
+        for folder in order:
+            if not self._has_room(folder, need):
+                continue
+            try:
+                if folder != self._folder or self.health.state == WriteState.GONE:
+                    self._move_to(folder)
+                self._flush_rows()
+                return True
+            except WRITE_FAILURES as exc:
+                self._failed(exc, "cannot resume writing")
+        return False
+
+    def _has_room(self, folder: int, need: int) -> bool:
+        take = self._folders[folder]
+        probe = take if take.is_dir() else take.parent
+        try:
+            st = os.statvfs(probe)
+        except OSError:
+            return False
+        if st.f_flag & os.ST_RDONLY:
+            return False
+        free = st.f_bavail * st.f_frsize if os.geteuid() else st.f_bfree * st.f_frsize
+        return free >= need + SPARE_BYTES
+
+    def _move_to(self, folder: int) -> None:
+        """Continue in ``folder``: a new segment there, the index carried over."""
+        old_index = self._folders[self._folder] / self._cam_dir / INDEX
+        self._close_segment()
+        if folder == self._folder:
+            # the same folder after its files vanished: a fresh index, rows from here on
+            self._open_index(folder, copy_from=None if self._index_gone() else old_index)
+        else:
+            left = self._folders[self._folder]
+            self._open_index(folder, copy_from=old_index)
+            self.health.emit(
+                WriteChange(
+                    self.camera,
+                    self._clock(),
+                    WriteState.WRITING,
+                    f"continuing in {self._folders[folder] / self._cam_dir} "
+                    f"({left}: {self.health.state})",
+                )
+            )
+
+    def _index_gone(self) -> bool:
+        try:
+            return self._index_fd < 0 or os.fstat(self._index_fd).st_nlink == 0
+        except OSError:
+            return True
+
+    def _path(self, folder: int, name: str) -> str:
+        """A file of this camera as the manifest names it (see the module docstring)."""
+        rel = f"{self._cam_dir}/{name}"
+        return rel if folder == 0 else str(self._folders[folder] / rel)
+
+
+def _device(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
+def csv_field(text: str) -> bytes:
+    """``text`` as one CSV field in UTF-8, quoted only when it must be (as ``csv`` does):
+    a header value from the network may hold commas, quotes or stray line ends."""
+    raw = text.encode("utf-8", "replace")
+    if _CSV_SPECIAL.search(raw):
+        return b'"' + raw.replace(b'"', b'""') + b'"'
+    return raw
+
+
+def write_all(fd: int, data: bytes) -> None:
+    done = os.write(fd, data)
+    while done < len(data):  # a short write (a signal, a full disk): finish it or raise
+        n = os.write(fd, data[done:])
+        if n <= 0:
+            raise OSError(errno.ENOSPC, "short write to index.csv")
+        done += n
