@@ -457,32 +457,47 @@ def _index_rows(f: TextIO, path: Path) -> Iterator[IndexRow]:
     header = next(reader, None)
     if header is None:
         return
-    width, conn, refined = _index_columns(header, path)
+    cols = _index_columns(header, path)
+    seq, seg, pts, time, arrival, device, size = cols.required
+    conn, refined = cols.conn, cols.refined
     for row in reader:
-        if len(row) != width:
-            continue
+        if len(row) != cols.width:
+            continue  # a line cut short by a crash
         with contextlib.suppress(ValueError):
             yield IndexRow(
-                int(row[0]),
-                int(row[1]),
-                int(row[2]),
-                int(row[3]),
-                int(row[4]),
-                row[5],
-                int(row[6]),
+                int(row[seq]),
+                int(row[seg]),
+                int(row[pts]),
+                int(row[time]),
+                int(row[arrival]),
+                row[device],
+                int(row[size]),
                 int(row[conn]) if conn >= 0 else None,
-                int(row[refined]) if refined >= 0 else None,
+                int(row[refined]) if refined >= 0 and row[refined] else None,
             )
 
 
-def _index_columns(header: list[str], path: Path) -> tuple[int, int, int]:
-    """Width, and where ``conn`` and ``refined_ns`` are (-1: not there); TakeError if the
-    header is not an index's."""
-    if tuple(header[:7]) != INDEX_COLUMNS_V1:
-        raise TakeError(f"{path}: unexpected index columns {header}")
-    conn = header.index("conn") if "conn" in header else -1
-    refined = header.index(REFINED_COLUMN) if REFINED_COLUMN in header else -1
-    return len(header), conn, refined
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    width: int
+    required: tuple[int, ...]  # where each of INDEX_COLUMNS_V1 is
+    conn: int  # -1: not there (a take from before the column)
+    refined: int  # -1: not refined
+
+
+def _index_columns(header: list[str], path: Path) -> _Columns:
+    """Where each column is, by name (columns this version does not know are ignored);
+    TakeError naming the missing ones if the header is not an index's."""
+    where = {name: i for i, name in enumerate(header)}
+    missing = [c for c in INDEX_COLUMNS_V1 if c not in where]
+    if missing:
+        raise TakeError(f"{path}: unexpected index columns {header} (no {', '.join(missing)})")
+    return _Columns(
+        len(header),
+        tuple(where[c] for c in INDEX_COLUMNS_V1),
+        where.get("conn", -1),
+        where.get(REFINED_COLUMN, -1),
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -515,8 +530,12 @@ def read_index_table(path: Path) -> IndexTable:
             header = next(reader, None)
             if header is None:
                 return IndexTable(path, INDEX_COLUMNS, [])
-            width, conn, refined = _index_columns(header, path)
-            numeric = [0, 1, 2, 3, 4, 6] + [i for i in (conn, refined) if i >= 0]
+            cols = _index_columns(header, path)
+            text = cols.required[5]  # device_ts: any text
+            numeric = [i for i in cols.required if i != text]
+            if cols.conn >= 0:  # (a refined_ns field is replaced, never a reason to drop a row)
+                numeric.append(cols.conn)
+            width = cols.width
             for row in reader:
                 if len(row) != width:
                     continue

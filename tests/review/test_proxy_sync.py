@@ -229,7 +229,7 @@ def test_every_proxy_has_the_same_duration_and_start_timecode(
     files = [c.path for c in result.cameras]
     assert result.multiview is not None
     files.append(result.multiview)
-    seen = set()
+    seen, durations = set(), []
     for f in files:
         out = subprocess.run(
             ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
@@ -239,11 +239,9 @@ def test_every_proxy_has_the_same_duration_and_start_timecode(
         ).stdout  # fmt: skip
         info = json.loads(out)
         stream = info["streams"][0]
-        seen.add(
-            (
-                round(float(info["format"]["duration"]), 3),
-                stream["tags"]["timecode"],
-                int(stream["nb_read_packets"]),
-            )
-        )
-    assert seen == {(round(result.frames / FPS, 3), result.start_timecode, result.frames)}
+        seen.add((stream["tags"]["timecode"], int(stream["nb_read_packets"])))
+        durations.append(float(info["format"]["duration"]))
+    assert seen == {(result.start_timecode, result.frames)}
+    # the same length, to within the MP4 time scale's rounding (e.g. 6.733 or 6.734 s for
+    # 202 frames at 30 fps, depending on how the muxer rounds the last frame's duration)
+    assert max(abs(d - result.frames / FPS) for d in durations) < 0.0015, durations
