@@ -566,6 +566,7 @@ class Recording:
             tiles_skipped=st.tiles_skipped,
             late_ticks=st.late_ticks,
             error=st.error,
+            refused=st.refused,
         )
 
     async def _keep_manifest(self) -> None:

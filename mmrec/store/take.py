@@ -226,6 +226,7 @@ class PreviewInfo:
     tiles_skipped: int  # over the CPU budget: recording has priority
     late_ticks: int
     error: str | None = None
+    refused: int = 0  # frames not decoded: their header claims an absurd size (BAD JPEG tile)
 
 
 @dataclass(frozen=True, slots=True)
