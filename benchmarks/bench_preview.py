@@ -5,8 +5,11 @@ costs CPU) are fed to LivePreview.update at 30 fps each on the event loop, as th
 recorder does; the preview makes a 1920x1080 mosaic at 10 fps, writes preview.mkv and
 (with --watch) serves the MJPEG feed to one client on 127.0.0.1. Prints the process CPU
 (% of one core: everything in this process is the preview's) and the preview's stats.
+With --absurd K, the first K cameras send JPEGs whose header claims 65000x65000 (a hostile
+or broken camera): the preview must keep its rate (those tiles are refused, not decoded).
 
     .venv/bin/python benchmarks/bench_preview.py [--cameras 16] [--seconds 10] [--watch]
+        [--absurd K]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from mmrec.live.preview import LivePreview
+from mmrec.sim.hostile import ABSURD, with_size
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_proxy import camera_like_frames
@@ -47,6 +51,8 @@ async def run(args: argparse.Namespace) -> None:
     names = [f"cam{i + 1:02d}" for i in range(args.cameras)]
     t = time.perf_counter()
     pools = [camera_like_frames(i, args.distinct, w, h) for i in range(args.cameras)]
+    for i in range(min(args.absurd, args.cameras)):
+        pools[i] = [with_size(f, ABSURD, ABSURD) for f in pools[i]]
     kb = sum(len(f) for p in pools for f in p) / sum(len(p) for p in pools) / 1e3
     print(
         f"{args.cameras} cameras of {w}x{h}@{args.fps:g}, {kb:.0f} KB/JPEG "
@@ -96,7 +102,8 @@ async def run(args: argparse.Namespace) -> None:
         f"(target {args.preview_fps:g}), recent {s.fps:.1f} fps; CPU {cpu / wall * 100:.0f}% of "
         f"one core; tiles decoded {s.tiles_decoded}, skipped {s.tiles_skipped}, late ticks "
         f"{s.late_ticks}, decode {s.decode_ms:.1f} ms/tile, compose+encode {s.encode_ms:.1f} "
-        f"ms/tick, preview.mkv {s.frames_written} frames {size_mb:.1f} MB"
+        f"ms/tick, preview.mkv {s.frames_written} frames {size_mb:.1f} MB, "
+        f"refused {s.refused} (absurd sizes)"
         + (f", MJPEG viewer got {parts[0]} JPEGs ({s.jpegs} encoded)" if args.watch else "")
     )
     print("command: " + " ".join([".venv/bin/python", *sys.argv]))
@@ -111,6 +118,8 @@ def main() -> int:
     ap.add_argument("--preview-fps", type=float, default=10.0)
     ap.add_argument("--distinct", type=int, default=4, help="distinct frames per camera")
     ap.add_argument("--watch", action="store_true", help="one MJPEG viewer on 127.0.0.1")
+    ap.add_argument("--absurd", type=int, default=0, metavar="K",
+                    help="the first K cameras claim 65000x65000 in their JPEG headers")  # fmt: skip
     asyncio.run(run(ap.parse_args()))
     return 0
 

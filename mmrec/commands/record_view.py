@@ -25,7 +25,7 @@ from mmrec.session.outcome import Outcome, strip_camera
 from mmrec.session.recorder import CameraStatus, Take
 from mmrec.store.disk import human_bytes, human_duration
 from mmrec.store.health import WriteState
-from mmrec.store.take import Manifest
+from mmrec.store.take import CameraEntry, Manifest
 
 WIDE: Final = 110  # from this many columns on, the tables show more columns
 
@@ -44,6 +44,7 @@ _WRITE_SHORT: Final = {
 }
 _STATE_STYLE: Final = {
     "live": "green",
+    "slow": "yellow",
     "stall": "red",
     "retry": "yellow",
     "error": "red",
@@ -64,6 +65,8 @@ def state_word(s: CameraStatus) -> str:
         return _WRITE_SHORT[s.writer.state]
     if s.writer.error is not None:
         return "error"
+    if s.ingest.slow:
+        return "slow"  # streaming, far below its rate (an alert event says how far)
     return _STATE_SHORT.get(s.ingest.state, str(s.ingest.state))
 
 
@@ -182,6 +185,17 @@ def summary_table(m: Manifest, width: int) -> Group:
     return fit_table(title, headers, cells, width)
 
 
+def jpeg_counts(c: CameraEntry) -> str:
+    """A camera's odd JPEGs in words (empty if none): what was wrong, what was kept."""
+    words = [
+        (c.truncated, "cut short, written as received"),
+        (c.trailing, "with bytes after the EOI, written as received"),
+        (c.bad_size, "claiming an absurd size, written as received"),
+        (c.stubs, "without a picture (an SOI alone), not written"),
+    ]
+    return "; ".join(f"{n} JPEG{'s' if n > 1 else ''} {what}" for n, what in words if n)
+
+
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
@@ -205,6 +219,9 @@ def print_summary(
     for c in m.cameras:
         if c.outcome != Outcome.COMPLETE and c.outcome_detail:
             console.print(Text(f"  {c.name}: {c.outcome_detail}"), soft_wrap=True)
+        odd = jpeg_counts(c)
+        if odd:
+            console.print(Text(f"  {c.name}: {odd}"), soft_wrap=True)
     outcome = m.outcome or Outcome.NOTHING
     style = _OUTCOME_STYLE.get(Outcome(outcome), "")
     line = Text("outcome: ")

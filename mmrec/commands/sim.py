@@ -38,6 +38,7 @@ examples:
   mmrec sim --nodes 1 --width 640 --height 480 --fps 15 --quality 70 --duration 10
   mmrec sim --nodes 2 --clock-offset 0.25 --drift-ppm 40 --jitter-ms 8 --delay-ms 60
   mmrec sim --nodes 1 --drop-every 10 --stall-at 5 --stall-for 2 --disconnect-at 12
+  mmrec sim --nodes 1 --clock-step-at 10 --clock-step -10   # its clock steps back 10 s
   mmrec sim --nodes 1 --quirk no-length --quirk lf      # quirks combine
   mmrec sim --nodes 4 --sent-log sent.jsonl --duration 30  # what each connection got
 
@@ -107,6 +108,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="X-Timestamp offset from the host clock, seconds")  # fmt: skip
     k.add_argument("--drift-ppm", type=float, default=0.0, metavar="PPM",
                    help="device clock drift, parts per million")  # fmt: skip
+    k.add_argument("--clock-step-at", type=float, metavar="S",
+                   help="the device clock steps once at S seconds (an NTP step)...")  # fmt: skip
+    k.add_argument("--clock-step", type=float, default=0.0, metavar="S",
+                   help="...by S seconds (negative: back)")  # fmt: skip
     k.add_argument("--spread", action="store_true",
                    help="vary offset and drift across nodes (node i gets i/N of each)")  # fmt: skip
     k.add_argument("--jitter-ms", type=float, default=0.0, metavar="MS",
@@ -170,6 +175,8 @@ def configs_from_args(args: argparse.Namespace) -> list[NodeConfig]:
                 base,
                 clock_offset_s=args.clock_offset * share,
                 drift_ppm=args.drift_ppm * share,
+                clock_step_at=args.clock_step_at,
+                clock_step_s=args.clock_step,
                 jitter_ms=args.jitter_ms,
                 delay_ms=args.delay_ms,
                 burst_every_s=args.burst_every,

@@ -15,9 +15,10 @@ Around that loop, and never inside the parsers: connect and read timeouts (a nod
 stops sending while keeping its socket open is "stalled" and dropped), reconnects with
 capped exponential backoff and jitter, no redirects followed, no content decoding.
 
-One module (~500 lines): the protocol and the task that owns it share the connection's
-life (its futures, the low-water mark, stopping after the part in flight), and splitting
-them would expose those internals across modules.
+One module (~600 lines): the protocol and the task that owns it share the connection's
+life (its futures, the low-water mark, stopping after the part in flight, the stall and
+rate judgements at its watch tick), and splitting them would expose those internals
+across modules.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from mmrec.errors import (
     map_exceptions,
     translate,
 )
+from mmrec.ingest.rate import RateChange, RateWatch
 from mmrec.store.payload import Bytes
 from mmrec.wire import http1, jpeg
 from mmrec.wire.content_type import boundary_from_content_type, media_type
@@ -58,6 +60,10 @@ CONNECT_TIMEOUT_S: Final = 3.0
 """Default TCP connect plus response head time (every command; see mmrec.commands.options)."""
 READ_TIMEOUT_S: Final = 5.0
 """Default silence after which a stream is stalled and reconnected."""
+# Bytes but no complete frame for the read timeout: stalled, unless the bytes come at a
+# link's pace (a big frame on a slow link), and then for FRAME_TIMEOUTS read timeouts.
+LINK_MIN_BPS: Final = 16 * 1024
+FRAME_TIMEOUTS: Final = 4
 
 # Where foreign exceptions become ours (mmrec.errors.map_exceptions).
 _CONNECT_ERRORS: Final[ExceptionMap] = {
@@ -122,6 +128,9 @@ class Received:
     arrival_ns: int
     device_ts: str | None
     complete: bool  # False: cut short (truncated JPEG), still recorded
+    # "truncated" (cut short), "trailing" (bytes after its EOI), or "stub": an SOI without
+    # a picture header, handed on only to be counted where it falls (never a frame)
+    flaw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +139,16 @@ class IngestStats:
     frames: int
     bytes: int
     skipped_parts: int
-    truncated: int
+    truncated: int  # JPEGs cut short (no EOI), recorded as received
     reconnects: int
     connects: int
     last_error: str | None
     first_frame_ns: int | None  # monotonic ns
     last_frame_ns: int | None
     receives: int = 0  # socket reads that brought stream bytes (wakeups of the loop)
+    slow: bool = False  # streaming far below its rate (mmrec.ingest.rate)
+    trailing: int = 0  # JPEGs with bytes after their EOI, recorded as received (not trimmed)
+    stubs: int = 0  # JPEG parts without a picture header (an SOI alone): not recorded
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -178,7 +190,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         now = time.monotonic_ns()
         self.last_rx_ns = now
-        self._ingest._receives += 1
+        ingest = self._ingest
+        ingest._receives += 1
+        ingest._rx_bytes += nbytes
         try:
             if self._parser is None:
                 self._head_len += nbytes
@@ -273,7 +287,21 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def in_part(self) -> bool:
         return self._parser is not None and self._parser.in_part()
 
+    def release(self) -> None:
+        """The connection is over (its transport aborted): drop the parser and buffers now.
+
+        Not left to reference counting alone: an error kept in :attr:`done` may hold
+        frames that hold this protocol, a cycle only the cyclic collector frees, and it
+        may not run for minutes; a hostile camera's parser holds up to the part cap."""
+        self._parser = None
+        self._chunked = None
+        self._head_buf = bytearray()
+        self._scratch = bytearray()
+
     def _fail(self, exc: Exception) -> None:
+        # The cause is kept, its frames not: they hold this protocol and its parser, and
+        # through the error kept in ``done`` would keep them (and their buffers) alive.
+        exc.__traceback__ = None
         err = translate(exc, _READ_ERRORS, "bad stream", camera=self._ingest.name)
         if not self.head.done():
             self.head.set_exception(err)
@@ -299,6 +327,7 @@ class CameraIngest:
         config: IngestConfig | None = None,
         *,
         on_state: Callable[[CameraIngest, CameraState], None] | None = None,
+        on_rate: Callable[[CameraIngest, RateChange], None] | None = None,
         fallbacks: Sequence[StreamTarget] = (),
         payload_alloc: Callable[[int], memoryview] | None = None,
         before_connect: Callable[[StreamTarget], Awaitable[None]] | None = None,
@@ -319,12 +348,20 @@ class CameraIngest:
         self._sink = sink
         self._config = config or IngestConfig()
         self._on_state = on_state
+        self._on_rate = on_rate
+        # Slow or not, judged at the watch tick; its nominal_fps is the node's /status fps
+        # when someone reads it (mmrec.session.camera).
+        self.rate = RateWatch()
         self._state = CameraState.CONNECTING
         self._frames = 0
         self._bytes = 0
         self._skipped = 0
         self._truncated = 0
+        self._trailing = 0
+        self._stubs = 0
         self._receives = 0
+        self._rx_bytes = 0  # bytes of stream bodies and heads received, all connections
+        self._rx_at_frame = 0  # ... when the last frame completed
         self._reconnects = 0
         self._connects = 0
         self._last_error: str | None = None
@@ -350,6 +387,9 @@ class CameraIngest:
             first_frame_ns=self._first_frame_ns,
             last_frame_ns=self._last_frame_ns,
             receives=self._receives,
+            slow=self.rate.slow and self._state == CameraState.STREAMING,
+            trailing=self._trailing,
+            stubs=self._stubs,
         )
 
     @property
@@ -454,16 +494,27 @@ class CameraIngest:
             await self._watch(protocol)
         finally:
             transport.abort()
+            protocol.release()
             self._protocol = None
             for fut in (protocol.head, protocol.done):
                 if fut.done() and not fut.cancelled():
                     fut.exception()  # mark retrieved
 
     async def _watch(self, protocol: _StreamProtocol) -> None:
-        """Wait for the connection to end; abort it if no bytes come for read_timeout."""
+        """Wait for the connection to end; each tick also judges the rate.
+
+        The connection is stalled (dropped, to be reconnected) when no bytes come for
+        read_timeout, and when bytes come but no frame completes: after read_timeout if
+        they come slower than a link would carry a frame (``LINK_MIN_BPS``: a byte at a
+        time, a hostile trickle), after ``FRAME_TIMEOUTS`` read timeouts whatever their
+        pace (a big frame on a slow link passes; nothing stays live for ever without a
+        frame)."""
         cfg = self._config
         timeout_ns = int(cfg.read_timeout * 1e9)
         tick = min(1.0, cfg.read_timeout / 4)
+        since = time.monotonic_ns()
+        rx_at_start = self._rx_bytes
+        self.rate.connected(since, self._frames)
         while True:
             try:
                 async with asyncio.timeout(tick):
@@ -473,17 +524,34 @@ class CameraIngest:
                 pass
             if self._stopping:
                 return
-            idle = time.monotonic_ns() - protocol.last_rx_ns
+            now = time.monotonic_ns()
+            idle = now - protocol.last_rx_ns
             if idle > tick * 1e9:
                 protocol.relax_lowat()
             if idle > timeout_ns:
-                err = CameraUnreachableError(
-                    self.name, f"stalled: no data for {cfg.read_timeout:g} s"
+                self._stalled(f"stalled: no data for {cfg.read_timeout:g} s")
+            last = self._last_frame_ns
+            if last is not None and last > since:
+                frameless, got = now - last, self._rx_bytes - self._rx_at_frame
+            else:
+                frameless, got = now - since, self._rx_bytes - rx_at_start
+            if frameless > timeout_ns and (
+                got < LINK_MIN_BPS * frameless / 1e9 or frameless > FRAME_TIMEOUTS * timeout_ns
+            ):
+                self._stalled(
+                    f"stalled: no complete frame for {frameless / 1e9:.0f} s "
+                    f"({_amount(got)} received in that time)"
                 )
-                # the cause first: whoever the state change wakes reads it as the reason
-                self._last_error = err.cause
-                self._set_state(CameraState.STALLED)
-                raise err
+            change = self.rate.sample(now, self._frames)
+            if change is not None and self._on_rate is not None:
+                self._on_rate(self, change)
+
+    def _stalled(self, cause: str) -> None:
+        err = CameraUnreachableError(self.name, cause)
+        # the cause first: whoever the state change wakes reads it as the reason
+        self._last_error = err.cause
+        self._set_state(CameraState.STALLED)
+        raise err
 
     def _on_stream_start(self) -> None:
         """The stream's response head arrived (before any of its parts is delivered)."""
@@ -522,18 +590,33 @@ class CameraIngest:
             # a text/plain heartbeat, a JSON status part, an empty part: skip, count
             self._skipped += 1
             return
-        complete = jpeg.is_complete(data)
-        if not complete:
-            self._truncated += 1
+        flaw = jpeg.flaw(data)  # O(1) for a whole JPEG; each other kind counted by name
+        if flaw is not None:
+            if flaw == "stub":  # an SOI without a picture header: nothing to show
+                self._stubs += 1
+                # not a frame (the writer could not size it either): only counted
+                self._sink(Received(data, now, part.timestamp, False, flaw))
+                return
+            if flaw == "trailing":
+                self._trailing += 1  # kept as received, not trimmed (cameras add trailers)
+            else:
+                self._truncated += 1  # cut short: kept, readers show what it holds
         self._frames += 1
         self._bytes += len(data)
         if self._first_frame_ns is None:
             self._first_frame_ns = now
         self._last_frame_ns = now
-        self._sink(Received(data, now, part.timestamp, complete))
+        self._rx_at_frame = self._rx_bytes
+        self._sink(Received(data, now, part.timestamp, flaw != "truncated", flaw))
 
     def _set_state(self, state: CameraState) -> None:
         if state != self._state:
             self._state = state
             if self._on_state is not None:
                 self._on_state(self, state)
+
+
+def _amount(nbytes: int) -> str:
+    if nbytes < 10_000:
+        return f"{nbytes} bytes"
+    return f"{nbytes / 1e3:.0f} kB" if nbytes < 10_000_000 else f"{nbytes / 1e6:.0f} MB"

@@ -31,6 +31,7 @@ WAITING: Final = Mark("nosignal", "")  # black with the camera's name only
 class _Tile:
     __slots__ = (
         "arrived_ns",
+        "bad",
         "data",
         "decoded_version",
         "name",
@@ -51,15 +52,19 @@ class _Tile:
         self.state = "streaming"
         self.picture: Picture | None = None
         self.rect: Rect | None = None
+        self.bad: Mark | None = None  # the newest frame was refused: why
 
     def mark(self, now: int, stale_ns: int, lost_ns: int) -> Mark:
         """How the tile is shown at ``now``: live, stale for how long, lost, no signal."""
         if self.data is None:
             return NO_SIGNAL
+        age = now - self.arrived_ns
+        lost = self.state in LOST_STATES or (self.state != "streaming" and age > lost_ns)
+        if self.bad is not None:
+            return LOST if lost else self.bad  # no picture to mark stale: why, until lost
         if self.picture is None:
             return WAITING  # frames arrive but none is decoded yet (just joined, re-laid out)
-        age = now - self.arrived_ns
-        if self.state in LOST_STATES or (self.state != "streaming" and age > lost_ns):
+        if lost:
             return LOST
         if self.state != "streaming" or age > stale_ns:
             return Mark.stale(age / 1e9)
@@ -84,6 +89,14 @@ class Decoded:
     rect: Rect
     version: int
     ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A tile's frame not decoded: its header claims a size no camera sends."""
+
+    version: int
+    size: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,7 @@ class Mosaic:
         self.decoded_tiles = 0
         self.skipped = 0
         self.errors = 0
+        self.refused = 0  # frames not decoded: absurd sizes (mmrec.wire.jpeg.implausible)
         self.decode_ms = 5.0  # running mean; prior: a 1080p JPEG's entropy decoding dominates
 
     def tile(self, camera: str) -> _Tile:
@@ -142,8 +156,11 @@ class Mosaic:
         self.skipped += skipped
         return [DecodeJob(i, tiles[i].data, layout.cells[i], tiles[i].version) for i in chosen]
 
-    def decoded(self, jobs: Sequence[DecodeJob], results: Sequence[Decoded | None]) -> None:
-        """The pictures of ``jobs`` (None: would not decode, the last picture stays)."""
+    def decoded(
+        self, jobs: Sequence[DecodeJob], results: Sequence[Decoded | Refused | None]
+    ) -> None:
+        """The pictures of ``jobs`` (None: would not decode, the last picture stays;
+        refused: the tile says why instead of a picture)."""
         tiles = list(self._tiles.values())
         for job, res in zip(jobs, results, strict=True):
             t = tiles[job.index]
@@ -151,6 +168,11 @@ class Mosaic:
                 self.errors += 1
                 t.decoded_version = t.version
                 continue
+            if isinstance(res, Refused):
+                self.refused += 1
+                t.bad, t.picture, t.decoded_version = Mark.bad(res.size), None, res.version
+                continue
+            t.bad = None
             t.picture, t.rect, t.decoded_version = res.picture, res.rect, res.version
             self.decoded_tiles += 1
             self.decode_ms += (res.ms - self.decode_ms) * 0.1
@@ -177,12 +199,15 @@ class Mosaic:
         return layout
 
 
-def decode_tile(dec: Decoder, job: DecodeJob) -> Decoded | None:
-    """Worker thread: JPEG -> a picture at its tile's size (None if it will not decode)."""
+def decode_tile(dec: Decoder, job: DecodeJob) -> Decoded | Refused | None:
+    """Worker thread: JPEG -> a picture at its tile's size (None if it will not decode;
+    refused, and never decoded, if its header claims a size no camera sends)."""
     started = time.perf_counter()
     info = jpeg.parse_header(job.data) if job.data is not None else None
     if job.data is None or info is None:
         return None
+    if jpeg.implausible(info.width, info.height, memoryview(job.data).nbytes):
+        return Refused(job.version, (info.width, info.height))
     rect = fit(info.width, info.height, job.cell)
     scale = choose_scale(info.width, info.height, rect.w, rect.h, dec.scales)
     try:

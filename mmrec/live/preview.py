@@ -70,6 +70,7 @@ class PreviewStats:
     tiles_skipped: int  # changed tiles not decoded in their tick (over budget)
     late_ticks: int  # ticks skipped because the previous one was still running
     decode_errors: int
+    refused: int  # frames not decoded: their header claims an absurd size (tile says so)
     encode_ms: float  # compose + H.264 (+ JPEG when watched) per tick, running mean
     decode_ms: float  # one tile's decode, running mean
     frames_written: int  # to the current preview.mkv
@@ -240,6 +241,7 @@ class LivePreview:
             tiles_skipped=self._mosaic.skipped,
             late_ticks=self._ticker.late,
             decode_errors=self._mosaic.errors,
+            refused=self._mosaic.refused,
             encode_ms=self._encode_ms,
             decode_ms=self._mosaic.decode_ms,
             frames_written=self._writer.frames if self._writer else 0,

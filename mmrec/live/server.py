@@ -3,12 +3,17 @@
 ``/`` is ``page.html`` (a package file); ``/preview.mjpeg`` sends each MJPEG client the
 newest mosaic as it is made, never a backlog; ``/snapshot.jpg`` the newest one once. The
 mosaics come from a :class:`MosaicFeed` (the :class:`~mmrec.live.preview.LivePreview`).
+
+Only the names it serves are answered (:class:`~mmrec.wire.host.HostPolicy`: loopback
+addresses and ``localhost`` on a loopback bind): any other ``Host`` is refused with 403,
+so a web page whose DNS name was pointed at 127.0.0.1 (DNS rebinding) cannot read the
+pictures.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Final, Protocol
 
@@ -16,8 +21,10 @@ from aiohttp import web
 
 from mmrec.errors import ConfigError
 from mmrec.store.payload import Bytes
+from mmrec.wire.host import HostPolicy
 
 BOUNDARY: Final = "mmrecframe"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class MosaicFeed(Protocol):
@@ -91,10 +98,12 @@ class PreviewServer:
         self.clients = 0  # MJPEG viewers now
         self._page = resources.files("mmrec.live").joinpath("page.html").read_text("utf-8")
         self._runner: web.AppRunner | None = None
+        self.hosts = HostPolicy.for_bind(host)
+        self.refused = 0  # requests with a Host it does not serve
 
     async def start(self) -> int:
         """Listen; returns the port. A port that cannot be had is a :class:`ConfigError`."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._check_host])
         app.router.add_get("/", self._index)
         app.router.add_get("/preview.mjpeg", self._mjpeg)
         app.router.add_get("/snapshot.jpg", self._snapshot)
@@ -114,6 +123,14 @@ class PreviewServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @web.middleware
+    async def _check_host(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if not self.hosts.allows(host):
+            self.refused += 1
+            return web.Response(status=403, text=f"Host {host!r} is not served here\n")
+        return await handler(request)
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(text=self._page, content_type="text/html")

@@ -8,7 +8,8 @@ Invariants:
   :mod:`mmrec.picture.layout`).
 - A tile that is not live is never left looking live: a stale tile is dimmed with a red
   border and "STALE 3.2 s"; a lost tile is dimmed further with "LOST"; a tile without any
-  picture is black with "NO SIGNAL" (or the text given).
+  picture is black with "NO SIGNAL" (or the text given); a tile whose frame was refused
+  is black with why on a red box ("BAD JPEG 65000x65000").
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from mmrec.picture.yuv import BLACK, RED, Picture, Plane
 
 @dataclass(frozen=True, slots=True)
 class Mark:
-    """How a tile is shown: ``live``, ``stale``, ``lost`` or ``nosignal``, with its text."""
+    """How a tile is shown: ``live``, ``stale``, ``lost``, ``nosignal`` or ``bad``, with its
+    text."""
 
     kind: str = "live"
     text: str = ""
@@ -35,6 +37,11 @@ class Mark:
     @staticmethod
     def stale(age_s: float) -> Mark:
         return Mark("stale", f"STALE {age_s:.1f} s")
+
+    @staticmethod
+    def bad(size: tuple[int, int]) -> Mark:
+        """A frame not decoded because its header claims an absurd size."""
+        return Mark("bad", f"BAD JPEG {size[0]}x{size[1]}")
 
 
 LIVE: Final = Mark()
@@ -131,9 +138,10 @@ def mark(canvas: Picture, rect: Rect, m: Mark) -> None:
     if m.kind == "live":
         return
     px = max(12, min(72, rect.h // 7))
-    if m.kind == "nosignal":
+    if m.kind in ("nosignal", "bad"):
         canvas.fill(rect, BLACK)
-        label(canvas, rect, m.text, px=px, where="center", box=(40, 128, 128), box_alpha=255)
+        box = (40, 128, 128) if m.kind == "nosignal" else RED
+        label(canvas, rect, m.text, px=px, where="center", box=box, box_alpha=255)
         return
     dim(canvas, rect, 1 if m.kind == "stale" else 2)
     border(canvas, rect, max(4, rect.h // 40))

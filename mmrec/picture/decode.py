@@ -12,7 +12,9 @@ frame), and a caller may hand in the planes to write, e.g. those of the output f
 the picture is not copied again.
 
 Planes are full-range (JFIF) YCbCr. A corrupt JPEG raises :class:`StreamFormatError`
-(callers count it and show the tile's previous picture or a gap).
+(callers count it and show the tile's previous picture or a gap), and so does one whose
+header claims a size no camera sends (:func:`mmrec.wire.jpeg.implausible`): it is never
+decoded, which would cost seconds and gigabytes (a 65000x65000 header).
 """
 
 from __future__ import annotations
@@ -201,6 +203,10 @@ class Decoder:
         """
         if not jpeg.is_complete(data):
             raise StreamFormatError("incomplete JPEG (no EOI marker)")
+        size = jpeg.dimensions(data)
+        why = None if size is None else jpeg.implausible(*size, memoryview(data).nbytes)
+        if why is not None:
+            raise StreamFormatError(f"JPEG not decoded: its header claims {why}")
         if self._turbo is not None:
             return self._turbo.decode(data, scale, into)
         if self._tj is not None:

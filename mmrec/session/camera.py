@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Final
 
 from mmrec.errors import CameraError
 from mmrec.ingest.events import NodeEvents
+from mmrec.ingest.rate import RateChange
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
@@ -77,6 +78,7 @@ class Placed:
     arrival_ns: int  # when its last byte arrived
     device_ts: str | None
     connection: int  # which connection brought it (a change: frames may have been missed)
+    flaw: str | None = None  # "truncated", "trailing" or "stub" (ingest.stream.Received)
 
 
 FrameSink = Callable[[Placed], None]
@@ -124,10 +126,12 @@ class CameraFeed:
             self._on_frame,
             options.ingest,
             on_state=self._on_state,
+            on_rate=self._on_rate,
             fallbacks=fallbacks,
             payload_alloc=payload.aligned if options.direct_io else None,
             before_connect=self._burst if options.probe_clocks else None,
         )
+        self._judge_rate_by_nominal()
         self.clock = CameraClock(
             options.origin_ns, options.wall_minus_mono_ns, expect_probes=options.probe_clocks
         )
@@ -299,6 +303,7 @@ class CameraFeed:
         self.status = status  # what the node says of itself (the console shows it)
         if self.nominal_rate is None:
             self.nominal_rate = Identity.of_fps(status.fps)
+            self._judge_rate_by_nominal()
         if self.model is None and status.model:
             self.model = status.model
         if status.device_ns is None:
@@ -317,13 +322,19 @@ class CameraFeed:
 
     def _on_frame(self, rx: Received) -> None:
         # The clock model (a few µs), a deque append when pre-rolling, and a queue put.
+        if rx.flaw == "stub":  # not a frame: the take counts it by its arrival
+            self._on_stub(rx)
+            return
         aligned = self.clock.place(rx.arrival_ns, rx.device_ts)
+        if aligned.step_ns is not None:
+            self._on_clock_step(aligned.step_ns)
         placed = Placed(
             rx.data,
             aligned.t_ns,
             rx.arrival_ns - self.options.origin_ns,
             rx.device_ts,
             self.ingest.connects,
+            rx.flaw,
         )
         self.last = placed
         if self.options.preroll_ns:
@@ -340,6 +351,30 @@ class CameraFeed:
         preview = self.preview
         if preview is not None:
             preview.update(self.name, rx.data, aligned.t_ns)  # a reference, no decode here
+
+    def _judge_rate_by_nominal(self) -> None:
+        """Slow is judged against the rate the camera says it runs at, once known (else
+        against the best rate it had: mmrec.ingest.rate)."""
+        if self.nominal_rate:
+            self.ingest.rate.nominal_fps = float(self.nominal_rate)
+
+    def _on_clock_step(self, step_ns: int) -> None:
+        way = "back" if step_ns < 0 else "ahead"
+        self._events.add(
+            EventKind.CLOCK,
+            f"device clock stepped {way} {abs(step_ns) / 1e9:.3f} s: a new clock segment "
+            "from this frame",
+            self.name,
+        )
+
+    def _on_stub(self, rx: Received) -> None:
+        sink = self.sink
+        if sink is not None:
+            at = rx.arrival_ns - self.options.origin_ns
+            sink(Placed(rx.data, at, at, rx.device_ts, self.ingest.connects, rx.flaw))
+
+    def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
+        self._events.add(EventKind.ALERT, change.describe(), self.name)
 
     def _on_node_event(self, ev: ServerEvent) -> None:
         """A node's own event: heartbeats only say it is alive (kept in the stats); any

@@ -144,6 +144,11 @@ class _TakeCamera:
         self._taken = 0
         self._conn: int | None = None
         self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
+        # odd JPEGs handed to the writer (the feed's counters also count those received
+        # outside the take's span)
+        self.truncated = 0
+        self.trailing = 0
+        self.stubs = 0  # not written: an SOI without a picture header
         self.losses = LossWatch(feed.name, rec._events)
         # The feed's probes from PROBE_LEAD_NS before the start on: the refinement places
         # the first frames with the probes sent before them (a burst precedes each stream).
@@ -164,6 +169,10 @@ class _TakeCamera:
         if stop is not None and p.t_ns >= stop:
             self.reached_stop.set()
             return
+        flaw = p.flaw
+        if flaw is not None and flaw == "stub":
+            self.stubs += 1
+            return
         t = p.t_ns - rec.start_t_ns
         arrival = p.arrival_ns - rec.start_t_ns
         last = self._last_ns
@@ -177,7 +186,12 @@ class _TakeCamera:
         self._last_ns = arrival
         self._conn = p.connection
         self._taken += 1
-        self.writer.offer(Frame(p.data, t, arrival, p.device_ts, p.connection))
+        queued = self.writer.offer(Frame(p.data, t, arrival, p.device_ts, p.connection))
+        if flaw is not None and queued:
+            if flaw == "truncated":
+                self.truncated += 1
+            else:
+                self.trailing += 1
 
     def _gap(self, start: int, end: int, how: str) -> None:
         self.gaps.append((start, end))
@@ -250,12 +264,16 @@ class _TakeCamera:
             dropped=w.dropped,
             reconnects=i.reconnects - b.reconnects,
             skipped_parts=i.skipped_parts - b.skipped_parts,
-            truncated=i.truncated - b.truncated,
+            truncated=self.truncated,
+            trailing=self.trailing,
+            stubs=self.stubs + w.not_jpeg,
+            bad_size=w.bad_size,
             width=w.width,
             height=w.height,
             first_pts=w.first_pts,
             last_pts=w.last_pts,
             state=str(w.state) if w.state.failing else str(i.state),
+            slow=i.slow,
             last_error=w.error or i.last_error,
             clock=feed.clock_info(),
             gaps=tuple(gaps),
@@ -548,6 +566,7 @@ class Recording:
             tiles_skipped=st.tiles_skipped,
             late_ticks=st.late_ticks,
             error=st.error,
+            refused=st.refused,
         )
 
     async def _keep_manifest(self) -> None:

@@ -73,6 +73,8 @@ class NodeConfig:
     ring: int = 30  # pre-encoded frames per distinct (size, quality, seed)
     clock_offset_s: float = 0.0
     drift_ppm: float = 0.0
+    clock_step_at: float | None = None  # the device clock steps at this time...
+    clock_step_s: float = 0.0  # ...by this much (negative: back), as an NTP step would
     jitter_ms: float = 0.0  # uniform random extra send delay per frame, order kept
     delay_ms: float = 0.0  # capture-to-send delay (a phone's encode/queue time)
     burst_every_s: float = 0.0  # every so often, frames are held back...
@@ -112,8 +114,12 @@ class NodeConfig:
         ):
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"node {self.name}: {label} must be >= 0, got {value}")
-        if not (math.isfinite(self.clock_offset_s) and math.isfinite(self.drift_ppm)):
-            raise ConfigError(f"node {self.name}: clock offset and drift must be finite")
+        if not (
+            math.isfinite(self.clock_offset_s)
+            and math.isfinite(self.drift_ppm)
+            and math.isfinite(self.clock_step_s)
+        ):
+            raise ConfigError(f"node {self.name}: clock offset, drift and step must be finite")
         if not 0.0 <= self.drop_prob < 1.0:
             raise ConfigError(f"node {self.name}: drop_prob must be in [0, 1)")
         if self.drop_every == 1:
@@ -122,6 +128,7 @@ class NodeConfig:
             ("stall_at", self.stall_at),
             ("stall_for", self.stall_for),
             ("disconnect_at", self.disconnect_at),
+            ("clock_step_at", self.clock_step_at),
         ):
             if t is not None and not (math.isfinite(t) and t >= 0):
                 raise ConfigError(f"node {self.name}: {label} must be >= 0 seconds")

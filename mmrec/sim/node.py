@@ -406,8 +406,13 @@ class SimNode:
             # Both clocks read back to back: true_ns = origin_real + (capture - origin_mono).
             self._origin_mono = time.monotonic_ns()
             self._origin_real = time.time_ns()
+            c = self.config
             self.clock = DeviceClock(
-                self._origin_real, round(self.config.clock_offset_s * 1e9), self.config.drift_ppm
+                self._origin_real,
+                round(c.clock_offset_s * 1e9),
+                c.drift_ppm,
+                round((c.clock_step_at or 0.0) * 1e9),
+                round(c.clock_step_s * 1e9) if c.clock_step_at is not None else 0,
             )
         self._arm_faults(loop)
 

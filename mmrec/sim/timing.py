@@ -32,16 +32,20 @@ _JITTER = 2
 
 @dataclass(frozen=True, slots=True)
 class DeviceClock:
-    """A phone's wall clock: offset and drift relative to the host's CLOCK_REALTIME."""
+    """A phone's wall clock: offset and drift relative to the host's CLOCK_REALTIME, and
+    one step (an NTP correction, a user setting the time) if ``step_ns``."""
 
     origin_ns: int  # host time the drift is measured from (the node's first start)
     offset_ns: int = 0
     drift_ppm: float = 0.0
+    step_at_ns: int = 0  # host time since the origin when the clock steps...
+    step_ns: int = 0  # ...by this much (negative: back)
 
     def device_ns(self, host_ns: int) -> int:
         """What the device clock reads when the host clock reads ``host_ns``."""
         drift = round((host_ns - self.origin_ns) * self.drift_ppm / 1e6)
-        return host_ns + self.offset_ns + drift
+        step = self.step_ns if host_ns - self.origin_ns >= self.step_at_ns else 0
+        return host_ns + self.offset_ns + drift + step
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ class FileStats:
     folder: int  # which output folder it writes to (0: the first)
     direct_io: bool | None
     last_failure: str | None = None  # the latest failure in words, kept once writing is back
+    bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
 class CameraFiles:
@@ -138,6 +139,7 @@ class CameraFiles:
         self.bytes = 0
         self._pts_bumps = 0
         self._not_jpeg = 0
+        self._bad_size = 0
         self._first_pts: int | None = None
         self._last_pts: int | None = None
         self.health = WriteHealth(camera, clock, on_change)
@@ -247,6 +249,7 @@ class CameraFiles:
             folder=self._folder,
             direct_io=self._io_direct,
             last_failure=h.last_failure,
+            bad_size=self._bad_size,
         )
 
     # -- writing ----------------------------------------------------------------------------
@@ -281,6 +284,8 @@ class CameraFiles:
         seq = self.frames
         self.frames += 1
         self.bytes += len(data)
+        if jpeg.implausible(*size, len(data)) is not None:
+            self._bad_size += 1  # passthrough all the same: the bytes are the camera's
         if self.dirty_since is None:
             self.dirty_since = self._clock()
         self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))

@@ -8,7 +8,8 @@ pages are faulted in again. Measured here (217 KB frames, freed by another threa
 µs of kernel time per frame, more than the receive copy itself; with the heap kept, 0.5.
 :func:`keep_freed_memory` turns the trimming off, so freed frames are reused as they are.
 The cost: the process keeps its peak heap (frames in flight at the busiest moment, up to
-cameras x 120 queued frames during a long disk stall). ``mmrec record`` turns it on.
+cameras x 120 queued frames during a long disk stall); blocks from ``MMAP_THRESHOLD`` up
+are not kept. ``mmrec record`` turns it on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from typing import Final
 
 M_TRIM_THRESHOLD: Final = -1
 M_MMAP_THRESHOLD: Final = -3
-MMAP_THRESHOLD: Final = 32 * 2**20  # glibc's maximum: anything smaller comes from the heap
+# Below this, allocations come from the heap and stay there once freed; above it, from
+# mmap, returned at once. Every frame fits below it (a 4K JPEG is 1-4 MB). Bigger blocks
+# are rare and transient: a parser's receive buffer grown for a huge or endless part (a
+# hostile server), a direct payload up to mmrec.wire.receive.DIRECT_MAX. Kept in the heap
+# (glibc's maximum, 32 MiB, was the setting once), each such episode left its buffers there
+# for good: 1+2+4+8+16 MiB per hostile camera. Measured: benchmarks/bench_hostile.py.
+MMAP_THRESHOLD: Final = 8 * 2**20
 TRIM_THRESHOLD: Final = 1 << 30  # never trim below 1 GiB of free heap
 
 

@@ -173,12 +173,17 @@ class CameraEntry:
     dropped: int = 0
     reconnects: int = 0
     skipped_parts: int = 0
-    truncated: int = 0
+    # JPEGs by what was wrong with them (each also counted in ``frames`` if written):
+    truncated: int = 0  # cut short (no EOI), written as received
+    trailing: int = 0  # bytes after their EOI, written as received (not trimmed)
+    stubs: int = 0  # no picture header (an SOI alone, nothing to show): not written
+    bad_size: int = 0  # header claims an absurd size (> 8192 a side...): written as received
     width: int | None = None
     height: int | None = None
     first_pts: int | None = None
     last_pts: int | None = None
     state: str = "new"
+    slow: bool = False  # streaming far below its rate now (an alert event says since when)
     last_error: str | None = None
     clock: ClockInfo | None = None
     gaps: tuple[tuple[int, int], ...] = ()  # (from_ns, to_ns) on the take timeline: not connected
@@ -221,6 +226,7 @@ class PreviewInfo:
     tiles_skipped: int  # over the CPU budget: recording has priority
     late_ticks: int
     error: str | None = None
+    refused: int = 0  # frames not decoded: their header claims an absurd size (BAD JPEG tile)
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,6 +270,7 @@ class WriterStats:
     folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
     last_failure: str | None = None  # the latest write failure, kept once writing is back
     probes: int = 0  # rows written to probes.csv
+    bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
 class CameraWriter:
@@ -386,6 +387,7 @@ class CameraWriter:
             last_pts=f.last_pts,
             pts_bumps=f.pts_bumps,
             not_jpeg=f.not_jpeg,
+            bad_size=f.bad_size,
             error=self._error or f.error,
             direct_io=f.direct_io,
             state=f.state,

@@ -26,6 +26,7 @@ class Aligned:
     t_ns: int  # on the take timeline, strictly increasing per camera
     device_ns: int | None
     warm: bool  # the clock model was warmed up (or arrival mode)
+    step_ns: int | None = None  # the device clock stepped by this much at this frame (- : back)
 
 
 class CameraClock:
@@ -47,6 +48,7 @@ class CameraClock:
         self._model_warm_frames = 0
         self.device_frames = 0
         self.arrival_frames = 0
+        self._resets = 0  # the model's count when the last frame was placed
 
     def place(self, arrival_ns: int, device_ts: str | None) -> Aligned:
         device_ns = parse_device_ts(device_ts)
@@ -59,6 +61,9 @@ class CameraClock:
                 self.warm = self._warm_now()
                 if not self.warm:
                     self.warmup_frames += 1
+            if model.resets != self._resets:  # a clock step: a new segment from this frame
+                self._resets = model.resets
+                return Aligned(p.t_ns, device_ns, self.warm, model.last_step_ns)
             return Aligned(p.t_ns, device_ns, self.warm)
         model.observe_arrival(arrival_ns)
         self.arrival_frames += 1

@@ -84,12 +84,21 @@ class ClockModel:
     Drift is fitted only once the kept minima span ``drift_span_ns``, and clamped to
     ``±max_drift_ppm``.
 
-    Clock jumps (device reboot, NTP step) are detected after warm-up and reset the model
-    (``resets`` counts them): a frame more than ``jump_ns`` *below* the envelope is
-    impossible by delay alone, so it resets at once; frames all more than
-    ``jump_back_ns`` above it for ``jump_confirm_ns`` of arrival time (and ≥ 10 frames)
-    mean the device clock stepped back, or the path gained that much delay for good.
-    A burst never does that: its frames arrive back to back and the next ones are low.
+    Clock jumps (device reboot, NTP step) reset the model: a new clock segment, so no
+    frame is mapped through the old line (``resets`` counts them; ``last_step_ns`` is
+    the step's size, negative when the device clock went back). A frame more than
+    ``jump_ns`` *below* the envelope is impossible by delay alone, so it resets at once
+    (counted after warm-up). A frame whose device time is *earlier* than the previous
+    frame's while it sits more than ``jump_ns`` above the envelope is a step back: a
+    camera captures and sends in order, and delay never turns its clock back, so it
+    resets at once too (else frames stamped up to the step's size too early would all be
+    packed behind the last good one). Frames all more than ``jump_back_ns`` above it for
+    ``jump_confirm_ns`` of arrival time (and ≥ 10 frames) without turning back (a step
+    back smaller than a frame period, or a path that gained that much delay for good)
+    reset it too. A burst never does that: its frames arrive back to back and the next
+    ones are low. Steps below ``jump_ns`` are slewed by :class:`Timeline` (its
+    ``absorb_limit_ns`` is the same 100 ms) and placed exactly afterwards by
+    :mod:`mmrec.timeline.refine` (which finds steps from 20 ms, :mod:`~mmrec.timeline.steps`).
 
     One class of ~350 lines because frames, probes, the envelope fit and jump detection
     share one state (the kept minima, the fitted line, the warm-up) that each of them
@@ -122,6 +131,8 @@ class ClockModel:
         self.jump_back_ns = jump_back_ns
         self.jump_confirm_ns = jump_confirm_ns
         self.resets = 0
+        self.last_step_ns: int | None = None  # the last counted reset's step (- : back)
+        self._prev_device: int | None = None  # the previous frame's device time
         # Cumulative step of the mapping (at the newest device time) caused by refits,
         # probe updates and resets; ``Timeline`` absorbs small steps from it.
         self.shift_ns = 0
@@ -161,6 +172,7 @@ class ClockModel:
 
     def observe(self, device_ns: int, arrival_ns: int) -> None:
         """Account one frame: device clock at capture, recorder clock at arrival (ns)."""
+        prev, self._prev_device = self._prev_device, device_ns
         if not self._started:
             self._clear(device_ns, arrival_ns)
             # Probes sent before the first frame (the burst before each stream) measure the
@@ -173,7 +185,10 @@ class ClockModel:
         if r < -self.jump_ns:
             # Before warm-up this can also be a first frame that was held back for long;
             # starting afresh is right either way, but only a warm model counts a jump.
-            self._reset(device_ns, arrival_ns, count=self._warm)
+            self._reset(device_ns, arrival_ns, count=self._warm, step=-round(r))
+            return
+        if r > self.jump_ns and prev is not None and device_ns < prev:
+            self._reset(device_ns, arrival_ns, step=-round(r))  # stepped back (see above)
             return
         if self._warm:
             if r > self.jump_back_ns:
@@ -181,7 +196,7 @@ class ClockModel:
                     self._high_since, self._high_count = arrival_ns, 0
                 self._high_count += 1
                 if arrival_ns - self._high_since >= self.jump_confirm_ns and self._high_count >= 10:
-                    self._reset(device_ns, arrival_ns)
+                    self._reset(device_ns, arrival_ns, step=-round(r))
                     return
             else:
                 self._high_since = None
@@ -236,9 +251,11 @@ class ClockModel:
 
     # -- fitting ---------------------------------------------------------------------
 
-    def _reset(self, device_ns: int, arrival_ns: int, *, count: bool = True) -> None:
+    def _reset(self, device_ns: int, arrival_ns: int, *, step: int, count: bool = True) -> None:
         before = device_ns + self._y0 + self._map_rel(float(device_ns - self._x0))
         self.resets += count
+        if count:
+            self.last_step_ns = step
         self._clear(device_ns, arrival_ns)
         # Probes read the old device timebase; the min delay itself (encode + queue) is a
         # property of the phone and survives, until new probes refine it.

@@ -107,6 +107,77 @@ def end(buf: bytes | bytearray | memoryview, s: int, e: int) -> int:
     return k if buf[k - 2] == 0xFF and buf[k - 1] == _EOI else -1
 
 
+def image_end(data: bytes | bytearray | memoryview) -> int:
+    """Where the first image in ``data`` ends (just after its EOI), or -1 if it has none.
+
+    Its header is walked (an EOI inside a comment or EXIF is not its end), then its scan
+    searched for EOI (in entropy-coded data 0xFF is always followed by 0x00 or an RST, so
+    FF D9 is the end). For frames that :func:`end` did not find whole: bytes after the
+    EOI (a trailer, garbage) or none at all (cut short). Copies a memoryview once to
+    search it: frames that are not whole are rare.
+    """
+    buf = data if isinstance(data, bytes | bytearray) else memoryview(data).tobytes()
+    n = len(buf)
+    if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return -1
+    stop, pos = walk(buf, 2, n)
+    if stop is _STOP_END:
+        return pos + 2
+    if stop is _STOP_MORE:
+        return -1
+    if stop is _STOP_SCAN:
+        pos = segment_end(buf, pos)
+    p = buf.find(EOI, pos)
+    return -1 if p < 0 else p + 2
+
+
+# What a camera can send (anything beyond is a broken or hostile header): 8K video is
+# 7680 x 4320; the largest phone stills are ~50 MP (8160 x 6120 stays within both).
+MAX_SIDE: Final = 8192
+MAX_PIXELS: Final = 50_000_000
+# Every 8x8 block of a Huffman-coded JPEG costs at least one bit, so no picture needs
+# less than a bit per 8 blocks (a margin of 8 for arithmetic coding's flat pictures).
+_PIXELS_PER_BYTE_MAX: Final = 8 * 64 * 8
+
+
+def implausible(width: int, height: int, nbytes: int) -> str | None:
+    """Why a JPEG header's size cannot be a camera's picture (``"65000x65000"`` and the
+    rule it breaks), or None. A picture that is never decoded for this: decoding it would
+    cost seconds and gigabytes for a tile of a few hundred pixels."""
+    pixels = width * height
+    if width > MAX_SIDE or height > MAX_SIDE:
+        rule = f"more than {MAX_SIDE} pixels a side"
+    elif pixels > MAX_PIXELS:
+        rule = f"more than {MAX_PIXELS // 1_000_000} megapixels"
+    elif pixels > nbytes * _PIXELS_PER_BYTE_MAX:
+        rule = f"more than {nbytes} bytes can hold"
+    else:
+        return None
+    return f"{width}x{height}: {rule}"
+
+
+# A whole JPEG this small may still be a stub (SOI, EOI and little between): its header is
+# read. No camera's picture is this small; anything bigger is read only if not whole.
+_STUB_BELOW: Final = 512
+
+
+def flaw(data: bytes | bytearray | memoryview) -> str | None:
+    """What is wrong with a JPEG (one starting with SOI) as a camera sent it, or None:
+    ``"stub"`` (no picture header: nothing to show), ``"trailing"`` (bytes after its EOI),
+    ``"truncated"`` (no EOI: cut short). O(1) for a whole JPEG (its first and last bytes);
+    the rest is read only for the rare one that is not."""
+    mv = memoryview(data)
+    n = mv.nbytes
+    whole = end(mv, 0, n) >= 0
+    if whole and n >= _STUB_BELOW:
+        return None
+    if dimensions(mv) is None:
+        return "stub"
+    if whole:
+        return None
+    return "trailing" if image_end(data) > 0 else "truncated"
+
+
 def is_complete(data: bytes | bytearray | memoryview) -> bool:
     """True if the bytes are one complete JPEG (see :func:`end`)."""
     mv = memoryview(data)  # any buffer (an av.Packet too), and its length in bytes

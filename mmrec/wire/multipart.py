@@ -99,7 +99,6 @@ class MultipartParser:
         self._memory = DirectReceive(alloc, direct_min)
         self._delim = Delimiter(self._rx, boundary)
         self._raw = JpegSplitter(self._rx, self._memory, max_part_size)
-        self._images: list[bytes | memoryview] = []  # what one step of it found
         self._reader = reader = PartReader(
             self._rx,
             self._memory,
@@ -117,13 +116,19 @@ class MultipartParser:
             State.BODY_LEN: reader.body_len,
             State.BODY_SCAN: reader.body_scan,
             State.AFTER: reader.after,
-            State.RAW_JPEG: self._raw_jpeg,
-            State.DONE: self._done,
+            State.RAW_JPEG: _raw_jpeg_handler(self._raw),
+            State.DONE: _done,
         }
         # The table, indexed by the state's value (a tuple index is the cheapest lookup).
+        # No handler is a method of the parser itself: the table would then hold the
+        # parser, a reference cycle that keeps a dead parser's buffers (up to the part
+        # cap, 32 MiB in the ingest) alive until the cyclic garbage collector runs.
         self._handlers = tuple(handlers[state] for state in State)
         self._state = State.START
-        self._error: StreamFormatError | None = None
+        # What killed the parser: its text, not the exception, whose traceback holds the
+        # frames of this parser's methods (a cycle that would keep its buffers alive
+        # until the cyclic garbage collector happens to run).
+        self._error: str | None = None
         self._view_len = 0  # length of the last view handed out by get_buffer
         self._view_direct = False  # ... and whether it was into a payload's own memory
         self.parts = 0
@@ -175,7 +180,7 @@ class MultipartParser:
         if memory.memory is None and memory.armed and state is _BODY_LEN:
             declared = self._reader.declared
             assert declared is not None
-            if memory.wants(declared - (rx.end - rx.start)):
+            if memory.wants(declared, declared - (rx.end - rx.start)):
                 memory.begin(rx, declared)
         if memory.memory is not None:
             view = memory.view()
@@ -278,23 +283,30 @@ class MultipartParser:
             while (state := handlers[self._state](out)) is not None:
                 self._state = state
         except StreamFormatError as exc:
-            self._error = exc
+            self._error = str(exc)
             raise
         self.parts += len(out)
         self._rx.rewind()
         return out
 
-    def _raw_jpeg(self, out: list[Part]) -> State | None:
-        images = self._images
-        at_next = self._raw.step(images)
+    def _check_alive(self) -> None:
+        if self._error is not None:
+            raise StreamFormatError(self._error)
+
+
+def _raw_jpeg_handler(raw: JpegSplitter) -> Callable[[list[Part]], State | None]:
+    """The RAW_JPEG handler: each image the splitter finds is a part of its own."""
+    images: list[bytes | memoryview] = []  # what one step found (one list, reused)
+
+    def raw_jpeg(out: list[Part]) -> State | None:
+        at_next = raw.step(images)
         if images:
             out += [Part((), data, "image/jpeg", None, None) for data in images]
             images.clear()
         return _START if at_next else None
 
-    def _done(self, out: list[Part]) -> State | None:
-        return None
+    return raw_jpeg
 
-    def _check_alive(self) -> None:
-        if self._error is not None:
-            raise StreamFormatError(str(self._error))
+
+def _done(out: list[Part]) -> State | None:
+    return None

@@ -25,8 +25,13 @@ from mmrec.wire import jpeg
 Alloc = Callable[[int], memoryview]
 
 # Receiving payloads straight into ``alloc``'d memory: only for at least this many bytes
-# still to come (below it the copy is cheaper than another read).
+# still to come (below it the copy is cheaper than another read)...
 DIRECT_MIN: Final = 32 * 1024
+# ...and for a declared length of at most this many: a payload received directly that
+# turns out not to be one JPEG goes back through the receive buffer, and both then hold
+# it at once. A bigger part (no phone sends an 8 MiB frame) costs one copy instead, and a
+# hostile server's endless part of declared length costs the receive buffer alone.
+DIRECT_MAX: Final = 8 * 2**20
 
 
 class ReceiveBuffer:
@@ -110,9 +115,16 @@ class ReceiveBuffer:
         # compaction frees at least half of it, so moves stay amortised O(1) per byte.
         if used > cap // 2 and cap < self._max_capacity:
             new_cap = min(self._max_capacity, max(2 * cap, used + 2 * want))
+            if 2 * new_cap > self._max_capacity:
+                # The last step goes to the limit at once: not 16 -> 32 -> 32 MiB + a
+                # header line, which held two 32 MiB buffers for a few KiB more.
+                new_cap = self._max_capacity
             new = bytearray(new_cap)
-            # A new bytearray, never a resize: views handed out earlier stay valid.
-            new[:used] = memoryview(buf)[self.start : self.end]
+            # A new bytearray, never a resize: views handed out earlier stay valid. Copied
+            # view to view: a slice assignment into a bytearray from anything else first
+            # copies the source into a temporary bytearray (CPython), a third buffer.
+            with memoryview(new) as dst:
+                dst[:used] = memoryview(buf)[self.start : self.end]
         elif self.start > 0:
             new = buf
             # Equal-length memoryview slice assignment: a memmove, no resize.
@@ -136,9 +148,10 @@ class ReceiveBuffer:
 class DirectReceive:
     """Payload memory: copies out of the receive buffer, and direct receives.
 
-    A payload of declared length with at least ``min_bytes`` still to come, in a stream
-    whose last big part ended exactly where declared (:attr:`armed`), is received straight
-    into memory from ``alloc``: the receive buffer's bytes of it move there once
+    A payload of declared length (at most ``DIRECT_MAX``) with at least ``min_bytes``
+    still to come, in a stream whose last big part ended exactly where declared
+    (:attr:`armed`), is received straight into memory from ``alloc``: the receive
+    buffer's bytes of it move there once
     (:meth:`begin`), the kernel writes the rest there (:meth:`view`), and it is handed out
     as it is (:meth:`finish`) if it is exactly one JPEG. Otherwise it goes back through the
     receive buffer (:meth:`give_back`, one copy back) and the ordinary checks.
@@ -171,9 +184,14 @@ class DirectReceive:
         """A payload of declared length ended: was it exact, and big enough to go direct?"""
         self.armed = self._alloc is not None and exact_length and length >= self.min_bytes
 
-    def wants(self, remaining: int) -> bool:
-        """Receive a declared payload with ``remaining`` bytes to come directly?"""
-        return self.armed and self.memory is None and remaining >= self.min_bytes
+    def wants(self, declared: int, remaining: int) -> bool:
+        """Receive a payload of ``declared`` bytes, ``remaining`` still to come, directly?"""
+        return (
+            self.armed
+            and self.memory is None
+            and remaining >= self.min_bytes
+            and declared <= DIRECT_MAX
+        )
 
     def begin(self, rx: ReceiveBuffer, length: int) -> None:
         """Move the payload received so far (``rx.data[rx.start:rx.end]``) into its own

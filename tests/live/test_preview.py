@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import av
@@ -12,8 +14,12 @@ import numpy as np
 import pytest
 from turbojpeg import TJPF_RGB, TurboJPEG
 
+from mmrec.errors import StreamFormatError
 from mmrec.live.preview import LivePreview
 from mmrec.live.server import BOUNDARY
+from mmrec.picture.decode import Decoder
+from mmrec.picture.yuv import Picture
+from mmrec.sim.hostile import with_size
 
 TJ = TurboJPEG()
 RED, GREEN, BLUE = (220, 30, 30), (30, 200, 40), (40, 60, 220)
@@ -89,6 +95,39 @@ async def test_snapshot_and_mjpeg_feed_on_loopback(tmp_path: Path) -> None:
     assert len(frames) >= 2 and (frames[0].width, frames[0].height) == (320, 180)
 
 
+async def _get(port: int, host: str | None, path: str = "/snapshot.jpg") -> tuple[int, bytes]:
+    """A GET with exactly this ``Host`` header (None: none), on a plain socket."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"GET {path} HTTP/1.1\r\n" + (f"Host: {host}\r\n" if host is not None else "")
+        writer.write((head + "Connection: close\r\n\r\n").encode())
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.partition(b"\r\n\r\n")[2]
+
+
+async def test_the_server_answers_only_the_names_it_serves() -> None:
+    """DNS rebinding: a page on evil.example that points its name at 127.0.0.1 makes the
+    browser send ``Host: evil.example``; the preview refuses it, and serves its own
+    names (loopback addresses, localhost)."""
+    async with LivePreview(None, ["A"], size=(320, 180), fps=20, port=0) as pv:
+        pv.update("A", solid(RED), 0)
+        await fresh_mosaic(pv)
+        assert pv.port is not None
+        for host in ("evil.example", f"evil.example:{pv.port}", "127.0.0.1.nip.io"):
+            for path in ("/", "/snapshot.jpg", "/preview.mjpeg"):
+                status, body = await _get(pv.port, host, path)
+                assert status == 403 and b"is not served here" in body
+        status, body = await _get(pv.port, None)  # HTTP/1.1 without Host: refused too
+        assert status in (400, 403) and b"\xff\xd8" not in body
+        for host in (f"127.0.0.1:{pv.port}", f"localhost:{pv.port}", "LOCALHOST", "[::1]"):
+            status, body = await _get(pv.port, host)
+            assert status == 200 and body[:2] == b"\xff\xd8"
+
+
 class ManualClock:
     """A monotonic clock (ns) that moves only when the test moves it."""
 
@@ -137,6 +176,47 @@ async def test_only_changed_cameras_are_decoded_and_bad_frames_counted() -> None
         await pv.wait_tick()
         assert pv.stats().decode_errors == 1
         assert near(rgb_at(await fresh_mosaic(pv), 160, 60), BLUE)  # still the last picture
+
+
+class CountingDecoder(Decoder):
+    """The process decoder, counting what it is asked to decode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bytes] = []
+
+    def decode(self, data: bytes | memoryview, *args: Any, **kw: Any) -> Picture:
+        self.seen.append(bytes(data))
+        return super().decode(data, *args, **kw)
+
+
+async def test_a_frame_claiming_an_absurd_size_is_never_decoded_and_its_tile_says_why() -> None:
+    absurd = with_size(solid(GREEN), 65000, 65000)
+    dec = CountingDecoder()
+    async with LivePreview(None, ["A", "B"], size=(320, 180), fps=20, port=None,
+                           decoder=dec) as pv:  # fmt: skip
+        pv.update("A", solid(GREEN), 0)
+        pv.update("B", solid(GREEN), 0)
+        await fresh_mosaic(pv)
+        pv.update("A", absurd, 1)
+        snap = await fresh_mosaic(pv)
+        # A's cell (left, y 44..134) is black, not its last picture, with a red box in
+        # the middle: the words
+        assert near(rgb_at(snap, 10, 50), (0, 0, 0), 30)
+        middle = [rgb_at(snap, x, 89) for x in range(20, 140)]
+        assert any(near(px, (255, 0, 0), 80) for px in middle)
+        assert near(rgb_at(snap, 180, 45), GREEN, 30)  # B goes on
+        (a, _) = pv._mosaic.tiles(pv._clock())
+        assert a.mark.text == "BAD JPEG 65000x65000"
+        pv.update("A", solid(BLUE), 2)  # a good frame again: the picture is back
+        assert near(rgb_at(await fresh_mosaic(pv), 80, 89), BLUE)
+    assert absurd not in dec.seen  # never handed to the decoder
+    assert pv.stats().refused == 1 and pv.stats().decode_errors == 0
+
+
+def test_the_decoder_refuses_an_absurd_size_itself() -> None:
+    with pytest.raises(StreamFormatError, match="65000x65000: more than 8192 pixels a side"):
+        Decoder().decode(with_size(solid(RED), 65000, 65000))
 
 
 async def test_over_budget_tiles_are_skipped_round_robin() -> None:

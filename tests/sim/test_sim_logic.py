@@ -95,6 +95,16 @@ def test_device_clock_offset_and_drift() -> None:
     assert c.device_ns(1_100_000_000_000) == 1_100_000_000_000 + 250_000_000 + 4_000_000
 
 
+def test_device_clock_steps_once_when_asked() -> None:
+    c = DeviceClock(origin_ns=10**12, step_at_ns=2 * 10**9, step_ns=-10 * 10**9)
+    assert c.device_ns(10**12 + 1_999_999_999) == 10**12 + 1_999_999_999
+    assert c.device_ns(10**12 + 2 * 10**9) == 10**12 + 2 * 10**9 - 10 * 10**9
+    with pytest.raises(ConfigError, match="clock_step_at"):
+        NodeConfig("n", clock_step_at=-1.0, clock_step_s=-10)
+    with pytest.raises(ConfigError, match="step must be finite"):
+        NodeConfig("n", clock_step_at=1.0, clock_step_s=float("nan"))
+
+
 def test_format_timestamp_has_six_decimals() -> None:
     assert format_timestamp(1764067200_123456789) == "1764067200.123456"
     assert format_timestamp(5_000_001_000) == "5.000001"

@@ -75,6 +75,31 @@ def test_backward_clock_jump_resets_model_after_confirmation() -> None:
     assert np.median(np.abs(r.error_ns[after])) < 1 * MS
 
 
+@pytest.mark.parametrize("step_s", [-10, -0.5, 10])
+def test_a_clock_step_is_a_new_segment_at_once_never_a_run_of_packed_frames(
+    step_s: float,
+) -> None:
+    """A device clock stepping either way (NTP, a reboot) resets the model at the first
+    stepped frame: every frame stays within its delay of the truth and keeps its spacing
+    on the timeline (before, a step back packed ~2 s of frames 1 ms apart)."""
+    trace = simulate_camera(
+        23, offset_ns=0, drift_ppm=20.0, jump=(20.0, round(step_s * 1e9)),
+        stall=None, reconnect_at_s=None, burst_every_s=(100.0, 100.0),
+    )  # fmt: skip
+    model, timeline = ClockModel(), Timeline(0)
+    out = []
+    for d, a in zip(trace.device_ns.tolist(), trace.arrival_ns.tolist(), strict=True):
+        model.observe(d, a)
+        out.append(timeline.place(model.to_local(d), model.shift_ns).t_ns)
+    assert model.resets == 1
+    assert model.last_step_ns is not None
+    assert abs(model.last_step_ns - step_s * 1e9) < 40 * MS  # the step, within the jitter
+    error = np.array(out) - (trace.capture_ns + trace.base_delay_ns)
+    stepped = trace.capture_ns >= 20 * 10**9
+    assert np.max(np.abs(error[stepped])) < 100 * MS
+    assert np.min(np.diff(out)) > 10 * MS  # 33 ms apart at 30 fps, none packed
+
+
 def test_arrival_only_mode_states_arrival_jitter() -> None:
     m = ClockModel()
     rng = np.random.default_rng(4)

@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from turbojpeg import TurboJPEG
+from turbojpeg import TJFLAG_PROGRESSIVE, TJSAMP_420, TJSAMP_GRAY, TurboJPEG
 
 from mmrec.sim.record import SimRecord, sim_record
 from mmrec.wire import jpeg
@@ -121,3 +121,60 @@ def test_any_buffer_is_read_where_it_lies() -> None:
     for buf in buffers:
         assert jpeg.dimensions(buf) == (32, 16)  # type: ignore[arg-type]
         assert jpeg.is_complete(buf)  # type: ignore[arg-type]
+
+
+def test_image_end_finds_the_eoi_after_the_scan_not_in_a_comment() -> None:
+    data = _encode(32, 16)
+    assert jpeg.image_end(data) == len(data)
+    assert jpeg.image_end(data + b"trailer \xff\xd9 more") == len(data)  # bytes after it
+    tricky = data[:2] + jpeg.com_segment(b"\xff\xd9 in a comment") + data[2:]
+    assert jpeg.image_end(tricky + b"xyz") == len(tricky)
+    assert jpeg.image_end(data[: len(data) // 2]) == -1  # cut inside the scan
+    assert jpeg.image_end(data[:40]) == -1  # cut inside the header
+    assert jpeg.image_end(b"\xff\xd8") == -1  # a stub
+    assert jpeg.image_end(memoryview(data + b"zz")) == len(data)
+
+
+@pytest.mark.parametrize(
+    ("size", "nbytes", "why"),
+    [
+        ((65000, 65000), 20_000, "65000x65000: more than 8192 pixels a side"),
+        ((8192, 8000), 10**7, "8192x8000: more than 50 megapixels"),
+        ((7680, 4320), 2_000, "7680x4320: more than 2000 bytes can hold"),
+        ((7680, 4320), 500_000, None),  # 8K
+        ((8160, 6120), 3_000_000, None),  # a 50 MP phone still
+        ((16, 16), 125, None),  # a tiny picture
+    ],
+)
+def test_implausible_sizes_are_named_with_the_rule_they_break(
+    size: tuple[int, int], nbytes: int, why: str | None
+) -> None:
+    assert jpeg.implausible(*size, nbytes) == why
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+@pytest.mark.parametrize("grey", [False, True])
+def test_a_flat_picture_is_never_implausible(progressive: bool, grey: bool) -> None:
+    """The bytes rule leaves room for the flattest pictures an encoder makes (a black 8K
+    frame, progressive and grey, is ~255 pixels a byte; the rule allows 4096)."""
+    w, h = 7680, 4320
+    flat = bytes(
+        TurboJPEG().encode(
+            np.zeros((h, w, 3), np.uint8),
+            quality=1,
+            flags=TJFLAG_PROGRESSIVE if progressive else 0,
+            jpeg_subsample=TJSAMP_GRAY if grey else TJSAMP_420,
+        )
+    )
+    assert jpeg.dimensions(flat) == (w, h) and jpeg.implausible(w, h, len(flat)) is None
+
+
+def test_flaw_names_what_is_wrong_with_a_jpeg() -> None:
+    data = _encode(64, 48)
+    assert jpeg.flaw(data) is None
+    assert jpeg.flaw(data + b"\r\n") is None  # framing padding is not a flaw
+    assert jpeg.flaw(memoryview(data + b"trailer")) == "trailing"
+    assert jpeg.flaw(data[: len(data) - 10]) == "truncated"
+    assert jpeg.flaw(b"\xff\xd8") == "stub"
+    assert jpeg.flaw(b"\xff\xd8\xff\xd9") == "stub"  # whole, but no picture in it
+    assert jpeg.flaw(data[:30]) == "stub"  # cut inside the header

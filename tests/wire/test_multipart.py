@@ -6,7 +6,9 @@ all must give the same parts and counters. Hypothesis covers arbitrary splits an
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -500,6 +502,30 @@ def test_endless_stream_errors_out_with_bounded_memory() -> None:
     assert parser.bytes_in < 2**20 + 2 * len(chunk)
     with pytest.raises(StreamFormatError):  # dead after an error
         parser.feed(b"--myb\r\n")
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"",  # a fresh parser
+        b"--myb\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8" + b"\x00" * 9000,  # dead: too big
+        b"\xff\xd8\xff\xda\x00\x02" + b"\x00" * 100,  # raw JPEG mode, mid-image
+    ],
+)
+def test_a_dropped_parser_is_freed_at_once_with_its_buffers(stream: bytes) -> None:
+    """No reference cycle holds a parser: the ingest drops one per connection, and a
+    hostile camera's (holding up to the part cap) must not wait for the cyclic garbage
+    collector, which may not run for minutes."""
+    gc.disable()
+    try:
+        parser = MultipartParser(None if stream.startswith(b"\xff") else b"myb", max_part_size=4096)
+        with contextlib.suppress(StreamFormatError):
+            parser.feed(stream)
+        gone = weakref.ref(parser)
+        del parser
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_unusable_boundary() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from mmrec.errors import StreamFormatError
 from mmrec.store import payload
-from mmrec.wire.receive import DirectReceive, ReceiveBuffer
+from mmrec.wire.receive import DIRECT_MAX, DirectReceive, ReceiveBuffer
 
 
 def fill(rx: ReceiveBuffer, data: bytes, *, limit: int = 0) -> None:
@@ -65,6 +65,18 @@ def test_growth_makes_a_new_buffer_so_a_view_held_too_long_stays_valid() -> None
     held[:1] = b"!"  # the old bytearray is not resized under the view: no BufferError
     del held, view
     assert unconsumed(rx) == b"z" * 30
+
+
+def test_growth_doubles_and_its_last_step_goes_to_the_limit_at_once() -> None:
+    rx = ReceiveBuffer(64, 1000)
+    sizes = [len(rx.data)]
+    for _ in range(990):  # one item that never ends (a part without a boundary)
+        fill(rx, b"w")
+        if len(rx.data) != sizes[-1]:
+            sizes.append(len(rx.data))
+    # 64 -> 128 -> 256 -> 1000: never 512 -> 1000, two big buffers for a little more room
+    assert sizes == [64, 128, 256, 1000]
+    assert unconsumed(rx) == b"w" * 990
 
 
 def test_moves_stay_linear_however_the_bytes_are_chunked() -> None:
@@ -129,7 +141,9 @@ def test_a_payload_is_copied_once_into_bytes_or_into_supplied_memory() -> None:
 def test_direct_receive_is_armed_by_an_exact_big_payload_only() -> None:
     memory = DirectReceive(payload.aligned, min_bytes=100)
     memory.arm(True, 100)
-    assert memory.armed and memory.wants(100) and not memory.wants(99)
+    assert memory.armed and memory.wants(100, 100) and not memory.wants(100, 99)
+    # a part bigger than any frame goes through the buffer (see DIRECT_MAX)
+    assert memory.wants(DIRECT_MAX, 100) and not memory.wants(DIRECT_MAX + 1, DIRECT_MAX)
     memory.arm(False, 1000)  # the declared length counted a line end
     assert not memory.armed
     memory.arm(True, 99)
