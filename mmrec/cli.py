@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("proxy", "make synced review proxies and a multiview from a recorded take"),
     ("export", "hand a take to an editor: MOVs in sync and FCP XML/FCPXML/EDL timelines"),
     ("repair", "finish a take its recorder left unfinished (a kill, a crash, a power cut)"),
+    ("cluster", "several recorder hosts on Ray: bring them up, merge a cluster take"),
 )
 
 EPILOG = """\

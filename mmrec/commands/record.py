@@ -170,6 +170,25 @@ def configure(p: argparse.ArgumentParser) -> None:
         f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
     )
     options.add_discovery(p, opt_in="record every node found, including late joiners")
+    c = p.add_argument_group(
+        "several recorder hosts (needs pip install 'mmrec[cluster]')",
+        "One take across the recorder hosts of a Ray cluster (see 'mmrec cluster --help'):\n"
+        "each camera to a host whose network reaches it, one start and stop instant on this\n"
+        "machine's clock, one live table, one merged take in OUT/<take-id>/ (each host's part\n"
+        "under hosts/<name>/). A host that dies or freezes is reported within seconds while\n"
+        "the others record on; the take survives this command (give --duration).",
+    )
+    c.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="record on the recorder hosts of the Ray cluster at ADDRESS (HEAD:6379)",
+    )
+    c.add_argument(
+        "--hosts",
+        type=Path,
+        metavar="FILE",
+        help="hosts file (TOML: [[host]] name, subnets, streams, cameras pinned to it)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> ShootConfig:
@@ -213,6 +232,12 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.cluster:  # imports Ray; a one-host take never does
+        from mmrec.commands.cluster_record import run_cluster
+
+        return run_cluster(args, settings)
+    if args.hosts:
+        raise ConfigError("--hosts is for a cluster take (--cluster ADDRESS)")
     keep_freed_memory()  # frame-sized buffers come and go: see mmrec.store.memory
     return asyncio.run(_record(args, settings))
 

@@ -261,6 +261,23 @@ class TakeEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class HostEntry:
+    """One recorder host of a cluster take (``mmrec record --cluster``; see
+    :mod:`mmrec.cluster.merge`): where its part is, and how its clock was mapped."""
+
+    name: str
+    dir: str  # its own take folder (relative to this take's folder, or absolute)
+    state: str  # finished, recording (it died or was cut off mid-take), failed, missing
+    cameras: tuple[str, ...] = ()
+    clock_offset_ns: int | None = None  # reference minus host monotonic, at the start
+    clock_drift_ppm: float | None = None
+    clock_uncertainty_ns: int | None = None  # NTP-style probes' half round trip + residual
+    clock_samples: int = 0
+    chrony_uncertainty_ns: int | None = None  # chrony's bound on its wall clock, if any
+    note: str | None = None  # what is missing, in words
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     take_id: str
     started_utc: str
@@ -289,6 +306,8 @@ class Manifest:
     # The recorder's local zone at the start: the timecodes are its time of day.
     utc_offset_s: int | None = None  # east of UTC positive (None: a mmrec-take/1 take)
     zone: str | None = None  # its abbreviation, for people ("CEST")
+    # A cluster take's recorder hosts (mmrec.cluster.merge); () for a one-host take.
+    hosts: tuple[HostEntry, ...] = ()
 
     def time_of_day_ns(self) -> int:
         """Local time of day (ns since midnight) at take time 0: from the recorded zone,
@@ -335,6 +354,10 @@ class Manifest:
         if raw.get("preview"):
             raw["preview"] = PreviewInfo(**raw["preview"])
         raw["relays"] = tuple(raw.get("relays", ()))
+        raw["hosts"] = tuple(
+            HostEntry(**{**h, "cameras": tuple(h.get("cameras", ()))})
+            for h in raw.get("hosts", ())
+        )
         raw["disk"] = tuple(DiskInfo(**d) for d in raw.get("disk", ()))
         if raw.get("recovery"):
             rec = dict(raw["recovery"])

@@ -1,0 +1,11 @@
+"""One take across several recorder hosts, on Ray (``mmrec record --cluster``).
+
+The flow, one module a step: :mod:`.plan` decides which host records which camera;
+:mod:`.clock` maps each host's clock onto the reference; :mod:`.host` is a host's
+recorder (the session engine in a detached process) and the agent a Ray actor runs to
+drive it; :mod:`.coordinator` arms, starts, watches and stops the hosts; :mod:`.merge`
+makes one take of their parts; :mod:`.proxies` renders a take's proxies as Ray tasks.
+
+Only :mod:`.coordinator` and :mod:`.proxies` import Ray (the optional extra
+``mmrec[cluster]``); a one-host ``mmrec record`` never does.
+"""

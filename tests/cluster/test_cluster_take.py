@@ -1,0 +1,213 @@
+"""A cluster take on a local multi-node Ray cluster: three recorder hosts, nine simulated
+phones, one take; and what happens when a host dies, freezes, or the coordinator dies.
+
+The take is checked by independent readers: PyAV on the segment files (first and last
+packet of every camera), and the shared audit tool (ffprobe) on the merged folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from mmrec.cluster.coordinator import ClusterTake, plan_from_survey, recorder_hosts
+from mmrec.cluster.host import HostJob
+from mmrec.cluster.merge import merge_take
+from mmrec.cluster.plan import HostSpec, PlannedCamera
+from mmrec.store.reader import open_cameras
+from mmrec.store.take import load_manifest, resolve
+from tests.cluster.conftest import HOSTS, ROOT, until
+
+pytestmark = pytest.mark.slow
+
+AUDIT = Path("/work/shared/tools/audit_take.py")
+PERIOD_S = 1 / 30
+FAST = HostJob("", "", "", (), connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5)
+
+
+def _take(tmp: Path, cams: list[tuple[str, str]], said: list[str]) -> ClusterTake:
+    """A take armed on every labelled host, the cameras spread evenly (each host's
+    networks reach loopback; a budget of 3 each)."""
+    take = ClusterTake(tmp, name="t", job=FAST, on_event=said.append)
+    infos = take.survey(recorder_hosts(), ready_timeout=60)
+    assert all("127.0.0.0/8" in i["networks"] for i in infos.values()), infos
+    plan = plan_from_survey(
+        [PlannedCamera(n, u) for n, u in cams], infos, [HostSpec(h, (), 3) for h in HOSTS]
+    )
+    take.arm(plan, ready_timeout=60)
+    return take
+
+
+def _all_frames(take: ClusterTake, at_least: int) -> bool:
+    st = take.status()
+    return len(st.cameras) == take.plan.cameras and all(c.frames >= at_least for c in st.cameras)
+
+
+def _file_span(take_dir: Path, segments: tuple[str, ...]) -> tuple[float, float]:
+    """First and last packet time (s) of a camera's segments, as PyAV reads them."""
+    times: list[float] = []
+    for seg in segments:
+        with av.open(str(resolve(take_dir, seg))) as c:
+            s = c.streams.video[0]
+            tb = s.time_base or Fraction(1, 1000)
+            times += [float(p.pts * tb) for p in c.demux(s) if p.pts is not None and p.size]
+    assert times, segments
+    return min(times), max(times)
+
+
+def test_hosts_are_the_labelled_nodes(ray_cluster: object) -> None:
+    assert recorder_hosts() == list(HOSTS)
+
+
+def test_three_hosts_nine_cameras_one_take(ray_cluster: object, sim9: list[tuple[str, str]], recorders_ended: Path) -> None:
+    tmp_path = recorders_ended
+    said: list[str] = []
+    take = _take(tmp_path, sim9, said)
+    try:
+        assert [len(a.cameras) for a in take.plan.assignments] == [3, 3, 3]
+        take.start(lead_s=1.0)
+        until(lambda: _all_frames(take, 45), 30, lambda: f"frames: {take.status()} {said}", take.poll)
+        take.stop()
+        manifest = take.merge()
+    finally:
+        take.close()
+    assert manifest is not None, said
+    assert not take.failures(), said
+    # one take, one manifest, every camera once, each on its host
+    again = load_manifest(take.dir)
+    assert again == manifest
+    assert again.take_id == take.id
+    assert sorted(c.name for c in again.cameras) == sorted(n for n, _ in sim9)
+    assert [h.name for h in again.hosts] == list(HOSTS)
+    assert all(h.state == "finished" and h.clock_samples >= 8 for h in again.hosts)
+    assert again.state == "finished" and again.outcome == "complete", again.outcome_detail
+    assert again.start_realtime_ns == take.start_ref_ns
+    # independent reader: every camera's files start and stop within one frame period
+    spans = [_file_span(take.dir, c.segments) for c in again.cameras]
+    firsts, lasts = [s[0] for s in spans], [s[1] for s in spans]
+    assert max(firsts) - min(firsts) <= PERIOD_S + 1e-3, firsts
+    assert max(lasts) - min(lasts) <= PERIOD_S + 1e-3, lasts
+    assert min(firsts) >= 0
+    # mmrec's own take reader reads it as any take
+    frames = open_cameras(take.dir, again)
+    assert all(len(f.rows) == c.frames for f, c in zip(frames, again.cameras, strict=True))
+    # and the audit tool, with ffprobe
+    if AUDIT.is_file():
+        audit = subprocess.run([sys.executable, str(AUDIT), str(take.dir)], capture_output=True, text=True)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_killed_host_is_reported_and_the_others_files_are_complete(ray_cluster: object, sim9: list[tuple[str, str]], recorders_ended: Path) -> None:
+    tmp_path = recorders_ended
+    said: list[str] = []
+    take = _take(tmp_path, sim9, said)
+    try:
+        take.start(lead_s=1.0)
+        until(lambda: _all_frames(take, 15), 30, "every camera's frames", take.poll)
+        pid = take.recorder_pids()["recB"]
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        until(lambda: "recB" in take.failures(), 10, "recB reported", take.poll)
+        noticed = time.monotonic() - killed
+        # the others record on
+        before = {c.name: c.frames for c in take.status().cameras if c.host != "recB"}
+        until(
+            lambda: all(c.frames > before[c.name] + 15 for c in take.status().cameras if c.host != "recB"),
+            15, "the other hosts' frames", take.poll,
+        )  # fmt: skip
+        take.stop()
+        manifest = take.merge()
+    finally:
+        take.close()
+    assert noticed < 5.0
+    assert any("host recB" in s and "gone" in s for s in said), said
+    assert manifest is not None
+    by_host = {h.name: h for h in manifest.hosts}
+    assert by_host["recB"].state == "recording" and by_host["recB"].note
+    assert by_host["recA"].state == by_host["recC"].state == "finished"
+    lost = {c.name for c in manifest.cameras if c.outcome == "lost"}
+    assert lost == set(by_host["recB"].cameras)
+    assert manifest.outcome == "lost"
+    for c in manifest.cameras:
+        if c.name not in lost:
+            assert c.outcome == "complete", c.outcome_detail
+    if AUDIT.is_file():  # --crashed: the dead host's manifest lags its files
+        audit = subprocess.run([sys.executable, str(AUDIT), str(take.dir), "--crashed"], capture_output=True, text=True)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_frozen_host_is_reported_within_10_s(ray_cluster: object, sim9: list[tuple[str, str]], recorders_ended: Path) -> None:
+    tmp_path = recorders_ended
+    said: list[str] = []
+    take = _take(tmp_path, sim9[:6], said)
+    pid = None
+    try:
+        take.start(lead_s=1.0)
+        until(lambda: _all_frames(take, 15), 30, "every camera's frames", take.poll)
+        pid = take.recorder_pids()["recA"]
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        until(lambda: "recA" in take.failures(), 10, "recA reported", take.poll)
+        assert time.monotonic() - frozen < 10
+        assert any("host recA" in s and "frozen" in s for s in said), said
+        os.kill(pid, signal.SIGCONT)
+        until(lambda: "recA" not in take.failures(), 10, "recA answering again", take.poll)
+        take.stop()
+        manifest = take.merge()
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        take.close()
+    assert manifest is not None
+    assert {h.state for h in manifest.hosts} == {"finished"}
+
+
+def test_the_take_survives_its_coordinator(ray_cluster: object, sim9: list[tuple[str, str]], recorders_ended: Path) -> None:
+    tmp_path = recorders_ended
+    """A coordinator (mmrec record --cluster) killed mid-take: the hosts record on to the
+    take's end and finalize; 'mmrec cluster merge' makes the take."""
+    address = ray_cluster.address  # type: ignore[attr-defined]
+    cams = [f"{n}={u}" for n, u in sim9[:6]]
+    with open(tmp_path / "coordinator.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mmrec", "record", "--cluster", address, "--out",
+             str(tmp_path), "--duration", "6", "--json", *cams],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+    try:
+        until(lambda: any(tmp_path.glob("*/hosts/*/*/manifest.json")), 60, "the hosts' takes")
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    take_dir = next(tmp_path.glob("*/hosts")).parent
+    hosts = sorted(take_dir.glob("hosts/*/host.json"))
+    assert len(hosts) == 3
+
+    def finished() -> bool:
+        return all('"state": "finished"' in h.read_text() for h in hosts)
+
+    until(finished, 30, "every host to finish by itself")
+    out = subprocess.run(
+        [sys.executable, "-m", "mmrec", "cluster", "merge", str(take_dir)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    manifest = load_manifest(take_dir)
+    assert manifest.state == "finished" and manifest.outcome == "complete", manifest.outcome_detail
+    assert len(manifest.cameras) == 6
+    assert manifest == merge_take(take_dir)
+    if AUDIT.is_file():
+        audit = subprocess.run([sys.executable, str(AUDIT), str(take_dir)], capture_output=True, text=True)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
