@@ -5,7 +5,8 @@
 #          cross-checks, MLT's melt (the editing engine that renders exported timelines in
 #          the tests), Debian's chromium (the console's real-browser test, driven by
 #          Playwright with the system browser: Playwright's own browser download is not
-#          used) and prometheus's promtool (checks the console's /metrics).
+#          used) and prometheus's promtool (checks the console's /metrics); and the
+#          cluster extra (Ray), so the cluster tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +63,7 @@ if [ ! -x .venv/bin/python ]; then
     "$py" -m venv .venv || die "could not create .venv (on Debian/Ubuntu: apt-get install python3-venv)"
 fi
 extras="."
-[ "$dev" = 1 ] && extras=".[dev]"
+[ "$dev" = 1 ] && extras=".[dev,cluster]"
 stamp=".venv/.mmrec-installed-$dev"
 hash=$(cat pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then

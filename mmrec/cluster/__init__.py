@@ -9,3 +9,13 @@ makes one take of their parts; :mod:`.proxies` renders a take's proxies as Ray t
 Only :mod:`.coordinator` and :mod:`.proxies` import Ray (the optional extra
 ``mmrec[cluster]``); a one-host ``mmrec record`` never does.
 """
+
+from typing import Final
+
+# Ray's health check, tuned so a host whose node stops answering is declared dead within
+# ~3 s (Ray's default: ~65 s). For the head's _system_config ('mmrec cluster up --head').
+HEALTH_CHECK: Final = {
+    "health_check_period_ms": 1000,
+    "health_check_timeout_ms": 1000,
+    "health_check_failure_threshold": 3,
+}

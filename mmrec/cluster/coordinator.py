@@ -24,8 +24,10 @@ the take; the samples go to the host, which fits its mapping and keeps them in i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +38,7 @@ from typing import Any, Final
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from mmrec.cluster import HEALTH_CHECK as HEALTH_CHECK
 from mmrec.cluster.host import HostAgent, HostJob
 from mmrec.cluster.merge import HOSTS, merge_take
 from mmrec.cluster.plan import ClusterPlan, HostSpec, PlannedCamera, plan_cameras
@@ -46,19 +49,12 @@ from mmrec.store.take import Manifest
 HOST_RESOURCE: Final = "host:"
 READY_TIMEOUT_S: Final = 30.0  # an agent not placed by then: the host is not up
 PROBES_AT_ARM: Final = 8
-# Ray's health check, tuned so a host whose node stops answering is declared dead within
-# seconds (default: ~65 s). For the head node's _system_config (mmrec cluster up --head).
-HEALTH_CHECK: Final = {
-    "health_check_period_ms": 1000,
-    "health_check_timeout_ms": 1000,
-    "health_check_failure_threshold": 3,
-}
 
 
 def recorder_hosts() -> list[str]:
     """The names of the alive Ray nodes labelled ``host:NAME``, sorted."""
     names: set[str] = set()
-    for node in ray.nodes():
+    for node in ray.nodes():  # type: ignore[no-untyped-call]
         if not node.get("Alive"):
             continue
         for key in node.get("Resources", {}):
@@ -72,7 +68,7 @@ def connect(address: str) -> None:
     if ray.is_initialized():
         return
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from exc
 
@@ -80,7 +76,7 @@ def connect(address: str) -> None:
 def agent_for(host: str, take: str) -> Any:
     """A :class:`HostAgent` actor placed on ``host`` (not yet known to be placed)."""
     cls = ray.remote(HostAgent)
-    return cls.options(  # type: ignore[attr-defined]
+    return cls.options(
         resources={f"{HOST_RESOURCE}{host}": 0.001},
         num_cpus=0,
         max_concurrency=4,
@@ -88,7 +84,9 @@ def agent_for(host: str, take: str) -> Any:
     ).remote(host)
 
 
-def place_agents(hosts: Sequence[str], take: str, timeout: float = READY_TIMEOUT_S) -> dict[str, tuple[Any, dict[str, Any]]]:
+def place_agents(
+    hosts: Sequence[str], take: str, timeout: float = READY_TIMEOUT_S
+) -> dict[str, tuple[Any, dict[str, Any]]]:
     """One agent per host, each answered its ``describe`` (the ready call) within
     ``timeout``; RecordingError naming those that did not."""
     agents = {h: agent_for(h, take) for h in hosts}
@@ -189,7 +187,9 @@ class ClusterTake:
 
     # arming
 
-    def survey(self, hosts: Sequence[str], ready_timeout: float = READY_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+    def survey(
+        self, hosts: Sequence[str], ready_timeout: float = READY_TIMEOUT_S
+    ) -> dict[str, dict[str, Any]]:
         """Place an agent on each of ``hosts`` (each answers within ``ready_timeout`` or
         RecordingError names it); what each says of itself (its networks: for the plan)."""
         self._placed = place_agents(hosts, self.id, ready_timeout)
@@ -224,7 +224,9 @@ class ClusterTake:
             try:
                 ray.get(ref, timeout=ready_timeout)
             except GetTimeoutError:
-                raise RecordingError(f"host {n}: its recorder did not start in {ready_timeout:g} s") from None
+                raise RecordingError(
+                    f"host {n}: its recorder did not start in {ready_timeout:g} s"
+                ) from None
             except RayActorError as exc:
                 raise RecordingError(f"host {n}: its agent died ({exc})") from exc
             except ray.exceptions.RayTaskError as exc:
@@ -244,7 +246,9 @@ class ClusterTake:
                     break  # poll() says what is wrong with it
                 samples.append([t0, int(mono), time.time_ns()])
             if samples:
-                call = h.agent.call.remote("POST", "/clock", {"samples": samples}, self.call_timeout)
+                call = h.agent.call.remote(
+                    "POST", "/clock", {"samples": samples}, self.call_timeout
+                )
                 sent.append((h, call))
         for h, call in sent:  # the host has its mapping before anything is asked of it
             try:
@@ -288,10 +292,16 @@ class ClusterTake:
                     try:
                         got = ray.get(ref)
                     except RayActorError as exc:
-                        self._fail(h, f"dead: its agent or node is gone ({type(exc).__name__})", "dead")
+                        self._fail(
+                            h, f"dead: its agent or node is gone ({type(exc).__name__})", "dead"
+                        )
                         continue
                     if got.get("error"):
-                        self._fail(h, f"{got.get('state', 'failed')}: {got['error']}", got.get("state", "failed"))
+                        self._fail(
+                            h,
+                            f"{got.get('state', 'failed')}: {got['error']}",
+                            got.get("state", "failed"),
+                        )
                     else:
                         if got.get("cameras") is None:  # ended: its last rows stand
                             got = {**h.last, "state": got["state"]}
@@ -318,7 +328,9 @@ class ClusterTake:
             hosts.append(HostState(h.name, state, since, h.reported))
             for c in h.last.get("cameras", ()):
                 cam_state = c["state"] if h.failure is None else f"host {h.failure}"
-                rows.append(CameraRow(h.name, c["name"], cam_state, c["frames"], c["bytes"], c["dropped"]))
+                rows.append(
+                    CameraRow(h.name, c["name"], cam_state, c["frames"], c["bytes"], c["dropped"])
+                )
         return ClusterStatus(tuple(hosts), tuple(rows))
 
     def _fail(self, h: _Host, detail: str, state: str = "failed") -> None:
@@ -371,11 +383,10 @@ class ClusterTake:
             return None
 
     def close(self) -> None:
+        """End the agents (the recorders go on until their take ends)."""
         for h in self._hosts.values():
-            try:
+            with contextlib.suppress(Exception):  # an agent already gone: nothing to end
                 ray.kill(h.agent)
-            except Exception:  # an agent already gone: nothing to end
-                pass
 
     def recorder_pids(self) -> dict[str, int | None]:
         """Each host's recorder process id (for tests and tools on one machine)."""

@@ -441,7 +441,9 @@ class HostAgent:
                 self._control = json.loads((folder / CONTROL).read_text())
                 return {"pid": self.pid, "folder": str(folder)}
             time.sleep(0.05)  # the recorder writes control.json once it listens
-        raise RecordingError(f"host {self.name}: the recorder did not start in {LAUNCH_TIMEOUT_S:g} s")
+        raise RecordingError(
+            f"host {self.name}: the recorder did not start in {LAUNCH_TIMEOUT_S:g} s"
+        )
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 1.5) -> Any:
         """A control call to the recorder; ``{"error": ..., "state": ...}`` when it cannot

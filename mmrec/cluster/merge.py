@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from mmrec import __version__
-from mmrec.cluster.host import HOST_JSON, HostRecord, HostJob, JOB
+from mmrec.cluster.host import HOST_JSON, JOB, HostJob, HostRecord
 from mmrec.errors import TakeError
 from mmrec.session.outcome import Outcome
 from mmrec.store.names import unique_name
@@ -113,14 +113,16 @@ def merge_take(take_dir: Path, *, died: dict[str, str] | None = None) -> Manifes
         if end is not None:
             ends.append(end)
     events.sort(key=lambda e: e.t_ns)
-    outcome = max((Outcome(c.outcome or Outcome.NOTHING) for c in cameras), default=Outcome.NOTHING, key=lambda o: o.severity)
+    outcome = max(
+        (Outcome(c.outcome or Outcome.NOTHING) for c in cameras),
+        default=Outcome.NOTHING,
+        key=lambda o: o.severity,
+    )
     not_whole = [c.name for c in cameras if c.outcome != Outcome.COMPLETE]
     offset = utc_offset_s(start_ref)
     duration = max(ends) if ends else None
     started = dt.datetime.fromtimestamp(start_ref / 1e9, dt.UTC)
-    ended = (
-        dt.datetime.fromtimestamp((start_ref + duration) / 1e9, dt.UTC) if duration else None
-    )
+    ended = dt.datetime.fromtimestamp((start_ref + duration) / 1e9, dt.UTC) if duration else None
     manifest = Manifest(
         take_id=take_id,
         started_utc=started.isoformat().replace("+00:00", "Z"),
@@ -160,11 +162,15 @@ def _merge_part(
     man = part.manifest
     names = tuple(n for n, _ in part.job.cameras) if part.job else ()
     host_dir = part.take_dir or part.folder
-    rel = str(host_dir.relative_to(take_dir)) if host_dir.is_relative_to(take_dir) else str(host_dir)
+    rel = (
+        str(host_dir.relative_to(take_dir)) if host_dir.is_relative_to(take_dir) else str(host_dir)
+    )
     entry = HostEntry(
         name=rec.host,
         dir=rel,
-        state="missing" if man is None else ("finished" if rec.state == "finished" else "recording"),
+        state="missing"
+        if man is None
+        else ("finished" if rec.state == "finished" else "recording"),
         cameras=names,
         clock_offset_ns=mapping.offset_ns if mapping else None,
         clock_drift_ppm=mapping.drift_ppm if mapping else None,
@@ -179,14 +185,17 @@ def _merge_part(
                         outcome_detail=f"host {rec.host}: {why}")
             for n, u in (part.job.cameras if part.job else ())
         ]  # fmt: skip
-        note = f"nothing from this host: {why}"
-        return replace(entry, note=note), cams, [], "recording", None
+        return replace(entry, note=f"nothing from this host: {why}"), cams, [], "recording", None
     assert part.take_dir is not None
     man = rebase(man, part.take_dir, take_dir)
     whole = man.state in ("finished", "recovered") and rec.state == "finished"
     cams = []
     for c in man.cameras:
-        c = replace(c, segments=_segments_on_disk(take_dir, part.take_dir, c), clock=_widen(c.clock, host_unc, rec.host))
+        c = replace(
+            c,
+            segments=_segments_on_disk(take_dir, part.take_dir, c),
+            clock=_widen(c.clock, host_unc, rec.host),
+        )
         if not whole:
             why = seen or f"the recorder stopped mid-take (host state {rec.state!r})"
             c = replace(
@@ -199,7 +208,7 @@ def _merge_part(
             )
         cams.append(c)
     events = [replace(e, detail=f"[{rec.host}] {e.detail}") for e in man.events]
-    note = None
+    note: str | None = None
     if not whole:
         note = (
             f"{seen or 'its recorder stopped mid-take'}: its manifest is of "

@@ -158,11 +158,11 @@ def plan_cameras(
 def parse_hosts(doc: Mapping[str, Any], where: str = "hosts file") -> HostsFile:
     """A hosts file's TOML, parsed::
 
-        [[host]]
-        name = "recA"
-        subnets = ["192.168.43.0/24"]
-        streams = 13                      # 1 GbE: ~13 1080p30 MJPEG phones
-        cameras = ["A-wide", "A-close"]   # pinned here whatever their address
+    [[host]]
+    name = "recA"
+    subnets = ["192.168.43.0/24"]
+    streams = 13                      # 1 GbE: ~13 1080p30 MJPEG phones
+    cameras = ["A-wide", "A-close"]   # pinned here whatever their address
     """
     hosts: list[HostSpec] = []
     pinned: dict[str, str] = {}

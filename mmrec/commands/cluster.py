@@ -40,24 +40,38 @@ from mmrec.errors import ConfigError
 
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    up = sub.add_parser("up", help="start Ray on this machine: the head, or a labelled recorder host")
+    up = sub.add_parser(
+        "up", help="start Ray on this machine: the head, or a labelled recorder host"
+    )
     up.add_argument("--head", action="store_true", help="start the head (the cluster's control)")
-    up.add_argument("--name", metavar="NAME", help="this recorder host's name (Ray resource host:NAME)")
-    up.add_argument("--address", metavar="HOST:PORT", help="the head's address (for a recorder host)")
-    up.add_argument("--ip", metavar="ADDR", help="this machine's address on the rig's network (--node-ip-address)")
+    up.add_argument(
+        "--name", metavar="NAME", help="this recorder host's name (Ray resource host:NAME)"
+    )
+    up.add_argument(
+        "--address", metavar="HOST:PORT", help="the head's address (for a recorder host)"
+    )
+    up.add_argument(
+        "--ip",
+        metavar="ADDR",
+        help="this machine's address on the rig's network (--node-ip-address)",
+    )
     up.add_argument("--port", type=int, default=6379, help="the head's port (6379)")
-    up.add_argument("--cpus", type=int, metavar="N", help="CPUs Ray may use for proxy tasks here (all)")
+    up.add_argument(
+        "--cpus", type=int, metavar="N", help="CPUs Ray may use for proxy tasks here (all)"
+    )
     up.add_argument("--dry-run", action="store_true", help="print the ray command, do not run it")
     stop = sub.add_parser("stop", help="stop Ray on this machine (a take being recorded goes on)")
     stop.add_argument("--dry-run", action="store_true", help="print the ray command, do not run it")
     merge = sub.add_parser("merge", help="merge a cluster take's hosts' parts into one take")
-    merge.add_argument("take", type=Path, metavar="TAKE_DIR", help="the cluster take's folder (has hosts/)")
+    merge.add_argument(
+        "take", type=Path, metavar="TAKE_DIR", help="the cluster take's folder (has hosts/)"
+    )
     merge.add_argument("--json", action="store_true", help="print the merged manifest as JSON")
 
 
 def up_command(args: argparse.Namespace) -> list[str]:
     """The 'ray start' command line for ``mmrec cluster up``."""
-    from mmrec.cluster.coordinator import HEALTH_CHECK
+    from mmrec.cluster import HEALTH_CHECK
 
     if args.head == bool(args.address):
         raise ConfigError("give --head (on the head) or --address HEAD:PORT (on a recorder host)")
@@ -92,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(manifest.hosts)} host(s), {manifest.outcome}: {manifest.outcome_detail}"
             )
             for h in manifest.hosts:
-                print(f"  {h.name}: {h.state}, {len(h.cameras)} camera(s) in {h.dir}" + (f"; {h.note}" if h.note else ""))
+                print(
+                    f"  {h.name}: {h.state}, {len(h.cameras)} camera(s) in {h.dir}"
+                    + (f"; {h.note}" if h.note else "")
+                )
             print(f"written to {args.take / 'manifest.json'}")
         return 0
     cmd = up_command(args) if args.action == "up" else ["ray", "stop"]

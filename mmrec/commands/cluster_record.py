@@ -18,8 +18,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.live import Live
@@ -27,6 +29,9 @@ from rich.table import Table
 
 from mmrec.config import ShootConfig
 from mmrec.errors import ConfigError, MmrecError
+
+if TYPE_CHECKING:
+    from mmrec.cluster.coordinator import ClusterTake
 
 
 @contextlib.contextmanager
@@ -69,7 +74,11 @@ def run_cluster(args: argparse.Namespace, settings: ShootConfig) -> int:
     if settings.discovery.enabled:
         raise ConfigError("--discover is not for a cluster take yet: give the cameras")
     console = Console(stderr=True)
-    say = (lambda text: None) if args.json else (lambda text: console.print(f"[dim]{text}[/]"))
+
+    def say(text: str) -> None:
+        if not args.json:
+            console.print(f"[dim]{text}[/]")
+
     hosts_file = load_hosts(args.hosts) if args.hosts else None
     connect(args.cluster)
     stop = threading.Event()
@@ -111,11 +120,10 @@ def run_cluster(args: argparse.Namespace, settings: ShootConfig) -> int:
             raise ConfigError("no camera could be given to any host")
         take.arm(plan)
         take.start(lead_s=1.0, duration_s=settings.duration)
-        say(f"recording take {take.id} on {len([a for a in plan.assignments if a.cameras])} host(s) into {take.dir}")
+        busy = len([a for a in plan.assignments if a.cameras])
+        say(f"recording take {take.id} on {busy} host(s) into {take.dir}")
         deadline = None
         if settings.duration is not None:
-            import time
-
             deadline = time.monotonic() + 1.0 + settings.duration
         _watch(take, stop, deadline, None if args.json else console)
         say("stopping every host on one instant, finalizing files…")
@@ -141,7 +149,9 @@ def run_cluster(args: argparse.Namespace, settings: ShootConfig) -> int:
     return exit_status(manifest)
 
 
-def _watch(take: object, stop: threading.Event, deadline: float | None, console: Console | None) -> None:
+def _watch(
+    take: object, stop: threading.Event, deadline: float | None, console: Console | None
+) -> None:
     import time
 
     from mmrec.cluster.coordinator import ClusterTake
@@ -163,10 +173,7 @@ def _watch(take: object, stop: threading.Event, deadline: float | None, console:
             stop.wait(0.5)  # the table's refresh; a stop wakes it at once
 
 
-def _table(take: object) -> Table:
-    from mmrec.cluster.coordinator import ClusterTake
-
-    assert isinstance(take, ClusterTake)
+def _table(take: ClusterTake) -> Table:
     st = take.status()
     t = Table(title=f"take {take.id}", title_justify="left")
     for col in ("host", "camera", "state", "frames", "MB", "dropped"):
@@ -175,7 +182,14 @@ def _table(take: object) -> Table:
     for c in st.cameras:
         h = host_state[c.host]
         style = "red" if h.failing else ("green" if c.state == "streaming" else "yellow")
-        t.add_row(c.host, c.name, f"[{style}]{c.state}[/]", str(c.frames), f"{c.bytes / 1e6:.1f}", str(c.dropped))
+        t.add_row(
+            c.host,
+            c.name,
+            f"[{style}]{c.state}[/]",
+            str(c.frames),
+            f"{c.bytes / 1e6:.1f}",
+            str(c.dropped),
+        )
     for h in st.hosts:
         if h.failing:
             t.add_row(h.name, "", f"[red]{h.state} for {h.since_s:.0f} s[/]", "", "", "")

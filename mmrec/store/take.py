@@ -355,8 +355,7 @@ class Manifest:
             raw["preview"] = PreviewInfo(**raw["preview"])
         raw["relays"] = tuple(raw.get("relays", ()))
         raw["hosts"] = tuple(
-            HostEntry(**{**h, "cameras": tuple(h.get("cameras", ()))})
-            for h in raw.get("hosts", ())
+            HostEntry(**{**h, "cameras": tuple(h.get("cameras", ()))}) for h in raw.get("hosts", ())
         )
         raw["disk"] = tuple(DiskInfo(**d) for d in raw.get("disk", ()))
         if raw.get("recovery"):

@@ -26,9 +26,6 @@ import pytest
 # Set before Ray is imported: its config (the auth mode) is read once, at import.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
-ray = pytest.importorskip("ray", reason="the cluster extra (mmrec[cluster]) is not installed")
-
-from mmrec.cluster.coordinator import HEALTH_CHECK  # noqa: E402
 
 HOSTS = ("recA", "recB", "recC")
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
+    ray = pytest.importorskip("ray", reason="the cluster extra (mmrec[cluster]) is not installed")
     from ray.cluster_utils import Cluster
+
+    from mmrec.cluster import HEALTH_CHECK
 
     saved = {"PYTHONPATH": os.environ.get("PYTHONPATH")}
     # Ray's workers (and the recorders they start) import this tree's mmrec
