@@ -23,6 +23,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -103,6 +104,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=2, metavar="N", help="worker threads (2: one per core)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="render each camera's proxy as a task on the Ray cluster at ADDRESS, on the host "
+        "that recorded it (its files are there) or anywhere (shared storage); the multiview "
+        "from their results. Needs pip install 'mmrec[cluster]'. No contact sheet",
+    )
 
 
 def options(args: argparse.Namespace) -> ProxyOptions:
@@ -142,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     def warn(text: str) -> None:
         err.print(f"[yellow]warning:[/] {text}")
+
+    if args.cluster:
+        return _run_cluster(args, opts, err, out, warn)
 
     if args.quiet:
         result = make_proxies(args.take, opts, warn=warn)
@@ -184,6 +195,48 @@ def run(args: argparse.Namespace) -> int:
         t.add_row(result.multiview.name, "", "", "", "", "")
     if result.contact_sheet is not None:
         t.add_row(result.contact_sheet.name, "", "", "", "", "")
+    out.print(t)
+    out.print(f"written to {result.out_dir}", soft_wrap=True)
+    return 0
+
+
+def _run_cluster(
+    args: argparse.Namespace,
+    opts: ProxyOptions,
+    err: Console,
+    out: Console,
+    warn: Callable[[str], None],
+) -> int:
+    """Each camera's proxy as a Ray task (mmrec.cluster.proxies); imports Ray."""
+    from mmrec.cluster.coordinator import connect
+    from mmrec.cluster.proxies import make_cluster_proxies
+
+    connect(args.cluster)
+    if args.quiet:
+        result = make_cluster_proxies(args.take, opts, warn=warn)
+    else:
+        with Progress(
+            TextColumn("proxies on the cluster"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} cameras"),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("proxies", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = make_cluster_proxies(args.take, opts, progress=progress, warn=warn)
+    t = Table(
+        title=f"{len(result.cameras)} proxies in {result.seconds:.1f} s", title_justify="left"
+    )
+    for col in ("file", "host", "frames", "seconds"):
+        t.add_column(col, justify="left" if col in ("file", "host") else "right")
+    for c in result.cameras:
+        t.add_row(c.path.name, c.host or "any", str(c.frames), f"{c.seconds:.1f}")
+    if result.multiview is not None:
+        t.add_row(result.multiview.name, "here", "", "")
     out.print(t)
     out.print(f"written to {result.out_dir}", soft_wrap=True)
     return 0

@@ -28,3 +28,7 @@ class ProxyOptions:
     # per output: ~0.8 MB each at 960x540, ~94 MB for 4 cameras and the multiview).
     window: int = 24
     out: Path | None = None  # default: TAKE_DIR/proxies
+    # Only these cameras' proxies (names or folders; () every camera), still on the
+    # grid of the whole take: one camera's proxy rendered apart from the others (a
+    # cluster's task per camera, mmrec.cluster.proxies) is the same file.
+    cameras: tuple[str, ...] = ()

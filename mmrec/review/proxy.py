@@ -159,6 +159,10 @@ def make_proxies(
     grid = take_grid(
         manifest.day_clock, [(c.frames.entry.rate, c.frames.times) for c in cams], opts.fps
     ).grid
+    if opts.cameras:  # on the whole take's grid, only these
+        cams = [c for c in cams if c.name in opts.cameras or c.frames.entry.dir in opts.cameras]
+        if not cams:
+            raise TakeError(f"{take_dir}: none of {', '.join(opts.cameras)} has readable frames")
     plan = plan_proxies(grid, [c.frames.times for c in cams], [c.size for c in cams], opts)
     stems = [c.frames.entry.dir for c in cams]
     files = [out_dir / f"{n}.mp4" for n in stems]

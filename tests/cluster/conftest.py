@@ -1,6 +1,7 @@
 """A local multi-node Ray cluster for the cluster tests: a head without a host label and
 three nodes labelled ``host:recA``..``host:recC`` (one machine, as ``ray.cluster_utils``
-makes it), started once per module and reused; simulated phones in a child process.
+makes it), started once (~9 s) and shared by every cluster test; simulated phones in a
+child process.
 
 Ray's health check is tuned (``HEALTH_CHECK``) so a node that stops answering is
 declared dead in seconds. Token authentication (on by default for local clusters) uses a
@@ -31,7 +32,7 @@ HOSTS = ("recA", "recB", "recC")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
     ray = pytest.importorskip("ray", reason="the cluster extra (mmrec[cluster]) is not installed")
     from ray.cluster_utils import Cluster
