@@ -109,48 +109,52 @@ def run_hosts(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
             t0 = time.perf_counter()
             job = HostJob("", "", "", (), direct_io=False)
             take = ClusterTake(work, name=f"h{n}", job=job)
-            infos = take.survey(recorder_hosts())
-            plan = plan_from_survey(
-                [PlannedCamera(name, url) for name, url in cams],
-                infos,
-                [HostSpec(h, (), args.cameras) for h in hosts],
-            )
-            take.arm(plan)
-            armed = time.perf_counter()
-            take.start(lead_s=1.0)
-            deadline = time.perf_counter() + 60
-            while True:
-                rows = take.poll().cameras
-                if len(rows) == len(cams) and all(c.frames > 0 for c in rows):
-                    break
-                if time.perf_counter() > deadline:
-                    raise SystemExit(f"no first frame from every camera within 60 s: {rows}")
-                time.sleep(0.02)  # a poll of the hosts' status
-            first = time.perf_counter()
-            pids = take.recorder_pids()
-            node_pids = [_tree(_raylet_pid(node)) for node in nodes]
-            head_pids = _tree(_raylet_pid(cluster.head_node))
-            head_pids += [
-                p.process.pid
-                for key, procs in cluster.head_node.all_processes.items()
-                if key != ray._private.ray_constants.PROCESS_TYPE_RAYLET
-                for p in procs
-            ]
-            before = [_usage(p) for p in node_pids]
-            rec_before = [_usage([pids[h] or 0]) for h in hosts]
-            head_before = _usage(head_pids)
-            t_rec = time.perf_counter()
-            end = t_rec + args.seconds
-            while time.perf_counter() < end:
-                take.poll()
-                time.sleep(0.5)  # the coordinator's own pace (its live table)
-            span = time.perf_counter() - t_rec
-            after = [_usage(p) for p in node_pids]
-            rec_after = [_usage([pids[h] or 0]) for h in hosts]
-            head_after = _usage(head_pids)
-            take.stop()
-            manifest = take.merge()
-            take.close()
+            try:
+                infos = take.survey(recorder_hosts())
+                plan = plan_from_survey(
+                    [PlannedCamera(name, url) for name, url in cams],
+                    infos,
+                    [HostSpec(h, (), args.cameras) for h in hosts],
+                )
+                take.arm(plan)
+                armed = time.perf_counter()
+                take.start(lead_s=1.0)
+                deadline = time.perf_counter() + 60
+                while True:
+                    rows = take.poll().cameras
+                    if len(rows) == len(cams) and all(c.frames > 0 for c in rows):
+                        break
+                    if time.perf_counter() > deadline:
+                        raise SystemExit(f"no first frame from every camera within 60 s: {rows}")
+                    time.sleep(0.02)  # a poll of the hosts' status
+                first = time.perf_counter()
+                pids = take.recorder_pids()
+                node_pids = [_tree(_raylet_pid(node)) for node in nodes]
+                head_pids = _tree(_raylet_pid(cluster.head_node))
+                head_pids += [
+                    p.process.pid
+                    for key, procs in cluster.head_node.all_processes.items()
+                    if key != ray._private.ray_constants.PROCESS_TYPE_RAYLET
+                    for p in procs
+                ]
+                before = [_usage(p) for p in node_pids]
+                rec_before = [_usage([pids[h] or 0]) for h in hosts]
+                head_before = _usage(head_pids)
+                t_rec = time.perf_counter()
+                end = t_rec + args.seconds
+                while time.perf_counter() < end:
+                    take.poll()
+                    time.sleep(0.5)  # the coordinator's own pace (its live table)
+                span = time.perf_counter() - t_rec
+                after = [_usage(p) for p in node_pids]
+                rec_after = [_usage([pids[h] or 0]) for h in hosts]
+                head_after = _usage(head_pids)
+                take.stop()
+                manifest = take.merge()
+            finally:
+                if take.stop_ref_ns is None or take.stop_ref_ns > time.time_ns():
+                    take.stop(timeout=30)  # never leave a recorder running
+                take.close()
             assert manifest is not None and manifest.outcome == "complete", manifest
         ray_cpu = [(a[0] - b[0]) / span * 100 for a, b in zip(after, before, strict=True)]
         rec_cpu = [(a[0] - b[0]) / span * 100 for a, b in zip(rec_after, rec_before, strict=True)]

@@ -25,6 +25,7 @@ from mmrec.cluster.coordinator import ClusterTake, plan_from_survey, recorder_ho
 from mmrec.cluster.host import HostJob
 from mmrec.cluster.merge import merge_take
 from mmrec.cluster.plan import HostSpec, PlannedCamera
+from mmrec.errors import RecordingError
 from mmrec.store.reader import open_cameras
 from mmrec.store.take import load_manifest, resolve
 from tests.cluster.conftest import HOSTS, ROOT, until
@@ -70,6 +71,18 @@ def _file_span(take_dir: Path, segments: tuple[str, ...]) -> tuple[float, float]
 
 def test_hosts_are_the_labelled_nodes(ray_cluster: object) -> None:
     assert recorder_hosts() == list(HOSTS)
+
+
+def test_a_host_that_is_not_up_is_said_within_the_ready_timeout(
+    ray_cluster: object, recorders_ended: Path
+) -> None:
+    """An actor that cannot be placed (no node has the label) would wait forever: the
+    ready call's timeout says so instead."""
+    take = ClusterTake(recorders_ended, job=FAST)
+    t0 = time.monotonic()
+    with pytest.raises(RecordingError, match="recZ"):
+        take.survey(["recA", "recZ"], ready_timeout=2.0)
+    assert time.monotonic() - t0 < 10
 
 
 def test_three_hosts_nine_cameras_one_take(
