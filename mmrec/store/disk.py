@@ -9,7 +9,9 @@ and one ``stat`` per folder, run once a second in a thread) and the bytes the wr
 wrote into per-folder :class:`~mmrec.store.take.DiskInfo` and the events to raise when
 the time left crosses a threshold (warnings at ``LOW_S``, alerts at ``CRITICAL_S`` and
 when a folder is full, gone or read-only), each once per crossing, with a word when
-things are well again.
+things are well again. Between takes (a console's session) the same watch judges the
+folders at the forecast's rate instead (:meth:`DiskWatch.judge`), so the levels, and
+when they are said, are the same before and during a take.
 
 Pure apart from :func:`check` and :func:`space`; times are monotonic ns given by the caller.
 """
@@ -178,7 +180,14 @@ class DiskWatch:
         w.append((now_ns, written))
         while len(w) > 2 and now_ns - w[1][0] >= RATE_WINDOW_NS:
             w.popleft()
-        rate = self.rate()
+        return self.judge(self.rate(), checks, active)
+
+    def judge(
+        self, rate: float, checks: Sequence[FolderCheck], active: Sequence[bool]
+    ) -> list[Notice]:
+        """The folders at ``rate`` bytes per second in all (written now by :meth:`update`,
+        or expected before a take from a :class:`Forecast`), shared by the ``active``
+        ones. Returns the notices to raise."""
         writing = sum(active) or 1
         notices: list[Notice] = []
         infos = []
@@ -232,6 +241,9 @@ class DiskWatch:
             case _:
                 return [Notice(True, c.problem or f"{where}: cannot be written")]
 
+
+STATES: Final = ("ok", "low", "critical", "full", "read-only", "gone")
+"""A folder's states (:attr:`DiskInfo.state`), from best to worst."""
 
 _STATE: Final = {
     Level.OK: "ok",
