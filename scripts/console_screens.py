@@ -103,8 +103,12 @@ async def pages(browser: object, url: str, out: Path, w: int, h: int, scene: str
     await page.screenshot(path=str(out / f"{name}-3-recording.png"))
     await page.click("#btn-stop")
     await page.wait_for_function(
+        f"() => document.querySelector('#takes tbody tr')?.textContent.includes('scene-{scene}')"
+    )
+    await page.wait_for_function(
         "() => { const i = document.querySelector('#contact');"
-        " return !i.hidden && i.complete && i.naturalWidth > 0; }",
+        " return !i.hidden && i.complete && i.naturalWidth > 0"
+        f" && i.src.includes('scene-{scene}'); }}",
         timeout=60_000,
     )
     await page.screenshot(path=str(out / f"{name}-4-after-take.png"), full_page=True)

@@ -223,6 +223,7 @@ function renderTakes(st) {
     const folder = el("span", t.id);
     folder.title = t.dir;
     const tr = row([t.slate, t.timecode, t.duration_s.toFixed(1) + " s", cell, t.note, folder]);
+    for (const td of tr.cells) if (!td.title) td.title = td.textContent;  // cut to fit: whole here
     tr.dataset.take = t.id;
     body.appendChild(tr);
   }
