@@ -41,7 +41,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -318,4 +320,9 @@ def _self_command() -> str:
     argv0 = sys.argv[0]
     if argv0.endswith("__main__.py"):
         return f"{shlex.quote(sys.executable)} -m mmrec"
-    return shlex.quote(argv0) if "/" in argv0 else "mmrec"
+    if "/" not in argv0:
+        return "mmrec"
+    on_path = shutil.which("mmrec")  # the same program by its short name: say it that way
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "mmrec"
+    return shlex.quote(argv0)
