@@ -57,7 +57,7 @@ def describe(ev: Event) -> str:
     who = f"camera {ev.camera!r}: " if ev.camera else ""
     return (
         f"{who}{ev.detail}"
-        if ev.kind in (EventKind.NOTE, EventKind.DISCOVERY)
+        if ev.kind in (EventKind.NOTE, EventKind.DISCOVERY, EventKind.TAKE)
         else (f"{who}{ev.kind}: {ev.detail}")
     )
 
