@@ -176,7 +176,7 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
         try:
             await server.start()
             if settings.discovery.enabled:
-                from mmrec.session.recorder import discover_into
+                from mmrec.session.follow import discover_into
 
                 disc_cfg = options.discovery_config(settings.discovery)
                 shoot.discovery = await discover_into(stack, shoot.session, disc_cfg, cams)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -50,6 +50,20 @@ TIME_COLUMNS: Final = ("refined_ns", "time_ns")
 NO_INDEX: Final = "pts"  # the time "column" of a camera read without an index
 
 _READ_FAILURES: Final = (av.FFmpegError, OSError, EOFError)
+
+
+class WarningLog:
+    """The warnings of one job over a take: kept for its result, and each passed on to
+    ``forward`` (the command's printer) as it comes."""
+
+    def __init__(self, forward: Callable[[str], None] | None = None) -> None:
+        self.texts: list[str] = []
+        self._forward = forward
+
+    def __call__(self, text: str) -> None:
+        self.texts.append(text)
+        if self._forward is not None:
+            self._forward(text)
 
 
 def row_time(row: IndexRow) -> tuple[int, str]:
