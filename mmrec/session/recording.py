@@ -47,6 +47,7 @@ from mmrec.session.outcome import (
     strip_camera,
 )
 from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.files import WriterStats
 from mmrec.store.health import WriteChange
 from mmrec.store.names import safe_name, unique_name
 from mmrec.store.take import PROBE_LEAD_NS, PROBES, CameraEntry, Manifest, PreviewInfo, TakeEvent
@@ -56,7 +57,6 @@ from mmrec.store.writer import (
     Frame,
     Probe,
     WriterPool,
-    WriterStats,
 )
 from mmrec.timeline.rate import DEFAULT_RATE
 from mmrec.timeline.timecode import (
