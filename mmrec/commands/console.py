@@ -46,12 +46,7 @@ TOKEN_ENV = "MMREC_CONSOLE_TOKEN"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p)
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(p, out_help="folder for takes (default: ./takes)")
     p.add_argument(

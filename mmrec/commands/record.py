@@ -78,12 +78,7 @@ def exit_status(manifest: Manifest) -> int:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p, "camera streams to record")
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(
         p,
