@@ -177,7 +177,7 @@ class SimNode:
 
     def status(self) -> dict[str, object]:
         """The /status document (JSON-ready)."""
-        return self.api.status()
+        return self.api.status_document()
 
     # -- controls -----------------------------------------------------------------------
 
