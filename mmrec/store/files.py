@@ -50,9 +50,10 @@ import av
 
 from mmrec.errors import describe
 from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
+from mmrec.store.index import INDEX, INDEX_COLUMNS
 from mmrec.store.muxers import MUXERS, Segment, SegmentSpec
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, segment_name
+from mmrec.store.take import TICK_NS, segment_name
 from mmrec.wire import jpeg
 
 HALF_TICK: Final = TICK_NS // 2

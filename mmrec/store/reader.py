@@ -2,7 +2,7 @@
 that export, proxies and tools share.
 
 A camera's frames are its ``index.csv`` rows (read through
-:func:`mmrec.store.take.read_index`), in capture order. Each row's time is its best
+:func:`mmrec.store.index.read_index`), in capture order. Each row's time is its best
 time column (:data:`TIME_COLUMNS`: the whole-take refinement where the take has it, else
 the live aligned time), made strictly increasing. Its JPEG is the packet at the row's
 pts in the row's segment: segments are demuxed in order (PyAV) and matched to the rows by
@@ -33,16 +33,8 @@ from typing import Any, Final
 import av
 
 from mmrec.errors import ConfigError, TakeError
-from mmrec.store.take import (
-    INDEX,
-    CameraEntry,
-    IndexRow,
-    Manifest,
-    camera_segments,
-    read_index,
-    resolve,
-    segment_number,
-)
+from mmrec.store.index import INDEX, IndexRow, read_index
+from mmrec.store.take import CameraEntry, Manifest, camera_segments, resolve, segment_number
 
 NS: Final = 1_000_000_000
 # Columns of index.csv that give a frame's time on the take timeline, best first.

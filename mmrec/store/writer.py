@@ -58,8 +58,8 @@ from typing import Final
 
 from mmrec.store.files import CameraFiles, WriterStats, write_all
 from mmrec.store.health import WriteChange
+from mmrec.store.index import PROBE_COLUMNS, PROBES
 from mmrec.store.payload import Bytes
-from mmrec.store.take import PROBE_COLUMNS, PROBES
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most

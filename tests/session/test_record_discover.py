@@ -17,7 +17,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.follow import follow_discovery
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
-from mmrec.store.take import load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest
 from tests.helpers import loopback_mesh, wait_for
 
 

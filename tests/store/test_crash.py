@@ -15,7 +15,7 @@ import av
 
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import com_segment, sim_record
-from mmrec.store.take import read_index
+from mmrec.store.index import read_index
 from tests.helpers import hold, loopback_mesh, wait_for
 
 
