@@ -56,9 +56,10 @@ from mmrec.commands import options
 from mmrec.commands.record_view import LiveView, print_summary
 from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
+from mmrec.session.follow import discover_into
 from mmrec.session.identify import CameraRequest
 from mmrec.session.outcome import Outcome
-from mmrec.session.recorder import PreviewOptions, Take, discover_into
+from mmrec.session.recorder import PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import Manifest, to_jsonable
 from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
@@ -79,12 +80,7 @@ def exit_status(manifest: Manifest) -> int:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p, "camera streams to record")
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(
         p,
@@ -264,7 +260,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 disc_cfg = options.discovery_config(settings.discovery)
-                await discover_into(stack, take, disc_cfg, cams)
+                await discover_into(stack, take.session, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = LiveView(take)
             if args.json:

@@ -53,9 +53,10 @@ import av
 
 from mmrec.errors import describe
 from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
-from mmrec.store.muxers import MUXERS, Segment
+from mmrec.store.index import INDEX, INDEX_COLUMNS
+from mmrec.store.muxers import MUXERS, Segment, SegmentSpec
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, segment_name
+from mmrec.store.take import TICK_NS, segment_name
 from mmrec.wire import jpeg
 
 HALF_TICK: Final = TICK_NS // 2
@@ -67,27 +68,34 @@ WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
-class FileStats:
-    """What a camera's files hold, and how writing goes (plain values, any thread)."""
+class WriterStats:
+    """What a camera's files hold, and how writing goes (plain values, any thread). The
+    files count their own losses; :class:`~mmrec.store.writer.CameraWriter` adds its
+    queue's (``dropped``, ``queued``, ``lost_causes``) and its probes."""
 
     frames: int
     bytes: int
-    segments: tuple[str, ...]
-    index: str
+    dropped: int  # received and not written, for any reason (lost_causes says which)
+    queued: int
+    segments: tuple[str, ...]  # relative to the take folder; absolute in a relay folder
     width: int | None
     height: int | None
     first_pts: int | None
     last_pts: int | None
     pts_bumps: int
     not_jpeg: int
-    state: WriteState
-    error: str | None  # the current failure in words; None while writing
-    lost: int  # frames received but not written (disk full, I/O error, folder gone)
-    lost_causes: tuple[tuple[str, int], ...]  # (state value, frames) per cause
-    write_gaps: tuple[tuple[int, int, str], ...]  # (from_ns, to_ns, cause), take timeline
-    folder: int  # which output folder it writes to (0: the first)
-    direct_io: bool | None
-    last_failure: str | None = None  # the latest failure in words, kept once writing is back
+    error: str | None  # the current failure in words (None while writing)
+    direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
+    state: WriteState = WriteState.IDLE
+    lost: int = 0  # of those, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): a failing WriteState's value, "queue-full" (the disk fell behind),
+    # "closing" (offered after the writer closed)
+    lost_causes: tuple[tuple[str, int], ...] = ()
+    write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
+    index: str = ""  # like segments
+    folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
+    last_failure: str | None = None  # the latest write failure, kept once writing is back
+    probes: int = 0  # rows written to probes.csv
     bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
@@ -294,11 +302,13 @@ class CameraFiles:
             self._index_fd = -1
         self.health.close()
 
-    def stats(self) -> FileStats:
+    def stats(self) -> WriterStats:
         h = self.health.snapshot()
-        return FileStats(
+        return WriterStats(
             frames=self.frames,
             bytes=self.bytes,
+            dropped=h.lost,  # the writer adds its queue's
+            queued=0,
             segments=tuple(self._segments),
             index=self._path(self._folder, INDEX),
             width=self._size[0] if self._size else None,
@@ -405,7 +415,7 @@ class CameraFiles:
         if self._timecode is not None:
             meta = {**meta, "timecode": self._timecode(time_ns)}
         self._segment = self._muxer(
-            str(path), size, self.camera, meta, self._direct_io, self._frame_ns
+            SegmentSpec(str(path), size, self.camera, meta, self._direct_io, self._frame_ns)
         )
         self._size = size
         self._seg_start_ns = time_ns

@@ -46,7 +46,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
-from mmrec.store.take import load_manifest, read_index, write_manifest
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest, write_manifest
 from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000

@@ -20,7 +20,8 @@ from mmrec.session.engine import Session
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
-from mmrec.store.take import Manifest, camera_segments, load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import Manifest, camera_segments, load_manifest
 from tests.audit import audit
 from tests.diskfs import fill, small_disk
 from tests.helpers import loopback_mesh, wait_for

@@ -16,7 +16,7 @@ import pytest
 from mmrec.store import muxers
 from mmrec.store.files import CameraFiles
 from mmrec.store.health import RETRY_NS, WriteChange, WriteState
-from mmrec.store.take import read_index
+from mmrec.store.index import read_index
 from tests.helpers import sim_jpeg
 
 PERIOD = 33_333_333
