@@ -51,12 +51,7 @@ TOKEN_ENV = "MMREC_CONSOLE_TOKEN"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p)
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(p, out_help="folder for takes (default: ./takes)")
     p.add_argument(
@@ -192,7 +187,7 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
         try:
             await server.start()
             if settings.discovery.enabled:
-                from mmrec.session.recorder import discover_into
+                from mmrec.session.follow import discover_into
 
                 disc_cfg = options.discovery_config(settings.discovery)
                 shoot.discovery = await discover_into(stack, shoot.session, disc_cfg, cams)

@@ -28,6 +28,16 @@ LISTEN_S = 3.0
 """How long discovery listens before a list is made: nodes announce within 1-3 s."""
 
 
+def add_cameras(parser: argparse.ArgumentParser, what: str = "camera streams") -> None:
+    """The cameras given by URL on the command line (``cameras``)."""
+    parser.add_argument(
+        "cameras",
+        nargs="*",
+        metavar="URL|NAME=URL",
+        help=f"{what} (http://HOST:PORT/stream; HOST alone means :8081/stream)",
+    )
+
+
 def add_timeouts(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("timeouts")
     g.add_argument(

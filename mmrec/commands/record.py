@@ -41,7 +41,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -54,9 +56,10 @@ from mmrec.commands import options
 from mmrec.commands.record_view import LiveView, print_summary
 from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
+from mmrec.session.follow import discover_into
 from mmrec.session.identify import CameraRequest
 from mmrec.session.outcome import Outcome
-from mmrec.session.recorder import PreviewOptions, Take, discover_into
+from mmrec.session.recorder import PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import Manifest, to_jsonable
 
@@ -76,12 +79,7 @@ def exit_status(manifest: Manifest) -> int:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p, "camera streams to record")
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(
         p,
@@ -239,7 +237,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 disc_cfg = options.discovery_config(settings.discovery)
-                await discover_into(stack, take, disc_cfg, cams)
+                await discover_into(stack, take.session, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = LiveView(take)
             if args.json:
@@ -295,4 +293,9 @@ def _self_command() -> str:
     argv0 = sys.argv[0]
     if argv0.endswith("__main__.py"):
         return f"{shlex.quote(sys.executable)} -m mmrec"
-    return shlex.quote(argv0) if "/" in argv0 else "mmrec"
+    if "/" not in argv0:
+        return "mmrec"
+    on_path = shutil.which("mmrec")  # the same program by its short name: say it that way
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "mmrec"
+    return shlex.quote(argv0)

@@ -61,9 +61,7 @@ async def identify(target: StreamTarget, timeout: float = IDENTIFY_TIMEOUT_S) ->
         status, _ = await fetch_status(target.host, target.port, timeout)
     except CameraError as exc:
         return Identity(error=str(exc))
-    return Identity(
-        status.name or None, status.model or None, Identity.of_fps(status.fps), None
-    )
+    return Identity(status.name or None, status.model or None, Identity.of_fps(status.fps), None)
 
 
 async def identify_all(

@@ -47,16 +47,17 @@ from mmrec.session.outcome import (
     strip_camera,
 )
 from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.files import WriterStats
 from mmrec.store.health import WriteChange
+from mmrec.store.index import PROBES
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import PROBE_LEAD_NS, PROBES, CameraEntry, Manifest, PreviewInfo, TakeEvent
+from mmrec.store.take import PROBE_LEAD_NS, CameraEntry, Manifest, PreviewInfo, TakeEvent
 from mmrec.store.writer import (
     DEFAULT_QUEUE_FRAMES,
     CameraWriter,
     Frame,
     Probe,
     WriterPool,
-    WriterStats,
 )
 from mmrec.timeline.rate import DEFAULT_RATE
 from mmrec.timeline.timecode import (
