@@ -147,11 +147,11 @@ class TakeFolders:
 
     def make_forecast(self, cameras: Sequence[disk.CameraRate]) -> disk.Forecast:
         """How long the free space of every folder lasts for ``cameras`` (statvfs each)."""
-        free = 0
+        spaces = []
         for folder in self.all:
             with contextlib.suppress(OSError):
-                free += disk.space(folder).free
-        self.forecast = disk.forecast(free, cameras)
+                spaces.append(disk.space(folder))
+        self.forecast = disk.forecast(disk.total_free(spaces), cameras)
         return self.forecast
 
 
@@ -178,7 +178,7 @@ class OutputFolders:
                 where = where.parent
             c = disk.check(where, None)
             checks.append(replace(c, folder=root))
-        free = sum(c.space.free for c in checks if c.space is not None and c.problem is None)
+        free = disk.total_free(c.space for c in checks if c.problem is None)
         fc = disk.forecast(free, cameras)
         # the take writes into the first folder while it can (then the relays, in turn)
         active = [i == 0 for i in range(len(checks))]
