@@ -54,15 +54,8 @@ from mmrec.sim import NodeConfig, SimMesh
 from mmrec.sim.groundtruth import alignment_errors, frame_truth
 from mmrec.sim.observed import Link, ObservedCamera, Outage, live_times, observe
 from mmrec.sim.wire import format_timestamp
-from mmrec.store.take import (
-    INDEX_COLUMNS,
-    PROBE_COLUMNS,
-    CameraEntry,
-    Manifest,
-    RefinedClock,
-    load_manifest,
-    read_index,
-)
+from mmrec.store.index import INDEX_COLUMNS, PROBE_COLUMNS, read_index
+from mmrec.store.take import CameraEntry, Manifest, RefinedClock, load_manifest
 from mmrec.timeline.refine import ClockEvidence, Refinement, refine
 from mmrec.timeline.refined import refine_camera
 

@@ -27,7 +27,8 @@ import numpy as np
 
 from mmrec.export import ExportOptions, export_take
 from mmrec.sim.frames import RingKey, build_rings
-from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
+from mmrec.store.index import INDEX
+from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg
 

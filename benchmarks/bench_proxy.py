@@ -39,8 +39,9 @@ from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 from mmrec.picture.decode import default_decoder
 from mmrec.picture.layout import choose_scale
 from mmrec.review import ProxyOptions, make_proxies, x264_options
+from mmrec.store.index import INDEX
 from mmrec.store.reader import open_cameras
-from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
+from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg
 

@@ -90,10 +90,27 @@ async def wait_for(
         await asyncio.sleep(0.02)  # poll interval of a condition wait (see docstring)
 
 
+# The only sleeps in tests/ are the four below, each documented: a condition poll's
+# interval, a fake camera's pacing, a window of time that is itself under test, and one
+# pass of the event loop. None of them waits for a result by guessing how long it takes.
+
+
 async def pace(seconds: float) -> None:
     """A fake camera's pacing between writes (its frame rate, a slow link): the timing
     is the behaviour under test, not a wait for a result."""
     await asyncio.sleep(seconds)  # pacing a fake camera, not waiting
+
+
+async def hold(seconds: float) -> None:
+    """Let ``seconds`` pass on purpose, where the time itself is under test: a window in
+    which something must *not* happen (a retry a hammering client would make), or a
+    random moment to kill a process at. Never a wait for a result."""
+    await asyncio.sleep(seconds)  # the window under test, not a wait
+
+
+async def next_pass() -> None:
+    """One pass of the event loop: every task that is ready runs once; no time passes."""
+    await asyncio.sleep(0)  # a yield, not a wait
 
 
 def sent_in_take(sent: Iterable[Any], manifest: Any, fps: float = 30.0) -> tuple[int, int]:

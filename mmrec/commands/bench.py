@@ -50,12 +50,7 @@ from mmrec.stats import LatencySnapshot
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p)
     p.add_argument(
         "--duration", type=float, default=10.0, metavar="S", help="seconds to measure (10)"
     )

@@ -34,9 +34,9 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from mmrec.commands.progress import frame_progress, warner
 from mmrec.errors import ConfigError
 from mmrec.export.job import DEFAULT_FORMATS, ExportOptions, export_take
 from mmrec.export.timeline import parse_formats
@@ -121,26 +121,8 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     out = Console()
 
-    def warn(text: str) -> None:
-        err.print(f"[yellow]warning:[/] {text}", soft_wrap=True)
-
-    if args.quiet:
-        result = export_take(args.take, opts, warn=warn)
-    else:
-        with Progress(
-            TextColumn("export"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} frames"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("export", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            result = export_take(args.take, opts, progress=progress, warn=warn)
+    with frame_progress("export", err, quiet=args.quiet) as progress:
+        result = export_take(args.take, opts, progress=progress, warn=warner(err))
 
     t = Table(
         title=(

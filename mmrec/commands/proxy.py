@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from mmrec.commands.options import add_output
+from mmrec.commands.progress import frame_progress, warner
 from mmrec.errors import ConfigError
 from mmrec.review import ProxyOptions, make_proxies
 from mmrec.timeline.rate import parse_rate
@@ -148,29 +148,10 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     out = Console()
 
-    def warn(text: str) -> None:
-        err.print(f"[yellow]warning:[/] {text}")
-
     if args.cluster:
-        return _run_cluster(args, opts, err, out, warn)
-
-    if args.quiet:
-        result = make_proxies(args.take, opts, warn=warn)
-    else:
-        with Progress(
-            TextColumn("proxies"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} frames"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("proxies", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            result = make_proxies(args.take, opts, progress=progress, warn=warn)
+        return _run_cluster(args, opts, err, out, warner(err))
+    with frame_progress("proxies", err, quiet=args.quiet) as progress:
+        result = make_proxies(args.take, opts, progress=progress, warn=warner(err))
 
     t = Table(
         title=(
@@ -208,6 +189,8 @@ def _run_cluster(
     warn: Callable[[str], None],
 ) -> int:
     """Each camera's proxy as a Ray task (mmrec.cluster.proxies); imports Ray."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
     from mmrec.cluster.coordinator import connect
     from mmrec.cluster.proxies import make_cluster_proxies
 

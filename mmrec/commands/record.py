@@ -41,7 +41,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shlex
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -54,12 +56,12 @@ from mmrec.commands import options
 from mmrec.commands.record_view import LiveView, print_summary
 from mmrec.config import CameraSpec, ShootConfig, load_config
 from mmrec.errors import ConfigError
+from mmrec.session.follow import discover_into
 from mmrec.session.identify import CameraRequest
 from mmrec.session.outcome import Outcome
-from mmrec.session.recorder import PreviewOptions, Take, discover_into
+from mmrec.session.recorder import PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import Manifest, to_jsonable
-from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 
 EXIT_STATUS: Final = {
     Outcome.COMPLETE: 0,
@@ -77,12 +79,7 @@ def exit_status(manifest: Manifest) -> int:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cameras",
-        nargs="*",
-        metavar="URL|NAME=URL",
-        help="camera streams to record (http://HOST:PORT/stream; HOST alone means :8081/stream)",
-    )
+    options.add_cameras(p, "camera streams to record")
     p.add_argument("--config", type=Path, metavar="FILE", help="shoot config (TOML), see configs/")
     options.add_output(
         p,
@@ -146,29 +143,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
-    d = p.add_argument_group(
-        "disk",
-        "Free space and the time it lasts are shown before and during the take, with\n"
-        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
-        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
-    )
-    d.add_argument(
-        "--relay",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="another output folder that continues the take when the one before fills up "
-        "(relay recording; repeatable, used in order)",
-    )
-    d.add_argument(
-        "--sync-interval",
-        type=float,
-        default=DEFAULT_SYNC_INTERVAL,
-        metavar="S",
-        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
-        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
-    )
+    options.add_disk(p)
     options.add_discovery(p, opt_in="record every node found, including late joiners")
     c = p.add_argument_group(
         "several recorder hosts (needs pip install 'mmrec[cluster]')",
@@ -215,8 +190,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
-    if not 0 <= args.sync_interval <= 3600:
-        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
+    options.disk_options(args)  # checks the sync interval
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -249,6 +223,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ingest_cfg = options.ingest_config(args)
+    relays, sync_interval = options.disk_options(args)
     async with contextlib.AsyncExitStack() as stack:
         cams = list(settings.cameras)
         if args.sim:
@@ -266,8 +241,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             muxer=args.muxer,
             writer_threads=args.writer_threads,
             direct_io=not args.buffered_io,
-            relays=args.relay,
-            sync_interval=args.sync_interval,
+            relays=relays,
+            sync_interval=sync_interval,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview
@@ -287,7 +262,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 disc_cfg = options.discovery_config(settings.discovery)
-                await discover_into(stack, take, disc_cfg, cams)
+                await discover_into(stack, take.session, disc_cfg, cams)
             deadline = loop.time() + settings.duration if settings.duration is not None else None
             view = LiveView(take)
             if args.json:
@@ -343,4 +318,9 @@ def _self_command() -> str:
     argv0 = sys.argv[0]
     if argv0.endswith("__main__.py"):
         return f"{shlex.quote(sys.executable)} -m mmrec"
-    return shlex.quote(argv0) if "/" in argv0 else "mmrec"
+    if "/" not in argv0:
+        return "mmrec"
+    on_path = shutil.which("mmrec")  # the same program by its short name: say it that way
+    if on_path and os.path.realpath(on_path) == os.path.realpath(argv0):
+        return "mmrec"
+    return shlex.quote(argv0)

@@ -34,7 +34,7 @@ from mmrec.export.filler import filler_jpeg, turbojpeg
 from mmrec.export.manifest import CameraRecord, ExportManifest, write_manifest
 from mmrec.export.mov import MovWriter, packet
 from mmrec.export.timeline import TrackSpec, build_timeline, load_adapters, write_timelines
-from mmrec.store.reader import CameraFrames, open_cameras
+from mmrec.store.reader import CameraFrames, WarningLog, open_cameras
 from mmrec.store.take import CameraEntry, Manifest, load_manifest
 from mmrec.timeline.grid import FrameGrid, take_grid
 from mmrec.timeline.rate import NS
@@ -163,12 +163,7 @@ def export_take(
     cpu0 = time.process_time()
     take_dir = Path(take_dir)
     manifest = load_manifest(take_dir)
-    warnings: list[str] = []
-
-    def _warn(text: str) -> None:
-        warnings.append(text)
-        if warn is not None:
-            warn(text)
+    _warn = WarningLog(warn)
 
     note = check_take(manifest, take_dir, opts.unfinished)
     if note:
@@ -319,7 +314,7 @@ def export_take(
         utc_offset_s=manifest.utc_offset_s,
         cameras=tuple(records),
         timelines=tuple(p.name for p in timelines),
-        warnings=tuple(warnings),
+        warnings=tuple(_warn.texts),
     )
     path = write_manifest(out_dir, record)
     return ExportResult(
@@ -333,7 +328,7 @@ def export_take(
         cameras=tuple(results),
         timelines=tuple(timelines),
         manifest=path,
-        warnings=tuple(warnings),
+        warnings=tuple(_warn.texts),
         seconds=time.perf_counter() - started,
         cpu_s=time.process_time() - cpu0,
     )

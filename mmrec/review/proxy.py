@@ -35,6 +35,7 @@ from mmrec.review.plan import ProxyPlan, plan_proxies
 from mmrec.review.render import CameraStrand
 from mmrec.review.source import CameraReader, read_cameras
 from mmrec.store.names import unique_name
+from mmrec.store.reader import WarningLog
 from mmrec.store.take import load_manifest
 from mmrec.timeline.grid import take_grid
 
@@ -133,12 +134,7 @@ def make_proxies(
     cpu_main = time.thread_time()
     take_dir = Path(take_dir)
     manifest = load_manifest(take_dir)
-    warnings: list[str] = []
-
-    def _warn(text: str) -> None:
-        warnings.append(text)
-        if warn is not None:
-            warn(text)
+    _warn = WarningLog(warn)
 
     if manifest.state == "recording":
         _warn(
@@ -198,7 +194,7 @@ def make_proxies(
         start_ns=grid.start_ns,
         duration_s=grid.duration_s,
         start_timecode=plan.start_timecode,
-        warnings=tuple(warnings),
+        warnings=tuple(_warn.texts),
         seconds=time.perf_counter() - started,
         cpu=StageCPU(
             time.thread_time() - cpu_main - contact_cpu, cpu[0], cpu[1] + contact_cpu, cpu[2]

@@ -135,6 +135,7 @@ class CameraFeed:
         self.clock = CameraClock(
             options.origin_ns, options.wall_minus_mono_ns, expect_probes=options.probe_clocks
         )
+        self.rate_change: RateChange | None = None  # the ingest's latest slow verdict
         self.sink: FrameSink | None = None  # the take being recorded, if any
         self.probe_sink: ProbeSink | None = None  # the take's probes.csv, if any
         self.preview: LivePreview | None = None
@@ -374,6 +375,7 @@ class CameraFeed:
             sink(Placed(rx.data, at, at, rx.device_ts, self.ingest.connects, rx.flaw))
 
     def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
+        self.rate_change = change
         self._events.add(EventKind.ALERT, change.describe(), self.name)
 
     def _on_node_event(self, ev: ServerEvent) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mmrec.session.events import EventKind, EventLog
 from mmrec.session.outcome import strip_camera
-from mmrec.store.writer import WriterStats
+from mmrec.store.files import WriterStats
 
 
 class LossWatch:

@@ -15,20 +15,10 @@ cameras first (a frame already arriving is kept), then writes everything receive
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-from mmrec.discover import (
-    CameraAdded,
-    CameraAddressChanged,
-    CameraLost,
-    DiscoveryEvent,
-    DiscoveryWarning,
-)
-from mmrec.errors import MmrecError, RecordingError
+from mmrec.errors import RecordingError
 from mmrec.ingest.stream import IngestConfig
 from mmrec.live.preview import LivePreview
 from mmrec.session.engine import PreviewOptions, Session
@@ -36,19 +26,12 @@ from mmrec.session.events import Event, EventKind
 from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
 from mmrec.session.recording import CameraStatus, Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL, WriterPool
-
-if TYPE_CHECKING:
-    from mmrec.config import CameraSpec
-    from mmrec.discover import Discovery, DiscoveryConfig
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL
 
 __all__ = [
-    "CameraSet",
     "CameraStatus",
     "PreviewOptions",
     "Take",
-    "discover_into",
-    "follow_discovery",
 ]
 
 
@@ -57,7 +40,7 @@ def describe(ev: Event) -> str:
     who = f"camera {ev.camera!r}: " if ev.camera else ""
     return (
         f"{who}{ev.detail}"
-        if ev.kind in (EventKind.NOTE, EventKind.DISCOVERY)
+        if ev.kind in (EventKind.NOTE, EventKind.DISCOVERY, EventKind.TAKE)
         else (f"{who}{ev.kind}: {ev.detail}")
     )
 
@@ -133,24 +116,12 @@ class Take:
         return self.recording.dir
 
     @property
-    def timecode(self) -> str:
-        return self.recording.timecode
-
-    @property
     def start_monotonic_ns(self) -> int:
         return self.recording.start_monotonic_ns
 
     @property
-    def start_realtime_ns(self) -> int:
-        return self.recording.start_realtime_ns
-
-    @property
     def preview(self) -> LivePreview | None:
         return self.session.preview
-
-    @property
-    def writer_pool(self) -> WriterPool:
-        return self.session.writer_pool
 
     @property
     def closed(self) -> bool:
@@ -163,8 +134,6 @@ class Take:
         name: str,
         url: str,
         *,
-        model: str | None = None,
-        role: str | None = None,
         fallbacks: Sequence[str] = (),
     ) -> str:
         """Start recording a camera; returns its folder name. Names must be unique.
@@ -173,7 +142,7 @@ class Take:
         tried in turn when the current one does not answer.
         """
         rec = self.recording
-        self.session.add_camera(name, url, model=model, role=role, fallbacks=fallbacks)
+        self.session.add_camera(name, url, fallbacks=fallbacks)
         return rec.dir_of(name)
 
     async def join(
@@ -208,101 +177,3 @@ class Take:
             final = await self.session.close()
             self._final = final if final is not None else self.recording.manifest(final=True)
         return self._final
-
-
-class CameraSet(Protocol):
-    """What discovery adds cameras to: a one-take :class:`Take` or a console's
-    :class:`~mmrec.session.engine.Session`."""
-
-    @property
-    def closed(self) -> bool: ...
-    def has_camera(self, name: str) -> bool: ...
-    def add_camera(
-        self,
-        name: str,
-        url: str,
-        *,
-        model: str | None = None,
-        role: str | None = None,
-        fallbacks: Sequence[str] = (),
-    ) -> object: ...
-    async def join(
-        self, requests: Sequence[CameraRequest], timeout: float = ...
-    ) -> Sequence[object]: ...
-    def retarget(self, name: str, url: str) -> None: ...
-    def note(self, text: str) -> None: ...
-
-
-async def follow_discovery(
-    take: CameraSet,
-    events: AsyncIterator[DiscoveryEvent],
-    *,
-    skip: frozenset[tuple[str, int]] = frozenset(),
-    report_unreachable: Callable[[str], None] | None = None,
-) -> None:
-    """Record every camera discovery finds, for as long as ``events`` runs (into a take,
-    or into a session, whose takes then hold it).
-
-    A camera that joins mid-take gets its folder and manifest entry from that moment; one
-    that changes address is reconnected at the new one; one that is lost keeps retrying
-    with backoff and, when found again, continues in the same folder and files (its gap
-    is in the index and the manifest). Cameras whose ``(host, port)`` is in ``skip`` are
-    already recorded from a URL given by hand.
-    """
-    async for ev in events:
-        if take.closed:
-            return
-        try:
-            await _follow_one(take, ev, skip)
-        except MmrecError as exc:  # e.g. disk full at a hot-join: say so, keep following
-            take.note(f"discovery: {exc}")
-
-
-async def discover_into(
-    stack: contextlib.AsyncExitStack,
-    target: CameraSet,
-    config: DiscoveryConfig,
-    given: Sequence[CameraSpec],
-) -> Discovery:
-    """Run discovery for as long as ``stack`` is open and follow it into ``target`` (a
-    take or a session); cameras ``given`` by URL are not added twice. Returns the
-    :class:`~mmrec.discover.Discovery` (its registry is the console's device map)."""
-    from mmrec.discover import Discovery
-    from mmrec.ingest.stream import StreamTarget
-
-    disc = await stack.enter_async_context(Discovery(config))
-    manual = frozenset(
-        (t.host, t.port) for t in (StreamTarget.from_url(c.name, c.url) for c in given)
-    )
-    task = asyncio.create_task(follow_discovery(target, disc.events(), skip=manual))
-
-    async def _cancel() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    stack.push_async_callback(_cancel)
-    return disc
-
-
-async def _follow_one(
-    take: CameraSet, ev: DiscoveryEvent, skip: frozenset[tuple[str, int]]
-) -> None:
-    match ev:
-        case CameraAdded(camera=cam) | CameraAddressChanged(camera=cam):
-            if (cam.host, cam.port) in skip:
-                return
-            if take.has_camera(cam.id):
-                take.retarget(cam.id, cam.stream_url)
-                take.note(f"camera {cam.id!r}: {type(ev).__name__} -> {cam.stream_url}")
-            else:
-                # asked once more for its frame rate (discovery knows its name and model)
-                request = CameraRequest(
-                    cam.stream_url, cam.id, model=cam.model or None, role=cam.role or None
-                )
-                await take.join([request])
-        case CameraLost(camera=cam):
-            if take.has_camera(cam.id):
-                take.note(f"camera {cam.id!r}: lost by discovery; retrying")
-        case DiscoveryWarning():
-            take.note(f"discovery: {ev.subject}: {ev.message}")

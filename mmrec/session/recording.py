@@ -47,16 +47,17 @@ from mmrec.session.outcome import (
     strip_camera,
 )
 from mmrec.store.disk import CameraRate, Forecast
+from mmrec.store.files import WriterStats
 from mmrec.store.health import WriteChange
+from mmrec.store.index import PROBES
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import PROBE_LEAD_NS, PROBES, CameraEntry, Manifest, PreviewInfo, TakeEvent
+from mmrec.store.take import PROBE_LEAD_NS, CameraEntry, Manifest, PreviewInfo, TakeEvent
 from mmrec.store.writer import (
     DEFAULT_QUEUE_FRAMES,
     CameraWriter,
     Frame,
     Probe,
     WriterPool,
-    WriterStats,
 )
 from mmrec.timeline.rate import DEFAULT_RATE
 from mmrec.timeline.timecode import (
@@ -502,7 +503,7 @@ class Recording:
     def announce_forecast(self) -> Forecast:
         """How long the free space lasts for the take's cameras: an event, and
         ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
-        fc = self.folders.make_forecast([_camera_rate(c.feed) for c in self._cameras.values()])
+        fc = self.folders.make_forecast([camera_rate(c.feed) for c in self._cameras.values()])
         where = " + relay folders" if self.folders.relay_dirs else ""
         self._events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
         return fc
@@ -614,7 +615,7 @@ class Recording:
             self.log_gap(change.camera, a, b, detail)
 
 
-def _camera_rate(feed: CameraFeed) -> CameraRate:
+def camera_rate(feed: CameraFeed) -> CameraRate:
     """A camera's measured write rate, if it has streamed for a couple of seconds."""
     st = feed.stats()
     if st.first_frame_ns is not None and st.last_frame_ns is not None:

@@ -14,7 +14,8 @@ import av
 import numpy as np
 
 from mmrec.sim.record import sim_record
-from mmrec.store.take import CameraEntry, Manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import CameraEntry, Manifest
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
-from types import TracebackType
 from typing import Final
 
 BOUNDARY: Final = b"hostile"
@@ -122,12 +121,7 @@ class HostileServer:
     async def __aenter__(self) -> HostileServer:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def start(self) -> HostileServer:

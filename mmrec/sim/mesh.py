@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from mmrec.errors import ConfigError, RecordingError
 from mmrec.sim.config import NodeConfig
@@ -124,12 +123,7 @@ class SimMesh:
             self._flusher = asyncio.create_task(self._flush_loop(), name="mmrec-sim-sentlog")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._shutdown()
 
     async def _shutdown(self) -> None:

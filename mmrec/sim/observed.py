@@ -110,16 +110,7 @@ def observe(
     """
     lk = link or Link()
     rng = np.random.default_rng(seed)
-    sched = FrameSchedule(
-        fps=config.fps,
-        seed=config.picture_seed,
-        delay_ns=round(config.delay_ms * 1e6),
-        jitter_ns=round(config.jitter_ms * 1e6),
-        drop_prob=config.drop_prob,
-        drop_every=config.drop_every,
-        burst_every=round(config.burst_every_s * config.fps),
-        burst_len=round(config.burst_ms / 1000 * config.fps),
-    )  # as SimNode builds it
+    sched = FrameSchedule.of(config)  # as SimNode keeps it
     clock = DeviceClock(0, EPOCH_NS + round(config.clock_offset_s * 1e9), config.drift_ppm)
 
     wander = wander_ppm * 1e-6 / (duration_s * 1e9)  # drift change per ns

@@ -9,6 +9,10 @@ them. The device clock is ``host + offset + drift_ppm * 1e-6 * (host - origin)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmrec.sim.config import NodeConfig
 
 _MASK64 = (1 << 64) - 1
 
@@ -60,6 +64,20 @@ class FrameSchedule:
     drop_every: int = 0
     burst_every: int = 0  # frames: every burst_every frames, hold burst_len of them...
     burst_len: int = 0  # ...and send them back to back with the last one (WiFi bursts)
+
+    @classmethod
+    def of(cls, config: NodeConfig) -> FrameSchedule:
+        """The schedule a node with ``config`` keeps (the live node and its model alike)."""
+        return cls(
+            fps=config.fps,
+            seed=config.picture_seed,
+            delay_ns=round(config.delay_ms * 1e6),
+            jitter_ns=round(config.jitter_ms * 1e6),
+            drop_prob=config.drop_prob,
+            drop_every=config.drop_every,
+            burst_every=round(config.burst_every_s * config.fps),
+            burst_len=round(config.burst_ms / 1000 * config.fps),
+        )
 
     def capture_ns(self, n: int) -> int:
         """When frame ``n`` is captured, relative to the origin."""

@@ -23,7 +23,10 @@ wrote nothing more for the rest of the take):
   deleted). A folder is only re-created on the disk it was made on (a disk that was
   unmounted leaves an empty mount point that must not fill up instead).
 - A file deleted under the writer is noticed at the next :meth:`check` (``nlink == 0``),
-  which the pool schedules at least every second.
+  which the pool schedules at least every second. Segments that are gone leave the
+  camera's list, their frames leave its counts and are counted lost (cause ``deleted``,
+  their span a write gap), and their rows leave a surviving index: what the manifest
+  says stays what is on disk. Segment numbers are never reused.
 
 Durability: :meth:`sync` (``fdatasync`` of the segment, then of the index, so an index row
 is never durable before the frame it describes) runs from the writer thread, scheduled by
@@ -42,7 +45,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -50,9 +53,10 @@ import av
 
 from mmrec.errors import describe
 from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
-from mmrec.store.muxers import MUXERS, Segment
+from mmrec.store.index import INDEX, INDEX_COLUMNS
+from mmrec.store.muxers import MUXERS, Segment, SegmentSpec
 from mmrec.store.payload import Bytes
-from mmrec.store.take import INDEX, INDEX_COLUMNS, TICK_NS, segment_name
+from mmrec.store.take import TICK_NS, segment_name
 from mmrec.wire import jpeg
 
 HALF_TICK: Final = TICK_NS // 2
@@ -64,28 +68,46 @@ WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
-class FileStats:
-    """What a camera's files hold, and how writing goes (plain values, any thread)."""
+class WriterStats:
+    """What a camera's files hold, and how writing goes (plain values, any thread). The
+    files count their own losses; :class:`~mmrec.store.writer.CameraWriter` adds its
+    queue's (``dropped``, ``queued``, ``lost_causes``) and its probes."""
 
     frames: int
     bytes: int
-    segments: tuple[str, ...]
-    index: str
+    dropped: int  # received and not written, for any reason (lost_causes says which)
+    queued: int
+    segments: tuple[str, ...]  # relative to the take folder; absolute in a relay folder
     width: int | None
     height: int | None
     first_pts: int | None
     last_pts: int | None
     pts_bumps: int
     not_jpeg: int
-    state: WriteState
-    error: str | None  # the current failure in words; None while writing
-    lost: int  # frames received but not written (disk full, I/O error, folder gone)
-    lost_causes: tuple[tuple[str, int], ...]  # (state value, frames) per cause
-    write_gaps: tuple[tuple[int, int, str], ...]  # (from_ns, to_ns, cause), take timeline
-    folder: int  # which output folder it writes to (0: the first)
-    direct_io: bool | None
-    last_failure: str | None = None  # the latest failure in words, kept once writing is back
+    error: str | None  # the current failure in words (None while writing)
+    direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
+    state: WriteState = WriteState.IDLE
+    lost: int = 0  # of those, lost to the disk: disk full, I/O error, folder gone
+    # (cause, frames): a failing WriteState's value, "queue-full" (the disk fell behind),
+    # "closing" (offered after the writer closed)
+    lost_causes: tuple[tuple[str, int], ...] = ()
+    write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
+    index: str = ""  # like segments
+    folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
+    last_failure: str | None = None  # the latest write failure, kept once writing is back
+    probes: int = 0  # rows written to probes.csv
     bad_size: int = 0  # written as received, though their header claims an absurd size
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What one segment holds (mutable: the writer thread adds each frame)."""
+
+    number: int  # its NNNN in seg-NNNN.mkv, the index's ``segment`` column
+    frames: int = 0
+    bytes: int = 0
+    span: list[int] = field(default_factory=list)  # take time of its first and last frame
+    pts: list[int] = field(default_factory=list)  # pts of its first and last frame
 
 
 class CameraFiles:
@@ -132,6 +154,9 @@ class CameraFiles:
         self._pending_rows = bytearray()  # rows the index refused (disk full); written first
         self._segment: Segment | None = None
         self._segments: list[str] = []
+        self._tallies: list[_Tally] = []  # one per entry of _segments
+        self._next_segment = 0  # numbers are never reused, even after a deletion
+        self._seq = 0  # the index's ``seq``: every frame written, in order
         self._seg_start_ns = 0
         self._size: tuple[int, int] | None = None
         self._io_direct: bool | None = None
@@ -209,15 +234,64 @@ class CameraFiles:
         if gone:
             where = self._folders[self._folder] / self._cam_dir
             self._close_segment()
+            frames, names = self._forget_deleted()
+            what = (
+                f"{frames} frame(s) written to {', '.join(names)} are gone"
+                if names
+                else "frames written to them are gone"
+            )
             self.health.fail(
                 WriteState.GONE,
                 f"camera {self.camera!r}: its files in {where} were deleted while being "
-                "written (frames written to them are gone)",
+                f"written ({what})",
             )
+
+    def _forget_deleted(self) -> tuple[int, list[str]]:
+        """Take segments deleted under the writer out of the counts (see the module
+        docstring); returns the frames they held and their names."""
+        keep: list[int] = []
+        frames, names, numbers = 0, [], set()
+        for i, (rel, tally) in enumerate(zip(self._segments, self._tallies, strict=True)):
+            if (self._folders[0] / rel).exists():  # an absolute rel (a relay) joins as is
+                keep.append(i)
+                continue
+            frames += tally.frames
+            names.append(Path(rel).name)
+            numbers.add(tally.number)
+            self.frames -= tally.frames
+            self.bytes -= tally.bytes
+            if tally.frames:
+                self.health.deleted(tally.frames, (tally.span[0], tally.span[1]))
+        if not numbers:
+            return 0, []
+        self._segments = [self._segments[i] for i in keep]
+        self._tallies = [self._tallies[i] for i in keep]
+        held = [t for t in self._tallies if t.frames]
+        self._first_pts = held[0].pts[0] if held else None
+        if not self._index_gone():  # it survived: the rows of what is gone leave it
+            self._drop_rows(numbers)
+        return frames, names
+
+    def _drop_rows(self, numbers: set[int]) -> None:
+        """Rewrite the (surviving) index without the rows of segments ``numbers``."""
+        path = self._folders[self._folder] / self._cam_dir / INDEX
+        with contextlib.suppress(OSError):
+            self._flush_rows()
+        try:
+            lines = path.read_bytes().splitlines(keepends=True)
+        except OSError:
+            return
+        # seq,segment,... : the segment number is the second field (never quoted)
+        kept = [ln for ln in lines[1:] if int(ln.split(b",", 2)[1]) not in numbers]
+        with contextlib.suppress(*WRITE_FAILURES):
+            self._open_index(self._folder, copy_from=None, rows=b"".join(kept))
 
     def close(self) -> None:
         """Finalize the open segment and the index (durable if syncing); idempotent."""
+        self.check()  # files deleted since the last check leave the counts now
         self._close_segment()
+        if self._segments:
+            self._forget_deleted()
         if self._index_fd >= 0:
             with contextlib.suppress(OSError):
                 self._flush_rows()
@@ -228,11 +302,13 @@ class CameraFiles:
             self._index_fd = -1
         self.health.close()
 
-    def stats(self) -> FileStats:
+    def stats(self) -> WriterStats:
         h = self.health.snapshot()
-        return FileStats(
+        return WriterStats(
             frames=self.frames,
             bytes=self.bytes,
+            dropped=h.lost,  # the writer adds its queue's
+            queued=0,
             segments=tuple(self._segments),
             index=self._path(self._folder, INDEX),
             width=self._size[0] if self._size else None,
@@ -281,7 +357,13 @@ class CameraFiles:
         if self._first_pts is None:
             self._first_pts = pts
         self._last_pts = pts
-        seq = self.frames
+        tally = self._tallies[-1]
+        if not tally.frames:
+            tally.span, tally.pts = [time_ns, time_ns], [pts, pts]
+        tally.span[1], tally.pts[1] = time_ns, pts
+        tally.frames += 1
+        tally.bytes += len(data)
+        seq, self._seq = self._seq, self._seq + 1
         self.frames += 1
         self.bytes += len(data)
         if jpeg.implausible(*size, len(data)) is not None:
@@ -291,7 +373,7 @@ class CameraFiles:
         self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))
         self._append_row(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
             seq,
-            len(self._segments) - 1,
+            tally.number,
             pts,
             time_ns,
             arrival_ns,
@@ -326,17 +408,20 @@ class CameraFiles:
         self._pending_rows.clear()
 
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
-        rel = f"{self._cam_dir}/{segment_name(len(self._segments))}"
+        number = self._next_segment
+        rel = f"{self._cam_dir}/{segment_name(number)}"
         path = self._folders[self._folder] / rel
         meta = self._metadata
         if self._timecode is not None:
             meta = {**meta, "timecode": self._timecode(time_ns)}
         self._segment = self._muxer(
-            str(path), size, self.camera, meta, self._direct_io, self._frame_ns
+            SegmentSpec(str(path), size, self.camera, meta, self._direct_io, self._frame_ns)
         )
         self._size = size
         self._seg_start_ns = time_ns
-        self._segments.append(self._path(self._folder, segment_name(len(self._segments))))
+        self._next_segment += 1
+        self._segments.append(self._path(self._folder, segment_name(number)))
+        self._tallies.append(_Tally(number))
 
     def _close_segment(self) -> None:
         if self._segment is not None:
@@ -344,9 +429,10 @@ class CameraFiles:
             with contextlib.suppress(*WRITE_FAILURES):
                 segment.close(self._sync)
 
-    def _open_index(self, folder: int, copy_from: Path | None) -> None:
+    def _open_index(self, folder: int, copy_from: Path | None, rows: bytes = b"") -> None:
         """Open ``index.csv`` in ``folder`` for appending: a new one (header only), or a
-        copy of ``copy_from`` (the index so far, from the folder being left)."""
+        copy of ``copy_from`` (the index so far, from the folder being left), or the
+        header and ``rows``."""
         cam = self._folders[folder] / self._cam_dir
         if self._devices[folder] is None:  # a folder the caller did not make beforehand
             cam.mkdir(parents=True, exist_ok=True)
@@ -355,7 +441,7 @@ class CameraFiles:
             self._make_dir(folder)
         path = cam / INDEX
         head = (",".join(INDEX_COLUMNS) + "\n").encode()
-        body = head
+        body = head + rows
         if copy_from is not None:
             with contextlib.suppress(OSError):
                 body = copy_from.read_bytes() or head
@@ -391,6 +477,8 @@ class CameraFiles:
         where = self._folders[self._folder] / self._cam_dir
         if not isinstance(exc, OSError) or state == WriteState.GONE:
             self._close_segment()  # a muxer that raised may be in any state: start afresh
+        if state == WriteState.GONE:
+            self._forget_deleted()
         text = f"camera {self.camera!r}: {what} in {where}: {describe(exc)}"
         self.health.fail(state, text, announce=announce)
 

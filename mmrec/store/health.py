@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+DELETED: Final = "deleted"  # the cause of frames written, then deleted under the writer
 RETRY_NS: Final = 250_000_000  # a failing camera tries again this often (on its next frame)
 
 _FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -86,7 +87,7 @@ class WriteHealth:
         self._on_change = on_change
         self.state = WriteState.IDLE
         self.error: str | None = None
-        self._lost: dict[WriteState, int] = {}
+        self._lost: dict[str, int] = {}  # per cause: a WriteState's value, or DELETED
         self._lost_now = 0  # since the current failure began
         self._gap_from = 0  # take-timeline span of the current failure's lost frames
         self._gap_last = 0
@@ -141,6 +142,13 @@ class WriteHealth:
         self._gap_last = time_ns
         self._lost[self.state] = self._lost.get(self.state, 0) + 1
         self._lost_now += 1
+
+    def deleted(self, frames: int, span: tuple[int, int]) -> None:
+        """``frames`` already written (take time ``span``) are gone: their file was deleted
+        by someone else. Counted lost under ``DELETED``, the span a write gap."""
+        if frames:
+            self._lost[DELETED] = self._lost.get(DELETED, 0) + frames
+            self._gaps.append((*span, DELETED))
 
     def written(self, time_ns: int, where: str) -> None:
         """A frame was written (into ``where``); after a failure, writing is back."""

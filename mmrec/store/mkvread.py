@@ -16,6 +16,7 @@ its blocks were written), garbage: the walk stops there and reports ``valid_end`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -107,32 +108,35 @@ class SegmentLayout:
         return self.muxing_app.startswith("mmrec")
 
 
-def read_id(buf: bytes | memoryview, at: int) -> tuple[int, int] | None:
-    """An element ID at ``at`` (with its marker bits) and its length; None if invalid or
-    past the end."""
+def _vint(buf: bytes | memoryview, at: int, longest: int) -> tuple[int, int] | None:
+    """The vint at ``at`` as read (marker bit kept) and its length; None if it is longer
+    than ``longest`` bytes (or starts 0x00) or runs past the end."""
     if at >= len(buf):
         return None
     first = buf[at]
-    for n in range(1, 5):
+    for n in range(1, longest + 1):
         if first & (0x80 >> (n - 1)):
             if at + n > len(buf):
                 return None
             return int.from_bytes(bytes(buf[at : at + n]), "big"), n
-    return None  # 0x00-0x0F: not an ID's first byte (zero-filled tails start like this)
+    return None
+
+
+def read_id(buf: bytes | memoryview, at: int) -> tuple[int, int] | None:
+    """An element ID at ``at`` (with its marker bits) and its length; None if invalid or
+    past the end (0x00-0x0F is not an ID's first byte: zero-filled tails start so)."""
+    return _vint(buf, at, 4)
 
 
 def read_size(buf: bytes | memoryview, at: int) -> tuple[int | None, int] | None:
     """A size vint at ``at``: (value, or None for "unknown"; its length); None if invalid."""
-    if at >= len(buf):
+    raw = _vint(buf, at, 8)
+    if raw is None:
         return None
-    first = buf[at]
-    for n in range(1, 9):
-        if first & (0x80 >> (n - 1)):
-            if at + n > len(buf):
-                return None
-            value = int.from_bytes(bytes(buf[at : at + n]), "big") & ((1 << (7 * n)) - 1)
-            return (None if value == (1 << (7 * n)) - 1 else value), n
-    return None
+    n = raw[1]
+    all_ones = (1 << (7 * n)) - 1
+    value = raw[0] & all_ones
+    return (None if value == all_ones else value), n
 
 
 def _head(buf: bytes | memoryview, at: int) -> tuple[int, int | None, int] | None:
@@ -238,7 +242,7 @@ def _cluster(
             torn = True
             break
         if cid == TIMESTAMP:
-            timestamp = int.from_bytes(bytes(buf[cbody : cbody + csize]), "big")
+            timestamp = _uint(buf, cbody, csize)
         elif cid == SIMPLE_BLOCK:
             track = read_size(buf, cbody)
             if timestamp is None or track is None or csize < track[1] + 3:
@@ -262,7 +266,11 @@ def _is_level1(buf: bytes | memoryview, at: int) -> bool:
     return eid is not None and eid[0] in _LEVEL1
 
 
-def _info(buf: bytes | memoryview, start: int, stop: int, layout: SegmentLayout) -> None:
+def _children(
+    buf: bytes | memoryview, start: int, stop: int
+) -> Iterator[tuple[int, int, int, int]]:
+    """(offset, ID, size, body offset) of each child from ``start`` to ``stop``, up to the
+    first that is cut off or of unknown size."""
     pos = start
     while pos < stop:
         el = _head(buf, pos)
@@ -271,31 +279,32 @@ def _info(buf: bytes | memoryview, start: int, stop: int, layout: SegmentLayout)
         eid, size, body = el
         if size is None:
             return
+        yield pos, eid, size, body
+        pos = body + size
+
+
+def _uint(buf: bytes | memoryview, body: int, size: int) -> int:
+    return int.from_bytes(bytes(buf[body : body + size]), "big")
+
+
+def _info(buf: bytes | memoryview, start: int, stop: int, layout: SegmentLayout) -> None:
+    for pos, eid, size, body in _children(buf, start, stop):
         if eid == MUXING_APP:
             layout.muxing_app = bytes(buf[body : body + size]).decode("utf-8", "replace")
         elif eid == TIMESTAMP_SCALE:
-            layout.timestamp_scale = int.from_bytes(bytes(buf[body : body + size]), "big")
+            layout.timestamp_scale = _uint(buf, body, size)
         elif eid == VOID and body + size == stop and (body - pos) + size == 11:
             layout.duration_at = pos  # the writer's room for Duration, still empty
         elif eid == DURATION:
             layout.duration_at = None
-        pos = body + size
 
 
 def _tracks(buf: bytes | memoryview, start: int, stop: int, layout: SegmentLayout) -> None:
     """Width and height of the (one) video track."""
-    pos = start
-    while pos < stop:
-        el = _head(buf, pos)
-        if el is None:
-            return
-        eid, size, body = el
-        if size is None:
-            return
+    for _, eid, size, body in _children(buf, start, stop):
         if eid in (TRACK_ENTRY, VIDEO):
             _tracks(buf, body, body + size, layout)
         elif eid == PIXEL_WIDTH:
-            layout.width = int.from_bytes(bytes(buf[body : body + size]), "big")
+            layout.width = _uint(buf, body, size)
         elif eid == PIXEL_HEIGHT:
-            layout.height = int.from_bytes(bytes(buf[body : body + size]), "big")
-        pos = body + size
+            layout.height = _uint(buf, body, size)

@@ -8,6 +8,7 @@ open (``unlinked``), and finish the file at ``close``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Protocol
 
@@ -22,6 +23,18 @@ PYAV_TIME_BASE: Final = Fraction(1, 1000)  # libavformat's Matroska muxer counts
 PYAV_TICKS: Final = int(TIME_BASE.denominator * PYAV_TIME_BASE)  # take ticks per ms
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    """What a segment file is opened with."""
+
+    path: str
+    size: tuple[int, int]  # width, height of the camera's pictures
+    camera: str  # the track's name
+    meta: dict[str, str]  # file tags: title, timecode
+    direct: bool  # O_DIRECT asked (mmrec's writer only)
+    frame_ns: int | None = None  # the camera's frame duration, if known
+
+
 class Segment(Protocol):
     direct: bool
 
@@ -34,28 +47,20 @@ class Segment(Protocol):
 class _MkvSegment:
     """mmrec's own writer: pts in the take's ticks (10 µs)."""
 
-    def __init__(
-        self,
-        path: str,
-        size: tuple[int, int],
-        camera: str,
-        meta: dict[str, str],
-        direct: bool,
-        frame_ns: int | None = None,
-    ) -> None:
+    def __init__(self, spec: SegmentSpec) -> None:
         self._w = SegmentFile(
-            path,
+            spec.path,
             TrackInfo(
-                size[0],
-                size[1],
-                name=camera,
-                title=meta.get("title", camera),
-                timecode=meta.get("timecode"),
+                spec.size[0],
+                spec.size[1],
+                name=spec.camera,
+                title=spec.meta.get("title", spec.camera),
+                timecode=spec.meta.get("timecode"),
                 app=f"mmrec {__version__}",
                 tick_ns=TICK_NS,
-                frame_ns=frame_ns,
+                frame_ns=spec.frame_ns,
             ),
-            direct=direct,
+            direct=spec.direct,
         )
         self.direct = self._w.direct
 
@@ -79,22 +84,14 @@ class _PyAVSegment:
 
     direct = False  # libavformat writes through the page cache
 
-    def __init__(
-        self,
-        path: str,
-        size: tuple[int, int],
-        camera: str,
-        meta: dict[str, str],
-        direct: bool,
-        frame_ns: int | None = None,
-    ) -> None:
-        self._path = path
+    def __init__(self, spec: SegmentSpec) -> None:
+        path = self._path = spec.path
         self._c: Any = av.open(path, "w", format="matroska", options={"flush_packets": "1"})
-        for key, value in meta.items():
+        for key, value in spec.meta.items():
             self._c.metadata[key] = value
-        self._s: Any = self._c.add_mux_stream("mjpeg", width=size[0], height=size[1])
+        self._s: Any = self._c.add_mux_stream("mjpeg", width=spec.size[0], height=spec.size[1])
         self._s.time_base = PYAV_TIME_BASE
-        self._s.metadata["title"] = camera
+        self._s.metadata["title"] = spec.camera
         self._last = -1
         # To sync and stat the file; libavformat creates it only at the first packet, and
         # then truncates this same inode (so the descriptor stays the file's).

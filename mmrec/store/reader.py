@@ -2,7 +2,7 @@
 that export, proxies and tools share.
 
 A camera's frames are its ``index.csv`` rows (read through
-:func:`mmrec.store.take.read_index`), in capture order. Each row's time is its best
+:func:`mmrec.store.index.read_index`), in capture order. Each row's time is its best
 time column (:data:`TIME_COLUMNS`: the whole-take refinement where the take has it, else
 the live aligned time), made strictly increasing. Its JPEG is the packet at the row's
 pts in the row's segment: segments are demuxed in order (PyAV) and matched to the rows by
@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -33,16 +33,8 @@ from typing import Any, Final
 import av
 
 from mmrec.errors import ConfigError, TakeError
-from mmrec.store.take import (
-    INDEX,
-    CameraEntry,
-    IndexRow,
-    Manifest,
-    camera_segments,
-    read_index,
-    resolve,
-    segment_number,
-)
+from mmrec.store.index import INDEX, IndexRow, read_index
+from mmrec.store.take import CameraEntry, Manifest, camera_segments, resolve, segment_number
 
 NS: Final = 1_000_000_000
 # Columns of index.csv that give a frame's time on the take timeline, best first.
@@ -50,6 +42,20 @@ TIME_COLUMNS: Final = ("refined_ns", "time_ns")
 NO_INDEX: Final = "pts"  # the time "column" of a camera read without an index
 
 _READ_FAILURES: Final = (av.FFmpegError, OSError, EOFError)
+
+
+class WarningLog:
+    """The warnings of one job over a take: kept for its result, and each passed on to
+    ``forward`` (the command's printer) as it comes."""
+
+    def __init__(self, forward: Callable[[str], None] | None = None) -> None:
+        self.texts: list[str] = []
+        self._forward = forward
+
+    def __call__(self, text: str) -> None:
+        self.texts.append(text)
+        if self._forward is not None:
+            self._forward(text)
 
 
 def row_time(row: IndexRow) -> tuple[int, str]:

@@ -38,19 +38,15 @@ from typing import Final
 
 from mmrec import __version__
 from mmrec.errors import RecordingError, TakeError
+from mmrec.store.index import INDEX, INDEX_COLUMNS, INDEX_COLUMNS_V1, IndexRow, read_index
 from mmrec.store.mkv import SegmentFile
 from mmrec.store.mkvread import MkvLayoutError, SegmentLayout, scan
 from mmrec.store.take import (
-    INDEX,
-    INDEX_COLUMNS,
-    INDEX_COLUMNS_V1,
     CameraEntry,
-    IndexRow,
     Manifest,
     Recovery,
     camera_segments,
     load_manifest,
-    read_index,
     rebase,
     segment_number,
     write_manifest,

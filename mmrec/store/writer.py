@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import queue
 import threading
@@ -55,10 +56,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from mmrec.store.files import CameraFiles, write_all
-from mmrec.store.health import WriteChange, WriteState
+from mmrec.store.files import CameraFiles, WriterStats, write_all
+from mmrec.store.health import WriteChange
+from mmrec.store.index import PROBE_COLUMNS, PROBES
 from mmrec.store.payload import Bytes
-from mmrec.store.take import PROBE_COLUMNS, PROBES
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most
@@ -245,34 +246,6 @@ class Probe:
     t1_ns: int
 
 
-@dataclass(frozen=True, slots=True)
-class WriterStats:
-    frames: int
-    bytes: int
-    dropped: int  # received and not written, for any reason (lost_causes says which)
-    queued: int
-    segments: tuple[str, ...]  # relative to the take folder; absolute in a relay folder
-    width: int | None
-    height: int | None
-    first_pts: int | None
-    last_pts: int | None
-    pts_bumps: int
-    not_jpeg: int
-    error: str | None  # the current failure in words (None while writing)
-    direct_io: bool | None = None  # how the last segment was written (None: no frame yet)
-    state: WriteState = WriteState.IDLE
-    lost: int = 0  # of those, lost to the disk: disk full, I/O error, folder gone
-    # (cause, frames): a failing WriteState's value, "queue-full" (the disk fell behind),
-    # "closing" (offered after the writer closed)
-    lost_causes: tuple[tuple[str, int], ...] = ()
-    write_gaps: tuple[tuple[int, int, str], ...] = ()  # (from_ns, to_ns, cause), take timeline
-    index: str = ""  # like segments
-    folder: int = 0  # which output folder it writes to (0: the first, then relay folders)
-    last_failure: str | None = None  # the latest write failure, kept once writing is back
-    probes: int = 0  # rows written to probes.csv
-    bad_size: int = 0  # written as received, though their header claims an absurd size
-
-
 class CameraWriter:
     """Write one camera's frames into ``take_dir/cam_dir`` (and relay folders) from a
     worker thread; the files side is :class:`mmrec.store.files.CameraFiles`.
@@ -375,33 +348,17 @@ class CameraWriter:
 
     def stats(self) -> WriterStats:
         f = self.files.stats()
-        return WriterStats(
-            frames=f.frames,
-            bytes=f.bytes,
-            dropped=self._queue_full + self._after_close + f.lost,
+        return dataclasses.replace(
+            f,
+            dropped=f.dropped + self._queue_full + self._after_close,
             queued=self._offered - self._done,
-            segments=f.segments,
-            width=f.width,
-            height=f.height,
-            first_pts=f.first_pts,
-            last_pts=f.last_pts,
-            pts_bumps=f.pts_bumps,
-            not_jpeg=f.not_jpeg,
-            bad_size=f.bad_size,
             error=self._error or f.error,
-            direct_io=f.direct_io,
-            state=f.state,
-            lost=f.lost,
             lost_causes=f.lost_causes
             + tuple(
                 (cause, n)
                 for cause, n in (("queue-full", self._queue_full), ("closing", self._after_close))
                 if n
             ),
-            write_gaps=f.write_gaps,
-            index=f.index,
-            folder=f.folder,
-            last_failure=f.last_failure,
             probes=self._probes,
         )
 

@@ -5,7 +5,7 @@ repair``, each camera's evidence is read back from its files: ``index.csv`` (eac
 frame's arrival, ``X-Timestamp`` and connection) and ``probes.csv`` (its ``/status``
 round trips, from 10 s before the take on). :func:`mmrec.timeline.refine.refine` places
 every frame with the evidence before *and* after it; the result goes into the index as
-the ``refined_ns`` column (atomic rewrite: :func:`mmrec.store.take.write_refined`) and
+the ``refined_ns`` column (atomic rewrite: :func:`mmrec.store.index.write_refined`) and
 into the manifest as the camera's ``refined`` record. The live ``time_ns`` stays, and the
 segment files keep their pts (the live times; ``Manifest.pts_from`` says so): readers
 that can use the better time take ``refined_ns`` (:attr:`IndexRow.best_ns`).
@@ -27,20 +27,22 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.errors import MmrecError
-from mmrec.store.take import (
+from mmrec.store.index import (
     INDEX,
     PROBES,
     REFINED_COLUMN,
+    read_index_table,
+    read_probes,
+    write_refined,
+)
+from mmrec.store.take import (
     CameraEntry,
     Manifest,
     RefinedClock,
     RefinedSegment,
     TakeEvent,
     load_manifest,
-    read_index_table,
-    read_probes,
     write_manifest,
-    write_refined,
 )
 from mmrec.timeline.refine import ClockEvidence, refine
 from mmrec.wire.timestamp import parse_device_ts

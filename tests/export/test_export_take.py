@@ -46,7 +46,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
-from mmrec.store.take import load_manifest, read_index, write_manifest
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest, write_manifest
 from tests.helpers import loopback_mesh, wait_for
 
 NS = 1_000_000_000
@@ -118,7 +119,11 @@ def _probe(path: Path) -> dict[str, Any]:
 
 
 def _recorded(take_dir: Path, name: str) -> list[tuple[bytes, int, int]]:
-    """Per recorded frame of a camera, in order: (md5, time_ns, true_ns on the timeline)."""
+    """Per recorded frame of a camera, in order: (md5, its time on the timeline, true_ns).
+
+    The time is the one export places frames by: ``refined_ns`` where the take has it (the
+    refit at the take's end), else ``time_ns``.
+    """
     m = load_manifest(take_dir)
     cam = next(c for c in m.cameras if c.name == name)
     rows = list(read_index(take_dir / cam.index))
@@ -133,7 +138,10 @@ def _recorded(take_dir: Path, name: str) -> list[tuple[bytes, int, int]]:
                     out.append((hashlib.md5(data).digest(), rec.true_ns - m.start_realtime_ns))
                     i += 1
     assert len(out) == len(rows)
-    return [(h, r.time_ns, t) for (h, t), r in zip(out, rows, strict=True)]
+    return [
+        (h, r.refined_ns if r.refined_ns is not None else r.time_ns, t)
+        for (h, t), r in zip(out, rows, strict=True)
+    ]
 
 
 def _mov_packets(path: Path) -> list[bytes]:

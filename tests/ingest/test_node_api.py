@@ -14,7 +14,7 @@ from mmrec.ingest.command import Command, CommandTarget, fan_out
 from mmrec.ingest.events import EventsConfig, NodeEvents
 from mmrec.sim import NodeConfig
 from mmrec.wire.sse import ServerEvent
-from tests.helpers import Arrivals, loopback_mesh
+from tests.helpers import Arrivals, hold, loopback_mesh, wait_for
 
 FAST = EventsConfig(connect_timeout=1.0, read_timeout=2.0, backoff_initial=0.05, backoff_max=0.2)
 
@@ -69,11 +69,10 @@ async def test_a_node_without_events_is_reported_and_not_hammered() -> None:
     follower = NodeEvents("old", lambda: ("127.0.0.1", port), lambda _e: None, FAST)
     task = asyncio.create_task(follower.run())
     try:
-        async with asyncio.timeout(5):
-            while follower.last_error is None:
-                await asyncio.sleep(0.02)  # poll: no event to wait on in a foreign server
+        # a poll: no event to wait on in a foreign server
+        await wait_for(lambda: follower.last_error is not None, 5, "the follower's error")
         assert follower.last_error == "/events answered HTTP 404"
-        await asyncio.sleep(0.5)  # a window in which a hammering client would retry often
+        await hold(0.5)  # a window in which a hammering client would retry often
         assert accepted == 1  # asked again only after a long wait
     finally:
         follower.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from mmrec.live.relay import FrameRelay
+from tests.helpers import next_pass, wait_for
 
 
 async def test_fast_watcher_gets_every_frame_and_slow_one_skips() -> None:
@@ -24,14 +25,13 @@ async def test_fast_watcher_gets_every_frame_and_slow_one_skips() -> None:
             await slow_go.wait()  # a browser that does not read
 
     tasks = [asyncio.create_task(read_fast()), asyncio.create_task(read_slow())]
-    while relay.watchers("A") < 2:
-        await asyncio.sleep(0)
+    await wait_for(lambda: relay.watchers("A") >= 2, what="both watchers")
     for i in range(100):
         relay.offer("A", b"frame%d" % i)
         relay.offer("B", b"other")  # nobody watches B: nothing happens
-        await asyncio.sleep(0)  # the fast reader runs between frames
+        await next_pass()  # the fast reader runs between frames
     slow_go.set()
-    await asyncio.sleep(0)
+    await next_pass()
     relay.close()
     await asyncio.gather(*tasks)
     assert fast == [b"frame%d" % i for i in range(100)]

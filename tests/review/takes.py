@@ -15,7 +15,8 @@ import av
 import numpy as np
 from turbojpeg import TJSAMP_420
 
-from mmrec.store.take import INDEX, CameraEntry, ClockInfo, Manifest, write_manifest
+from mmrec.store.index import INDEX
+from mmrec.store.take import CameraEntry, ClockInfo, Manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg
 from tests.helpers import tj

@@ -19,7 +19,7 @@ from turbojpeg import TJSAMP_422
 from mmrec.commands import proxy as proxy_cmd
 from mmrec.errors import MmrecError
 from mmrec.review import ProxyOptions, make_proxies, x264_options
-from mmrec.store.take import INDEX
+from mmrec.store.index import INDEX
 from tests.review.takes import TIMECODE, Cam, frame_number, patch, write_take, y_frames
 
 THREE = [

@@ -34,8 +34,9 @@ from mmrec.review.source import CameraReader, SourceFrame, read_cameras
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
+from mmrec.store.index import read_index
 from mmrec.store.reader import open_camera
-from mmrec.store.take import load_manifest, read_index
+from mmrec.store.take import load_manifest
 from mmrec.timeline.grid import take_grid
 from tests.helpers import loopback_mesh, wait_for
 

@@ -20,7 +20,8 @@ from mmrec.session.engine import Session
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import sim_record
-from mmrec.store.take import Manifest, camera_segments, load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import Manifest, camera_segments, load_manifest
 from tests.audit import audit
 from tests.diskfs import fill, small_disk
 from tests.helpers import loopback_mesh, wait_for
@@ -148,8 +149,10 @@ async def test_a_take_folder_removed_mid_take_is_noticed_within_a_second(
         await wait_for(lambda: take.status()[0].writer.frames >= at + 10, 5)
     m = load_manifest(take.dir)
     (cam,) = m.cameras
-    assert cam.lost_causes and cam.lost_causes[0][0] == "folder-gone"
+    causes = dict(cam.lost_causes)
+    assert causes["deleted"] >= 20  # what was written before the rm -rf is gone, and said
     assert any(e.kind == "alert" and "deleted" in e.detail for e in m.events)
+    audit(take.dir)  # the manifest claims only what is on disk
     assert noticed_in < 2.0, f"noticed {noticed_in:.2f} s after the folder went"
 
 

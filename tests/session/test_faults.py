@@ -22,7 +22,8 @@ from mmrec.errors import CameraProtocolError, ConfigError
 from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import IngestConfig, StreamTarget
 from mmrec.session import folders, recording
-from mmrec.session.recorder import Take, follow_discovery
+from mmrec.session.follow import follow_discovery
+from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.store.take import Manifest, load_manifest
 from tests.helpers import loopback_mesh, make_jpeg, pace, wait_for
@@ -206,7 +207,7 @@ async def test_a_failing_hot_join_is_reported_and_discovery_goes_on(
             yield CameraAdded(info("good", node.host, node.port))
 
         async with Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take:
-            await follow_discovery(take, events())
+            await follow_discovery(take.session, events())
             await wait_for(lambda: any(s.writer.frames >= 5 for s in take.status()), 10)
     m = load_manifest(take.dir)
     assert [c.name for c in m.cameras] == ["good"]

@@ -25,7 +25,8 @@ from mmrec.sim import NodeConfig
 from mmrec.sim.hostile import Hostile, HostileServer, frames_for
 from mmrec.sim.record import sim_record
 from mmrec.sim.trickle import TrickleServer
-from mmrec.store.take import load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest
 from mmrec.wire.multipart import MultipartParser
 from tests.helpers import loopback_mesh, make_jpeg, wait_for
 

@@ -15,7 +15,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
-from mmrec.store.take import PROBE_LEAD_NS, PROBES, load_manifest, read_index, read_probes
+from mmrec.store.index import PROBES, read_index, read_probes
+from mmrec.store.take import PROBE_LEAD_NS, load_manifest
 from tests.helpers import loopback_mesh, wait_for
 
 NODE = NodeConfig("cam", width=160, height=120, ring=4, fps=30, clock_offset_s=1.5, delay_ms=20)

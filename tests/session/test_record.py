@@ -20,7 +20,8 @@ from mmrec.ingest.stream import IngestConfig
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, Quirk, SimNode
 from mmrec.sim.record import sim_record
-from mmrec.store.take import load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest
 from mmrec.wire import jpeg
 from mmrec.wire.jpeg import com_segment
 from tests.helpers import loopback_mesh, sent_in_take, wait_for

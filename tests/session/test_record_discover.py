@@ -14,9 +14,11 @@ from pathlib import Path
 
 from mmrec.discover import Discovery, DiscoveryConfig
 from mmrec.ingest.stream import IngestConfig
-from mmrec.session.recorder import Take, follow_discovery
+from mmrec.session.follow import follow_discovery
+from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
-from mmrec.store.take import load_manifest, read_index
+from mmrec.store.index import read_index
+from mmrec.store.take import load_manifest
 from tests.helpers import loopback_mesh, wait_for
 
 
@@ -36,7 +38,7 @@ async def test_discovered_nodes_are_recorded_including_late_joiners(
         Take(tmp_path, ingest_config=fast_ingest) as take,
         Discovery(disc_cfg) as disc,
     ):
-        follower = asyncio.create_task(follow_discovery(take, disc.events()))
+        follower = asyncio.create_task(follow_discovery(take.session, disc.events()))
         try:
 
             def frames(name: str) -> int:

@@ -16,8 +16,8 @@ from rich.console import Console
 from mmrec.commands.record_view import live_table, print_summary, summary_table
 from mmrec.ingest.stream import CameraState, IngestStats
 from mmrec.session.recording import CameraStatus
+from mmrec.store.files import WriterStats
 from mmrec.store.take import CameraEntry, Manifest
-from mmrec.store.writer import WriterStats
 
 LONG = "B-close-up-on-the-left-side-of-the-stage"
 REFUSED = f"camera {LONG!r}: cannot connect to 192.168.43.100:8081: Connection refused"

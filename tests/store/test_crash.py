@@ -15,8 +15,8 @@ import av
 
 from mmrec.sim import NodeConfig
 from mmrec.sim.record import com_segment, sim_record
-from mmrec.store.take import read_index
-from tests.helpers import loopback_mesh, wait_for
+from mmrec.store.index import read_index
+from tests.helpers import hold, loopback_mesh, wait_for
 
 
 def _manifest(out: Path) -> dict[str, object] | None:
@@ -167,7 +167,7 @@ async def test_sigkill_at_random_moments_then_repair_gives_a_whole_take(tmp_path
         try:
             await _wait_recorded(out, proc, frames, set(bodies))
             # a random moment within the next second: the kill's timing is what is tested
-            await asyncio.sleep(delay)
+            await hold(delay)
             proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 10)
         finally:

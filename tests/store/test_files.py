@@ -16,7 +16,7 @@ import pytest
 from mmrec.store import muxers
 from mmrec.store.files import CameraFiles
 from mmrec.store.health import RETRY_NS, WriteChange, WriteState
-from mmrec.store.take import read_index
+from mmrec.store.index import read_index
 from tests.helpers import sim_jpeg
 
 PERIOD = 33_333_333
@@ -170,11 +170,31 @@ def test_files_deleted_under_the_writer_are_noticed_and_made_again(tmp_path: Pat
         files.write(n * PERIOD, n * PERIOD, None, sent[n])
     files.close()
     st = files.stats()
-    assert st.state == WriteState.CLOSED and st.lost == 0
+    assert st.state == WriteState.CLOSED
     # made again on the same disk: a new segment and index, numbering and seq go on
-    assert st.segments[-1] == "cam/seg-0001.mkv"
+    assert st.segments == ("cam/seg-0001.mkv",)  # the deleted one is no longer claimed
     assert _packets([tmp_path / "take/cam/seg-0001.mkv"]) == sent[5:]
     assert [r.seq for r in read_index(tmp_path / "take/cam/index.csv")] == [5, 6, 7, 8, 9]
+    # the counts say what is on disk; the deleted frames are lost, with their cause and span
+    assert (st.frames, st.lost, st.lost_causes) == (5, 5, (("deleted", 5),))
+    assert st.bytes == sum(len(d) for d in sent[5:])
+    assert (0, 4 * PERIOD, "deleted") in st.write_gaps
+    assert any("5 frame(s) written to seg-0000.mkv are gone" in c.detail for c in changes)
+
+
+def test_a_segment_deleted_alone_leaves_the_counts_and_the_index(tmp_path: Path) -> None:
+    files = CameraFiles("cam", [tmp_path], "cam", segment_ns=3 * PERIOD, clock=Clock())
+    sent = [sim_jpeg("cam", n, n) for n in range(9)]
+    for n in range(6):  # seg-0000: frames 0-2, seg-0001: frames 3-5
+        files.write(n * PERIOD, n * PERIOD, None, sent[n])
+    (tmp_path / "cam/seg-0000.mkv").unlink()  # someone deletes a finished segment
+    files.close()
+    st = files.stats()
+    assert st.segments == ("cam/seg-0001.mkv",) and st.frames == 3
+    assert st.lost_causes == (("deleted", 3),)
+    rows = list(read_index(tmp_path / "cam/index.csv"))
+    assert [(r.seq, r.segment) for r in rows] == [(3, 1), (4, 1), (5, 1)]
+    assert _packets([tmp_path / "cam/seg-0001.mkv"]) == sent[3:6]
 
 
 @pytest.mark.parametrize(

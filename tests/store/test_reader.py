@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from mmrec.errors import ConfigError, TakeError
+from mmrec.store.index import INDEX
 from mmrec.store.reader import open_camera, open_cameras
-from mmrec.store.take import INDEX, CameraEntry, Manifest, write_manifest
+from mmrec.store.take import CameraEntry, Manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from tests.helpers import sim_jpeg
 

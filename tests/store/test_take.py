@@ -9,17 +9,14 @@ import pytest
 
 from mmrec.errors import TakeError
 from mmrec.ingest.stream import CameraState
-from mmrec.store.take import (
+from mmrec.store.index import (
     INDEX_COLUMNS,
     INDEX_COLUMNS_V1,
     PROBE_COLUMNS,
-    CameraEntry,
-    Manifest,
-    load_manifest,
     read_index,
     read_probes,
-    write_manifest,
 )
+from mmrec.store.take import CameraEntry, Manifest, load_manifest, write_manifest
 
 
 def test_a_manifest_reads_back(tmp_path: Path) -> None:
@@ -97,7 +94,7 @@ def test_a_missing_index_is_for_the_caller_to_judge(tmp_path: Path) -> None:
         b"seq,segment\n",  # other columns
         b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,\xff\n",  # not UTF-8
         # a field past csv's limit (garbage where a line end should be)
-        b"seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,0,1,2,\"" + b"x" * 200_000,
+        b'seq,segment,pts,time_ns,arrival_ns,device_ts,size\n0,0,0,1,2,"' + b"x" * 200_000,
     ],
 )
 def test_unreadable_indexes(tmp_path: Path, content: bytes) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from mmrec.store.take import INDEX, PROBES, read_index, read_probes
+from mmrec.store.index import INDEX, PROBES, read_index, read_probes
 from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, Probe, WriterPool
 from mmrec.wire import jpeg
 from tests.helpers import make_jpeg, sim_jpeg

@@ -23,17 +23,8 @@ from mmrec.sim import NodeConfig
 from mmrec.sim.groundtruth import frame_truth
 from mmrec.sim.observed import ObservedCamera, Outage, live_times, observe
 from mmrec.sim.wire import format_timestamp
-from mmrec.store.take import (
-    INDEX,
-    INDEX_COLUMNS_V1,
-    PROBES,
-    CameraEntry,
-    Manifest,
-    load_manifest,
-    read_index,
-    read_probes,
-    write_manifest,
-)
+from mmrec.store.index import INDEX, INDEX_COLUMNS_V1, PROBES, read_index, read_probes
+from mmrec.store.take import CameraEntry, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame, Probe
 from mmrec.timeline import refine_take
 from tests.helpers import loopback_mesh, make_jpeg, wait_for
