@@ -16,7 +16,7 @@ pytest.importorskip("ray", reason="the cluster extra (mmrec[cluster]) is not ins
 from mmrec.cluster.proxies import make_cluster_proxies
 from mmrec.review import ProxyOptions, make_proxies
 from tests.cluster.conftest import ROOT
-from tests.cluster.test_merge import host_part
+from tests.cluster.test_cluster_merge import host_part
 from tests.review.takes import Cam, y_frames
 
 pytestmark = pytest.mark.slow
