@@ -12,7 +12,8 @@ The path of one frame, by module (the subpackages are the stages, in this order)
       wire/timestamp        the part's X-Timestamp: the device clock at capture
     session/camera        the camera's feed: places the frame and hands it on
       timeline/align        device clock -> take timeline (timeline/clock: the model)
-    session/recording     the take: the frame goes to the camera's writer
+    session/recording     the take: session/takecamera hands the frame to the camera's
+                          writer
       store/writer          writer threads behind bounded queues
       store/files           the camera's segments and index.csv (store/health: disk faults,
                             store/relay: the folder it writes into, and moving on)
