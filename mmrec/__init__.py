@@ -11,6 +11,7 @@ The path of one frame, by module (the subpackages are the stages, in this order)
       wire/jpeg             wire/rawjpeg for back-to-back JPEGs on the one marker walker)
       wire/timestamp        the part's X-Timestamp: the device clock at capture
     session/camera        the camera's feed: places the frame and hands it on
+                          (session/probes: its /status clock probes)
       timeline/align        device clock -> take timeline (timeline/clock: the model)
     session/recording     the take: session/takecamera hands the frame to the camera's
                           writer
