@@ -28,12 +28,12 @@ from mmrec.console.alerts import AlertBook
 from mmrec.console.devices import DeviceView, device_map
 from mmrec.console.disk import DiskWatch
 from mmrec.console.slate import Slate
+from mmrec.console.takes import take_summary
 from mmrec.console.view import (
     ConsoleState,
     EventView,
     RateMeter,
     RecordingView,
-    TakeCameraSummary,
     TakeSummary,
     Thresholds,
     camera_view,
@@ -347,34 +347,7 @@ class Shoot:
         )
 
     def _add_take(self, m: Manifest, take_dir: Path) -> _Take:
-        cams = tuple(
-            TakeCameraSummary(
-                c.name,
-                c.frames,
-                c.dropped,
-                len(c.gaps),
-                c.reconnects,
-                c.state,
-                c.outcome,
-                c.outcome_detail,
-            )
-            for c in m.cameras
-        )
-        # the final manifest's outcome (mmrec.session.outcome): complete, gaps, lost, nothing
-        ok = m.outcome == "complete"
-        summary = TakeSummary(
-            id=m.take_id,
-            dir=str(take_dir),
-            slate=self._take_slate,
-            note=self._note,
-            started_utc=m.started_utc,
-            timecode=m.timecode,
-            duration_s=round((m.duration_ns or 0) / 1e9, 2),
-            cameras=cams,
-            ok=ok,
-            outcome=m.outcome,
-            outcome_detail=m.outcome_detail,
-        )
+        summary = take_summary(m, take_dir, self._take_slate, self._note)
         take = _Take(summary, take_dir)
         self._takes.append(take)
         return take

@@ -23,7 +23,7 @@ from mmrec.store.take import ClockInfo
 
 if TYPE_CHECKING:
     from mmrec.session.camera import CameraFeed
-    from mmrec.session.takecamera import CameraStatus
+    from mmrec.session.recording import CameraStatus
 
 RATE_WINDOW_NS: Final = 3_000_000_000
 

@@ -40,7 +40,8 @@ from mmrec.session.camera import CameraFeed
 from mmrec.session.events import EventKind, EventLog
 from mmrec.session.folders import DiskStatus, TakeFolders
 from mmrec.session.outcome import Outcome, judge_take, strip_camera
-from mmrec.session.takecamera import CameraStatus, TakeCamera
+from mmrec.session.takecamera import CameraStatus as CameraStatus  # the take's status rows
+from mmrec.session.takecamera import TakeCamera
 from mmrec.store.disk import CameraRate, Forecast
 from mmrec.store.health import WriteChange
 from mmrec.store.names import safe_name, unique_name
