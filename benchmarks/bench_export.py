@@ -23,57 +23,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from synthetic_take import write_take
 
 from mmrec.export import ExportOptions, export_take
 from mmrec.sim.frames import RingKey, build_rings
-from mmrec.store.index import INDEX
-from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
-from mmrec.store.writer import CameraWriter, Frame
-from mmrec.wire import jpeg
+from mmrec.store.take import load_manifest
 
 NS = 1_000_000_000
 TARGET = 20.0  # x real time (issue 13)
 
 
 def make_take(root: Path, cameras: int, seconds: float, fps: float, size: tuple[int, int]) -> Path:
-    take = root / "bench-take"
-    take.mkdir(parents=True)
-    names = [f"cam{c + 1}" for c in range(cameras)]
-    rings = build_rings([RingKey(*size, 85, 1000 + c, 30, n) for c, n in enumerate(names)])
-    rng = np.random.default_rng(0)
-    start = time.time_ns()
-    entries = []
-    for c, (name, ring) in enumerate(zip(names, rings.values(), strict=True)):
-        writer = CameraWriter(name, take, name, queue_frames=100_000)
-        offset = int(c * 7.3e6)  # out of phase
-        for k in range(int(seconds * fps)):
-            t = max(0, offset + int(k * NS / fps) + int(rng.normal(0, 1e6)))
-            base = ring.jpegs[k % len(ring)]
-            rec = f"mmcam-sim node={name} frame={k} true_ns={start + t}".encode()
-            writer.offer(Frame(base[:2] + jpeg.com_segment(rec) + base[2:], t, t, None))
-        writer.close(timeout=600)
-        st = writer.stats()
-        entries.append(
-            CameraEntry(
-                name=name, dir=name, url="synthetic", segments=st.segments,
-                index=f"{name}/{INDEX}", frames=st.frames, bytes=st.bytes,
-                width=st.width, height=st.height, first_pts=st.first_pts,
-                last_pts=st.last_pts, state="stopped", clock=ClockInfo(source="arrival"),
-            )
-        )  # fmt: skip
-    write_manifest(
-        take,
-        Manifest(
-            take_id="bench-take",
-            started_utc="2024-01-01T00:00:00Z",
-            start_realtime_ns=start,
-            timecode="10:00:00:00",
-            cameras=tuple(entries),
-            state="finished",
-        ),
-    )
-    return take
+    rings = build_rings([RingKey(*size, 85, 1000 + c, 30, f"cam{c + 1}") for c in range(cameras)])
+    pools = [ring.jpegs for ring in rings.values()]
+    return write_take(root, pools, seconds, fps, jitter_ns=1e6, true_from_start=True)
 
 
 def main() -> int:
