@@ -20,14 +20,12 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from synthetic_take import write_take
+from synthetic_take import ready_take, write_take
 
 from mmrec.export import ExportOptions, export_take
 from mmrec.sim.frames import RingKey, build_rings
-from mmrec.store.take import load_manifest
 
 NS = 1_000_000_000
 TARGET = 20.0  # x real time (issue 13)
@@ -53,19 +51,8 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
     try:
-        if args.take is not None:
-            take = args.take
-        else:
-            t = time.perf_counter()
-            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
-            print(f"take made in {time.perf_counter() - t:.1f} s")
-        m = load_manifest(take)
-        c0 = m.cameras[0]
-        total = sum(c.bytes for c in m.cameras)
-        print(
-            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
-            f"{total / max(1, sum(c.frames for c in m.cameras)) / 1e3:.0f} KB/JPEG, "
-            f"{total / 1e6:.0f} MB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        take = ready_take(
+            args.take, lambda: make_take(root, args.cameras, args.seconds, args.fps, (w, h))
         )
         multiples = []
         # Wall time is what a user waits; on a host other work loads, CPU time says what

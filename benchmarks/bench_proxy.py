@@ -34,7 +34,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from synthetic_take import write_take
+from synthetic_take import ready_take, write_take
 from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 
 from mmrec.picture.decode import default_decoder
@@ -162,18 +162,8 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     try:
-        if args.take is not None:
-            take = args.take
-        else:
-            t = time.perf_counter()
-            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
-            print(f"take made in {time.perf_counter() - t:.1f} s")
-        m = load_manifest(take)
-        c0 = m.cameras[0]
-        avg_kb = sum(c.bytes for c in m.cameras) / max(1, sum(c.frames for c in m.cameras)) / 1e3
-        print(
-            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
-            f"{avg_kb:.0f} KB/JPEG; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        take = ready_take(
+            args.take, lambda: make_take(root, args.cameras, args.seconds, args.fps, (w, h))
         )
         opts = ProxyOptions(
             height=args.height,

@@ -6,14 +6,15 @@ simulator's COM record (its node, frame number and true time), and a finished ma
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from mmrec.store.index import INDEX
-from mmrec.store.take import CameraEntry, ClockInfo, Manifest, write_manifest
+from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
 from mmrec.store.writer import CameraWriter, Frame
 from mmrec.wire import jpeg
 
@@ -68,5 +69,25 @@ def write_take(
             cameras=tuple(entries),
             state="finished",
         ),
+    )
+    return take
+
+
+def ready_take(given: Path | None, make: Callable[[], Path]) -> Path:
+    """The take to measure: ``given`` (one made before with --keep), else ``make()``'s; a
+    line says what it holds and how loaded the machine is."""
+    if given is not None:
+        take = given
+    else:
+        t = time.perf_counter()
+        take = make()
+        print(f"take made in {time.perf_counter() - t:.1f} s")
+    m = load_manifest(take)
+    c0 = m.cameras[0]
+    total = sum(c.bytes for c in m.cameras)
+    print(
+        f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
+        f"{total / max(1, sum(c.frames for c in m.cameras)) / 1e3:.0f} KB/JPEG, "
+        f"{total / 1e6:.0f} MB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
     )
     return take
