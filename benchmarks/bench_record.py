@@ -259,6 +259,8 @@ def main() -> None:
     )
     results: list[Result] = []
     syncs = [x for x in args.sync_intervals.split(",") if x] or [""]
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in [int(x) for x in args.streams.split(",")]:
             for _ in range(args.repeat):

@@ -21,6 +21,7 @@ examples:
   mmrec console --discover                       # every node on the shoot WiFi
   mmrec console --config configs/example-shoot.toml --preroll 2
   mmrec console A=192.168.43.21 B=192.168.43.22 --out /media/ssd/takes
+  mmrec console 192.168.43.21 --out /media/a --relay /media/b   # named by its /status
   mmrec console --discover --bind 0.0.0.0        # reachable from the LAN: token URL
 """
 
@@ -33,6 +34,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmrec.commands import options
 from mmrec.config import CameraSpec, ShootConfig, load_config
@@ -40,6 +42,9 @@ from mmrec.errors import ConfigError
 from mmrec.session.engine import PreviewOptions
 from mmrec.session.recording import WriteOptions
 from mmrec.store.memory import keep_freed_memory
+
+if TYPE_CHECKING:
+    from mmrec.console.shoot import ShootOptions
 
 DEFAULT_PORT = 8095
 TOKEN_ENV = "MMREC_CONSOLE_TOKEN"
@@ -92,6 +97,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="a DNS name the console may be reached by (e.g. a proxy's); repeatable",
     )
     options.add_timeouts(p)
+    options.add_disk(p)
     options.add_discovery(p, opt_in="add every node found, including late joiners")
 
 
@@ -112,6 +118,7 @@ def _settings(args: argparse.Namespace) -> tuple[ShootConfig, list[CameraSpec]]:
     if seg < 0 or 0 < seg < 1:
         raise ConfigError("--segment-seconds must be 0 (off) or at least 1")
     options.ingest_config(args)
+    options.disk_options(args)
     return (
         ShootConfig(
             cameras=tuple(cams),
@@ -120,6 +127,27 @@ def _settings(args: argparse.Namespace) -> tuple[ShootConfig, list[CameraSpec]]:
             discovery=options.discovery_spec(args, cfg.discovery),
         ),
         cams,
+    )
+
+
+def shoot_options(args: argparse.Namespace, settings: ShootConfig) -> ShootOptions:
+    """How the session records: as ``mmrec record`` would with the same options (the
+    shared groups of :mod:`mmrec.commands.options`: timeouts, disk)."""
+    from mmrec.console.shoot import ShootOptions
+
+    relays, sync_interval = options.disk_options(args)
+    return ShootOptions(
+        out=settings.out,
+        write=WriteOptions(
+            segment_seconds=settings.segment_seconds,
+            direct_io=not args.buffered_io,
+            relays=relays,
+        ),
+        sync_interval=sync_interval,
+        ingest=options.ingest_config(args),
+        preview=PreviewOptions(port=None, fps=args.preview_fps),
+        preroll_s=args.preroll,
+        writer_threads=args.writer_threads,
     )
 
 
@@ -135,7 +163,7 @@ def _say(text: str) -> None:
 
 async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[CameraSpec]) -> int:
     from mmrec.console.access import Access
-    from mmrec.console.shoot import Shoot, ShootOptions
+    from mmrec.console.shoot import Shoot
     from mmrec.console.web import ConsoleServer
 
     stop = asyncio.Event()
@@ -145,19 +173,7 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
     access = Access.for_bind(
         args.bind, args.token or os.environ.get(TOKEN_ENV) or None, tuple(args.allow_host)
     )
-    shoot = Shoot(
-        ShootOptions(
-            out=settings.out,
-            write=WriteOptions(
-                segment_seconds=settings.segment_seconds, direct_io=not args.buffered_io
-            ),
-            ingest=options.ingest_config(args),
-            preview=PreviewOptions(port=None, fps=args.preview_fps),
-            preroll_s=args.preroll,
-            writer_threads=args.writer_threads,
-        ),
-        token_required=access.token_required,
-    )
+    shoot = Shoot(shoot_options(args, settings), token_required=access.token_required)
     async with contextlib.AsyncExitStack() as stack:
         if args.sim:
             from mmrec.sim.process import start_sim_process

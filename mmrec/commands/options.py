@@ -1,6 +1,7 @@
 """Command-line option groups that several commands share, each defined once, with one
-set of defaults: timeouts (record, bench), discovery (discover, record, bench), output
-(``--json``, ``--out``) and logging (every command, added by :mod:`mmrec.cli`).
+set of defaults: timeouts (record, console, bench), discovery (discover, record, console,
+bench), the disk (``--relay``, ``--sync-interval``: record, console), output (``--json``,
+``--out``) and logging (every command, added by :mod:`mmrec.cli`).
 
 Timeouts are the recorder's for every command: ``mmrec bench`` says how a device will
 behave when recorded, so it must call a device unreachable or stalled exactly when the
@@ -20,6 +21,7 @@ from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec
 from mmrec.discover import DiscoveryConfig
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, IngestConfig, StreamTarget
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 from mmrec.wire.url import API_PORT
 
 LISTEN_S = 3.0
@@ -63,6 +65,39 @@ def ingest_config(args: argparse.Namespace) -> IngestConfig:
         if not value > 0:
             raise ConfigError(f"{flag} must be positive")
     return IngestConfig(connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+
+
+def add_disk(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "disk",
+        "Free space and the time it lasts are shown before and during a take, with\n"
+        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
+        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
+    )
+    g.add_argument(
+        "--relay",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="another output folder that continues the take when the one before fills up "
+        "(relay recording; repeatable, used in order)",
+    )
+    g.add_argument(
+        "--sync-interval",
+        type=float,
+        default=DEFAULT_SYNC_INTERVAL,
+        metavar="S",
+        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
+        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
+    )
+
+
+def disk_options(args: argparse.Namespace) -> tuple[tuple[Path, ...], float]:
+    """The relay folders and the sync interval; :class:`ConfigError` if out of range."""
+    if not 0 <= args.sync_interval <= 3600:
+        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
+    return tuple(args.relay), args.sync_interval
 
 
 def cameras(values: list[str], cfg: ShootConfig) -> list[CameraSpec]:

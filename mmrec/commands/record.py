@@ -62,7 +62,6 @@ from mmrec.session.outcome import Outcome
 from mmrec.session.recorder import PreviewOptions, Take
 from mmrec.store.memory import keep_freed_memory
 from mmrec.store.take import Manifest, to_jsonable
-from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 
 EXIT_STATUS: Final = {
     Outcome.COMPLETE: 0,
@@ -144,29 +143,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "where the file system allows it: steadier CPU at high rates, ~2 KB padding per "
         "frame)",
     )
-    d = p.add_argument_group(
-        "disk",
-        "Free space and the time it lasts are shown before and during the take, with\n"
-        "warnings when it runs low. A camera whose writing fails (disk full, folder removed,\n"
-        "I/O error) says so and resumes by itself once it can; nothing is ever deleted.",
-    )
-    d.add_argument(
-        "--relay",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="another output folder that continues the take when the one before fills up "
-        "(relay recording; repeatable, used in order)",
-    )
-    d.add_argument(
-        "--sync-interval",
-        type=float,
-        default=DEFAULT_SYNC_INTERVAL,
-        metavar="S",
-        help="make every file durable (fdatasync) at least every S seconds, so a power cut "
-        f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
-    )
+    options.add_disk(p)
     options.add_discovery(p, opt_in="record every node found, including late joiners")
 
 
@@ -194,8 +171,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
         raise ConfigError("--writer-threads must be 1-64")
     if args.sim < 0:
         raise ConfigError("--sim must be 0 or more")
-    if not 0 <= args.sync_interval <= 3600:
-        raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
+    options.disk_options(args)  # checks the sync interval
     return ShootConfig(
         cameras=tuple(cams),
         out=args.out or cfg.out,
@@ -222,6 +198,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ingest_cfg = options.ingest_config(args)
+    relays, sync_interval = options.disk_options(args)
     async with contextlib.AsyncExitStack() as stack:
         cams = list(settings.cameras)
         if args.sim:
@@ -239,8 +216,8 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             muxer=args.muxer,
             writer_threads=args.writer_threads,
             direct_io=not args.buffered_io,
-            relays=args.relay,
-            sync_interval=args.sync_interval,
+            relays=relays,
+            sync_interval=sync_interval,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview

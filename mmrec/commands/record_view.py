@@ -23,7 +23,7 @@ from mmrec.ingest.stream import CameraState
 from mmrec.session.folders import DiskStatus
 from mmrec.session.outcome import Outcome, strip_camera
 from mmrec.session.recorder import CameraStatus, Take
-from mmrec.store.disk import human_bytes, human_duration
+from mmrec.store.disk import STATES, human_bytes, human_duration
 from mmrec.store.health import WriteState
 from mmrec.store.take import CameraEntry, Manifest
 
@@ -86,11 +86,8 @@ def disk_line(d: DiskStatus) -> str:
         return ""
     free = sum(f.free_bytes or 0 for f in d.folders)
     left = f", {human_duration(d.seconds_left)} left" if d.seconds_left is not None else ""
-    worst = max((f.state for f in d.folders), key=_DISK_ORDER.index, default="ok")
+    worst = max((f.state for f in d.folders), key=STATES.index, default="ok")
     return f"disk {human_bytes(free)} free{left}" + ("" if worst == "ok" else f" ({worst})")
-
-
-_DISK_ORDER: Final = ("ok", "low", "critical", "full", "read-only", "gone")
 
 
 def gaps_cell(count: int, total_ns: int) -> str:

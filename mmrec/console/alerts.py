@@ -8,6 +8,11 @@ before its alert was acknowledged makes that alert active again (``times`` count
 flapping camera is one line, not a flood. A condition that persists after being
 acknowledged is not raised again until it has cleared and come back, so an acknowledged
 alert stays quiet. Bounded: the oldest alerts are forgotten past ``limit``.
+
+A measure that jitters (a clock model's uncertainty under CPU load) is made a condition
+by :class:`Sustained`: over its limit for some seconds before it holds, and back under a
+lower mark for some seconds before it stops (hysteresis), so a passing spike is no alert
+and a value at the limit does not flap.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class AlertKind(StrEnum):
     FRAMES_DROPPED = "frames-dropped"
     DISK_LOW = "disk-low"
     DISK_FULL = "disk-full"
+    FOLDER_GONE = "folder-gone"  # an output folder removed, unreadable or read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,70 @@ class Alert:
     @property
     def active(self) -> bool:
         return self.cleared_ns is None
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A sustained condition that holds: since when, and its worst value meanwhile."""
+
+    since_ns: int  # when the value first went over the limit (this time)
+    peak: float
+
+
+@dataclass(slots=True)
+class _Track:
+    over_ns: int | None = None  # over the limit since
+    under_ns: int | None = None  # under the clearing mark since (while holding)
+    peak: float = 0.0
+    holding: bool = False
+
+
+class Sustained:
+    """Per subject: does a measure stay over ``limit`` (see the module docstring)? It holds
+    once over ``limit`` for ``hold_ns``, and stops once under ``clear_at`` (at most
+    ``limit``) for ``clear_ns``; an unknown value (None) forgets the subject. Pure: the
+    time is the caller's (monotonic ns)."""
+
+    def __init__(self, limit: float, hold_ns: int, clear_at: float, clear_ns: int) -> None:
+        if not clear_at <= limit or hold_ns < 0 or clear_ns < 0:
+            raise ValueError("need clear_at <= limit and hold_ns, clear_ns >= 0")
+        self.limit = limit
+        self.hold_ns = hold_ns
+        self.clear_at = clear_at
+        self.clear_ns = clear_ns
+        self._tracks: dict[str, _Track] = {}
+
+    def update(self, subject: str, value: float | None, now_ns: int) -> Held | None:
+        """The value of ``subject`` at ``now_ns``; what holds, if the condition does."""
+        if value is None:
+            self._tracks.pop(subject, None)
+            return None
+        t = self._tracks.setdefault(subject, _Track())
+        if value > self.limit:
+            if t.over_ns is None:
+                t.over_ns, t.peak = now_ns, value
+            t.peak = max(t.peak, value)
+            t.under_ns = None
+            if now_ns - t.over_ns >= self.hold_ns:
+                t.holding = True
+        elif not t.holding:
+            t.over_ns = None  # a spike shorter than hold_ns: forgotten
+        elif value < self.clear_at:
+            if t.under_ns is None:
+                t.under_ns = now_ns
+            if now_ns - t.under_ns >= self.clear_ns:
+                self._tracks[subject] = _Track()
+                return None
+        else:
+            t.under_ns = None  # between the marks: still holding
+        if not t.holding or t.over_ns is None:
+            return None
+        return Held(t.over_ns, t.peak)
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop subjects not in ``keep`` (cameras gone from the session)."""
+        for k in [k for k in self._tracks if k not in keep]:
+            del self._tracks[k]
 
 
 class AlertBook:

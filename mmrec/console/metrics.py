@@ -78,9 +78,9 @@ class ConsoleCollector(Collector):
             labels=["camera"],
         )
         for c in st.cameras:
-            up.add_metric([c.name], 1.0 if c.state == CameraState.STREAMING else 0.0)
+            up.add_metric([c.name], 1.0 if c.stream == CameraState.STREAMING else 0.0)
             for s in CameraState:
-                state.add_metric([c.name, str(s)], 1.0 if c.state == s else 0.0)
+                state.add_metric([c.name, str(s)], 1.0 if c.stream == s else 0.0)
             f, b, r = totals.get(c.name, (c.frames, 0, c.reconnects))
             frames.add_metric([c.name], f)
             nbytes.add_metric([c.name], b)
@@ -130,17 +130,25 @@ class ConsoleCollector(Collector):
             "mmrec_alerts_unacknowledged", "alerts shown until acknowledged", value=len(st.alerts)
         )
         disk = st.disk
-        if disk is not None and disk.free_bytes is not None:
-            yield GaugeMetricFamily(
-                "mmrec_disk_free_bytes", "free space where takes are written", value=disk.free_bytes
+        if disk is not None:
+            free = GaugeMetricFamily(
+                "mmrec_disk_free_bytes",
+                "free space of each output folder (--out, then each --relay)",
+                labels=["folder"],
             )
-            yield GaugeMetricFamily(
-                "mmrec_disk_size_bytes", "size of that file system", value=disk.total_bytes or 0
+            size = GaugeMetricFamily(
+                "mmrec_disk_size_bytes", "size of that file system", labels=["folder"]
             )
+            for folder in disk.folders:
+                if folder.free_bytes is not None:
+                    free.add_metric([folder.root], folder.free_bytes)
+                    size.add_metric([folder.root], folder.total_bytes or 0)
+            yield from (free, size)
             if disk.seconds_left is not None:
                 yield GaugeMetricFamily(
                     "mmrec_disk_recording_left_seconds",
-                    "recording time left at the cameras' current rate",
+                    "recording time left in every output folder: at the rate written during"
+                    " a take, at the rate the cameras would write between takes",
                     value=disk.seconds_left,
                 )
         yield GaugeMetricFamily(

@@ -3,11 +3,15 @@
 :class:`Shoot` owns the :class:`~mmrec.session.engine.Session` (cameras connected and
 clocks warm across takes, each node's ``/events`` followed), the live preview (one
 ``preview.mkv`` per take, the mosaic and one-camera relays for the page), discovery's
-follower (hot-join, moved cameras), the disk watch, the slate, the alerts and the list
-of takes. Once a second it samples every camera's counters (rates), evaluates the
-alerts and publishes a new :class:`~mmrec.console.view.ConsoleState`; events (a camera
-lost, a take started, a node's own event) publish one at once. After each take its
-contact sheet is made in a thread. The web side (:mod:`mmrec.console.web`) only reads
+follower (hot-join, moved cameras), the output folders' watch between takes, the slate,
+the alerts and the list of takes. Once a second it samples every camera's counters
+(rates), evaluates the alerts and publishes a new
+:class:`~mmrec.console.view.ConsoleState`; events (a camera lost, a take started, a
+node's own event) publish one at once. After each take its
+contact sheet is made in a thread. What the engine judges itself, the console shows as
+it is: a slow camera (the ingest's verdict), the disk (the take's folders as its
+recording checks them; between takes the output folders by the same rules), a camera
+whose frames are not written. The web side (:mod:`mmrec.console.web`) only reads
 :meth:`state` and calls the actions; JSON is made there.
 """
 
@@ -24,12 +28,13 @@ from pathlib import Path
 from typing import Final
 
 from mmrec.config import CameraSpec
-from mmrec.console.alerts import AlertBook
+from mmrec.console.alerts import AlertBook, AlertKind
 from mmrec.console.devices import DeviceView, device_map
-from mmrec.console.disk import DiskWatch
+from mmrec.console.disk import DiskView, disk_view
 from mmrec.console.slate import Slate
 from mmrec.console.takes import take_summary
 from mmrec.console.view import (
+    AlertRules,
     ConsoleState,
     EventView,
     RateMeter,
@@ -37,7 +42,6 @@ from mmrec.console.view import (
     TakeSummary,
     Thresholds,
     camera_view,
-    conditions,
 )
 from mmrec.discover import Discovery
 from mmrec.errors import MmrecError, RecordingError
@@ -47,14 +51,23 @@ from mmrec.live.preview import LivePreview, nice_worker
 from mmrec.session.camera import CameraFeed
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
-from mmrec.session.recording import WriteOptions
+from mmrec.session.folders import DiskStatus, OutputFolders
+from mmrec.session.identify import CameraRequest
+from mmrec.session.recording import CameraStatus, WriteOptions, camera_rate
 from mmrec.store.take import ClockInfo, Manifest
+from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 from mmrec.timeline.timecode import timecode_at
 
 TICK_S: Final = 1.0
 EVENTS_SHOWN: Final = 60
 TAKES_KEPT: Final = 500
 CONTACT_FILE: Final = "proxies/contact-sheet.jpg"  # where mmrec proxy puts its own
+DISK_EVERY_S: Final = 1.0  # between takes, as a take's recording checks its folders
+# alerts whose news the engine itself logs (the ingest's slow verdict, the disk watch's
+# notices): the console shows them, and does not log them twice
+LOGGED_BY_ENGINE: Final = frozenset(
+    {AlertKind.CAMERA_SLOW, AlertKind.DISK_LOW, AlertKind.DISK_FULL, AlertKind.FOLDER_GONE}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,7 @@ class ShootOptions:
     preview: PreviewOptions = field(default_factory=lambda: PreviewOptions(port=None))
     preroll_s: float = 0.0
     writer_threads: int = 4
+    sync_interval: float = DEFAULT_SYNC_INTERVAL  # files durable at least this often (0: OS)
     thresholds: Thresholds = field(default_factory=Thresholds)
     contact_sheets: bool = True
 
@@ -86,11 +100,14 @@ class Shoot:
             writer_threads=options.writer_threads,
             direct_io=options.write.direct_io and options.write.muxer == "mkv",
             preroll_seconds=options.preroll_s,
+            sync_interval=options.sync_interval,
             node_events=True,
         )
         self.slate = Slate()
         self.alerts = AlertBook()
-        self.disk = DiskWatch(options.out)
+        self.rules = AlertRules(options.thresholds)
+        self.folders = OutputFolders(options.out, options.write.relays)
+        self._standby_disk: DiskStatus | None = None  # the output folders, between takes
         self.discovery: Discovery | None = None
         self.given: dict[str, CameraSpec] = {}
         self._meters: dict[str, RateMeter] = {}
@@ -121,16 +138,23 @@ class Shoot:
 
     async def start(self, cameras: Sequence[CameraSpec] = ()) -> None:
         await self.session.start_preview(None, self.options.preview)
-        for cam in cameras:
-            self.add_camera(cam)
-        await self.disk.check()
-        self._tasks.append(asyncio.create_task(self.disk.run(), name="console:disk"))
+        await self.add_cameras(cameras)
+        await self._check_disk()
+        self._tasks.append(asyncio.create_task(self._disk_loop(), name="console:disk"))
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="console:tick"))
         self.publish()
 
-    def add_camera(self, cam: CameraSpec) -> CameraFeed:
-        self.given[cam.name] = cam
-        return self.session.add_camera(cam.name, cam.url, fallbacks=cam.fallbacks)
+    async def add_cameras(self, cameras: Sequence[CameraSpec]) -> list[CameraFeed]:
+        """Add cameras given by hand, each asked its ``/status`` first (as ``mmrec record``
+        does): one given only by its address is named by the node's deviceName."""
+        requests = [
+            CameraRequest(c.url, c.name if c.named else None, fallbacks=c.fallbacks)
+            for c in cameras
+        ]
+        feeds = await self.session.join(requests)
+        for cam, feed in zip(cameras, feeds, strict=True):
+            self.given[feed.name] = cam
+        return feeds
 
     async def close(self) -> Manifest | None:
         """Stop the take being recorded (now), every camera, the preview, the writers."""
@@ -281,10 +305,10 @@ class Shoot:
             self._devices = device_map(self.session.feeds, self.discovery, self.given)
             self._state = None
             st = self._build()
-            raised = self.alerts.update(
-                conditions(st.cameras, st.disk, self.options.thresholds), now
-            )
+            raised = self.alerts.update(self.rules.conditions(st.cameras, st.disk, now), now)
             for a in raised:
+                if a.kind in LOGGED_BY_ENGINE:
+                    continue
                 self.session.note(
                     a.message,
                     EventKind.ALERT,
@@ -324,7 +348,6 @@ class Shoot:
             )
             for f in self.session.feeds.values()
         )
-        rate = sum((c.mbps or 0.0) * 1e6 / 8 for c in cams if c.state == CameraState.STREAMING)
         recent = self.session.events.recent(EVENTS_SHOWN)
         preview = self.session.preview
         return ConsoleState(
@@ -335,7 +358,7 @@ class Shoot:
             cameras=cams,
             takes=tuple(t.summary for t in reversed(self._takes)),
             alerts=tuple(self.alerts.visible()),
-            disk=self.disk.view(rate),
+            disk=self._disk_view(in_take),
             devices=self._devices,
             events=tuple(
                 EventView(round((now - e.mono_ns) / 1e9, 1), str(e.kind), e.camera, e.detail)
@@ -345,6 +368,33 @@ class Shoot:
             preview_fps=round(preview.stats().fps, 1) if preview is not None else None,
             token_required=self.token_required,
         )
+
+    def _disk_view(self, in_take: dict[str, CameraStatus]) -> DiskView | None:
+        """The take's folders as its recording checks them; between takes (and in a
+        take's first second, before its first check) the output folders."""
+        rec = self.session.recording
+        roots = self.folders.roots
+        if rec is not None and rec.disk.folders:
+            writing = {n: cs.writer.folder for n, cs in in_take.items() if cs.writer.frames}
+            return disk_view(rec.disk, roots, recording=True, writing=writing)
+        if self._standby_disk is None:
+            return None
+        return disk_view(self._standby_disk, roots, recording=False)
+
+    async def _check_disk(self) -> None:
+        """The output folders at the rate the cameras would write now (in a thread:
+        statvfs may wait on a network mount); their notices into the session's log."""
+        rates = [camera_rate(f) for f in self.session.feeds.values()]
+        status, notices = await asyncio.to_thread(self.folders.check, rates)
+        self._standby_disk = status
+        for n in notices:
+            self.session.note(n.text, EventKind.ALERT if n.alert else EventKind.DISK)
+
+    async def _disk_loop(self) -> None:
+        while True:
+            await asyncio.sleep(DISK_EVERY_S)
+            if self.session.recording is None:  # a take checks its own folders
+                await self._check_disk()
 
     def _add_take(self, m: Manifest, take_dir: Path) -> _Take:
         summary = take_summary(m, take_dir, self._take_slate, self._note)

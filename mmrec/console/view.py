@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from mmrec.console.alerts import Alert, AlertKind, Condition
+from mmrec.console.alerts import Alert, AlertKind, Condition, Sustained
 from mmrec.console.devices import DeviceView
-from mmrec.console.disk import DiskView
+from mmrec.console.disk import DiskView, writable
 from mmrec.ingest.command import CommandAnswer
 from mmrec.ingest.stream import CameraState
+from mmrec.store.disk import human_bytes, human_duration
 from mmrec.store.take import ClockInfo
 
 if TYPE_CHECKING:
@@ -30,13 +31,14 @@ RATE_WINDOW_NS: Final = 3_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """When a condition becomes an alert."""
+    """When a condition becomes an alert. Slow cameras and the disk are the engine's own
+    verdicts (:mod:`mmrec.ingest.rate`, :mod:`mmrec.store.disk`), not thresholds here."""
 
     lost_after_s: float = 2.0  # not streaming this long
-    slow_ratio: float = 0.8  # measured fps below this share of nominal
-    clock_uncertain_ms: float = 10.0  # a third of a frame period at 30 fps
-    disk_low_s: float = 600.0  # recording time left
-    disk_full_bytes: int = 256 * 2**20
+    clock_uncertain_ms: float = 10.0  # a third of a frame period at 30 fps...
+    clock_hold_s: float = 5.0  # ...for this long (a spike under CPU load is no alert)
+    clock_clear_ms: float = 7.5  # cleared once under this...
+    clock_clear_s: float = 3.0  # ...for this long
 
 
 class RateMeter:
@@ -72,7 +74,7 @@ class CameraView:
     url: str
     model: str | None
     role: str | None
-    state: str
+    state: str  # what a person should see: a failing writer's state, else the stream's
     fps: float | None
     nominal_fps: float | None
     mbps: float | None
@@ -91,6 +93,10 @@ class CameraView:
     node_events: tuple[NodeEventView, ...]
     width: int | None = None
     height: int | None = None
+    stream: str = ""  # the stream's own state (CameraState), whatever the writer does
+    slow: str | None = None  # the ingest's verdict, in its words, while it is slow
+    write_error: str | None = None  # why its frames are not being written now
+    folder: int | None = None  # the output folder it writes into (0: --out, n: a relay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +186,13 @@ def camera_view(
     down = None if streaming else max(0.0, (now - (s.last_frame_ns or seen_ns)) / 1e9)
     node = feed.node.stats() if feed.node is not None else None
     w = in_take.writer if in_take is not None else None
+    change = feed.rate_change
     return CameraView(
         name=feed.name,
         url=feed.target.url,
         model=feed.model or (status.model if status else None) or None,
         role=feed.role or (status.role if status else None) or None,
-        state=str(s.state),
+        state=in_take.state if in_take is not None else str(s.state),
         fps=None if fps is None else round(fps, 2),
         nominal_fps=status.fps if status else None,
         mbps=None if bps is None else round(bps * 8 / 1e6, 2),
@@ -211,64 +218,87 @@ def camera_view(
         ),
         width=w.width if w is not None else None,
         height=w.height if w is not None else None,
+        stream=str(s.state),
+        # the ingest's verdict (the same as record's table and the manifest), in the
+        # words it logged when the camera became slow
+        slow=(change.describe() if change is not None and change.slow else "slow")
+        if s.slow
+        else None,
+        write_error=w.error if w is not None else None,
+        folder=w.folder if w is not None and w.frames else None,
     )
 
 
-def conditions(
-    cameras: Sequence[CameraView], disk: DiskView | None, th: Thresholds
-) -> list[Condition]:
-    """What is wrong now, for :class:`~mmrec.console.alerts.AlertBook`."""
-    out: list[Condition] = []
-    for c in cameras:
-        if c.state != CameraState.STREAMING:
-            down = c.down_s
-            if down is None or down >= th.lost_after_s:
-                since = f" for {down:.0f} s" if down is not None else ""
-                why = f": {c.last_error}" if c.last_error else ""
-                out.append(Condition(AlertKind.CAMERA_LOST, c.name, f"{c.name} lost{since}{why}"))
-        elif (
-            c.fps is not None
-            and c.nominal_fps
-            and c.fps < th.slow_ratio * c.nominal_fps
-            and (c.up_s or 0.0) * 1e9 > RATE_WINDOW_NS  # the rate is of streaming alone
-        ):
-            out.append(
-                Condition(
-                    AlertKind.CAMERA_SLOW,
-                    c.name,
-                    f"{c.name} slow: {c.fps:.1f} fps of {c.nominal_fps:g}",
+class AlertRules:
+    """What is wrong now, for :class:`~mmrec.console.alerts.AlertBook`: a camera lost, slow
+    (the ingest's verdict), its clock uncertain for a sustained time, frames not written,
+    an output folder low, full or gone (the disk's levels). Pure; the clock is the
+    caller's (monotonic ns), one :meth:`conditions` call per tick."""
+
+    def __init__(self, th: Thresholds | None = None) -> None:
+        self.th = th = th or Thresholds()
+        self._clock = Sustained(
+            th.clock_uncertain_ms,
+            int(th.clock_hold_s * 1e9),
+            th.clock_clear_ms,
+            int(th.clock_clear_s * 1e9),
+        )
+
+    def conditions(
+        self, cameras: Sequence[CameraView], disk: DiskView | None, now_ns: int
+    ) -> list[Condition]:
+        th = self.th
+        out: list[Condition] = []
+        for c in cameras:
+            stream = c.stream or c.state
+            if stream != CameraState.STREAMING:
+                down = c.down_s
+                if down is None or down >= th.lost_after_s:
+                    since = f" for {down:.0f} s" if down is not None else ""
+                    why = f": {c.last_error}" if c.last_error else ""
+                    text = f"{c.name} lost{since}{why}"
+                    out.append(Condition(AlertKind.CAMERA_LOST, c.name, text))
+            elif c.slow is not None:
+                out.append(Condition(AlertKind.CAMERA_SLOW, c.name, f"{c.name} {c.slow}"))
+            unc = c.clock_uncertainty_ms if c.clock_warm else None
+            held = self._clock.update(c.name, unc, now_ns)
+            if held is not None and unc is not None:
+                for_s = (now_ns - held.since_ns) / 1e9
+                text = (
+                    f"{c.name} clock uncertain: ±{unc:.1f} ms for {for_s:.0f} s "
+                    f"(peak ±{held.peak:.1f} ms; alert above ±{th.clock_uncertain_ms:g} ms)"
                 )
-            )
-        unc = c.clock_uncertainty_ms
-        if c.clock_warm and unc is not None and unc > th.clock_uncertain_ms:
-            out.append(
-                Condition(
-                    AlertKind.CLOCK_UNCERTAIN,
-                    c.name,
-                    f"{c.name} clock uncertain: ±{c.clock_uncertainty_ms:.1f} ms",
-                )
-            )
-        if c.dropped:
-            out.append(
-                Condition(
-                    AlertKind.FRAMES_DROPPED,
-                    c.name,
-                    f"{c.name}: {c.dropped} frames not written (the disk is behind)",
-                )
-            )
-    if disk is not None and disk.free_bytes is not None:
-        if disk.free_bytes < th.disk_full_bytes:
-            out.append(
-                Condition(
-                    AlertKind.DISK_FULL, "disk", f"disk full: {disk.free_bytes / 2**20:.0f} MiB"
-                )
-            )
-        elif disk.seconds_left is not None and disk.seconds_left < th.disk_low_s:
-            out.append(
-                Condition(
-                    AlertKind.DISK_LOW,
-                    "disk",
-                    f"disk low: {disk.seconds_left / 60:.1f} min of recording left",
-                )
-            )
+                out.append(Condition(AlertKind.CLOCK_UNCERTAIN, c.name, text))
+            if c.dropped:
+                why = c.write_error or "the disk is behind"
+                text = f"{c.name}: {c.dropped} frames not written ({why})"
+                out.append(Condition(AlertKind.FRAMES_DROPPED, c.name, text))
+        self._clock.forget({c.name for c in cameras})
+        if disk is not None:
+            out += disk_conditions(disk)
+        return out
+
+
+def disk_conditions(disk: DiskView) -> list[Condition]:
+    """Each output folder at the disk's own level (:mod:`mmrec.store.disk`): low or
+    critical, full, gone or read-only; a relay folder that takes over is said."""
+    out = []
+    for f in disk.folders:
+        free = "?" if f.free_bytes is None else human_bytes(f.free_bytes)
+        others = [g for g in disk.folders if g is not f and g.relay > f.relay]
+        relay = any(writable(g.state) and g.state != "full" for g in others)
+        goes_on = "; the take goes on in the next relay folder" if relay else ""
+        what = "take folder" if disk.recording else "output folder"
+        match f.state:
+            case "low" | "critical":
+                left = "?" if f.seconds_left is None else human_duration(f.seconds_left)
+                only = "only " if f.state == "critical" else ""
+                text = f"disk {f.state}: {f.root}: {free} free, {only}{left} of recording left"
+                out.append(Condition(AlertKind.DISK_LOW, f.root, text))
+            case "full":
+                text = f"disk full: {f.root}: {free} free{goes_on}"
+                out.append(Condition(AlertKind.DISK_FULL, f.root, text))
+            case "read-only" | "gone":
+                text = f"{what} {f.state}: {f.root}{goes_on}"
+                out.append(Condition(AlertKind.FOLDER_GONE, f.root, text))
     return out

@@ -128,6 +128,7 @@ class CameraFeed:
             before_connect=self.probes.burst if options.probe_clocks else None,
         )
         self._judge_rate_by_nominal()
+        self.rate_change: RateChange | None = None  # the ingest's latest slow verdict
         self.sink: FrameSink | None = None  # the take being recorded, if any
         self.probe_sink: ProbeSink | None = None  # the take's probes.csv, if any
         self.preview: LivePreview | None = None
@@ -287,6 +288,7 @@ class CameraFeed:
             sink(Placed(rx.data, at, at, rx.device_ts, self.ingest.connects, rx.flaw))
 
     def _on_rate(self, ingest: CameraIngest, change: RateChange) -> None:
+        self.rate_change = change
         self._events.add(EventKind.ALERT, change.describe(), self.name)
 
     def _on_node_event(self, ev: ServerEvent) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mmrec.errors import RecordingError
@@ -147,9 +147,40 @@ class TakeFolders:
 
     def make_forecast(self, cameras: Sequence[disk.CameraRate]) -> disk.Forecast:
         """How long the free space of every folder lasts for ``cameras`` (statvfs each)."""
-        free = 0
+        spaces = []
         for folder in self.all:
             with contextlib.suppress(OSError):
-                free += disk.space(folder).free
-        self.forecast = disk.forecast(free, cameras)
+                spaces.append(disk.space(folder))
+        self.forecast = disk.forecast(disk.total_free(spaces), cameras)
         return self.forecast
+
+
+class OutputFolders:
+    """The output folders between takes (a console's session): how long their space
+    lasts for the cameras as they stream now, judged as a take's folders are.
+
+    A take writes into ``out`` first, then into the relay folders in turn; before it,
+    ``out`` may not exist yet, so the nearest existing folder above it is the one checked
+    (where the take's folder will be made). :meth:`check` blocks (``statvfs``): a thread.
+    """
+
+    def __init__(self, out: Path, relays: Sequence[Path] = ()) -> None:
+        self.roots = (Path(out), *(Path(r) for r in relays))
+        self.watch = disk.DiskWatch(self.roots)
+
+    def check(self, cameras: Sequence[disk.CameraRate]) -> tuple[DiskStatus, list[disk.Notice]]:
+        """Every output folder now, the forecast for ``cameras``, and the notices to raise
+        when a folder's level changed (the same words a take's watch uses)."""
+        checks = []
+        for root in self.roots:
+            where = root
+            while not where.exists() and where != where.parent:
+                where = where.parent
+            c = disk.check(where, None)
+            checks.append(replace(c, folder=root))
+        free = disk.total_free(c.space for c in checks if c.problem is None)
+        fc = disk.forecast(free, cameras)
+        # the take writes into the first folder while it can (then the relays, in turn)
+        active = [i == 0 for i in range(len(checks))]
+        notices = self.watch.judge(fc.rate_bps, checks, active)
+        return DiskStatus(self.watch.infos, self.watch.seconds_left, fc), notices

@@ -262,7 +262,7 @@ class Recording:
     def announce_forecast(self) -> Forecast:
         """How long the free space lasts for the take's cameras: an event, and
         ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
-        fc = self.folders.make_forecast([_camera_rate(c.feed) for c in self._cameras.values()])
+        fc = self.folders.make_forecast([camera_rate(c.feed) for c in self._cameras.values()])
         where = " + relay folders" if self.folders.relay_dirs else ""
         self.events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
         return fc
@@ -347,7 +347,7 @@ class Recording:
             self.log_gap(change.camera, a, b, detail)
 
 
-def _camera_rate(feed: CameraFeed) -> CameraRate:
+def camera_rate(feed: CameraFeed) -> CameraRate:
     """A camera's measured write rate, if it has streamed for a couple of seconds."""
     st = feed.stats()
     if st.first_frame_ns is not None and st.last_frame_ns is not None:

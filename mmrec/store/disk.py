@@ -9,7 +9,9 @@ and one ``stat`` per folder, run once a second in a thread) and the bytes the wr
 wrote into per-folder :class:`~mmrec.store.take.DiskInfo` and the events to raise when
 the time left crosses a threshold (warnings at ``LOW_S``, alerts at ``CRITICAL_S`` and
 when a folder is full, gone or read-only), each once per crossing, with a word when
-things are well again.
+things are well again. Between takes (a console's session) the same watch judges the
+folders at the forecast's rate instead (:meth:`DiskWatch.judge`), so the levels, and
+when they are said, are the same before and during a take.
 
 Pure apart from :func:`check` and :func:`space`; times are monotonic ns given by the caller.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -41,6 +43,7 @@ class Space:
     free: int  # bytes this process may still write there
     total: int
     read_only: bool
+    fsid: int = 0  # which file system (statvfs f_fsid): folders on one disk share its space
 
 
 def space(path: Path) -> Space:
@@ -48,7 +51,19 @@ def space(path: Path) -> Space:
     st = os.statvfs(path)
     # root may use the blocks reserved for it (ext4: 5 % by default); others may not
     avail = st.f_bfree if os.geteuid() == 0 else st.f_bavail
-    return Space(avail * st.f_frsize, st.f_blocks * st.f_frsize, bool(st.f_flag & os.ST_RDONLY))
+    return Space(
+        avail * st.f_frsize,
+        st.f_blocks * st.f_frsize,
+        bool(st.f_flag & os.ST_RDONLY),
+        st.f_fsid,
+    )
+
+
+def total_free(spaces: Iterable[Space | None]) -> int:
+    """Free bytes over ``spaces``, each file system counted once (a relay folder on the
+    disk of the first folder adds no room)."""
+    by_fs = {sp.fsid: sp.free for sp in spaces if sp is not None}
+    return sum(by_fs.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +193,17 @@ class DiskWatch:
         w.append((now_ns, written))
         while len(w) > 2 and now_ns - w[1][0] >= RATE_WINDOW_NS:
             w.popleft()
-        rate = self.rate()
+        return self.judge(self.rate(), checks, active)
+
+    def judge(
+        self, rate: float, checks: Sequence[FolderCheck], active: Sequence[bool]
+    ) -> list[Notice]:
+        """The folders at ``rate`` bytes per second in all (written now by :meth:`update`,
+        or expected before a take from a :class:`Forecast`), shared by the ``active``
+        ones. Returns the notices to raise."""
         writing = sum(active) or 1
         notices: list[Notice] = []
         infos = []
-        usable = 0
         for i, c in enumerate(checks):
             folder_rate = rate / writing if active[i] else 0.0
             free = c.space.free if c.space else None
@@ -194,8 +215,6 @@ class DiskWatch:
                 calmer, _ = _level(c, left, margin=1.25)
                 if calmer >= self._levels[i]:
                     level, state = self._levels[i], _STATE[self._levels[i]]
-            if c.problem is None and free is not None:
-                usable += free
             infos.append(
                 DiskInfo(
                     folder=str(c.folder),
@@ -208,6 +227,7 @@ class DiskWatch:
             )
             notices += self._notices(i, level, c, left)
         self.infos = tuple(infos)
+        usable = total_free(c.space for c in checks if c.problem is None)
         self.seconds_left = round(usable / rate, 1) if rate > 0 else None
         return notices
 
@@ -232,6 +252,9 @@ class DiskWatch:
             case _:
                 return [Notice(True, c.problem or f"{where}: cannot be written")]
 
+
+STATES: Final = ("ok", "low", "critical", "full", "read-only", "gone")
+"""A folder's states (:attr:`DiskInfo.state`), from best to worst."""
 
 _STATE: Final = {
     Level.OK: "ok",

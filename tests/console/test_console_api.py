@@ -10,12 +10,14 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
-from mmrec.config import CameraSpec
+from mmrec.config import CameraSpec, camera_spec
 from mmrec.console.access import HEADER, Access
 from mmrec.console.shoot import Shoot, ShootOptions
 from mmrec.console.web import ConsoleServer
@@ -237,3 +239,82 @@ async def test_preroll_puts_frames_from_before_the_press_in_the_take(
         summary = await post(http, base(server) + "/api/take/stop")
     m = load_manifest(Path(summary["dir"]))
     assert m.start_realtime_ns < pressed - 900_000_000
+
+
+async def test_the_console_takes_records_disk_options_and_shows_the_takes_own_disk(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    """``--relay`` and ``--sync-interval`` mean for the console what they mean for
+    ``mmrec record`` (one option group); the disk it shows is the take's own view: each
+    output folder as the take checks it, relay included, and who writes where."""
+    from mmrec.cli import build_parser
+    from mmrec.commands import console as console_cmd
+    from mmrec.errors import ConfigError
+
+    out, relay = tmp_path / "takes", tmp_path / "relay"
+    argv = ["--out", str(out), "--relay", str(relay), "--sync-interval", "0.5"]
+    for command in ("record", "console"):  # the same group, the same meaning
+        args = build_parser().parse_args([command, *argv])
+        assert (args.relay, args.sync_interval) == ([relay], 0.5)
+    args = build_parser().parse_args(["console", *argv, "--connect-timeout", "2"])
+    settings, _ = console_cmd._settings(args)
+    opts = console_cmd.shoot_options(args, settings)
+    assert opts.write.relays == (relay,) and opts.sync_interval == 0.5
+    bad = build_parser().parse_args(["console", "--sync-interval", "9999"])
+    with pytest.raises(ConfigError, match="--sync-interval"):
+        console_cmd._settings(bad)
+    opts = replace(opts, ingest=fast_ingest, preview=PreviewOptions(port=None, size=(640, 360)))
+    async with loopback_mesh(NODES) as mesh:
+        shoot = Shoot(opts)
+        assert shoot.session.writer_pool.sync_interval_ns == 500_000_000
+        await shoot.start([CameraSpec(n.name, n.url) for n in mesh.nodes])
+        try:
+            await wait_for(lambda: all(c.fps for c in shoot.state().cameras), 10, "rates")
+            before = shoot.state().disk
+            assert before is not None and not before.recording and before.basis
+            assert [f.root for f in before.folders] == [str(out), str(relay)]
+            rec = await shoot.start_take()
+
+            def measured() -> bool:
+                d = shoot.state().disk
+                return d is not None and d.recording and d.folders[0].cameras == ("n1", "n2")
+
+            await wait_for(measured, 10, "the take's own disk check")
+            d = shoot.state().disk
+            assert d is not None and d.basis is None
+            assert [f.folder for f in d.folders] == [rec.dir, str(relay / Path(rec.dir).name)]
+            assert (relay / Path(rec.dir).name).is_dir()  # the take's folder in the relay
+            assert d.folders[1].cameras == () and d.folders[0].state == "ok"
+            assert d.seconds_left == shoot.session.recording.disk.seconds_left  # type: ignore[union-attr]
+            await shoot.stop_take()
+        finally:
+            await shoot.close()
+
+
+async def test_cameras_given_by_address_are_named_by_their_node(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    """As ``mmrec record`` does: a camera given as host:port only is asked its /status
+    and named by its deviceName; one given a name keeps it."""
+    nodes = [
+        NodeConfig("x1", width=160, height=120, ring=2, fps=10, device_name="North wide"),
+        NodeConfig("x2", width=160, height=120, ring=2, fps=10, device_name="South"),
+    ]
+    async with loopback_mesh(nodes) as mesh:
+        a, b = mesh.nodes
+        shoot = Shoot(ShootOptions(out=tmp_path / "takes", ingest=fast_ingest,
+                                   preview=PreviewOptions(port=None, size=(320, 180))))  # fmt: skip
+        await shoot.start([camera_spec(f"{a.host}:{a.port}"), camera_spec(f"B={b.url}")])
+        try:
+            assert list(shoot.session.feeds) == ["North wide", "B"]
+
+            # the device map: what the node calls itself (from its clock probes) beside
+            # the camera's name in the session
+            def names() -> dict[str, str]:
+                return {d.camera: d.name for d in shoot.state().devices}
+
+            await wait_for(lambda: names() == {"North wide": "North wide", "B": "South"}, 5)
+            (dev,) = [d for d in shoot.state().devices if d.camera == "North wide"]
+            assert dev.in_use == f"{a.host}:{a.port}"
+        finally:
+            await shoot.close()

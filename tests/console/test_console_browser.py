@@ -31,6 +31,18 @@ ARGS = [
 ]  # fmt: skip
 EVIL = "<script>window.__pwned=1</script>\u202eevil"  # what the node calls itself
 MARKUP = "<b>bravo</b>"  # a camera named so on the command line (NAME=URL: no "=")
+# addresses of alpha's beside its own (a Tailscale name and address, as a shoot config
+# gives them): long, and never answering here
+LONG_NAME = "alpha-pixel-8-pro-of-the-second-unit.tail4f2a9c.ts.net"
+FALLBACKS = [
+    f"http://{LONG_NAME}:8081/stream",
+    "http://[fd7a:115c:a1e0:ab12:cd34:ef56:7890:1234]:8081/stream",
+]
+# every panel fits its contents at this width (long names are cut, with a title)
+NARROW = {"width": 800, "height": 700}
+OVERFLOWING = """() => [...document.querySelectorAll('main > section, header#top, #alerts-bar')]
+  .filter((s) => !s.hidden && s.scrollWidth > s.clientWidth)
+  .map((s) => s.id + ': ' + s.scrollWidth + ' > ' + s.clientWidth)"""
 
 
 def _screens(tmp_path: Path) -> Path:
@@ -52,8 +64,13 @@ async def test_operator_records_a_take_in_the_browser(tmp_path: Path) -> None:
     out = tmp_path / "takes"
     async with loopback_mesh(nodes) as mesh:
         alpha, bravo, evil = mesh.nodes
+        config = tmp_path / "shoot.toml"
+        config.write_text(
+            f'[[camera]]\nname = "alpha"\nurl = "{alpha.url}"\n'
+            f"fallbacks = {json.dumps(FALLBACKS)}\n"
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mmrec", "console", f"alpha={alpha.url}",
+            sys.executable, "-m", "mmrec", "console", "--config", str(config),
             f"{MARKUP}={bravo.url}", "--discover", "--no-mdns", "--host",
             f"{evil.host}:{evil.port}", "--port", "0", "--out", str(out),
             "--connect-timeout", "1", "--read-timeout", "1", "--preview-fps", "5",
@@ -114,15 +131,30 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         )
         await page.screenshot(path=str(screens / "console-1-standby.png"), full_page=True)
 
+        # narrow: every panel still holds its contents; alpha's long addresses are cut
+        # with an ellipsis, and the whole of each is in its title
+        await page.set_viewport_size(NARROW)
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#devices tr[data-camera=alpha] .addr').length === 3"
+        )
+        assert await page.evaluate(OVERFLOWING) == []
+        cut = await page.eval_on_selector_all(
+            "#devices .addr",
+            "els => els.filter(e => e.scrollWidth > e.clientWidth).map(e => e.title)",
+        )
+        assert any(LONG_NAME in t for t in cut), cut
+        await page.screenshot(path=str(screens / "console-1-narrow.png"), full_page=True)
+        await page.set_viewport_size({"width": 1600, "height": 1000})
+
         # names from nodes and the command line stay text
         names = await page.eval_on_selector_all(
             "#cameras tbody tr td:first-child", "els => els.map(e => e.textContent)"
         )
         assert MARKUP in names
         node_names = await page.eval_on_selector_all(
-            "#devices tbody tr td:nth-child(2)", "els => els.map(e => e.textContent)"
+            "#devices tbody tr .who", "els => els.map(e => e.textContent)"
         )
-        assert "<script>window.__pwned=1</script>evil" in node_names  # RTL override removed
+        assert any("<script>window.__pwned=1</script>evil" in n for n in node_names)  # RTL removed
         assert await page.evaluate("() => window.__pwned") is None
         assert await page.evaluate("() => document.scripts.length") == 1
         assert await page.locator("#devices img, #cameras img").count() == 0
@@ -213,6 +245,9 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         assert "alpha: gaps" in take_row  # the take's outcome, per camera
         assert await page.input_value("#take") == "2"  # the next take is numbered
         await page.screenshot(path=str(screens / "console-5-after-take.png"), full_page=True)
+        await page.set_viewport_size(NARROW)  # with takes, answers and events listed
+        await page.wait_for_function("() => window.innerWidth === 800")
+        assert await page.evaluate(OVERFLOWING) == []
         assert dialogs == [] and errors == []
         assert await page.evaluate("() => window.__pwned") is None
         await browser.close()

@@ -1,17 +1,24 @@
 """The console's pure parts: the slate, alerts kept until acknowledged, what counts as a
-condition, and who may do what (token, Host allow-list, Origin)."""
+condition (the engine's own verdicts, a clock uncertain for a sustained time), and who
+may do what (token, Host allow-list, Origin)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from mmrec.console.access import Access, Request
 from mmrec.console.alerts import AlertBook, AlertKind, Condition
 from mmrec.console.devices import address_kind
-from mmrec.console.disk import DiskView
+from mmrec.console.disk import DiskView, disk_view
 from mmrec.console.slate import Slate
-from mmrec.console.view import CameraView, RateMeter, Thresholds, conditions
+from mmrec.console.view import AlertRules, CameraView, RateMeter, Thresholds, disk_conditions
 from mmrec.errors import ConfigError
+from mmrec.ingest.rate import RateChange
+from mmrec.session.folders import DiskStatus, OutputFolders
+from mmrec.store.disk import CameraRate
+from mmrec.store.take import DiskInfo
 from mmrec.wire.host import HostPolicy, is_loopback_bind
 
 # the slate
@@ -93,27 +100,114 @@ def _cam(**kw: object) -> CameraView:
         clock_warm=True, last_error=None, events_connected=True, node_events=(),
     )  # fmt: skip
     base.update(kw)
+    base.setdefault("stream", base["state"])  # streaming unless its writer fails (then given)
     return CameraView(**base)  # type: ignore[arg-type]
 
 
 def test_conditions() -> None:
-    th = Thresholds()
-    assert conditions([_cam()], None, th) == []
-    kinds = [c.kind for c in conditions([_cam(state="backoff", down_s=1.0)], None, th)]
+    rules = AlertRules()
+    assert rules.conditions([_cam()], None, 0) == []
+    kinds = [c.kind for c in rules.conditions([_cam(state="backoff", down_s=1.0)], None, 0)]
     assert kinds == []  # not yet: a reconnect that quick is no loss
-    (lost,) = conditions([_cam(state="backoff", down_s=3.0, last_error="refused")], None, th)
+    (lost,) = rules.conditions([_cam(state="backoff", down_s=3.0, last_error="refused")], None, 0)
     assert lost.kind == AlertKind.CAMERA_LOST and "refused" in lost.message
-    (slow,) = conditions([_cam(fps=20.0)], None, th)
+    # a camera whose frames are not written is shown so, and is not "lost" for it
+    full = _cam(state="disk-full", stream="streaming", dropped=12, write_error="disk full")
+    (drop,) = rules.conditions([full], None, 0)
+    assert drop.kind == AlertKind.FRAMES_DROPPED and "(disk full)" in drop.message
+
+
+def test_slow_is_the_ingests_verdict_in_its_words() -> None:
+    """The console has no rule of its own: a camera is slow when the ingest says so (the
+    same verdict as record's table and the manifest's ``slow``), whatever the console's
+    own 3 s rate says."""
+    rules = AlertRules()
+    assert rules.conditions([_cam(fps=12.0, nominal_fps=30.0)], None, 0) == []
+    change = RateChange(True, 12.0, 30.0, nominal=True)
+    (slow,) = rules.conditions([_cam(fps=29.0, slow=change.describe())], None, 0)
     assert slow.kind == AlertKind.CAMERA_SLOW
-    assert conditions([_cam(fps=20.0, up_s=1.0)], None, th) == []  # just back: not judged yet
-    (clock,) = conditions([_cam(clock_uncertainty_ms=12.0)], None, th)
-    assert conditions([_cam(clock_uncertainty_ms=4.0)], None, th) == []
-    assert conditions([_cam(clock_uncertainty_ms=40.0, clock_warm=False)], None, th) == []
-    assert clock.kind == AlertKind.CLOCK_UNCERTAIN
-    low = DiskView("/t", 10 * 2**30, 100 * 2**30, 30e6, 10 * 2**30 / 30e6)
-    assert [c.kind for c in conditions([], low, th)] == [AlertKind.DISK_LOW]
-    full = DiskView("/t", 2**20, 100 * 2**30, 30e6, 0.03)
-    assert [c.kind for c in conditions([], full, th)] == [AlertKind.DISK_FULL]
+    assert slow.message == "A slow: 12.0 fps of 30 fps nominal, for 3 s"
+
+
+def test_clock_uncertain_needs_a_sustained_excess_and_says_the_figure() -> None:
+    """Under CPU load the clock model's uncertainty spikes for a second or two: no alert.
+    Over the limit for clock_hold_s: an alert with the figure; it clears only once under
+    clock_clear_ms for clock_clear_s (hysteresis)."""
+    th = Thresholds(clock_uncertain_ms=10.0, clock_hold_s=5.0, clock_clear_ms=7.5,
+                    clock_clear_s=3.0)  # fmt: skip
+    rules = AlertRules(th)
+    s = 1_000_000_000
+
+    def at(t: float, unc: float | None, warm: bool = True) -> list[str]:
+        cam = _cam(clock_uncertainty_ms=unc, clock_warm=warm)
+        return [c.message for c in rules.conditions([cam], None, int(t * s))]
+
+    # spikes of up to 4 s, again and again: never an alert
+    for start in (0, 10, 20):
+        assert all(at(start + k, 25.0) == [] for k in range(5))
+        assert at(start + 5, 3.0) == []
+    # a cold clock model's figure means nothing: not judged
+    assert all(at(30 + k, 40.0, warm=False) == [] for k in range(8))
+    # sustained: raised at 5 s over the limit, saying the figure
+    assert all(at(40 + k, 12.0 + k) == [] for k in range(5))
+    (msg,) = at(45, 14.0)
+    assert msg == "A clock uncertain: ±14.0 ms for 5 s (peak ±16.0 ms; alert above ±10 ms)"
+    # between the marks: still holding; under the clearing mark, for 3 s: cleared
+    assert at(46, 9.0) and at(47, 7.0) and at(48, 8.0) and at(49, 7.0) and at(51, 6.0)
+    assert at(52, 5.0) == []
+    assert at(53, 11.0) == []  # over again: held back again
+
+
+def test_disk_alerts_are_the_disks_own_levels() -> None:
+    roots = [Path("/media/a/takes"), Path("/media/b")]
+
+    def view(*states: tuple[str, int | None, float | None], recording: bool = True) -> DiskView:
+        infos = tuple(
+            DiskInfo(f"{r}/take", free, 100 * 10**9, 30e6, left, st)
+            for r, (st, free, left) in zip(roots, states, strict=False)
+        )
+        return disk_view(DiskStatus(infos, None, None), roots, recording=recording)
+
+    assert disk_conditions(view(("ok", 50 * 10**9, 1600.0), ("ok", 10**9, None))) == []
+    (low,) = disk_conditions(view(("low", 20 * 10**9, 666.0)))
+    assert low.kind == AlertKind.DISK_LOW and low.subject == "/media/a/takes"
+    assert low.message == "disk low: /media/a/takes: 20.0 GB free, 11 min 06 s of recording left"
+    (crit,) = disk_conditions(view(("critical", 3 * 10**9, 100.0)))
+    assert "only 1 min 40 s" in crit.message
+    (full,) = disk_conditions(view(("full", 10**6, 0.0), ("ok", 50 * 10**9, 1600.0)))
+    assert full.kind == AlertKind.DISK_FULL
+    assert full.message.endswith("the take goes on in the next relay folder")
+    gone, full2 = disk_conditions(view(("gone", None, None), ("full", 10**6, 0.0)))
+    assert gone.kind == AlertKind.FOLDER_GONE
+    assert gone.message == "take folder gone: /media/a/takes"  # the relay is full too
+    assert full2.kind == AlertKind.DISK_FULL and "goes on" not in full2.message
+    v = view(("gone", None, None), ("ok", 50 * 10**9, 1600.0))
+    (gone,) = disk_conditions(v)
+    assert gone.message.endswith("; the take goes on in the next relay folder")
+    assert v.free_bytes == 50 * 10**9 and v.state == "gone"  # a gone folder has no room
+
+
+def test_output_folders_between_takes_are_judged_by_the_take_rules(tmp_path: Path) -> None:
+    """Before a take: the output folders (not made yet: the folder above is checked) at
+    the rate the cameras would write, with the disk's levels and its notices."""
+    out, relay = tmp_path / "not" / "yet" / "takes", tmp_path / "relay"
+    relay.mkdir()
+    folders = OutputFolders(out, [relay])
+    status, notices = folders.check([CameraRate("A", fps=30.0)])
+    assert [f.folder for f in status.folders] == [str(out), str(relay)]
+    assert [f.state for f in status.folders] == ["ok", "ok"] and notices == []
+    assert status.forecast is not None and "assumed 30 fps" in status.forecast.basis
+    v = disk_view(status, folders.roots, recording=False)
+    assert v.basis == status.forecast.basis and not v.recording
+    assert v.folders[0].rate_bytes_per_s > 0 and v.folders[1].rate_bytes_per_s == 0
+    free = v.folders[0].free_bytes
+    assert free is not None and free > 0
+    # cameras that would fill the first folder in a minute: critical, as in a take
+    status, notices = folders.check([CameraRate("A", bytes_per_s=free / 60)])
+    assert status.folders[0].state == "critical"
+    assert [n.alert for n in notices] == [True] and "only" in notices[0].text
+    (crit,) = disk_conditions(disk_view(status, folders.roots, recording=False))
+    assert crit.kind == AlertKind.DISK_LOW and crit.subject == str(out)
 
 
 def test_rate_meter() -> None:

@@ -31,8 +31,17 @@ def test_the_forecast_says_what_it_assumes() -> None:
     assert forecast(GB, []).seconds is None
 
 
-def _check(free: int, folder: str = "/t") -> FolderCheck:
-    return FolderCheck(Path(folder), Space(free, 100 * GB, False), None, 1)
+def _check(free: int, folder: str = "/t", fsid: int | None = None) -> FolderCheck:
+    """A folder as checked; each folder on a disk of its own unless ``fsid`` says."""
+    fs = hash(folder) if fsid is None else fsid
+    return FolderCheck(Path(folder), Space(free, 100 * GB, False, fs), None, 1)
+
+
+def test_folders_on_one_disk_count_its_free_space_once() -> None:
+    watch = DiskWatch([Path("/a"), Path("/a-relay"), Path("/b")])
+    checks = [_check(10 * GB, "/a", 1), _check(10 * GB, "/a-relay", 1), _check(5 * GB, "/b", 2)]
+    watch.judge(1e6, checks, [True, False, False])
+    assert watch.seconds_left == 15 * GB / 1e6  # /a's 10 GB once, /b's 5 GB
 
 
 def test_time_left_warns_once_per_threshold_and_once_when_well_again() -> None:

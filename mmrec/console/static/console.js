@@ -88,13 +88,43 @@ function renderTop(st) {
     $("take").value = st.slate.take;
     if (document.activeElement !== $("note")) $("note").value = st.slate.note;
   }
-  const d = st.disk;
-  if (d) {
-    $("disk-free").textContent = d.error ? d.error : bytes(d.free_bytes) + " free";
-    $("disk-left").textContent = d.seconds_left === null ? "-" : hms(d.seconds_left);
-    $("disk").className = st.alerts.some((a) => a.subject === "disk" && a.active) ? "bad" : "";
-  }
+  renderDisk(st.disk);
   $("preview-fps").textContent = st.preview_fps === null ? "" : st.preview_fps + " fps";
+}
+
+function duration(s) {
+  if (s === null || s === undefined) return "-";
+  s = Math.floor(s);
+  if (s >= 3600) return Math.floor(s / 3600) + " h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + " min";
+  if (s >= 60) return Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
+  return s + " s";
+}
+
+// The disk as the engine sees it: the take's folders as its recording checks them, or
+// between takes the output folders at the rate the cameras would write (a forecast).
+function renderDisk(d) {
+  const box = $("disk");
+  if (!d) return;
+  $("disk-free").textContent = d.free_bytes === null ? "cannot be read" : bytes(d.free_bytes) + " free";
+  $("disk-left-label").textContent = d.recording ? "left" : "left (est.)";
+  $("disk-left").textContent = duration(d.seconds_left);
+  const where = $("disk-where");
+  const relays = d.folders.filter((f) => f.relay > 0);
+  const into = d.folders.filter((f) => f.cameras.length > 0);
+  let text = "";
+  if (d.recording && into.some((f) => f.relay > 0)) {
+    text = "→ relay " + into.filter((f) => f.relay > 0).map((f) => f.relay).join(", ");
+  } else if (relays.length) {
+    text = "+" + relays.length + (relays.length === 1 ? " relay" : " relays");
+  }
+  if (d.state !== "ok") text = (text ? text + " · " : "") + d.state;
+  where.textContent = text;
+  box.className = d.state === "ok" ? "" : "bad";
+  box.title = d.folders.map((f) => (f.relay ? "relay " + f.relay : "out") + ": " + f.folder + "\n  " +
+    (f.free_bytes === null ? "cannot be read" : bytes(f.free_bytes) + " free") + ", " + f.state +
+    (f.seconds_left === null ? "" : ", " + duration(f.seconds_left) + " left") +
+    (f.cameras.length ? "\n  writing: " + f.cameras.join(", ") : "")).join("\n") +
+    (d.basis ? "\nbefore a take, assumed: " + d.basis : "");
 }
 
 function renderAlerts(st) {
@@ -123,22 +153,35 @@ function renderCameras(st) {
   const body = $("cameras").tBodies[0];
   body.replaceChildren();
   for (const c of st.cameras) {
-    const state = el("span", c.state, "state " + c.state);
-    const fps = c.fps === null ? "-" : num(c.fps, 1) + (c.nominal_fps ? " / " + c.nominal_fps : "");
+    const state = el("span", null);
+    state.appendChild(el("span", c.state, "state " + c.state));
+    if (c.write_error) state.title = c.write_error;
+    if (c.slow) {  // the ingest's own verdict (as record's table and the manifest say)
+      const slow = el("span", "slow", "state slow");
+      slow.title = c.slow;
+      state.append(" ", slow);
+    }
+    const streaming = c.stream === "streaming";
+    const fps = c.fps === null || !streaming ? "-" : num(c.fps, 1) + (c.nominal_fps ? " / " + c.nominal_fps : "");
+    const clock = !c.clock_warm || c.clock_uncertainty_ms === null ? el("span", "-", "dim")
+      : el("span", num(c.clock_uncertainty_ms, 1) + " ms");
+    if (!c.clock_warm) clock.title = "the clock model is warming up";
     const ev = c.node_events.length ? c.node_events[c.node_events.length - 1].detail : (c.events_connected ? "" : "-");
     const view = el("button", "view", "view");
     view.type = "button";
     view.addEventListener("click", () => openSingle(c.name));
     const frames = c.take_frames === null ? String(c.frames) : c.take_frames + " in take";
+    const nameCell = el("span", c.name, "name");
+    nameCell.title = c.name + " (" + c.url + ")";
     const tr = row([
-      el("span", c.name, "name"), state, fps, num(c.mbps, 1),
-      c.latency_ms === null ? "-" : num(c.latency_ms, 0) + " ms",
+      nameCell, state, fps, streaming ? num(c.mbps, 1) : "-",
+      c.latency_ms === null || !streaming ? "-" : num(c.latency_ms, 0) + " ms",
       frames, c.dropped, c.reconnects, c.down_s === null ? "" : hms(c.down_s),
-      c.clock_uncertainty_ms === null ? "-" : num(c.clock_uncertainty_ms, 1) + " ms",
-      c.last_error || "", ev, view,
+      clock, c.write_error || c.last_error || "", ev, view,
     ]);
     tr.dataset.camera = c.name;
     tr.className = c.state;
+    if (c.slow) tr.classList.add("slow");
     body.appendChild(tr);
   }
   // command targets: one checkbox per camera
@@ -180,6 +223,7 @@ function renderTakes(st) {
     const folder = el("span", t.id);
     folder.title = t.dir;
     const tr = row([t.slate, t.timecode, t.duration_s.toFixed(1) + " s", cell, t.note, folder]);
+    for (const td of tr.cells) if (!td.title) td.title = td.textContent;  // cut to fit: whole here
     tr.dataset.take = t.id;
     body.appendChild(tr);
   }
@@ -206,13 +250,24 @@ function renderDevices(st) {
     const addrs = el("ul", null, "addresses");
     for (const a of d.addresses) {
       const li = el("li", null, (a.in_use ? "in-use " : "") + (a.answering ? "answering" : "silent"));
-      li.appendChild(el("span", a.address + ":" + a.port, "addr"));
-      li.appendChild(el("span", a.kind, "kind"));
-      li.appendChild(el("span", a.found_by.join(", "), "found"));
-      if (a.in_use) li.appendChild(el("span", "in use", "use"));
+      const host = a.address.includes(":") ? "[" + a.address + "]" : a.address;  // IPv6
+      const addr = el("span", host + ":" + a.port, "addr");
+      addr.title = host + ":" + a.port + " (" + a.kind + ", found by " + a.found_by.join(", ") +
+        (a.in_use ? ", in use" : "") + (a.answering ? "" : ", not answering") + ")";
+      li.appendChild(addr);
+      const meta = el("span", null, "meta");
+      meta.appendChild(el("span", a.kind, "kind"));
+      if (a.found_by.join() !== d.found_by.join()) meta.appendChild(el("span", a.found_by.join(", "), "found"));
+      if (a.in_use) meta.appendChild(el("span", "in use", "use"));
+      li.appendChild(meta);
       addrs.appendChild(li);
     }
-    const tr = row([d.camera, d.name, d.model, d.role, d.found_by.join(", "), addrs]);
+    const who = el("span", null, "who");
+    who.appendChild(el("span", d.camera, "name"));
+    if (d.name && d.name !== d.camera) who.appendChild(el("span", d.name, "node"));
+    const what = el("span", [d.model, d.role].filter((x) => x).join(" · "), "model");
+    for (const e of [who, what]) e.title = e.textContent;
+    const tr = row([who, what, d.found_by.join(", "), addrs]);
     tr.dataset.camera = d.camera;
     body.appendChild(tr);
   }
