@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmrec.ingest.stream import IngestConfig
-from mmrec.session.camera import PROBE_BURST, PROBE_EVERY
+from mmrec.session.probes import PROBE_BURST, PROBE_EVERY
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, SimMesh
 from mmrec.sim.groundtruth import alignment_errors, frame_truth
@@ -237,7 +237,7 @@ def probing(every_s: float, burst: int) -> dict[str, Any]:
     return {"probe_every_s": every_s, "first_probe_s": every_s, "pre_probes": burst}
 
 
-RECORDER = probing(PROBE_EVERY, PROBE_BURST)  # what mmrec.session.camera does
+RECORDER = probing(PROBE_EVERY, PROBE_BURST)  # what mmrec.session.probes does
 RUNS = [
     (f"loopback link, probes as recorded ({1 / PROBE_EVERY:g} Hz, burst of {PROBE_BURST})",
      LINKS["loopback"], RECORDER),

@@ -259,8 +259,7 @@ def main() -> None:
             f"{r['preview_fps']} fps and contact sheets: threads at nice +{PREVIEW_NICE})"
         )
         print(
-            f"elsewhere: simulator {r['sim_pct']:.1f} %, browser {r['browser_pct']:.1f} % "
-            f"of a core"
+            f"elsewhere: simulator {r['sim_pct']:.1f} %, browser {r['browser_pct']:.1f} % of a core"
         )
         if r["alerts"]:
             kinds = {k: r["alerts"].count(k) for k in dict.fromkeys(r["alerts"])}

@@ -20,60 +20,21 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
+from synthetic_take import ready_take, write_take
 
 from mmrec.export import ExportOptions, export_take
 from mmrec.sim.frames import RingKey, build_rings
-from mmrec.store.index import INDEX
-from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
-from mmrec.store.writer import CameraWriter, Frame
-from mmrec.wire import jpeg
 
 NS = 1_000_000_000
 TARGET = 20.0  # x real time (issue 13)
 
 
 def make_take(root: Path, cameras: int, seconds: float, fps: float, size: tuple[int, int]) -> Path:
-    take = root / "bench-take"
-    take.mkdir(parents=True)
-    names = [f"cam{c + 1}" for c in range(cameras)]
-    rings = build_rings([RingKey(*size, 85, 1000 + c, 30, n) for c, n in enumerate(names)])
-    rng = np.random.default_rng(0)
-    start = time.time_ns()
-    entries = []
-    for c, (name, ring) in enumerate(zip(names, rings.values(), strict=True)):
-        writer = CameraWriter(name, take, name, queue_frames=100_000)
-        offset = int(c * 7.3e6)  # out of phase
-        for k in range(int(seconds * fps)):
-            t = max(0, offset + int(k * NS / fps) + int(rng.normal(0, 1e6)))
-            base = ring.jpegs[k % len(ring)]
-            rec = f"mmcam-sim node={name} frame={k} true_ns={start + t}".encode()
-            writer.offer(Frame(base[:2] + jpeg.com_segment(rec) + base[2:], t, t, None))
-        writer.close(timeout=600)
-        st = writer.stats()
-        entries.append(
-            CameraEntry(
-                name=name, dir=name, url="synthetic", segments=st.segments,
-                index=f"{name}/{INDEX}", frames=st.frames, bytes=st.bytes,
-                width=st.width, height=st.height, first_pts=st.first_pts,
-                last_pts=st.last_pts, state="stopped", clock=ClockInfo(source="arrival"),
-            )
-        )  # fmt: skip
-    write_manifest(
-        take,
-        Manifest(
-            take_id="bench-take",
-            started_utc="2024-01-01T00:00:00Z",
-            start_realtime_ns=start,
-            timecode="10:00:00:00",
-            cameras=tuple(entries),
-            state="finished",
-        ),
-    )
-    return take
+    rings = build_rings([RingKey(*size, 85, 1000 + c, 30, f"cam{c + 1}") for c in range(cameras)])
+    pools = [ring.jpegs for ring in rings.values()]
+    return write_take(root, pools, seconds, fps, jitter_ns=1e6, true_from_start=True)
 
 
 def main() -> int:
@@ -90,19 +51,8 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-export-"))
     try:
-        if args.take is not None:
-            take = args.take
-        else:
-            t = time.perf_counter()
-            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
-            print(f"take made in {time.perf_counter() - t:.1f} s")
-        m = load_manifest(take)
-        c0 = m.cameras[0]
-        total = sum(c.bytes for c in m.cameras)
-        print(
-            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
-            f"{total / max(1, sum(c.frames for c in m.cameras)) / 1e3:.0f} KB/JPEG, "
-            f"{total / 1e6:.0f} MB; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        take = ready_take(
+            args.take, lambda: make_take(root, args.cameras, args.seconds, args.fps, (w, h))
         )
         multiples = []
         # Wall time is what a user waits; on a host other work loads, CPU time says what

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from mmrec.ingest.status import StatusProbe
-from mmrec.session.camera import BURST_MIN_GAP_NS, PROBE_BURST, PROBE_EVERY
+from mmrec.session.probes import BURST_MIN_GAP_NS, PROBE_BURST, PROBE_EVERY
 
 
 async def probe(host: str, port: int, count: int) -> tuple[float, list[int]]:

@@ -34,16 +34,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+from synthetic_take import ready_take, write_take
 from turbojpeg import TJPF_RGB, TJSAMP_420, TurboJPEG
 
 from mmrec.picture.decode import default_decoder
 from mmrec.picture.layout import choose_scale
 from mmrec.review import ProxyOptions, make_proxies, x264_options
-from mmrec.store.index import INDEX
 from mmrec.store.reader import open_cameras
-from mmrec.store.take import CameraEntry, ClockInfo, Manifest, load_manifest, write_manifest
-from mmrec.store.writer import CameraWriter, Frame
-from mmrec.wire import jpeg
+from mmrec.store.take import load_manifest
 
 NS = 1_000_000_000
 TJ = TurboJPEG()
@@ -78,44 +76,8 @@ def camera_like_frames(cam: int, n: int, w: int, h: int, quality: int = 85) -> l
 
 
 def make_take(root: Path, cameras: int, seconds: float, fps: float, size: tuple[int, int]) -> Path:
-    take = root / "bench-take"
-    take.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    entries = []
-    for c in range(cameras):
-        name = f"cam{c + 1}"
-        pool = camera_like_frames(c, 30, *size)
-        writer = CameraWriter(name, take, name, queue_frames=100_000)
-        offset = int(c * 7.3e6)  # out of phase
-        n = int(seconds * fps)
-        for k in range(n):
-            t = offset + int(k * NS / fps) + int(rng.normal(0, 2e6))
-            t = max(t, 0)
-            base = pool[k % len(pool)]
-            com = jpeg.com_segment(f"mmcam-sim node={name} frame={k} true_ns={t}".encode())
-            writer.offer(Frame(base[:2] + com + base[2:], t, t, None))
-        writer.close(timeout=600)
-        st = writer.stats()
-        entries.append(
-            CameraEntry(
-                name=name, dir=name, url="synthetic", segments=st.segments,
-                index=f"{name}/{INDEX}", frames=st.frames, bytes=st.bytes,
-                width=st.width, height=st.height, first_pts=st.first_pts,
-                last_pts=st.last_pts, state="stopped", clock=ClockInfo(source="arrival"),
-            )
-        )  # fmt: skip
-    write_manifest(
-        take,
-        Manifest(
-            take_id="bench-take",
-            started_utc="2024-01-01T00:00:00Z",
-            start_realtime_ns=time.time_ns(),
-            timecode="10:00:00:00",
-            cameras=tuple(entries),
-            state="finished",
-        ),
-    )
-    return take
+    pools = [camera_like_frames(c, 30, *size) for c in range(cameras)]
+    return write_take(root, pools, seconds, fps, jitter_ns=2e6)
 
 
 def cpu_s() -> float:
@@ -200,18 +162,8 @@ def main() -> int:
     w, h = (int(v) for v in args.size.split("x"))
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     try:
-        if args.take is not None:
-            take = args.take
-        else:
-            t = time.perf_counter()
-            take = make_take(root, args.cameras, args.seconds, args.fps, (w, h))
-            print(f"take made in {time.perf_counter() - t:.1f} s")
-        m = load_manifest(take)
-        c0 = m.cameras[0]
-        avg_kb = sum(c.bytes for c in m.cameras) / max(1, sum(c.frames for c in m.cameras)) / 1e3
-        print(
-            f"take: {len(m.cameras)} cameras x {c0.frames} frames of {c0.width}x{c0.height}, "
-            f"{avg_kb:.0f} KB/JPEG; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        take = ready_take(
+            args.take, lambda: make_take(root, args.cameras, args.seconds, args.fps, (w, h))
         )
         opts = ProxyOptions(
             height=args.height,

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from mmrec.store import payload
-from mmrec.store.mkv import SegmentFile, TrackInfo
+from mmrec.store.ebml import TrackInfo
+from mmrec.store.mkv import SegmentFile
 
 FRAME_BYTES = 217_000  # a 1080p phone JPEG
 FPS = 30.0

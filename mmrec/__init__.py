@@ -11,10 +11,13 @@ The path of one frame, by module (the subpackages are the stages, in this order)
       wire/jpeg             wire/rawjpeg for back-to-back JPEGs on the one marker walker)
       wire/timestamp        the part's X-Timestamp: the device clock at capture
     session/camera        the camera's feed: places the frame and hands it on
+                          (session/probes: its /status clock probes)
       timeline/align        device clock -> take timeline (timeline/clock: the model)
-    session/recording     the take: the frame goes to the camera's writer
+    session/recording     the take: session/takecamera hands the frame to the camera's
+                          writer
       store/writer          writer threads behind bounded queues
-      store/files           the camera's segments and index.csv (store/health: disk faults)
+      store/files           the camera's segments and index.csv (store/health: disk faults,
+                            store/relay: the folder it writes into, and moving on)
       store/mkv             one O_DIRECT write of the frame into seg-NNNN.mkv
     live/preview          meanwhile, the newest frame of each camera is decoded
       picture/decode        (libjpeg-turbo, to YUV) and tiled by live/mosaic into the

@@ -8,8 +8,9 @@ here) are in ``conftest.py``; what takes arguments or is called mid-test lives h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -123,3 +124,24 @@ def sent_in_take(sent: Iterable[Any], manifest: Any, fps: float = 30.0) -> tuple
     period = int(1e9 / fps)
     true = [f.true_ns for f in sent]
     return sum(t < stop_ns - period for t in true), sum(t < stop_ns + period for t in true)
+
+
+@contextlib.asynccontextmanager
+async def serve_404() -> AsyncIterator[int]:
+    """A loopback HTTP server answering every path "404 Not Found" (a camera whose stream
+    is gone); yields its port, and is stopped on leaving."""
+    from aiohttp import web
+
+    async def missing(_: web.Request) -> web.Response:
+        return web.Response(status=404, text="no such stream")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", missing)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()

@@ -30,15 +30,15 @@ from typing import Final
 from mmrec.config import CameraSpec
 from mmrec.console.alerts import AlertBook, AlertKind
 from mmrec.console.devices import DeviceView, device_map
-from mmrec.console.disk import DiskView, disk_view
+from mmrec.console.diskpanel import DiskPanel
 from mmrec.console.slate import Slate
+from mmrec.console.takes import take_summary
 from mmrec.console.view import (
     AlertRules,
     ConsoleState,
     EventView,
     RateMeter,
     RecordingView,
-    TakeCameraSummary,
     TakeSummary,
     Thresholds,
     camera_view,
@@ -51,9 +51,9 @@ from mmrec.live.preview import LivePreview, nice_worker
 from mmrec.session.camera import CameraFeed
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
-from mmrec.session.folders import DiskStatus, OutputFolders
+from mmrec.session.folders import OutputFolders
 from mmrec.session.identify import CameraRequest
-from mmrec.session.recording import CameraStatus, WriteOptions, camera_rate
+from mmrec.session.recording import WriteOptions
 from mmrec.store.take import ClockInfo, Manifest
 from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
 from mmrec.timeline.timecode import timecode_at
@@ -62,7 +62,6 @@ TICK_S: Final = 1.0
 EVENTS_SHOWN: Final = 60
 TAKES_KEPT: Final = 500
 CONTACT_FILE: Final = "proxies/contact-sheet.jpg"  # where mmrec proxy puts its own
-DISK_EVERY_S: Final = 1.0  # between takes, as a take's recording checks its folders
 # alerts whose news the engine itself logs (the ingest's slow verdict, the disk watch's
 # notices): the console shows them, and does not log them twice
 LOGGED_BY_ENGINE: Final = frozenset(
@@ -106,8 +105,7 @@ class Shoot:
         self.slate = Slate()
         self.alerts = AlertBook()
         self.rules = AlertRules(options.thresholds)
-        self.folders = OutputFolders(options.out, options.write.relays)
-        self._standby_disk: DiskStatus | None = None  # the output folders, between takes
+        self.disk = DiskPanel(self.session, OutputFolders(options.out, options.write.relays))
         self.discovery: Discovery | None = None
         self.given: dict[str, CameraSpec] = {}
         self._meters: dict[str, RateMeter] = {}
@@ -139,8 +137,8 @@ class Shoot:
     async def start(self, cameras: Sequence[CameraSpec] = ()) -> None:
         await self.session.start_preview(None, self.options.preview)
         await self.add_cameras(cameras)
-        await self._check_disk()
-        self._tasks.append(asyncio.create_task(self._disk_loop(), name="console:disk"))
+        await self.disk.check()
+        self._tasks.append(asyncio.create_task(self.disk.run(), name="console:disk"))
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="console:tick"))
         self.publish()
 
@@ -358,7 +356,7 @@ class Shoot:
             cameras=cams,
             takes=tuple(t.summary for t in reversed(self._takes)),
             alerts=tuple(self.alerts.visible()),
-            disk=self._disk_view(in_take),
+            disk=self.disk.view(in_take),
             devices=self._devices,
             events=tuple(
                 EventView(round((now - e.mono_ns) / 1e9, 1), str(e.kind), e.camera, e.detail)
@@ -369,62 +367,8 @@ class Shoot:
             token_required=self.token_required,
         )
 
-    def _disk_view(self, in_take: dict[str, CameraStatus]) -> DiskView | None:
-        """The take's folders as its recording checks them; between takes (and in a
-        take's first second, before its first check) the output folders."""
-        rec = self.session.recording
-        roots = self.folders.roots
-        if rec is not None and rec.disk.folders:
-            writing = {n: cs.writer.folder for n, cs in in_take.items() if cs.writer.frames}
-            return disk_view(rec.disk, roots, recording=True, writing=writing)
-        if self._standby_disk is None:
-            return None
-        return disk_view(self._standby_disk, roots, recording=False)
-
-    async def _check_disk(self) -> None:
-        """The output folders at the rate the cameras would write now (in a thread:
-        statvfs may wait on a network mount); their notices into the session's log."""
-        rates = [camera_rate(f) for f in self.session.feeds.values()]
-        status, notices = await asyncio.to_thread(self.folders.check, rates)
-        self._standby_disk = status
-        for n in notices:
-            self.session.note(n.text, EventKind.ALERT if n.alert else EventKind.DISK)
-
-    async def _disk_loop(self) -> None:
-        while True:
-            await asyncio.sleep(DISK_EVERY_S)
-            if self.session.recording is None:  # a take checks its own folders
-                await self._check_disk()
-
     def _add_take(self, m: Manifest, take_dir: Path) -> _Take:
-        cams = tuple(
-            TakeCameraSummary(
-                c.name,
-                c.frames,
-                c.dropped,
-                len(c.gaps),
-                c.reconnects,
-                c.state,
-                c.outcome,
-                c.outcome_detail,
-            )
-            for c in m.cameras
-        )
-        # the final manifest's outcome (mmrec.session.outcome): complete, gaps, lost, nothing
-        ok = m.outcome == "complete"
-        summary = TakeSummary(
-            id=m.take_id,
-            dir=str(take_dir),
-            slate=self._take_slate,
-            note=self._note,
-            started_utc=m.started_utc,
-            timecode=m.timecode,
-            duration_s=round((m.duration_ns or 0) / 1e9, 2),
-            cameras=cams,
-            ok=ok,
-            outcome=m.outcome,
-            outcome_detail=m.outcome_detail,
-        )
+        summary = take_summary(m, take_dir, self._take_slate, self._note)
         take = _Take(summary, take_dir)
         self._takes.append(take)
         return take

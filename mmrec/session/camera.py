@@ -8,12 +8,9 @@ captured inside its span), the pre-roll ring, and the live preview (a reference,
 So clock models stay warm between takes, and a take starts with frames that are already
 placed by offset, not by arrival.
 
-Clock probes: before each connection to the stream (the first and every reconnect) a
-burst of ``PROBE_BURST`` ``/status`` round trips measures the node's clock, so even the
-first frame of a connection is placed by the measured offset rather than by its arrival
-(which is late by the node's latency, 2-40 ms); then one probe every ``PROBE_EVERY``
-while streaming. The recent probes are kept (a bounded window) and handed to the take,
-which writes them to ``probes.csv`` for the whole-take refinement.
+Clock probes (:mod:`mmrec.session.probes`): a burst of ``/status`` round trips before each
+connection to the stream, then a few a second while streaming; each answer goes into the
+clock model and, while a take is recorded, to its ``probes.csv``.
 """
 
 from __future__ import annotations
@@ -28,10 +25,8 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Final
 
-from mmrec.errors import CameraError
 from mmrec.ingest.events import NodeEvents
 from mmrec.ingest.rate import RateChange
-from mmrec.ingest.status import StatusProbe
 from mmrec.ingest.stream import (
     CameraIngest,
     CameraState,
@@ -42,6 +37,7 @@ from mmrec.ingest.stream import (
 )
 from mmrec.session.events import Event, EventKind, EventLog
 from mmrec.session.identify import Identity
+from mmrec.session.probes import PROBE_BURST, PROBE_EVERY, ClockProbes
 from mmrec.store import payload
 from mmrec.store.payload import Bytes
 from mmrec.store.take import PROBE_LEAD_NS, ClockInfo
@@ -52,19 +48,6 @@ from mmrec.wire.status import NodeStatus, clean_text
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
 
-# Probe cadence, chosen by measurement (benchmarks/bench_align.py, simulated WiFi-like
-# links, 60 s takes, 5 seeds x 6 cameras): with a burst of 8 before each stream the first
-# second is placed within 1 ms live (without it: 50-150 ms off, by arrival); 4 Hz puts the
-# refined drift within 1 ppm for 93 % of cameras, worst 1.2 ppm (2 Hz: 80 %, worst 2.1;
-# 1 Hz: 77 %, worst 4.0; 1 Hz without the burst: 67 %, worst 5.7) and the refined p99 under
-# 0.08 ms (1-2 Hz: 0.16-0.17 ms). Cost: ~0.23 ms of the loop's CPU per probe
-# (benchmarks/bench_probe.py), so 0.09 % of a core per camera at 4 Hz; at most 4 a second
-# plus one burst per 5 s, one round trip in flight at a time.
-PROBE_EVERY: Final = 0.25
-PROBE_BURST: Final = 8  # probes back to back before each connection to the stream
-BURST_DEADLINE_S: Final = 1.0  # a burst never holds a connection back longer than this
-BURST_MIN_GAP_NS: Final = 5_000_000_000  # at most one burst per 5 s (a flapping link)
-PROBE_RETRY_S: Final = 10.0  # after 3 failures in a row (no /status, no clock): slowly
 NODE_EVENTS_KEPT: Final = 50  # a node's own recent events, for the console
 NODE_EVENT_TEXT: Final = 300  # characters of a node event kept in the log
 
@@ -121,6 +104,19 @@ class CameraFeed:
         self.nominal_rate = nominal_rate
         self.options = options
         self._events = events
+        self.clock = CameraClock(
+            options.origin_ns, options.wall_minus_mono_ns, expect_probes=options.probe_clocks
+        )
+        # Probes answered recently are kept: a take that starts writes those from
+        # PROBE_LEAD_NS before its start. Bounded by count: that lead at PROBE_EVERY, the
+        # pre-roll, and a few bursts.
+        lead_s = (PROBE_LEAD_NS + options.preroll_ns) / 1e9 + 5.0
+        self.probes = ClockProbes(
+            name,
+            self._on_status,
+            self._on_probe,
+            keep=math.ceil(lead_s / PROBE_EVERY) + 4 * PROBE_BURST,
+        )
         self.ingest = CameraIngest(
             target,
             self._on_frame,
@@ -129,12 +125,9 @@ class CameraFeed:
             on_rate=self._on_rate,
             fallbacks=fallbacks,
             payload_alloc=payload.aligned if options.direct_io else None,
-            before_connect=self._burst if options.probe_clocks else None,
+            before_connect=self.probes.burst if options.probe_clocks else None,
         )
         self._judge_rate_by_nominal()
-        self.clock = CameraClock(
-            options.origin_ns, options.wall_minus_mono_ns, expect_probes=options.probe_clocks
-        )
         self.rate_change: RateChange | None = None  # the ingest's latest slow verdict
         self.sink: FrameSink | None = None  # the take being recorded, if any
         self.probe_sink: ProbeSink | None = None  # the take's probes.csv, if any
@@ -142,22 +135,9 @@ class CameraFeed:
         self._preroll: deque[Placed] = deque()
         self._holding: int | None = None  # see hold()
         self._held: list[Placed] = []
-        self.probes_ok = 0
-        # Probes answered recently (monotonic ns): a take that starts writes those from
-        # PROBE_LEAD_NS before its start. Bounded by count: that lead at PROBE_EVERY, the
-        # pre-roll, and a few bursts.
-        lead_s = (PROBE_LEAD_NS + options.preroll_ns) / 1e9 + 5.0
-        self._recent: deque[tuple[int, int, int]] = deque(
-            maxlen=math.ceil(lead_s / PROBE_EVERY) + 4 * PROBE_BURST
-        )
-        self._probe_lock = asyncio.Lock()  # one round trip at a time on the kept-alive link
-        self._last_burst_ns: int | None = None
-        self._no_clock = False  # the node's /status answers without a clock
-        self._probe_error: str | None = None  # why the last probe failed
         self.last: Placed | None = None
         self._task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
-        self._prober: StatusProbe | None = None
         self._state = self.ingest.stats().state
         self.status: NodeStatus | None = None  # the node's last /status answer
         self.node_events: deque[Event] = deque(maxlen=NODE_EVENTS_KEPT)
@@ -176,7 +156,9 @@ class CameraFeed:
     def start(self) -> None:
         self._task = asyncio.create_task(self.ingest.run(), name=f"ingest:{self.name}")
         if self.options.probe_clocks:
-            self._probe_task = asyncio.create_task(self._probe_clock(), name=f"probe:{self.name}")
+            self._probe_task = asyncio.create_task(
+                self.probes.run(self.ingest), name=f"probe:{self.name}"
+            )
         if self.options.node_events:
             t = self.ingest
             self.node = NodeEvents(self.name, lambda: (t.target.host, t.target.port),
@@ -220,104 +202,35 @@ class CameraFeed:
             kept.sort(key=lambda p: p.t_ns)
         return kept
 
+    @property
+    def probes_ok(self) -> int:
+        """Clock probes answered with the node's clock, so far."""
+        return self.probes.ok
+
     def recent_probes(self, since_mono_ns: int) -> list[tuple[int, int, int]]:
         """Probes kept in memory sent at or after ``since_mono_ns``: (t0, device, t1)."""
-        return [p for p in self._recent if p[0] >= since_mono_ns]
+        return self.probes.since(since_mono_ns)
 
     def clock_info(self) -> ClockInfo:
         """The clock model's state for the manifest, with what the probes found."""
-        note = None
-        if not self.options.probe_clocks:
-            note = "clock probes off: times are capture + min delay"
-        elif self.probes_ok == 0 and self._no_clock:
-            note = (
-                "the node's /status has no clock: times are capture + this camera's min delay"
-                " (unknown, not measured), from its X-Timestamps"
-            )
-        elif self.probes_ok == 0 and self._probe_error:
-            note = f"no clock probe answered ({self._probe_error}): times are capture + min delay"
-        return replace(self.clock.info(), probes=self.probes_ok, note=note)
+        note = self.probes.note(enabled=self.options.probe_clocks)
+        return replace(self.clock.info(), probes=self.probes.ok, note=note)
 
-    # clock probes
-
-    async def _probe_clock(self) -> None:
-        """NTP-style round trips to the node's ``/status`` clock, every ``PROBE_EVERY``
-        while streaming.
-
-        Each answer gives an independent sample (t0, device clock, t1) that lets the clock
-        model target the capture instant rather than capture + min delay. A node whose
-        ``/status`` fails or has no clock is asked again only every ``PROBE_RETRY_S``. The
-        body is capped and the request timed (mmrec.ingest.status), so a hostile node costs
-        nothing more.
-        """
-        try:
-            await self._probe_loop()
-        finally:
-            if self._prober is not None:
-                self._prober.close()
-
-    async def _probe_loop(self) -> None:
-        failures = 0
-        while True:
-            await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_RETRY_S)
-            if self.ingest.stats().state != CameraState.STREAMING:
-                continue
-            failures = 0 if await self._probe_once(self.ingest.target) else failures + 1
-            if self._no_clock:  # it answered, without a clock: no use asking often
-                failures = max(failures, 3)
-
-    async def _burst(self, target: StreamTarget) -> None:
-        """Before a connection to the stream: ``PROBE_BURST`` probes back to back, so the
-        connection's first frame is placed by the measured clock offset. Bounded: at most
-        ``BURST_DEADLINE_S``, one answered burst per ``BURST_MIN_GAP_NS``, none for a node
-        whose ``/status`` has no clock, and the first failure ends it (the stream's own
-        connect then says what is wrong; a node that is away costs one request per
-        attempt, and the attempt that finds it back gets its burst)."""
-        now = time.monotonic_ns()
-        if self._no_clock or (
-            self._last_burst_ns is not None and now - self._last_burst_ns < BURST_MIN_GAP_NS
-        ):
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(BURST_DEADLINE_S):
-                for _ in range(PROBE_BURST):
-                    if not await self._probe_once(target):
-                        break
-                    self._last_burst_ns = now
-
-    async def _probe_once(self, target: StreamTarget) -> bool:
-        """One round trip over the kept-alive ``/status`` connection; True if it read the
-        node's clock."""
-        async with self._probe_lock:
-            if self._prober is None or (self._prober.host, self._prober.port) != (
-                target.host,
-                target.port,
-            ):
-                if self._prober is not None:
-                    self._prober.close()
-                self._prober = StatusProbe(target.host, target.port, self.name)
-            try:
-                t0, t1, status = await self._prober.probe()
-            except CameraError as exc:
-                self._probe_error = exc.cause
-                return False
-        self.status = status  # what the node says of itself (the console shows it)
+    def _on_status(self, status: NodeStatus) -> None:
+        """What the node says of itself, from each probe's answer (the console shows it)."""
+        self.status = status
         if self.nominal_rate is None:
             self.nominal_rate = Identity.of_fps(status.fps)
             self._judge_rate_by_nominal()
         if self.model is None and status.model:
             self.model = status.model
-        if status.device_ns is None:
-            self._no_clock = True
-            return False
-        self._no_clock = False
-        self.probes_ok += 1
-        self.clock.probe(t0, status.device_ns, t1)
-        self._recent.append((t0, status.device_ns, t1))
+
+    def _on_probe(self, t0: int, device_ns: int, t1: int) -> None:
+        """A probe that read the node's clock: into the model, and the take's probes.csv."""
+        self.clock.probe(t0, device_ns, t1)
         sink = self.probe_sink
         if sink is not None:
-            sink(t0, status.device_ns, t1)
-        return True
+            sink(t0, device_ns, t1)
 
     # the hot path, on the event loop
 

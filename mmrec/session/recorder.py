@@ -24,7 +24,8 @@ from mmrec.live.preview import LivePreview
 from mmrec.session.engine import PreviewOptions, Session
 from mmrec.session.events import Event, EventKind
 from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
-from mmrec.session.recording import CameraStatus, Recording, WriteOptions
+from mmrec.session.recording import Recording, WriteOptions
+from mmrec.session.takecamera import CameraStatus
 from mmrec.store.take import Manifest
 from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL
 

@@ -1,4 +1,6 @@
 """One take recorded from a session's live feeds: its folder, its writers, its manifest.
+Each camera's part of it (its frames of the span, its gaps, its manifest entry) is
+:class:`~mmrec.session.takecamera.TakeCamera`; this module is the take's lifecycle.
 
 A take is a span of the session timeline, ``[start, stop)``. A camera's part of it is
 every frame *captured* at or after ``start`` and before ``stop`` (by the camera's clock
@@ -33,67 +35,25 @@ from typing import TYPE_CHECKING, Final
 
 from mmrec import __version__
 from mmrec.errors import ConfigError, RecordingError
-from mmrec.ingest.stream import CameraState, IngestStats
-from mmrec.session.camera import CameraFeed, Placed
+from mmrec.ingest.stream import CameraState
+from mmrec.session.camera import CameraFeed
 from mmrec.session.events import EventKind, EventLog
 from mmrec.session.folders import DiskStatus, TakeFolders
-from mmrec.session.losses import LossWatch
-from mmrec.session.outcome import (
-    CameraFacts,
-    Outcome,
-    fps_while_receiving,
-    judge_camera,
-    judge_take,
-    strip_camera,
-)
+from mmrec.session.outcome import Outcome, judge_take, strip_camera
+from mmrec.session.takecamera import CameraStatus as CameraStatus  # the take's status rows
+from mmrec.session.takecamera import TakeCamera
 from mmrec.store.disk import CameraRate, Forecast
-from mmrec.store.files import WriterStats
 from mmrec.store.health import WriteChange
-from mmrec.store.index import PROBES
 from mmrec.store.names import safe_name, unique_name
-from mmrec.store.take import PROBE_LEAD_NS, CameraEntry, Manifest, PreviewInfo, TakeEvent
-from mmrec.store.writer import (
-    DEFAULT_QUEUE_FRAMES,
-    CameraWriter,
-    Frame,
-    Probe,
-    WriterPool,
-)
-from mmrec.timeline.rate import DEFAULT_RATE
-from mmrec.timeline.timecode import (
-    day_clock,
-    time_of_day_ns,
-    timecode_at,
-    utc_offset_s,
-    zone_name,
-)
+from mmrec.store.take import Manifest, PreviewInfo, TakeEvent
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, WriterPool
+from mmrec.timeline.timecode import time_of_day_ns, timecode_at, utc_offset_s, zone_name
 
 if TYPE_CHECKING:
     from mmrec.live.preview import LivePreview
 
-GAP_NS: Final = 1_000_000_000  # no frame for 1 s: a gap in the camera's coverage
 MANIFEST_EVERY: Final = 1.0
 STOP_GRACE_S: Final = 2.0  # at most this long for frames captured before the stop to arrive
-
-
-@dataclass(frozen=True, slots=True)
-class CameraStatus:
-    """A live snapshot of one camera in a take (for the terminal view and --json)."""
-
-    name: str
-    dir: str
-    url: str
-    ingest: IngestStats
-    writer: WriterStats
-    gaps: int  # so far, counting the one going on (no frame for over a second)
-    gap_ns: int = 0  # their total length
-
-    @property
-    def state(self) -> str:
-        """What a person should see: the writer's failure while it fails (a camera whose
-        frames are not being written is never shown as streaming), else the stream's."""
-        w = self.writer.state
-        return str(w) if w.failing else str(self.ingest.state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,207 +66,6 @@ class WriteOptions:
     direct_io: bool = True
     relays: tuple[Path, ...] = ()  # output folders that continue the take when one fills
     refine: bool = True  # refine every camera's clock over the whole take when it ends
-
-
-class _TakeCamera:
-    """One camera's part of a take: the frames of the span, handed to its writer."""
-
-    def __init__(self, rec: Recording, feed: CameraFeed, cam_dir: str, backlog: int) -> None:
-        self.feed = feed
-        self.dir = cam_dir
-        self._rec = rec
-        opts = rec.options
-        # Each segment carries the time of day of its own first frame, counted at the
-        # camera's rate as it is known now (its files' DefaultDuration too).
-        self.rate = feed.nominal_rate
-        clock = day_clock(rec.time_of_day_ns, self.rate or DEFAULT_RATE)
-        self.writer = CameraWriter(
-            feed.name,
-            rec.dir,
-            cam_dir,
-            segment_ns=int(opts.segment_seconds * 1e9),
-            # pre-roll frames are queued at once: room for them besides the usual backlog
-            queue_frames=opts.queue_frames + backlog,
-            metadata={"title": feed.name, "comment": f"mmrec take {rec.id}"},
-            pool=rec.pool,
-            muxer=opts.muxer,
-            direct_io=opts.direct_io,
-            relays=rec.folders.relay_dirs,
-            on_change=rec._write_changed,
-            timecode=clock.timecode,
-            frame_ns=round(clock.period) if self.rate else None,
-        )
-        self.base = feed.stats()  # the feed's counters when the take began: the take counts its own
-        # since when the take expects frames from it (a camera that joins mid-take: then)
-        self.joined_ns = max(0, feed.added_t_ns - rec.start_t_ns)
-        self.gaps: list[tuple[int, int]] = []
-        self._first_ns: int | None = None  # arrival of the first frame taken, take timeline
-        self._last_ns: int | None = None  # arrival of the last frame taken, take timeline
-        self._taken = 0
-        self._conn: int | None = None
-        self.reached_stop = asyncio.Event()  # a frame captured at/after the stop arrived
-        # odd JPEGs handed to the writer (the feed's counters also count those received
-        # outside the take's span)
-        self.truncated = 0
-        self.trailing = 0
-        self.stubs = 0  # not written: an SOI without a picture header
-        self.losses = LossWatch(feed.name, rec._events)
-        # The feed's probes from PROBE_LEAD_NS before the start on: the refinement places
-        # the first frames with the probes sent before them (a burst precedes each stream).
-        for t0, dev, t1 in feed.recent_probes(rec.start_monotonic_ns - PROBE_LEAD_NS):
-            self.offer_probe(t0, dev, t1)
-
-    def offer_probe(self, t0: int, device_ns: int, t1: int) -> None:
-        """A clock probe (monotonic ns) into this camera's probes.csv, on the take timeline."""
-        start = self._rec.start_monotonic_ns
-        self.writer.offer_probe(Probe(t0 - start, device_ns, t1 - start))
-
-    def offer(self, p: Placed) -> None:
-        # Hot path, on the event loop: two comparisons, a gap check and a queue put.
-        rec = self._rec
-        if p.t_ns < rec.start_t_ns:
-            return  # captured before the take began
-        stop = rec.stop_t_ns
-        if stop is not None and p.t_ns >= stop:
-            self.reached_stop.set()
-            return
-        flaw = p.flaw
-        if flaw is not None and flaw == "stub":
-            self.stubs += 1
-            return
-        t = p.t_ns - rec.start_t_ns
-        arrival = p.arrival_ns - rec.start_t_ns
-        last = self._last_ns
-        if last is None:
-            self._first_ns = arrival
-            if arrival - self.joined_ns > GAP_NS:  # the first frame came late
-                self._gap(self.joined_ns, arrival, "before the first frame")
-        elif arrival - last > GAP_NS or p.connection != self._conn:
-            # a silence, or a reconnect however quick: frames were missed in between
-            self._gap(last, arrival, "reconnected" if p.connection != self._conn else "connected")
-        self._last_ns = arrival
-        self._conn = p.connection
-        self._taken += 1
-        queued = self.writer.offer(Frame(p.data, t, arrival, p.device_ts, p.connection))
-        if flaw is not None and queued:
-            if flaw == "truncated":
-                self.truncated += 1
-            else:
-                self.trailing += 1
-
-    def _gap(self, start: int, end: int, how: str) -> None:
-        self.gaps.append((start, end))
-        self._rec.log_gap(
-            self.feed.name, start, end, f"no frames for {(end - start) / 1e9:.2f} s ({how})"
-        )
-
-    def open_gap(self, now_t_ns: int) -> tuple[int, int] | None:
-        """The gap going on at ``now_t_ns`` (no frame for over ``GAP_NS``), if any."""
-        last = self._last_ns
-        if last is not None and now_t_ns - last > GAP_NS:
-            return (last, now_t_ns)
-        return None
-
-    def finish(self, end_t_ns: int, end_mono_ns: int) -> None:
-        """At the end of the take: what is still going on (a gap, a run of drops) is
-        logged as of the stop."""
-        self.losses.finish(self.writer.stats(), end_mono_ns)
-        gap = self.open_gap(end_t_ns)
-        if gap is not None:
-            self._rec.log_gap(
-                self.feed.name,
-                gap[0],
-                gap[1],
-                f"no frames for the last {(gap[1] - gap[0]) / 1e9:.2f} s of the take",
-            )
-
-    def all_gaps(self, now_t_ns: int) -> list[tuple[int, int]]:
-        gaps = list(self.gaps)
-        gap = self.open_gap(now_t_ns)  # not receiving now: an open gap
-        if gap is not None:
-            gaps.append(gap)
-        return gaps
-
-    def connections(self, i: IngestStats) -> int:
-        """Connections that streamed in the take (one already streaming when it began)."""
-        b = self.base
-        return i.connects - b.connects + (b.state == CameraState.STREAMING)
-
-    def entry(self, now_t_ns: int, causes: tuple[str, ...] = ()) -> CameraEntry:
-        w = self.writer.stats()
-        i = self.feed.stats()
-        b = self.base
-        gaps = self.all_gaps(now_t_ns)  # the camera's (spans not written: write_gaps)
-        feed = self.feed
-        verdict = judge_camera(
-            CameraFacts(
-                name=feed.name,
-                frames=w.frames,
-                dropped=w.dropped,
-                write_error=w.error,
-                write_failure=w.last_failure,
-                gaps=tuple(gaps),
-                connections=self.connections(i),
-                error=i.last_error,
-                skipped_parts=i.skipped_parts - b.skipped_parts,
-                causes=causes,
-            )
-        )
-        return CameraEntry(
-            name=feed.name,
-            dir=self.dir,
-            url=feed.target.url,
-            model=feed.model,
-            role=feed.role,
-            segments=w.segments,
-            index=w.index,
-            frames=w.frames,
-            bytes=w.bytes,
-            dropped=w.dropped,
-            reconnects=i.reconnects - b.reconnects,
-            skipped_parts=i.skipped_parts - b.skipped_parts,
-            truncated=self.truncated,
-            trailing=self.trailing,
-            stubs=self.stubs + w.not_jpeg,
-            bad_size=w.bad_size,
-            width=w.width,
-            height=w.height,
-            first_pts=w.first_pts,
-            last_pts=w.last_pts,
-            state=str(w.state) if w.state.failing else str(i.state),
-            slow=i.slow,
-            last_error=w.error or i.last_error,
-            clock=feed.clock_info(),
-            gaps=tuple(gaps),
-            io=None if w.direct_io is None else ("direct" if w.direct_io else "buffered"),
-            write_state=str(w.state),
-            lost=w.lost,
-            lost_causes=w.lost_causes,
-            write_gaps=w.write_gaps,
-            probes=f"{self.dir}/{PROBES}" if w.probes else None,
-            connections=self.connections(i),
-            fps=_round(fps_while_receiving(self._taken, self._first_ns, self._last_ns, gaps)),
-            outcome=verdict.outcome,
-            outcome_detail=verdict.detail,
-            nominal_rate=str(self.rate) if self.rate else None,
-        )
-
-    def status(self, now_t_ns: int) -> CameraStatus:
-        feed = self.feed
-        gaps = self.all_gaps(now_t_ns)
-        return CameraStatus(
-            feed.name,
-            self.dir,
-            feed.target.url,
-            feed.stats(),
-            self.writer.stats(),
-            len(gaps),
-            sum(b - a for a, b in gaps),
-        )
-
-
-def _round(fps: float | None) -> float | None:
-    return None if fps is None else round(fps, 2)
 
 
 class Recording:
@@ -327,7 +86,7 @@ class Recording:
         self.out = Path(out)
         self.options = options or WriteOptions()
         self.pool = pool
-        self._events = events
+        self.events = events  # the session's log: the take's events are its span of it
         # One instant, on both clocks: pts 0 of the take timeline.
         self.start_monotonic_ns = start_mono_ns
         self.start_realtime_ns = start_mono_ns + wall_minus_mono_ns
@@ -356,7 +115,7 @@ class Recording:
         self.dir = self.out / self.id
         self.folders = TakeFolders(self.out, self.options.relays)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._cameras: dict[str, _TakeCamera] = {}
+        self._cameras: dict[str, TakeCamera] = {}
         self.preview: LivePreview | None = None  # the session's, while it writes into this take
         self._updater: asyncio.Task[None] | None = None
         self._stop_updates = asyncio.Event()
@@ -387,7 +146,7 @@ class Recording:
             raise ConfigError(f"camera {feed.name!r} is already in this take")
         held = feed.preroll(self.start_t_ns)
         cam_dir = unique_name(feed.name, {c.dir for c in self._cameras.values()})
-        cam = _TakeCamera(self, feed, cam_dir, backlog=len(held))
+        cam = TakeCamera(self, feed, cam_dir, backlog=len(held))
         self._cameras[feed.name] = cam
         for p in held:
             cam.offer(p)
@@ -396,7 +155,7 @@ class Recording:
         st = cam.base
         if st.state != CameraState.STREAMING and st.last_error is not None:
             # away since before this take: its timeline starts with why
-            self._events.add(EventKind.CONNECT_FAILED, st.last_error, feed.name)
+            self.events.add(EventKind.CONNECT_FAILED, st.last_error, feed.name)
         return cam_dir
 
     def dir_of(self, camera: str) -> str:
@@ -420,7 +179,7 @@ class Recording:
             late = [c.feed.name for c in self._cameras.values() if not c.reached_stop.is_set()]
             for name in late:
                 if self._cameras[name].feed.stats().state == CameraState.STREAMING:
-                    self._events.add(
+                    self.events.add(
                         EventKind.TAKE,
                         f"no frame captured after the stop within {grace_s:g} s; "
                         "its last frames may be missing",
@@ -488,7 +247,7 @@ class Recording:
     def log_gap(self, camera: str, start_t_ns: int, end_t_ns: int, detail: str) -> None:
         """A gap in a camera's frames, logged when its length is known (its end), with
         where it began on the take timeline."""
-        self._events.add(
+        self.events.add(
             EventKind.GAP,
             f"{detail}, from {start_t_ns / 1e9:.2f} s",
             camera,
@@ -505,24 +264,14 @@ class Recording:
         ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
         fc = self.folders.make_forecast([camera_rate(c.feed) for c in self._cameras.values()])
         where = " + relay folders" if self.folders.relay_dirs else ""
-        self._events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
+        self.events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
         return fc
 
     def manifest(self, *, final: bool = False) -> Manifest:
         now_mono = self._end_mono_ns if final and self._end_mono_ns else time.monotonic_ns()
         now_t = now_mono - self.start_monotonic_ns
         end = self._end_mono_ns
-        # the take's span, its stop instant included (what the stop itself logs is stamped
-        # there), in order of time (a gap is logged when it ends, stamped then)
-        events = sorted(
-            (
-                TakeEvent(e.mono_ns - self.start_monotonic_ns, str(e.kind), e.detail, e.camera)
-                for e in self._events.between(
-                    self.start_monotonic_ns, None if end is None else end + 1
-                )
-            ),
-            key=lambda e: e.t_ns,
-        )
+        events = _take_events(self.events, self.start_monotonic_ns, end)
         causes: dict[str, list[str]] = {}
         for e in events:
             if e.kind == EventKind.DISCONNECTED and e.camera is not None:
@@ -535,7 +284,7 @@ class Recording:
             self._manifest,
             cameras=cams,
             events=tuple(events),
-            preview=self._preview_info(),
+            preview=_preview_info(self.preview),
             outcome=take.outcome,
             outcome_detail=take.detail,
             disk=self.folders.watch.infos,
@@ -553,23 +302,6 @@ class Recording:
             )
         return m
 
-    def _preview_info(self) -> PreviewInfo | None:
-        if self.preview is None:
-            return None
-        from mmrec.live.preview import PREVIEW_FILE
-
-        st = self.preview.stats()
-        return PreviewInfo(
-            file=PREVIEW_FILE,
-            fps=round(st.fps, 2),
-            ticks=st.ticks,
-            tiles_decoded=st.tiles_decoded,
-            tiles_skipped=st.tiles_skipped,
-            late_ticks=st.late_ticks,
-            error=st.error,
-            refused=st.refused,
-        )
-
     async def _keep_manifest(self) -> None:
         """Once a second: what the writers lost, the disks (said when they change), the
         manifest into every folder."""
@@ -586,15 +318,15 @@ class Recording:
             active = [any(w.folder == i for w in writers) for i in range(len(checks))]
             written = sum(w.bytes for w in writers)
             for notice in self.folders.watch.update(time.monotonic_ns(), written, checks, active):
-                self._events.add(EventKind.ALERT if notice.alert else EventKind.DISK, notice.text)
+                self.events.add(EventKind.ALERT if notice.alert else EventKind.DISK, notice.text)
             errors = set(await asyncio.to_thread(self.folders.write_manifests, self.manifest()))
             for text in sorted(errors - reported):  # once per cause, not every second
-                self._events.add(EventKind.DISK, text)
+                self.events.add(EventKind.DISK, text)
             if reported and not errors:
-                self._events.add(EventKind.DISK, "the manifest is written again")
+                self.events.add(EventKind.DISK, "the manifest is written again")
             reported = errors
 
-    def _write_changed(self, change: WriteChange) -> None:
+    def write_changed(self, change: WriteChange) -> None:
         """A camera's writing failed or recovered (called in its writer thread)."""
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -608,7 +340,7 @@ class Recording:
         at = change.mono_ns
         if self._end_mono_ns is not None:
             at = min(at, self._end_mono_ns)  # said as the files close: part of the take
-        self._events.add(kind, detail, change.camera, mono_ns=at)
+        self.events.add(kind, detail, change.camera, mono_ns=at)
         if change.gap is not None:
             a, b = change.gap
             detail = f"no frames written for {(b - a) / 1e9:.2f} s ({change.lost} lost to the disk)"
@@ -623,3 +355,35 @@ def camera_rate(feed: CameraFeed) -> CameraRate:
         if span >= 2_000_000_000 and st.frames > 1:
             return CameraRate(feed.name, st.bytes * 1e9 / span)
     return CameraRate(feed.name)
+
+
+def _take_events(log: EventLog, start_mono_ns: int, end_mono_ns: int | None) -> list[TakeEvent]:
+    """The take's span of the session's events, its stop instant included (what the stop
+    itself logs is stamped there), on the take timeline in order of time (a gap is logged
+    when it ends, stamped then)."""
+    return sorted(
+        (
+            TakeEvent(e.mono_ns - start_mono_ns, str(e.kind), e.detail, e.camera)
+            for e in log.between(start_mono_ns, None if end_mono_ns is None else end_mono_ns + 1)
+        ),
+        key=lambda e: e.t_ns,
+    )
+
+
+def _preview_info(preview: LivePreview | None) -> PreviewInfo | None:
+    """The manifest's record of the live preview written into the take, if any."""
+    if preview is None:
+        return None
+    from mmrec.live.preview import PREVIEW_FILE
+
+    st = preview.stats()
+    return PreviewInfo(
+        file=PREVIEW_FILE,
+        fps=round(st.fps, 2),
+        ticks=st.ticks,
+        tiles_decoded=st.tiles_decoded,
+        tiles_skipped=st.tiles_skipped,
+        late_ticks=st.late_ticks,
+        error=st.error,
+        refused=st.refused,
+    )

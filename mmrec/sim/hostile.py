@@ -34,6 +34,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Final
 
+from mmrec.sim.loopback import LoopbackServer, response_head
+
 BOUNDARY: Final = b"hostile"
 ABSURD: Final = 65000  # the width and height an absurd-size JPEG's header claims
 _CHUNK: Final = 256 * 1024  # garbage per write for the endless kinds
@@ -88,13 +90,15 @@ def frames_for(kind: Hostile, jpeg: bytes) -> list[bytes]:
     return [jpeg]
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     """Serve ``kind`` on 127.0.0.1 (port 0: any free one) until :meth:`close`.
 
     ``jpeg``: the good picture the paced kinds build on; ``fps``: their frame rate;
     ``part_cap``: the recorder's part size cap, for ``endless-length``; ``rate_bps``:
     a cap on the endless kinds' rate (0: as fast as the socket takes it).
     """
+
+    cancel_on_close = True  # its streams never end: close() cuts them
 
     def __init__(
         self,
@@ -106,59 +110,13 @@ class HostileServer:
         part_cap: int = 32 * 2**20,
         rate_bps: int = 0,
     ) -> None:
+        super().__init__(port=port)
         self.kind = Hostile(kind)
         self.jpeg = jpeg
         self.fps = fps
         self.part_cap = part_cap
         self.rate_bps = rate_bps
-        self._port = port
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-        self.connections = 0  # clients served so far
         self.bytes_sent = 0
-        self.url = ""
-
-    async def __aenter__(self) -> HostileServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def start(self) -> HostileServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self._port)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/stream"
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for task in list(self._handlers):
-            task.cancel()
-        if self._handlers:
-            await asyncio.wait(self._handlers, timeout=5)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        self.connections += 1
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            await self._send(
-                writer,
-                b"HTTP/1.1 200 OK\r\n"
-                b"Content-Type: multipart/x-mixed-replace; boundary=%s\r\n\r\n" % BOUNDARY,
-            )
-            await self._serve(writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away (a recorder that gave up on us): its right
-        except asyncio.CancelledError:
-            pass  # close(): the handler ends (asyncio's streams would log a cancelled one)
-        finally:
-            writer.transport.abort()
-            self._handlers.discard(task)
 
     async def _send(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         writer.write(data)
@@ -168,6 +126,7 @@ class HostileServer:
             await asyncio.sleep(len(data) * 8 / self.rate_bps)  # pacing: the link's speed
 
     async def _serve(self, writer: asyncio.StreamWriter) -> None:
+        await self._send(writer, response_head(BOUNDARY))
         kind = self.kind
         if kind is Hostile.ENDLESS:
             await self._send(writer, part(b"", length=-1)[:-2] + b"\xff\xd8")

@@ -16,8 +16,9 @@ stays open until the server is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
+
+from mmrec.sim.loopback import LoopbackServer, response_head
 
 BOUNDARY = b"trickle"
 
@@ -31,7 +32,7 @@ def stream_parts(frames: Sequence[bytes]) -> list[bytes]:
     ]
 
 
-class TrickleServer:
+class TrickleServer(LoopbackServer):
     """Serve ``frames`` once per connection on 127.0.0.1, ``piece`` bytes per ``interval`` s."""
 
     def __init__(
@@ -44,59 +45,26 @@ class TrickleServer:
     ) -> None:
         if piece < 1 or interval < 0:
             raise ValueError("piece must be at least one byte and interval not negative")
+        super().__init__()
         self.parts = stream_parts(frames)
         self.piece = piece
         self.interval = interval
         self.hold_at = hold_at
         self.held = asyncio.Event()  # the stream has stopped at ``hold_at``
         self._release = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-        self.url = ""
-
-    async def __aenter__(self) -> TrickleServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/stream"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def release(self) -> None:
         """Send the rest of a stream held at ``hold_at``."""
         self._release.set()
 
     async def close(self) -> None:
-        self._closing.set()
         self._release.set()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        if self._handlers:
-            await asyncio.wait(self._handlers, timeout=5)
+        await super().close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(
-                b"HTTP/1.1 200 OK\r\n"
-                b"Content-Type: multipart/x-mixed-replace; boundary=%s\r\n\r\n" % BOUNDARY
-            )
-            await self._trickle(writer)
-            await self._closing.wait()  # the stream stays open
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away: that is its right
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-            self._handlers.discard(task)
+    async def _serve(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(response_head(BOUNDARY))
+        await self._trickle(writer)
+        await self._closing.wait()  # the stream stays open
 
     async def _trickle(self, writer: asyncio.StreamWriter) -> None:
         sent = 0  # bytes of the stream so far, for ``hold_at``

@@ -18,10 +18,9 @@ wrote nothing more for the rest of the take):
   costs one system call per retry, and no empty files). Writing resumes in the same
   segment where it is intact, else in a new one: within ~``RETRY_NS`` of space coming back.
 - Output folders after the first (relay folders) continue the take when one is full or
-  gone: a new segment there, and the index, copied whole, goes on there (so one
-  ``index.csv`` always holds every row; the old one stays where it was: nothing is ever
-  deleted). A folder is only re-created on the disk it was made on (a disk that was
-  unmounted leaves an empty mount point that must not fill up instead).
+  gone: a new segment there, and the index, copied whole, goes on there (nothing is ever
+  deleted). Where the files are, and moving them, is :mod:`mmrec.store.relay`; the
+  index file itself is :class:`mmrec.store.index.IndexFile`.
 - A file deleted under the writer is noticed at the next :meth:`check` (``nlink == 0``),
   which the pool schedules at least every second. Segments that are gone leave the
   camera's list, their frames leave its counts and are counted lost (cause ``deleted``,
@@ -40,9 +39,6 @@ them to the take folder either way (:func:`mmrec.store.take.resolve`).
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,15 +49,14 @@ import av
 
 from mmrec.errors import describe
 from mmrec.store.health import WriteChange, WriteHealth, WriteState, failure_state
-from mmrec.store.index import INDEX, INDEX_COLUMNS
+from mmrec.store.index import INDEX, csv_field
 from mmrec.store.muxers import MUXERS, Segment, SegmentSpec
 from mmrec.store.payload import Bytes
+from mmrec.store.relay import CameraFolder
 from mmrec.store.take import TICK_NS, segment_name
 from mmrec.wire import jpeg
 
 HALF_TICK: Final = TICK_NS // 2
-SPARE_BYTES: Final = 1 << 20  # free space a retry wants beyond the frame (index, metadata)
-_CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 # What the file side can raise: the OS, libavformat (the pyav muxer), and ValueError from
 # a muxer handed something it cannot take.
 WRITE_FAILURES: Final = (av.FFmpegError, OSError, ValueError)
@@ -99,11 +94,13 @@ class WriterStats:
     bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Tally:
-    """What one segment holds (mutable: the writer thread adds each frame)."""
+    """What one segment holds (mutable: the writer thread adds each frame; compared by
+    identity)."""
 
     number: int  # its NNNN in seg-NNNN.mkv, the index's ``segment`` column
+    rel: str  # as the manifest names it (relative, or absolute in a relay folder)
     frames: int = 0
     bytes: int = 0
     span: list[int] = field(default_factory=list)  # take time of its first and last frame
@@ -133,28 +130,20 @@ class CameraFiles:
     ) -> None:
         if muxer not in MUXERS:
             raise ValueError(f"unknown muxer {muxer!r} (known: {', '.join(MUXERS)})")
-        if not folders:
-            raise ValueError("a camera needs at least one output folder")
         self.camera = camera
         self._muxer = MUXERS[muxer]
         self._direct_io = direct_io
         self._sync = sync
         self._clock = clock
-        self._folders = [Path(f) for f in folders]
-        self._devices = [_device(f) for f in self._folders]
-        self._cam_dir = cam_dir
+        self._place = CameraFolder(folders, cam_dir)
+        self._index = self._place.index
         self._segment_ns = segment_ns
         self._metadata = dict(metadata or {})
         # a segment's TIMECODE: that of its own first frame (take time ns -> timecode)
         self._timecode = timecode
         self._frame_ns = frame_ns  # the camera's nominal frame period (DefaultDuration)
-        self._folder = 0
-        self._index_fd = -1
-        self._index_size = 0  # bytes of whole rows in it: a row cut short is cut back to this
-        self._pending_rows = bytearray()  # rows the index refused (disk full); written first
         self._segment: Segment | None = None
-        self._segments: list[str] = []
-        self._tallies: list[_Tally] = []  # one per entry of _segments
+        self._tallies: list[_Tally] = []  # one per segment, in order
         self._next_segment = 0  # numbers are never reused, even after a deletion
         self._seq = 0  # the index's ``seq``: every frame written, in order
         self._seg_start_ns = 0
@@ -170,7 +159,7 @@ class CameraFiles:
         self.health = WriteHealth(camera, clock, on_change)
         self.dirty_since: int | None = None  # first write not yet made durable (monotonic)
         try:
-            self._open_index(0, copy_from=None)
+            self._place.open(0)
         except WRITE_FAILURES as exc:
             self._failed(exc, "cannot create its folder and index")
 
@@ -213,8 +202,7 @@ class CameraFiles:
         try:
             if self._segment is not None:
                 self._segment.sync()
-            if self._index_fd >= 0:
-                os.fdatasync(self._index_fd)
+            self._index.sync()
         except WRITE_FAILURES as exc:
             # With buffered writes a full disk may only show here (delayed allocation).
             self._failed(exc, "cannot make its files durable (fdatasync)")
@@ -225,14 +213,14 @@ class CameraFiles:
         if self.health.state.failing or self.health.state == WriteState.CLOSED:
             return
         try:
-            gone = (self._segment is not None and self._segment.unlinked()) or (
-                self._index_fd >= 0 and os.fstat(self._index_fd).st_nlink == 0
-            )
+            gone = (
+                self._segment is not None and self._segment.unlinked()
+            ) or self._index.unlinked()
         except OSError as exc:
             self._failed(exc, "cannot check its files")
             return
         if gone:
-            where = self._folders[self._folder] / self._cam_dir
+            where = self._place.dir
             self._close_segment()
             frames, names = self._forget_deleted()
             what = (
@@ -249,57 +237,28 @@ class CameraFiles:
     def _forget_deleted(self) -> tuple[int, list[str]]:
         """Take segments deleted under the writer out of the counts (see the module
         docstring); returns the frames they held and their names."""
-        keep: list[int] = []
-        frames, names, numbers = 0, [], set()
-        for i, (rel, tally) in enumerate(zip(self._segments, self._tallies, strict=True)):
-            if (self._folders[0] / rel).exists():  # an absolute rel (a relay) joins as is
-                keep.append(i)
-                continue
-            frames += tally.frames
-            names.append(Path(rel).name)
-            numbers.add(tally.number)
-            self.frames -= tally.frames
-            self.bytes -= tally.bytes
-            if tally.frames:
-                self.health.deleted(tally.frames, (tally.span[0], tally.span[1]))
-        if not numbers:
+        gone = [t for t in self._tallies if not self._place.exists(t.rel)]
+        if not gone:
             return 0, []
-        self._segments = [self._segments[i] for i in keep]
-        self._tallies = [self._tallies[i] for i in keep]
+        self._tallies = [t for t in self._tallies if t not in gone]
+        for t in gone:
+            self.frames -= t.frames
+            self.bytes -= t.bytes
+            if t.frames:
+                self.health.deleted(t.frames, (t.span[0], t.span[1]))
         held = [t for t in self._tallies if t.frames]
         self._first_pts = held[0].pts[0] if held else None
-        if not self._index_gone():  # it survived: the rows of what is gone leave it
-            self._drop_rows(numbers)
-        return frames, names
-
-    def _drop_rows(self, numbers: set[int]) -> None:
-        """Rewrite the (surviving) index without the rows of segments ``numbers``."""
-        path = self._folders[self._folder] / self._cam_dir / INDEX
-        with contextlib.suppress(OSError):
-            self._flush_rows()
-        try:
-            lines = path.read_bytes().splitlines(keepends=True)
-        except OSError:
-            return
-        # seq,segment,... : the segment number is the second field (never quoted)
-        kept = [ln for ln in lines[1:] if int(ln.split(b",", 2)[1]) not in numbers]
-        with contextlib.suppress(*WRITE_FAILURES):
-            self._open_index(self._folder, copy_from=None, rows=b"".join(kept))
+        if not self._index.gone():  # it survived: the rows of what is gone leave it
+            self._index.drop_segments({t.number for t in gone})
+        return sum(t.frames for t in gone), [Path(t.rel).name for t in gone]
 
     def close(self) -> None:
         """Finalize the open segment and the index (durable if syncing); idempotent."""
         self.check()  # files deleted since the last check leave the counts now
         self._close_segment()
-        if self._segments:
+        if self._tallies:
             self._forget_deleted()
-        if self._index_fd >= 0:
-            with contextlib.suppress(OSError):
-                self._flush_rows()
-                if self._sync:
-                    os.fdatasync(self._index_fd)
-            with contextlib.suppress(OSError):
-                os.close(self._index_fd)
-            self._index_fd = -1
+        self._index.close(sync=self._sync)
         self.health.close()
 
     def stats(self) -> WriterStats:
@@ -309,8 +268,8 @@ class CameraFiles:
             bytes=self.bytes,
             dropped=h.lost,  # the writer adds its queue's
             queued=0,
-            segments=tuple(self._segments),
-            index=self._path(self._folder, INDEX),
+            segments=tuple(t.rel for t in self._tallies),
+            index=self._place.path(INDEX),
             width=self._size[0] if self._size else None,
             height=self._size[1] if self._size else None,
             first_pts=self._first_pts,
@@ -322,7 +281,7 @@ class CameraFiles:
             lost=h.lost,
             lost_causes=h.lost_causes,
             write_gaps=h.write_gaps,
-            folder=self._folder,
+            folder=self._place.current,
             direct_io=self._io_direct,
             last_failure=h.last_failure,
             bad_size=self._bad_size,
@@ -370,47 +329,27 @@ class CameraFiles:
             self._bad_size += 1  # passthrough all the same: the bytes are the camera's
         if self.dirty_since is None:
             self.dirty_since = self._clock()
-        self.health.written(time_ns, str(self._folders[self._folder] / self._cam_dir))
-        self._append_row(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
-            seq,
-            tally.number,
-            pts,
-            time_ns,
-            arrival_ns,
-            csv_field(device_ts) if device_ts else b"",
-            len(data),
-            conn,
-        ))  # fmt: skip
-
-    def _append_row(self, row: bytes) -> None:
-        """One index row, in one ``write`` (with any rows the index refused before). If the
-        index refuses it (a full disk) the frame is still in its segment: the row waits in
-        memory, written before the next one, and the camera is failing until then."""
-        self._pending_rows += row
+        self.health.written(time_ns, str(self._place.dir))
+        # One index row, in one ``write`` (after any rows the index refused before). If the
+        # index refuses it (a full disk) the frame is still in its segment: the row waits in
+        # memory, written before the next one, and the camera is failing until then.
         try:
-            self._flush_rows()
+            self._index.append(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
+                seq,
+                tally.number,
+                pts,
+                time_ns,
+                arrival_ns,
+                csv_field(device_ts) if device_ts else b"",
+                len(data),
+                conn,
+            ))  # fmt: skip
         except OSError as exc:
             self._failed(exc, "cannot write its index")
 
-    def _flush_rows(self) -> None:
-        if not self._pending_rows:
-            return
-        rows = bytes(self._pending_rows)
-        try:
-            write_all(self._index_fd, rows)
-        except OSError:
-            # a row cut short by a full disk: cut back to whole rows (ours, just written)
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._index_fd, self._index_size)
-                os.lseek(self._index_fd, self._index_size, os.SEEK_SET)
-            raise
-        self._index_size += len(rows)
-        self._pending_rows.clear()
-
     def _open_segment(self, size: tuple[int, int], time_ns: int) -> None:
         number = self._next_segment
-        rel = f"{self._cam_dir}/{segment_name(number)}"
-        path = self._folders[self._folder] / rel
+        path = self._place.dir / segment_name(number)
         meta = self._metadata
         if self._timecode is not None:
             meta = {**meta, "timecode": self._timecode(time_ns)}
@@ -420,8 +359,7 @@ class CameraFiles:
         self._size = size
         self._seg_start_ns = time_ns
         self._next_segment += 1
-        self._segments.append(self._path(self._folder, segment_name(number)))
-        self._tallies.append(_Tally(number))
+        self._tallies.append(_Tally(number, self._place.path(segment_name(number))))
 
     def _close_segment(self) -> None:
         if self._segment is not None:
@@ -429,52 +367,11 @@ class CameraFiles:
             with contextlib.suppress(*WRITE_FAILURES):
                 segment.close(self._sync)
 
-    def _open_index(self, folder: int, copy_from: Path | None, rows: bytes = b"") -> None:
-        """Open ``index.csv`` in ``folder`` for appending: a new one (header only), or a
-        copy of ``copy_from`` (the index so far, from the folder being left), or the
-        header and ``rows``."""
-        cam = self._folders[folder] / self._cam_dir
-        if self._devices[folder] is None:  # a folder the caller did not make beforehand
-            cam.mkdir(parents=True, exist_ok=True)
-            self._devices[folder] = _device(self._folders[folder])
-        else:
-            self._make_dir(folder)
-        path = cam / INDEX
-        head = (",".join(INDEX_COLUMNS) + "\n").encode()
-        body = head + rows
-        if copy_from is not None:
-            with contextlib.suppress(OSError):
-                body = copy_from.read_bytes() or head
-        tmp = cam / f"{INDEX}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            write_all(fd, body)
-            os.replace(tmp, path)
-        except BaseException:
-            os.close(fd)
-            raise
-        old, self._index_fd = self._index_fd, fd
-        self._index_size = len(body)
-        if old >= 0:
-            with contextlib.suppress(OSError):
-                os.close(old)
-        self._folder = folder
-
-    def _make_dir(self, folder: int) -> None:
-        """Make the camera's folder in ``folder`` (the take folder too, if it was removed),
-        only on the disk it was first made on."""
-        take = self._folders[folder]
-        if not take.is_dir():
-            if _device(take.parent) != self._devices[folder]:
-                raise OSError(errno.ENODEV, f"{take.parent} is not on the disk the take began on")
-            take.mkdir(exist_ok=True)
-        (take / self._cam_dir).mkdir(exist_ok=True)
-
     # -- failing and recovering ---------------------------------------------------------------
 
     def _failed(self, exc: BaseException, what: str, *, announce: bool = True) -> None:
         state = failure_state(exc)
-        where = self._folders[self._folder] / self._cam_dir
+        where = self._place.dir
         if not isinstance(exc, OSError) or state == WriteState.GONE:
             self._close_segment()  # a muxer that raised may be in any state: start afresh
         if state == WriteState.GONE:
@@ -485,86 +382,23 @@ class CameraFiles:
     def _recover(self, need: int, *, relay_only: bool = False) -> bool:
         """Get ready to write again: a folder with room (this one, or the next relay
         folder), its camera folder and index in place, rows the index refused written."""
-        n = len(self._folders)
-        order = [(self._folder + k) % n for k in range(n)]
-        if relay_only:
-            order = order[1:]  # the current folder just failed
-        for folder in order:
-            if not self._has_room(folder, need):
+        place = self._place
+        for folder in place.order(relay_only=relay_only):  # relay_only: this one just failed
+            if not place.has_room(folder, need):
                 continue
             try:
-                if folder != self._folder or self.health.state == WriteState.GONE:
+                if folder != place.current or self.health.state == WriteState.GONE:
                     self._move_to(folder)
-                self._flush_rows()
+                self._index.flush()
                 return True
             except WRITE_FAILURES as exc:
                 self._failed(exc, "cannot resume writing")
         return False
 
-    def _has_room(self, folder: int, need: int) -> bool:
-        take = self._folders[folder]
-        probe = take if take.is_dir() else take.parent
-        try:
-            st = os.statvfs(probe)
-        except OSError:
-            return False
-        if st.f_flag & os.ST_RDONLY:
-            return False
-        free = st.f_bavail * st.f_frsize if os.geteuid() else st.f_bfree * st.f_frsize
-        return free >= need + SPARE_BYTES
-
     def _move_to(self, folder: int) -> None:
         """Continue in ``folder``: a new segment there, the index carried over."""
-        old_index = self._folders[self._folder] / self._cam_dir / INDEX
         self._close_segment()
-        if folder == self._folder:
-            # the same folder after its files vanished: a fresh index, rows from here on
-            self._open_index(folder, copy_from=None if self._index_gone() else old_index)
-        else:
-            left = self._folders[self._folder]
-            self._open_index(folder, copy_from=old_index)
-            self.health.emit(
-                WriteChange(
-                    self.camera,
-                    self._clock(),
-                    WriteState.WRITING,
-                    f"continuing in {self._folders[folder] / self._cam_dir} "
-                    f"({left}: {self.health.state})",
-                )
-            )
-
-    def _index_gone(self) -> bool:
-        try:
-            return self._index_fd < 0 or os.fstat(self._index_fd).st_nlink == 0
-        except OSError:
-            return True
-
-    def _path(self, folder: int, name: str) -> str:
-        """A file of this camera as the manifest names it (see the module docstring)."""
-        rel = f"{self._cam_dir}/{name}"
-        return rel if folder == 0 else str(self._folders[folder] / rel)
-
-
-def _device(path: Path) -> int | None:
-    try:
-        return os.stat(path).st_dev
-    except OSError:
-        return None
-
-
-def csv_field(text: str) -> bytes:
-    """``text`` as one CSV field in UTF-8, quoted only when it must be (as ``csv`` does):
-    a header value from the network may hold commas, quotes or stray line ends."""
-    raw = text.encode("utf-8", "replace")
-    if _CSV_SPECIAL.search(raw):
-        return b'"' + raw.replace(b'"', b'""') + b'"'
-    return raw
-
-
-def write_all(fd: int, data: bytes) -> None:
-    done = os.write(fd, data)
-    while done < len(data):  # a short write (a signal, a full disk): finish it or raise
-        n = os.write(fd, data[done:])
-        if n <= 0:
-            raise OSError(errno.ENOSPC, "short write to index.csv")
-        done += n
+        left = self._place.move_to(folder)
+        if left is not None:  # another folder: that is the news
+            text = f"continuing in {self._place.dir} ({left}: {self.health.state})"
+            self.health.emit(WriteChange(self.camera, self._clock(), WriteState.WRITING, text))

@@ -1,19 +1,22 @@
-"""A camera's ``index.csv`` and ``probes.csv``: their columns, reading them back, and
-adding the refined times.
+"""A camera's ``index.csv`` and ``probes.csv``: their columns, writing the index as frames
+are written, reading both back, and adding the refined times.
 
 ``index.csv`` has one row per frame written (:data:`INDEX_COLUMNS`; ``refined_ns`` is
 added after the take by :mod:`mmrec.timeline.refined`), ``probes.csv`` one per
 ``/status`` clock probe (:data:`PROBE_COLUMNS`). Both are read as far as they go: a last
 line cut short by a crash is skipped, columns this version does not know are ignored, and
-what cannot be read at all is a :class:`~mmrec.errors.TakeError`. The take around them
-(folders, segments, the manifest) is :mod:`mmrec.store.take`.
+what cannot be read at all is a :class:`~mmrec.errors.TakeError`. While a take is written,
+:class:`IndexFile` holds whole rows only (a row the disk cut short is cut back). The take
+around them (folders, segments, the manifest) is :mod:`mmrec.store.take`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ PROBE_COLUMNS: Final = (
     "device_ns",  # the node's clock in its answer (Unix ns on the device's clock)
     "t1_ns",  # first byte of the answer, take timeline, ns
 )
+_CSV_SPECIAL: Final = re.compile(rb'[,"\r\n]')
 
 # Reading a take back: what can go wrong, and what it becomes (mmrec.errors.map_exceptions).
 # UnicodeDecodeError and json's errors are ValueErrors; a field of the wrong shape is a
@@ -66,6 +70,124 @@ class IndexRow:
     def best_ns(self) -> int:
         """The frame's best time on the take timeline: refined when the take has it."""
         return self.time_ns if self.refined_ns is None else self.refined_ns
+
+
+class IndexFile:
+    """A camera's ``index.csv`` being written (by its writer thread): each row in one
+    ``write``, after any rows the disk refused before (kept in memory meanwhile); a row
+    cut short is cut back, so the file holds whole rows only. :meth:`open` starts it in a
+    camera folder: new (the header), a copy of the index being left, or given rows."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.dir: Path | None = None  # the camera folder it is in
+        self._size = 0  # bytes of whole rows in it: a row cut short is cut back to this
+        self._pending = bytearray()  # rows the index refused (disk full); written first
+
+    def open(self, cam: Path, copy_from: Path | None = None, rows: bytes = b"") -> None:
+        """Start ``cam/index.csv`` (atomically: written whole, then renamed into place)
+        with the header and ``rows``, or as a copy of ``copy_from``."""
+        head = (",".join(INDEX_COLUMNS) + "\n").encode()
+        body = head + rows
+        if copy_from is not None:
+            with contextlib.suppress(OSError):
+                body = copy_from.read_bytes() or head
+        tmp = cam / f"{INDEX}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, body)
+            os.replace(tmp, cam / INDEX)
+        except BaseException:
+            os.close(fd)
+            raise
+        old, self.fd = self.fd, fd
+        self.dir = cam
+        self._size = len(body)
+        if old >= 0:
+            with contextlib.suppress(OSError):
+                os.close(old)
+
+    def append(self, row: bytes) -> None:
+        """One row; OSError if the disk refuses it (it is kept and written first next time)."""
+        self._pending += row
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the rows the disk refused before (OSError if it still does)."""
+        if not self._pending:
+            return
+        rows = bytes(self._pending)
+        try:
+            write_all(self.fd, rows)
+        except OSError:
+            # a row cut short by a full disk: cut back to whole rows (ours, just written)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self._size)
+                os.lseek(self.fd, self._size, os.SEEK_SET)
+            raise
+        self._size += len(rows)
+        self._pending.clear()
+
+    def drop_segments(self, numbers: set[int]) -> None:
+        """Rewrite the index without the rows of segments ``numbers`` (best effort)."""
+        if self.dir is None:
+            return
+        with contextlib.suppress(OSError):
+            self.flush()
+        try:
+            lines = (self.dir / INDEX).read_bytes().splitlines(keepends=True)
+        except OSError:
+            return
+        # seq,segment,... : the segment number is the second field (never quoted)
+        kept = [ln for ln in lines[1:] if int(ln.split(b",", 2)[1]) not in numbers]
+        with contextlib.suppress(OSError):
+            self.open(self.dir, rows=b"".join(kept))
+
+    def unlinked(self) -> bool:
+        """True if the open index was deleted (OSError if it cannot be told)."""
+        return self.fd >= 0 and os.fstat(self.fd).st_nlink == 0
+
+    def gone(self) -> bool:
+        """No index to append to: none open, deleted, or not to be looked at."""
+        try:
+            return self.fd < 0 or os.fstat(self.fd).st_nlink == 0
+        except OSError:
+            return True
+
+    def sync(self) -> None:
+        if self.fd >= 0:
+            os.fdatasync(self.fd)
+
+    def close(self, *, sync: bool) -> None:
+        """Write what is pending (durable with ``sync``) and close; best effort."""
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.flush()
+            if sync:
+                os.fdatasync(self.fd)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
+
+
+def csv_field(text: str) -> bytes:
+    """``text`` as one CSV field in UTF-8, quoted only when it must be (as ``csv`` does):
+    a header value from the network may hold commas, quotes or stray line ends."""
+    raw = text.encode("utf-8", "replace")
+    if _CSV_SPECIAL.search(raw):
+        return b'"' + raw.replace(b'"', b'""') + b'"'
+    return raw
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``data`` into ``fd`` in full, or OSError (a short write finished, or refused)."""
+    done = os.write(fd, data)
+    while done < len(data):  # a short write (a signal, a full disk): finish it or raise
+        n = os.write(fd, data[done:])
+        if n <= 0:
+            raise OSError(errno.ENOSPC, f"short write to {INDEX}")
+        done += n
 
 
 def read_index(path: Path) -> Iterator[IndexRow]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from mmrec.errors import MmrecError
-from mmrec.store.mkv import (
+from mmrec.store.ebml import (
     CLUSTER,
     CUES,
     DURATION,

@@ -15,7 +15,8 @@ from typing import Any, Final, Protocol
 import av
 
 from mmrec import __version__
-from mmrec.store.mkv import SegmentFile, TrackInfo
+from mmrec.store.ebml import TrackInfo
+from mmrec.store.mkv import SegmentFile
 from mmrec.store.payload import Bytes
 from mmrec.store.take import TICK_NS, TIME_BASE
 

@@ -56,9 +56,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Final
 
-from mmrec.store.files import CameraFiles, WriterStats, write_all
+from mmrec.store.files import CameraFiles, WriterStats
 from mmrec.store.health import WriteChange
-from mmrec.store.index import PROBE_COLUMNS, PROBES
+from mmrec.store.index import PROBE_COLUMNS, PROBES, write_all
 from mmrec.store.payload import Bytes
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup

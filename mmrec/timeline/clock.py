@@ -100,7 +100,7 @@ class ClockModel:
     ``absorb_limit_ns`` is the same 100 ms) and placed exactly afterwards by
     :mod:`mmrec.timeline.refine` (which finds steps from 20 ms, :mod:`~mmrec.timeline.steps`).
 
-    One class of ~350 lines because frames, probes, the envelope fit and jump detection
+    One class of ~380 lines because frames, probes, the envelope fit and jump detection
     share one state (the kept minima, the fitted line, the warm-up) that each of them
     reads and resets; split, every piece would need the others' internals.
     """

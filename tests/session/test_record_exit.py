@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from rich.cells import cell_len
 
 from mmrec.cli import build_parser
 from mmrec.commands.record import EXIT_STATUS
 from mmrec.sim import NodeConfig
-from tests.helpers import loopback_mesh, wait_for
+from tests.helpers import loopback_mesh, serve_404, wait_for
 
 
 class Recorder:
@@ -165,30 +164,17 @@ async def test_unreachable_camera_exits_5_and_says_why(tmp_path: Path) -> None:
 
 
 async def test_a_404_camera_beside_a_good_one_exits_5(tmp_path: Path) -> None:
-    async def missing(_: web.Request) -> web.Response:
-        return web.Response(status=404, text="no such stream")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", missing)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with loopback_mesh([_node("good")]) as mesh:
-            cams = [f"good={mesh.nodes[0].url}", f"gone=http://127.0.0.1:{port}/stream"]
-            async with Recorder(tmp_path, *cams, "--json") as rec:
-                await wait_for(lambda: rec.camera("good")["frames"] >= 30, 60, "frames")
-                # --json shows nothing while recording: the live manifest tells
-                await wait_for(
-                    lambda: ("connect-failed", "HTTP 404 Not Found") in rec.events("gone"),
-                    30,
-                    "the 404 in the manifest",
-                )
-                rc = await rec.stop()
-    finally:
-        await runner.cleanup()
+    async with serve_404() as port, loopback_mesh([_node("good")]) as mesh:
+        cams = [f"good={mesh.nodes[0].url}", f"gone=http://127.0.0.1:{port}/stream"]
+        async with Recorder(tmp_path, *cams, "--json") as rec:
+            await wait_for(lambda: rec.camera("good")["frames"] >= 30, 60, "frames")
+            # --json shows nothing while recording: the live manifest tells
+            await wait_for(
+                lambda: ("connect-failed", "HTTP 404 Not Found") in rec.events("gone"),
+                30,
+                "the 404 in the manifest",
+            )
+            rc = await rec.stop()
     assert rc == 5, rec.stderr
     doc = json.loads(rec.stdout)  # --json: the final manifest on stdout
     by = {c["name"]: c for c in doc["cameras"]}

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from mmrec.commands.record_view import live_table, print_summary, summary_table
 from mmrec.ingest.stream import CameraState, IngestStats
-from mmrec.session.recording import CameraStatus
+from mmrec.session.takecamera import CameraStatus
 from mmrec.store.files import WriterStats
 from mmrec.store.take import CameraEntry, Manifest
 

@@ -9,9 +9,10 @@ the take holds footage from before the press.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import av
@@ -19,7 +20,7 @@ import pytest
 
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
-from mmrec.sim import NodeConfig, SimNode
+from mmrec.sim import NodeConfig, SimMesh, SimNode
 from mmrec.sim.record import sim_record
 from mmrec.store.take import Manifest, load_manifest
 from tests.helpers import loopback_mesh, wait_for
@@ -40,6 +41,22 @@ NODES = [
         "busy", width=160, height=120, ring=4, clock_offset_s=0.4, delay_ms=15, jitter_ms=20,
     ),
 ]  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _warm_session(
+    fast_ingest: IngestConfig, preroll_seconds: float = 0.0
+) -> AsyncIterator[tuple[SimMesh, Session]]:
+    """A session following every node of ``NODES``, its clocks warm and probed."""
+    async with (
+        loopback_mesh(NODES) as mesh,
+        Session(ingest_config=fast_ingest, preroll_seconds=preroll_seconds) as session,
+    ):
+        for node in mesh.nodes:
+            session.add_camera(node.name, node.url)
+        feeds = list(session.feeds.values())
+        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+        yield mesh, session
 
 
 def _true_times(take_dir: Path, segments: tuple[str, ...]) -> list[int]:
@@ -81,14 +98,7 @@ def _check_span(
 async def test_takes_start_and_stop_together_on_instants(
     tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
-    async with (
-        loopback_mesh(NODES) as mesh,
-        Session(ingest_config=fast_ingest) as session,
-    ):
-        for node in mesh.nodes:
-            session.add_camera(node.name, node.url)
-        feeds = list(session.feeds.values())
-        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+    async with _warm_session(fast_ingest) as (mesh, session):
         takes = []
         for name in ("one", "two"):
             rec = await session.start_take(tmp_path, name=name)
@@ -138,14 +148,7 @@ async def test_a_camera_away_since_an_earlier_take_says_why_in_the_next(
 async def test_pre_roll_puts_footage_from_before_the_press_in_the_take(
     tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
-    async with (
-        loopback_mesh(NODES) as mesh,
-        Session(ingest_config=fast_ingest, preroll_seconds=1.0) as session,
-    ):
-        for node in mesh.nodes:
-            session.add_camera(node.name, node.url)
-        feeds = list(session.feeds.values())
-        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
+    async with _warm_session(fast_ingest, preroll_seconds=1.0) as (mesh, session):
         pressed_mono = time.monotonic_ns()
         pressed_rt = pressed_mono + session.wall_minus_mono_ns
         rec = await session.start_take(tmp_path, at_mono_ns=pressed_mono - 1_000_000_000)
@@ -169,14 +172,8 @@ async def test_frames_arriving_while_a_take_is_set_up_are_in_it(
 
     opened = Recording.open
 
-    async with (
-        loopback_mesh(NODES) as mesh,
-        Session(ingest_config=fast_ingest) as session,
-    ):
-        for node in mesh.nodes:
-            session.add_camera(node.name, node.url)
+    async with _warm_session(fast_ingest) as (mesh, session):
         feeds = list(session.feeds.values())
-        await wait_for(lambda: all(f.clock.warm and f.probes_ok >= 3 for f in feeds), 20, "warm")
 
         async def slow_open(rec: Recording) -> None:
             seen = [f.last for f in feeds]  # the disk is slow: five more frames arrive

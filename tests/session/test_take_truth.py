@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from mmrec.commands.record import exit_status
 from mmrec.commands.record_view import current_error, state_word
@@ -24,7 +23,7 @@ from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.store import muxers
 from mmrec.store.take import Manifest, TakeEvent, load_manifest
-from tests.helpers import loopback_mesh, wait_for
+from tests.helpers import loopback_mesh, serve_404, wait_for
 
 
 def _node(name: str) -> NodeConfig:
@@ -121,38 +120,22 @@ async def test_a_stall_is_recorded_with_its_own_cause(
     assert "connect-failed" not in _kinds(ev)  # it reconnected at once
 
 
-async def _serve_404() -> tuple[web.AppRunner, int]:
-    async def missing(_: web.Request) -> web.Response:
-        return web.Response(status=404, text="no such stream")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", missing)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-
 async def test_a_camera_answering_404_recorded_nothing_and_says_so(
     tmp_path: Path, fast_ingest: IngestConfig
 ) -> None:
-    runner, port = await _serve_404()
-    try:
-        async with (
-            loopback_mesh([_node("ok")]) as mesh,
-            Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
-        ):
-            take.add_camera("ok", mesh.nodes[0].url)
-            take.add_camera("gone", f"http://127.0.0.1:{port}/stream")
-            by = lambda: {s.name: s for s in take.status()}  # noqa: E731
-            await wait_for(lambda: by()["gone"].ingest.reconnects >= 3, 10, "retries")
-            await wait_for(lambda: by()["ok"].writer.frames >= 10, 10, "frames")
-            gone = by()["gone"]
-            assert current_error(gone) == "HTTP 404 Not Found"
-            assert state_word(gone) in ("retry", "conn")
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_404() as port,
+        loopback_mesh([_node("ok")]) as mesh,
+        Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
+    ):
+        take.add_camera("ok", mesh.nodes[0].url)
+        take.add_camera("gone", f"http://127.0.0.1:{port}/stream")
+        by = lambda: {s.name: s for s in take.status()}  # noqa: E731
+        await wait_for(lambda: by()["gone"].ingest.reconnects >= 3, 10, "retries")
+        await wait_for(lambda: by()["ok"].writer.frames >= 10, 10, "frames")
+        gone = by()["gone"]
+        assert current_error(gone) == "HTTP 404 Not Found"
+        assert state_word(gone) in ("retry", "conn")
     m = load_manifest(take.dir)
     cams = {c.name: c for c in m.cameras}
     assert cams["gone"].outcome == "nothing" and cams["ok"].outcome == "complete"

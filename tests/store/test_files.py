@@ -17,6 +17,7 @@ from mmrec.store import muxers
 from mmrec.store.files import CameraFiles
 from mmrec.store.health import RETRY_NS, WriteChange, WriteState
 from mmrec.store.index import read_index
+from mmrec.store.relay import CameraFolder
 from tests.helpers import sim_jpeg
 
 PERIOD = 33_333_333
@@ -35,11 +36,11 @@ class Disk:
                 raise OSError(errno_, os.strerror(errno_))
             real_write(seg, pts, data)  # type: ignore[arg-type]
 
-        def has_room(files: CameraFiles, folder: int, need: int) -> bool:
-            return files._folders[folder] not in self.full
+        def has_room(place: CameraFolder, folder: int, need: int) -> bool:
+            return place.takes[folder] not in self.full
 
         monkeypatch.setattr(muxers._MkvSegment, "write", write)
-        monkeypatch.setattr(CameraFiles, "_has_room", has_room)
+        monkeypatch.setattr(CameraFolder, "has_room", has_room)
 
 
 class Clock:
@@ -108,15 +109,16 @@ def test_the_index_refusing_a_row_keeps_it_until_there_is_room(
     files = CameraFiles("cam", [tmp_path], "cam", clock=clock)
     data = sim_jpeg("cam", 0, 0)
     files.write(0, 0, None, data)
-    real = files._flush_rows
+    index = files._index
+    real = index.flush
     refuse = [True]
 
     def flush() -> None:
-        if refuse[0] and files._pending_rows:
+        if refuse[0] and index._pending:
             raise OSError(errno.ENOSPC, "No space left on device")
         real()
 
-    monkeypatch.setattr(files, "_flush_rows", flush)
+    monkeypatch.setattr(index, "flush", flush)
     files.write(PERIOD, PERIOD, None, data)
     assert files.stats().frames == 2 and files.stats().state == WriteState.DISK_FULL
     refuse[0] = False

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmrec.store import mkv, payload
+from mmrec.store import ebml, mkv, payload
 from tests.helpers import sim_jpeg
 
 # How frames reach the file: through the page cache; O_DIRECT with frames given as bytes
@@ -30,7 +30,7 @@ def _in_aligned(data: bytes) -> memoryview:
 
 @given(st.integers(min_value=0, max_value=2**56 - 2))
 def test_vint_roundtrip(value: int) -> None:
-    b = mkv.vint(value)
+    b = ebml.vint(value)
     n = len(b)
     assert b[0] >> (8 - n) == 1  # length marker
     assert int.from_bytes(b, "big") & ((1 << (7 * n)) - 1) == value
@@ -38,7 +38,7 @@ def test_vint_roundtrip(value: int) -> None:
 
 @given(st.integers(min_value=2, max_value=100_000))
 def test_void_has_exact_length(total: int) -> None:
-    assert len(mkv.void(total)) == total
+    assert len(ebml.void(total)) == total
 
 
 def _write(
@@ -46,7 +46,7 @@ def _write(
 ) -> list[bytes]:
     w = mkv.SegmentFile(
         str(path),
-        mkv.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
+        ebml.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
         direct=mode != "buffered",
     )
     if mode != "buffered" and o_direct:
@@ -122,7 +122,7 @@ def test_ffprobe_reads_it_without_complaint(
 def test_direct_writes_are_whole_blocks(tmp_path: Path) -> None:
     """In direct mode the file grows by whole 4 KiB blocks, one write per frame."""
     path = tmp_path / "d.mkv"
-    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=True)
     assert w.direct and path.stat().st_size % payload.ALIGN == 0
     for i in range(40):
         before = path.stat().st_size
@@ -146,7 +146,7 @@ def test_falls_back_to_buffered_where_o_direct_is_refused(
 
     monkeypatch.setattr(mkv.os, "open", refusing)
     path = tmp_path / "f.mkv"
-    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=True)
     assert not w.direct
     sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
     for i, data in enumerate(sent):
@@ -176,7 +176,7 @@ def test_falls_back_when_direct_writes_are_refused(
 
     monkeypatch.setattr(mkv.os, "write", refusing)
     path = tmp_path / "g.mkv"
-    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=True)
     sent = [sim_jpeg("cam-a", i, i) for i in range(10)]
     for i, data in enumerate(sent):
         w.write_frame(i * 40, _in_aligned(data))
@@ -189,7 +189,7 @@ def test_falls_back_when_direct_writes_are_refused(
 def test_aligned_frames_go_out_without_a_copy_and_unchanged(tmp_path: Path) -> None:
     """The recorder's path: the frame's own memory is written (nothing staged), and the
     framing around it leaves the JPEG bytes as they were (the preview may read them)."""
-    w = mkv.SegmentFile(str(tmp_path / "z.mkv"), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(tmp_path / "z.mkv"), ebml.TrackInfo(64, 48), direct=True)
     views = [_in_aligned(sim_jpeg("cam-a", i, i)) for i in range(30)]
     before = [bytes(v) for v in views]
     for i, v in enumerate(views):
@@ -205,7 +205,7 @@ def test_a_failed_write_leaves_a_file_that_still_closes(
     """Disk full on the first frame of a new cluster: the error reaches the caller, and
     close() still finalizes what was written before it."""
     path = tmp_path / "full.mkv"
-    w = mkv.SegmentFile(str(path), mkv.TrackInfo(64, 48), direct=True)
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=True)
     sent = [sim_jpeg("cam-a", i, i) for i in range(30)]
     for i, data in enumerate(sent[:26]):  # 25 frames in the first 1 s cluster
         w.write_frame(i * 40, data)
@@ -230,7 +230,7 @@ def test_pad_reaches_a_block_boundary_with_a_valid_void(n: int) -> None:
     pad = mkv._pad(n)
     assert (n + pad) % payload.ALIGN == 0 and pad != 1
     if pad:
-        assert len(mkv.void(pad)) == pad
+        assert len(ebml.void(pad)) == pad
 
 
 @pytest.mark.parametrize("mode", ["buffered", "direct-bytes"])

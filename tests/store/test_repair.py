@@ -17,9 +17,10 @@ import pytest
 
 from mmrec.errors import RecordingError
 from mmrec.store import mkvread
+from mmrec.store.ebml import TrackInfo
 from mmrec.store.files import CameraFiles
 from mmrec.store.index import INDEX, read_index
-from mmrec.store.mkv import SegmentFile, TrackInfo
+from mmrec.store.mkv import SegmentFile
 from mmrec.store.repair import BEFORE, UNMATCHED, repair_take, take_lock
 from mmrec.store.take import TICK_NS, CameraEntry, Manifest, load_manifest, rebase, write_manifest
 from tests.helpers import sim_jpeg
