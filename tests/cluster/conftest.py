@@ -16,13 +16,13 @@ import json
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from mmrec.commands.cluster_record import sim_nodes
 
 # Set before Ray is imported: its config (the auth mode) is read once, at import.
 os.environ.setdefault("RAY_AUTH_MODE", "token")
@@ -69,28 +69,11 @@ def sim9() -> Iterator[list[tuple[str, str]]]:
         yield nodes
 
 
-@contextlib.contextmanager
-def sim_process(count: int, fps: float = 30.0) -> Iterator[list[tuple[str, str]]]:
-    cmd = [
-        sys.executable, "-m", "mmrec", "sim", "--nodes", str(count), "--width", "320",
-        "--height", "240", "--fps", f"{fps:g}", "--bind", "127.0.0.1", "--port", "0",
-        "--no-mdns", "--json",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the simulator prints its nodes once they listen
-        assert line, "the simulator exited"
-        yield [(n["name"], n["url"]) for n in json.loads(line)["nodes"]]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+def sim_process(
+    count: int, fps: float = 30.0
+) -> contextlib.AbstractContextManager[list[tuple[str, str]]]:
+    """``count`` simulated phones (320x240) in a child process: the command's own helper."""
+    return sim_nodes(count, "320x240", fps)
 
 
 def until(

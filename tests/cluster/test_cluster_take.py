@@ -28,11 +28,11 @@ from mmrec.cluster.plan import HostSpec, PlannedCamera
 from mmrec.errors import RecordingError
 from mmrec.store.reader import open_cameras
 from mmrec.store.take import load_manifest, resolve
+from tests.audit import audit_if_present
 from tests.cluster.conftest import HOSTS, ROOT, until
 
 pytestmark = pytest.mark.slow
 
-AUDIT = Path("/work/shared/tools/audit_take.py")
 PERIOD_S = 1 / 30
 FAST = HostJob(
     "", "", "", (), connect_timeout=2.0, read_timeout=1.0, backoff_initial=0.1, backoff_max=0.5
@@ -122,11 +122,7 @@ def test_three_hosts_nine_cameras_one_take(
     frames = open_cameras(take.dir, again)
     assert all(len(f.rows) == c.frames for f, c in zip(frames, again.cameras, strict=True))
     # and the audit tool, with ffprobe
-    if AUDIT.is_file():
-        audit = subprocess.run(
-            [sys.executable, str(AUDIT), str(take.dir)], capture_output=True, text=True
-        )
-        assert audit.returncode == 0, audit.stdout + audit.stderr
+    audit_if_present(take.dir)
 
 
 def test_a_killed_host_is_reported_and_the_others_files_are_complete(
@@ -168,11 +164,7 @@ def test_a_killed_host_is_reported_and_the_others_files_are_complete(
     for c in manifest.cameras:
         if c.name not in lost:
             assert c.outcome == "complete", c.outcome_detail
-    if AUDIT.is_file():  # --crashed: the dead host's manifest lags its files
-        audit = subprocess.run(
-            [sys.executable, str(AUDIT), str(take.dir), "--crashed"], capture_output=True, text=True
-        )
-        assert audit.returncode == 0, audit.stdout + audit.stderr
+    audit_if_present(take.dir, "--crashed")  # --crashed: the dead host's manifest lags its files
 
 
 def test_a_frozen_host_is_reported_within_10_s(
@@ -243,8 +235,4 @@ def test_the_take_survives_its_coordinator(
     assert manifest.state == "finished" and manifest.outcome == "complete", manifest.outcome_detail
     assert len(manifest.cameras) == 6
     assert manifest == merge_take(take_dir)
-    if AUDIT.is_file():
-        audit = subprocess.run(
-            [sys.executable, str(AUDIT), str(take_dir)], capture_output=True, text=True
-        )
-        assert audit.returncode == 0, audit.stdout + audit.stderr
+    audit_if_present(take_dir)

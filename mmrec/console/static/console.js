@@ -216,7 +216,11 @@ function renderTakes(st) {
     outcome.title = t.cameras.map((c) => c.name + ": " + (c.outcome || "?") + ", " + c.frames +
       " frames, " + c.dropped + " lost, " + c.gaps + " gaps" +
       (c.outcome_detail ? " (" + c.outcome_detail + ")" : "")).join("\n");
-    const detail = el("span", bad.length ? " " + bad.map((c) => c.name + ": " + c.outcome).join(", ")
+    // the take is judged by its worst camera: say how many were complete beside it
+    const good = t.cameras.length - bad.length;
+    const detail = el("span", bad.length
+      ? " " + good + "/" + t.cameras.length + " complete; " +
+        bad.map((c) => c.name + ": " + c.outcome).join(", ")
       : " " + t.cameras.length + " cameras");
     const cell = el("span");
     cell.append(outcome, detail);
