@@ -70,13 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         module.configure(p)
         options.add_logging(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser: its usage, its name
+        own: argparse.ArgumentParser = getattr(args, "_parser", parser)
+        own.error(f"unrecognized arguments: {' '.join(extra)}")
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

@@ -10,7 +10,10 @@ Only :mod:`.coordinator` and :mod:`.proxies` import Ray (the optional extra
 ``mmrec[cluster]``); a one-host ``mmrec record`` never does.
 """
 
+import importlib.util
 from typing import Final
+
+from mmrec.errors import ConfigError
 
 # Ray's health check, tuned so a host whose node stops answering is declared dead within
 # ~3 s (Ray's default: ~65 s). For the head's _system_config ('mmrec cluster up --head').
@@ -19,3 +22,11 @@ HEALTH_CHECK: Final = {
     "health_check_timeout_ms": 1000,
     "health_check_failure_threshold": 3,
 }
+
+
+def require_ray(what: str) -> None:
+    """Say, as a clear error, that ``what`` needs the optional extra when Ray is missing."""
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            f"{what} needs Ray, which is not installed here: pip install 'mmrec[cluster]'"
+        )

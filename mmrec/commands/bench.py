@@ -247,6 +247,8 @@ async def _run_live(bench: Bench, console: Console) -> BenchReport:
         while not task.done():
             await asyncio.wait({task}, timeout=0.5)
             live.update(progress_view(bench.progress(), console.width))
+    if not console.is_terminal:
+        console.line()  # the last view ends without a line end off a terminal
     return task.result()
 
 

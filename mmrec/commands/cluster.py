@@ -30,18 +30,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 from mmrec.errors import ConfigError
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 88)
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = sub.add_parser(
-        "up", help="start Ray on this machine: the head, or a labelled recorder host"
+        "up",
+        help="start Ray on this machine: the head, or a labelled recorder host",
+        description=_wrap(
+            "Start Ray on this machine (a thin wrapper over 'ray start'): the head, "
+            "whose health check mmrec tunes so a lost host is noticed in ~3 s, or a recorder "
+            "host labelled by --name (the Ray resource host:NAME its recorder is pinned to). "
+            "Every host needs the same Ray and Python versions and the cluster's token "
+            "(~/.ray/auth_token or RAY_AUTH_TOKEN)."
+        ),
+        epilog="""examples:
+  mmrec cluster up --head --ip 10.0.0.1                                 # the coordinator
+  mmrec cluster up --name recA --address 10.0.0.1:6379 --ip 10.0.0.11   # a recorder host
+  mmrec cluster up --name recA --address 10.0.0.1:6379 --dry-run        # the ray command only""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     up.add_argument("--head", action="store_true", help="start the head (the cluster's control)")
     up.add_argument(
@@ -60,9 +79,31 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--cpus", type=int, metavar="N", help="CPUs Ray may use for proxy tasks here (all)"
     )
     up.add_argument("--dry-run", action="store_true", help="print the ray command, do not run it")
-    stop = sub.add_parser("stop", help="stop Ray on this machine (a take being recorded goes on)")
+    stop = sub.add_parser(
+        "stop",
+        help="stop Ray on this machine (a take being recorded goes on)",
+        description=_wrap(
+            "Stop Ray on this machine ('ray stop'). A recorder host's take is not "
+            "Ray's child: it records on to its --duration (or SIGTERM) and finalizes; then "
+            "'mmrec cluster merge TAKE_DIR' makes the take."
+        ),
+        epilog="example:\n  mmrec cluster stop",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     stop.add_argument("--dry-run", action="store_true", help="print the ray command, do not run it")
-    merge = sub.add_parser("merge", help="merge a cluster take's hosts' parts into one take")
+    merge = sub.add_parser(
+        "merge",
+        help="merge a cluster take's hosts' parts into one take",
+        description=_wrap(
+            "Merge the parts the recorder hosts wrote under TAKE_DIR/hosts/ into one "
+            "take (TAKE_DIR/manifest.json: one id, one timeline on the reference clock, every "
+            "camera's files and host; what is missing is said). 'mmrec record --cluster' does "
+            "this itself; run it after a coordinator died mid-take, or after 'mmrec repair' on "
+            "a host's part. Needs no Ray."
+        ),
+        epilog="example:\n  mmrec cluster merge takes/20261207-101500",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     merge.add_argument(
         "take", type=Path, metavar="TAKE_DIR", help="the cluster take's folder (has hosts/)"
     )
@@ -114,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cmd = up_command(args) if args.action == "up" else ["ray", "stop"]
     if args.dry_run:
-        print(" ".join(cmd))
+        print(shlex.join(cmd))  # pasteable: the JSON options are quoted
         return 0
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     if not Path(ray_bin).exists():
-        raise ConfigError("Ray is not installed here: pip install 'mmrec[cluster]'")
+        raise ConfigError("Ray is not installed here: pip install 'mmrec[cluster]'")  # its CLI
     return subprocess.run([ray_bin, *cmd[1:]]).returncode

@@ -66,9 +66,22 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--segment-seconds", type=float, metavar="S", help="a new file every S seconds (0: off)"
     )
-    p.add_argument("--writer-threads", type=int, default=4, metavar="N", help="(4)")
+    p.add_argument(
+        "--writer-threads",
+        type=int,
+        default=4,
+        metavar="N",
+        help="most threads writing files, shared by all cameras (4)",
+    )
     p.add_argument("--buffered-io", action="store_true", help="no O_DIRECT (see mmrec record)")
-    p.add_argument("--preview-fps", type=float, default=10.0, metavar="FPS", help="(10)")
+    p.add_argument(
+        "--preview-fps",
+        type=float,
+        default=10.0,
+        metavar="FPS",
+        help="rate of the live multiview on the page and in preview.mkv (10); lower it to "
+        "leave more CPU to recording",
+    )
     p.add_argument(
         "--sim", type=int, default=0, metavar="N", help="also start N simulated camera nodes"
     )
@@ -119,12 +132,18 @@ def _settings(args: argparse.Namespace) -> tuple[ShootConfig, list[CameraSpec]]:
         raise ConfigError("--segment-seconds must be 0 (off) or at least 1")
     options.ingest_config(args)
     options.disk_options(args)
+    discovery = options.discovery_spec(args, cfg.discovery)
+    if not cams and not args.sim and not discovery.enabled:
+        raise ConfigError(
+            "no cameras: give URLs (mmrec console http://HOST:8081/stream), --config FILE, "
+            "--discover to add every node found, or --sim N to rehearse with simulated phones"
+        )
     return (
         ShootConfig(
             cameras=tuple(cams),
             out=args.out or cfg.out,
             segment_seconds=seg,
-            discovery=options.discovery_spec(args, cfg.discovery),
+            discovery=discovery,
         ),
         cams,
     )
@@ -183,9 +202,9 @@ async def _console(args: argparse.Namespace, settings: ShootConfig, cams: list[C
             )
             cams += [CameraSpec(name, url) for name, url in sim_cams]
         server = ConsoleServer(shoot, access, args.bind, args.port)
-        await shoot.start(cams)
+        await server.start()  # first: a taken port is said before any camera is connected
         try:
-            await server.start()
+            await shoot.start(cams)
             if settings.discovery.enabled:
                 from mmrec.session.follow import discover_into
 

@@ -31,7 +31,10 @@ examples:
 from __future__ import annotations
 
 import argparse
+import re
+from fractions import Fraction
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.table import Table
@@ -41,6 +44,20 @@ from mmrec.errors import ConfigError
 from mmrec.export.job import DEFAULT_FORMATS, ExportOptions, export_take
 from mmrec.export.timeline import parse_formats
 from mmrec.timeline.rate import parse_rate
+
+_TIMECODE: Final = re.compile(r"^\d{1,2}[:;]\d{2}[:;]\d{2}[:;]\d{2}$")  # ; drop frame
+
+
+def _is_point(text: str) -> bool:
+    """Whether ``text`` is what --in/--out take: a timecode or seconds (as parse_point)."""
+    text = text.strip()
+    if ":" in text or ";" in text:
+        return bool(_TIMECODE.match(text))
+    try:
+        Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return True
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -102,6 +119,12 @@ def options(args: argparse.Namespace) -> ExportOptions:
         raise ConfigError("--hold must be 0 or more seconds")
     if args.threads < 1:
         raise ConfigError("--threads must be at least 1")
+    for flag, point in (("--in", args.in_point), ("--out", args.out_point)):
+        if point is not None and not _is_point(point):
+            also = " (the output folder is --to DIR)" if flag == "--out" else ""
+            raise ConfigError(
+                f"{flag} {point!r}: expected a timecode (HH:MM:SS:FF) or seconds{also}"
+            )
     cameras = tuple(c.strip() for c in (args.cameras or "").split(",") if c.strip())
     return ExportOptions(
         cameras=cameras,
@@ -124,15 +147,13 @@ def run(args: argparse.Namespace) -> int:
     with frame_progress("export", err, quiet=args.quiet) as progress:
         result = export_take(args.take, opts, progress=progress, warn=warner(err))
 
-    t = Table(
-        title=(
-            f"take {result.take_id}: {result.frames} frames at {result.rate} fps "
-            f"({result.duration_s:.2f} s) from {result.start_timecode}, written in "
-            f"{result.seconds:.1f} s ({result.duration_s / max(result.seconds, 1e-9):.0f}x "
-            "real time)"
-        ),
-        title_justify="left",
+    summary = (
+        f"take {result.take_id}: {result.frames} frames at {result.rate} fps "
+        f"({result.duration_s:.2f} s) from {result.start_timecode}, written in "
+        f"{result.seconds:.1f} s ({result.duration_s / max(result.seconds, 1e-9):.0f}x "
+        "real time)"
     )
+    t = Table()
     for col in ("camera", "file", "size", "frames", "held", "no signal", "MB"):
         t.add_column(col, justify="left" if col in ("camera", "file") else "right")
     for c in result.cameras:
@@ -145,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             str(c.fillers),
             f"{c.bytes / 1e6:.1f}",
         )
+    out.print(summary, soft_wrap=True)  # one line, never cut
     out.print(t)
     if result.timelines:
         out.print("timelines: " + "  ".join(p.name for p in result.timelines), soft_wrap=True)

@@ -214,7 +214,7 @@ def add_logging(parser: argparse.ArgumentParser) -> None:
         "--verbose",
         action="count",
         default=0,
-        help="log what happens on stderr: -v events (e.g. discovery), -vv debug detail",
+        help="log what happens on stderr: -v events, -vv debug detail",
     )
 
 

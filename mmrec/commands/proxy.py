@@ -59,11 +59,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--gap",
+        "--hold",
+        dest="gap",
         type=float,
         default=0.5,
         metavar="S",
         help="across a silence of at most S seconds hold the camera's last picture; a "
-        "longer one shows NO SIGNAL throughout (0.5, as mmrec export's --hold)",
+        "longer one shows NO SIGNAL throughout (0.5; --hold is the same, as in mmrec export)",
     )
     p.add_argument(
         "--multiview-size",
@@ -153,14 +155,12 @@ def run(args: argparse.Namespace) -> int:
     with frame_progress("proxies", err, quiet=args.quiet) as progress:
         result = make_proxies(args.take, opts, progress=progress, warn=warner(err))
 
-    t = Table(
-        title=(
-            f"{result.frames} frames at {result.fps} fps ({result.duration_s:.2f} s), "
-            f"start timecode {result.start_timecode}, in {result.seconds:.1f} s "
-            f"({result.duration_s / max(result.seconds, 1e-9):.1f}x real time)"
-        ),
-        title_justify="left",
+    summary = (
+        f"{result.frames} frames at {result.fps} fps ({result.duration_s:.2f} s), "
+        f"start timecode {result.start_timecode}, in {result.seconds:.1f} s "
+        f"({result.duration_s / max(result.seconds, 1e-9):.1f}x real time)"
     )
+    t = Table()
     for col in ("file", "size", "read", "decoded", "bad", "no signal"):
         t.add_column(col, justify="left" if col == "file" else "right")
     for c in result.cameras:
@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         t.add_row(result.multiview.name, "", "", "", "", "")
     if result.contact_sheet is not None:
         t.add_row(result.contact_sheet.name, "", "", "", "", "")
+    out.print(summary, soft_wrap=True)  # one line, never cut
     out.print(t)
     out.print(f"written to {result.out_dir}", soft_wrap=True)
     return 0
@@ -191,6 +192,9 @@ def _run_cluster(
     """Each camera's proxy as a Ray task (mmrec.cluster.proxies); imports Ray."""
     from rich.progress import BarColumn, Progress, TextColumn
 
+    from mmrec.cluster import require_ray
+
+    require_ray("--cluster")
     from mmrec.cluster.coordinator import connect
     from mmrec.cluster.proxies import make_cluster_proxies
 

@@ -173,7 +173,7 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
     if not cams and not args.sim and not discovery.enabled:
         raise ConfigError(
             "no cameras: give URLs (mmrec record http://HOST:8081/stream), --config FILE, "
-            "or --sim N to rehearse with simulated phones"
+            "--discover to record every node found, or --sim N to rehearse with simulated phones"
         )
     if args.duration is not None and args.duration <= 0:
         raise ConfigError("--duration must be positive")
@@ -207,7 +207,10 @@ def _settings(args: argparse.Namespace) -> ShootConfig:
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.cluster:  # imports Ray; a one-host take never does
+        from mmrec.cluster import require_ray
         from mmrec.commands.cluster_record import run_cluster
+
+        require_ray("--cluster")
 
         return run_cluster(args, settings)
     if args.hosts:

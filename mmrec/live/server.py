@@ -47,7 +47,8 @@ def listen_socket(host: str, port: int, what: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from exc
+        hint = " (--port 0 picks a free one)" if port else ""
+        raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
     return sock
 
 

@@ -275,7 +275,8 @@ class Session:
             try:
                 await preview.start()
             except MmrecError as exc:
-                self.note(f"preview on port {port}: {exc}")
+                after = "; trying any free port" if port else ""
+                self.note(f"{exc}{after}")
                 await preview.stop()
                 continue
             self.preview = preview

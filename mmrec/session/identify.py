@@ -60,7 +60,7 @@ async def identify(target: StreamTarget, timeout: float = IDENTIFY_TIMEOUT_S) ->
     try:
         status, _ = await fetch_status(target.host, target.port, timeout)
     except CameraError as exc:
-        return Identity(error=str(exc))
+        return Identity(error=exc.cause)  # the event names the camera already
     return Identity(status.name or None, status.model or None, Identity.of_fps(status.fps), None)
 
 

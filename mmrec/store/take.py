@@ -400,6 +400,9 @@ def write_manifest(take_dir: Path, manifest: Manifest) -> None:
 def load_manifest(take_dir: Path) -> Manifest:
     """The take's manifest; :class:`TakeError` if there is none or it cannot be read."""
     path = Path(take_dir) / MANIFEST
+    if not Path(take_dir).is_dir():
+        what = "not a folder" if Path(take_dir).exists() else "no such folder"
+        raise TakeError(f"{take_dir}: {what}; a take is a folder with a {MANIFEST}")
     with map_exceptions(TAKE_ERRORS, f"{path}: unreadable manifest"):
         try:
             text = path.read_text(encoding="utf-8")

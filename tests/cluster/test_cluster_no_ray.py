@@ -52,3 +52,28 @@ def test_cluster_help_and_merge_import_no_ray(tmp_path: Path) -> None:
     out = run("cluster", "up", "--name", "recA", "--address", "10.0.0.1:6379", "--dry-run")
     assert out.stdout.startswith("ray start --address=10.0.0.1:6379"), out.stderr
     assert out.stdout.endswith("no ray\n")
+
+
+NO_RAY = """
+import importlib.util, sys
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "ray" else real(name, *a)
+from mmrec import cli
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_cluster_options_without_ray_say_how_to_get_it(tmp_path: Path) -> None:
+    """Where the extra is not installed, --cluster is one clear line, not a traceback."""
+    for args in (
+        ["record", "--cluster", "127.0.0.1:1", "--sim", "1", "--duration", "1",
+         "--out", str(tmp_path)],
+        ["proxy", str(tmp_path), "--cluster", "127.0.0.1:1"],
+    ):  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", NO_RAY, *args],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 2, out.stderr
+        assert "needs Ray" in out.stderr and "mmrec[cluster]" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr

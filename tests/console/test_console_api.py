@@ -252,7 +252,7 @@ async def test_the_console_takes_records_disk_options_and_shows_the_takes_own_di
     from mmrec.errors import ConfigError
 
     out, relay = tmp_path / "takes", tmp_path / "relay"
-    argv = ["--out", str(out), "--relay", str(relay), "--sync-interval", "0.5"]
+    argv = ["--out", str(out), "--relay", str(relay), "--sync-interval", "0.5", "--discover"]
     for command in ("record", "console"):  # the same group, the same meaning
         args = build_parser().parse_args([command, *argv])
         assert (args.relay, args.sync_interval) == ([relay], 0.5)
@@ -260,7 +260,7 @@ async def test_the_console_takes_records_disk_options_and_shows_the_takes_own_di
     settings, _ = console_cmd._settings(args)
     opts = console_cmd.shoot_options(args, settings)
     assert opts.write.relays == (relay,) and opts.sync_interval == 0.5
-    bad = build_parser().parse_args(["console", "--sync-interval", "9999"])
+    bad = build_parser().parse_args(["console", "--sync-interval", "9999", "--discover"])
     with pytest.raises(ConfigError, match="--sync-interval"):
         console_cmd._settings(bad)
     opts = replace(opts, ingest=fast_ingest, preview=PreviewOptions(port=None, size=(640, 360)))

@@ -308,7 +308,16 @@ def test_fcp_xml_and_fcpxml_read_back_as_exported(exported: tuple[Path, ExportRe
     assert {c[1] for c in expect} == {c.camera for c in result.cameras}
     # FCP 7 XML and FCPXML name no tracks: tracks in order, clips, places and sources
     assert _clips(read_timeline(files[".xml"])) == expect
-    assert _clips(read_timeline(files[".fcpxml"])) == expect
+    # OTIO's FCPXML reader places a connected clip (every track after the first) by float
+    # seconds, truncated: 345657/5 s - 691313/10 s is 2.9999… frames to it, so a clip may
+    # read back one frame early. The file's own rational times are exact (the next test
+    # reads them); here the reader gets the tracks, clips, durations and sources right
+    # and the places to within its one frame.
+    got = _clips(read_timeline(files[".fcpxml"]))
+    assert [(c[0], c[1], c[3], c[4], c[5]) for c in got] == [
+        (c[0], c[1], c[3], c[4], c[5]) for c in expect
+    ]
+    assert all(abs(g[2] - e[2]) <= 1 for g, e in zip(got, expect, strict=True))
 
 
 def test_fcpxml_places_clips_at_exact_times(exported: tuple[Path, ExportResult]) -> None:
@@ -385,6 +394,6 @@ def test_unfinished_and_unreadable_takes_say_what_to_do(
     assert not (crashed / "export").exists()
     assert cli(["export", str(crashed), "--quiet", "--unfinished", "--formats", "otio"]) == 0
     assert cli(["export", str(tmp_path / "nothing"), "--quiet"]) == 2
-    assert "no manifest.json" in capsys.readouterr().err
+    assert "nothing: no such folder" in capsys.readouterr().err
     assert cli(["export", str(take_dir), "--cameras", "nope", "--quiet"]) == 2
     assert "no camera 'nope'" in capsys.readouterr().err

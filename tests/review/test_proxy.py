@@ -186,8 +186,11 @@ def test_an_unreadable_take_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{ not json")
     with pytest.raises(MmrecError, match=r"manifest\.json"):
         make_proxies(tmp_path)
-    with pytest.raises(MmrecError, match=r"no manifest\.json"):
+    with pytest.raises(MmrecError, match=r"nothing: no such folder"):
         make_proxies(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MmrecError, match=r"no manifest\.json here"):
+        make_proxies(tmp_path / "empty")
 
 
 def test_cli_writes_proxies_and_a_summary(
