@@ -68,10 +68,9 @@ def disk_view(
         )
         for i, info in enumerate(status.folders)
     )
-    usable = [f.free_bytes for f in folders if f.free_bytes is not None and writable(f.state)]
     return DiskView(
         folders=folders,
-        free_bytes=sum(usable) if usable else None,
+        free_bytes=status.free_bytes,  # each file system once (a relay on --out's disk)
         seconds_left=status.seconds_left,
         state=max((f.state for f in folders), key=STATES.index, default="ok"),
         recording=recording,

@@ -30,6 +30,7 @@ class DiskStatus:
     folders: tuple[DiskInfo, ...]
     seconds_left: float | None
     forecast: disk.Forecast | None  # said before the take (the assumption included)
+    free_bytes: int | None = None  # on all writable folders, each file system once
 
 
 class TakeFolders:
@@ -108,7 +109,9 @@ class TakeFolders:
             self._lock_fd = -1
 
     def status(self) -> DiskStatus:
-        return DiskStatus(self.watch.infos, self.watch.seconds_left, self.forecast)
+        return DiskStatus(
+            self.watch.infos, self.watch.seconds_left, self.forecast, self.watch.free_bytes
+        )
 
     def check(self) -> list[disk.FolderCheck]:
         """Every folder as it is now (blocking: statvfs). A folder removed and made again
@@ -183,4 +186,5 @@ class OutputFolders:
         # the take writes into the first folder while it can (then the relays, in turn)
         active = [i == 0 for i in range(len(checks))]
         notices = self.watch.judge(fc.rate_bps, checks, active)
-        return DiskStatus(self.watch.infos, self.watch.seconds_left, fc), notices
+        status = DiskStatus(self.watch.infos, self.watch.seconds_left, fc, self.watch.free_bytes)
+        return status, notices

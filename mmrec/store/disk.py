@@ -43,7 +43,7 @@ class Space:
     free: int  # bytes this process may still write there
     total: int
     read_only: bool
-    fsid: int = 0  # which file system (statvfs f_fsid): folders on one disk share its space
+    device: int = 0  # which file system (st_dev): folders on one disk share its space
 
 
 def space(path: Path) -> Space:
@@ -55,14 +55,14 @@ def space(path: Path) -> Space:
         avail * st.f_frsize,
         st.f_blocks * st.f_frsize,
         bool(st.f_flag & os.ST_RDONLY),
-        st.f_fsid,
+        os.stat(path).st_dev,  # not f_fsid: FUSE mounts leave it 0
     )
 
 
 def total_free(spaces: Iterable[Space | None]) -> int:
     """Free bytes over ``spaces``, each file system counted once (a relay folder on the
     disk of the first folder adds no room)."""
-    by_fs = {sp.fsid: sp.free for sp in spaces if sp is not None}
+    by_fs = {sp.device: sp.free for sp in spaces if sp is not None}
     return sum(by_fs.values())
 
 
@@ -172,6 +172,7 @@ class DiskWatch:
         self._written: deque[tuple[int, int]] = deque()  # (mono ns, bytes written in all)
         self.infos: tuple[DiskInfo, ...] = ()
         self.seconds_left: float | None = None
+        self.free_bytes: int | None = None  # on the writable folders, each file system once
 
     def rate(self) -> float:
         """Bytes per second written over the last ``RATE_WINDOW_NS``."""
@@ -228,6 +229,7 @@ class DiskWatch:
             notices += self._notices(i, level, c, left)
         self.infos = tuple(infos)
         usable = total_free(c.space for c in checks if c.problem is None)
+        self.free_bytes = usable if any(c.space for c in checks) else None
         self.seconds_left = round(usable / rate, 1) if rate > 0 else None
         return notices
 

@@ -156,6 +156,7 @@ class CameraFiles:
         self._bad_size = 0
         self._first_pts: int | None = None
         self._last_pts: int | None = None
+        self._last_pts_held: int | None = None  # the last pts still on disk, after deletions
         self.health = WriteHealth(camera, clock, on_change)
         self.dirty_since: int | None = None  # first write not yet made durable (monotonic)
         try:
@@ -248,6 +249,8 @@ class CameraFiles:
                 self.health.deleted(t.frames, (t.span[0], t.span[1]))
         held = [t for t in self._tallies if t.frames]
         self._first_pts = held[0].pts[0] if held else None
+        # what the files hold ends here now; pts go on after the last one written (bumps)
+        self._last_pts_held = held[-1].pts[1] if held else None
         if not self._index.gone():  # it survived: the rows of what is gone leave it
             self._index.drop_segments({t.number for t in gone})
         return sum(t.frames for t in gone), [Path(t.rel).name for t in gone]
@@ -273,7 +276,7 @@ class CameraFiles:
             width=self._size[0] if self._size else None,
             height=self._size[1] if self._size else None,
             first_pts=self._first_pts,
-            last_pts=self._last_pts,
+            last_pts=self._last_pts_held,
             pts_bumps=self._pts_bumps,
             not_jpeg=self._not_jpeg,
             state=h.state,
@@ -315,7 +318,7 @@ class CameraFiles:
         # The frame is in the segment: it counts as written whatever the index says next.
         if self._first_pts is None:
             self._first_pts = pts
-        self._last_pts = pts
+        self._last_pts = self._last_pts_held = pts
         tally = self._tallies[-1]
         if not tally.frames:
             tally.span, tally.pts = [time_ns, time_ns], [pts, pts]

@@ -96,7 +96,15 @@ class CameraFolder:
 
     def exists(self, rel: str) -> bool:
         """A file named as :meth:`path` names it is still there."""
-        return (self.takes[0] / rel).exists()  # an absolute rel (a relay) joins as is
+        try:
+            os.stat(self.takes[0] / rel)  # an absolute rel (a relay) joins as is
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:
+            return False
+        except OSError:
+            return True  # cannot tell (no permission, I/O error): never forget its frames
+        return True
 
 
 def _device(path: Path) -> int | None:

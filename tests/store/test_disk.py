@@ -42,6 +42,7 @@ def test_folders_on_one_disk_count_its_free_space_once() -> None:
     checks = [_check(10 * GB, "/a", 1), _check(10 * GB, "/a-relay", 1), _check(5 * GB, "/b", 2)]
     watch.judge(1e6, checks, [True, False, False])
     assert watch.seconds_left == 15 * GB / 1e6  # /a's 10 GB once, /b's 5 GB
+    assert watch.free_bytes == 15 * GB  # what the console shows as free
 
 
 def test_time_left_warns_once_per_threshold_and_once_when_well_again() -> None:

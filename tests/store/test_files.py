@@ -197,6 +197,40 @@ def test_a_segment_deleted_alone_leaves_the_counts_and_the_index(tmp_path: Path)
     rows = list(read_index(tmp_path / "cam/index.csv"))
     assert [(r.seq, r.segment) for r in rows] == [(3, 1), (4, 1), (5, 1)]
     assert _packets([tmp_path / "cam/seg-0001.mkv"]) == sent[3:6]
+    assert (st.first_pts, st.last_pts) == (rows[0].pts, rows[-1].pts)
+
+
+def test_the_last_segment_deleted_leaves_the_last_pts_on_disk(tmp_path: Path) -> None:
+    files = CameraFiles("cam", [tmp_path], "cam", segment_ns=3 * PERIOD, clock=Clock())
+    for n in range(6):
+        files.write(n * PERIOD, n * PERIOD, None, sim_jpeg("cam", n, n))
+    (tmp_path / "cam/seg-0001.mkv").unlink()  # the one being written
+    files.close()
+    st = files.stats()
+    rows = list(read_index(tmp_path / "cam/index.csv"))
+    assert st.frames == len(rows) == 3
+    assert (st.first_pts, st.last_pts) == (rows[0].pts, rows[-1].pts)
+
+
+def test_a_file_that_cannot_be_looked_at_is_not_taken_for_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No permission to look (EACCES) proves nothing: its frames stay counted."""
+    files = CameraFiles("cam", [tmp_path], "cam", clock=Clock())
+    for n in range(3):
+        files.write(n * PERIOD, n * PERIOD, None, sim_jpeg("cam", n, n))
+    real_stat = os.stat
+
+    def stat(path: object, *args: object, **kw: object) -> os.stat_result:
+        if str(path).endswith(".mkv"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_stat(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", stat)
+    files.close()  # looks at every segment's path (files deleted since the last check?)
+    monkeypatch.undo()
+    st = files.stats()
+    assert st.frames == 3 and st.lost == 0 and st.segments == ("cam/seg-0000.mkv",)
 
 
 @pytest.mark.parametrize(
