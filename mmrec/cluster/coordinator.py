@@ -50,6 +50,10 @@ HOST_RESOURCE: Final = "host:"
 READY_TIMEOUT_S: Final = 30.0  # an agent not placed by then: the host is not up
 PROBES_AT_ARM: Final = 8
 
+# a host in these states cannot be told anything more (its agent, node or recorder is gone)
+UNREACHABLE: Final = frozenset({"dead", "gone"})
+ENDING: Final = frozenset({"stopping", "finished", "failed"})  # it was told, or it is done
+
 
 def recorder_hosts() -> list[str]:
     """The names of the alive Ray nodes labelled ``host:NAME``, sorted."""
@@ -354,16 +358,25 @@ class ClusterTake:
         stop = time.time_ns() + int(lead_s * 1e9)
         if self.stop_ref_ns is not None:
             stop = min(stop, max(self.stop_ref_ns, time.time_ns()))
-        live = self._live()
-        for h in live:
-            h.agent.call.remote("POST", "/stop", {"stop_ref_ns": stop}, self.call_timeout)
         self.stop_ref_ns = stop
+        # every host that may still record, armed or recording, frozen or slow to answer:
+        # a recorder is nobody's child, and one not told to stop records on
+        hosts = [h for h in self._hosts.values() if h.failure not in UNREACHABLE]
         deadline = time.monotonic() + timeout
-        waiting = {h.name for h in live}
+        waiting = {h.name for h in hosts}
+        resend_at = 0.0
         while waiting and time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= resend_at:  # again each second until it says so: a call may be lost
+                for h in hosts:
+                    if h.name in waiting and h.last.get("state") not in ENDING:
+                        h.agent.call.remote(
+                            "POST", "/stop", {"stop_ref_ns": stop}, self.call_timeout
+                        )
+                resend_at = now + 1.0
             self.poll()
-            for h in live:
-                if h.failure is not None or h.last.get("state") in ("finished", "failed"):
+            for h in hosts:
+                if h.failure in UNREACHABLE or h.last.get("state") in ("finished", "failed"):
                     waiting.discard(h.name)
             if waiting:
                 time.sleep(0.1)  # the hosts finalize their files (a bounded wait, see timeout)

@@ -166,24 +166,29 @@ class Recorder:
         self.token = secrets.token_hex(16)
         self._deadline: asyncio.Task[None] | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._save_lock = asyncio.Lock()
 
     # state on disk
 
-    def save(self, **changes: Any) -> None:
+    async def save(self, **changes: Any) -> None:
+        """Change the record and write host.json (in a thread: it is fsynced, and this
+        loop is the one that records every camera of the host), the newest record last."""
         from dataclasses import replace
 
         self.record = replace(self.record, **changes, updated_ns=time.time_ns())
-        _write_json(self.folder / HOST_JSON, json.dumps(asdict(self.record), indent=2) + "\n")
+        async with self._save_lock:
+            text = json.dumps(asdict(self.record), indent=2) + "\n"
+            await asyncio.to_thread(_write_json, self.folder / HOST_JSON, text)
 
     def _mapping(self) -> ClockMapping:
         if not self.samples:
             raise ConfigError("no clock samples from the coordinator yet")
         return fit_mapping(self.samples)
 
-    def add_samples(self, raw: list[list[int]]) -> ClockMapping:
+    async def add_samples(self, raw: list[list[int]]) -> ClockMapping:
         self.samples.extend(ClockSample(int(a), int(b), int(c)) for a, b, c in raw)
         mapping = self._mapping()
-        self.save(
+        await self.save(
             samples=tuple((s.ref_t0_ns, s.host_ns, s.ref_t1_ns) for s in self.samples),
             mapping=asdict(mapping),
         )
@@ -195,7 +200,7 @@ class Recorder:
         from mmrec.session.identify import CameraRequest
 
         await self.session.join([CameraRequest(url, name) for name, url in self.job.cameras])
-        self.save(state="armed", chrony=await asyncio.to_thread(chrony_tracking))
+        await self.save(state="armed", chrony=await asyncio.to_thread(chrony_tracking))
 
     async def start(self, start_ref_ns: int, stop_ref_ns: int | None) -> None:
         from mmrec.session.recording import WriteOptions
@@ -210,7 +215,7 @@ class Recorder:
                 segment_seconds=self.job.segment_seconds, direct_io=self.job.direct_io
             ),
         )
-        self.save(
+        await self.save(
             state="recording",
             take_dir=rec.dir.name,
             start_ref_ns=start_ref_ns,
@@ -237,12 +242,12 @@ class Recorder:
                 if stop_ref_ns is not None and self.samples:
                     mono = self._mapping().to_host(stop_ref_ns)
                 mono = mono or time.monotonic_ns()
-                self.save(state="stopping", stop_ref_ns=stop_ref_ns, stop_mono_ns=mono)
+                await self.save(state="stopping", stop_ref_ns=stop_ref_ns, stop_mono_ns=mono)
                 await self.session.stop_take(mono)
             await self.session.close()
-            self.save(state="finished")
+            await self.save(state="finished")
         except MmrecError as exc:
-            self.save(state="failed", error=str(exc))
+            await self.save(state="failed", error=str(exc))
         finally:
             self.done.set()
 
@@ -295,7 +300,7 @@ class Recorder:
         async def clock(request: web.Request) -> web.Response:
             await guard(request)
             body = await request.json()
-            mapping = self.add_samples(body.get("samples", []))
+            mapping = await self.add_samples(body.get("samples", []))
             return web.json_response(asdict(mapping))
 
         async def start(request: web.Request) -> web.Response:

@@ -188,7 +188,9 @@ def _merge_part(
         return replace(entry, note=f"nothing from this host: {why}"), cams, [], "recording", None
     assert part.take_dir is not None
     man = rebase(man, part.take_dir, take_dir)
-    whole = man.state in ("finished", "recovered") and rec.state == "finished"
+    # finished by its recorder, or finished since by 'mmrec repair' (which leaves host.json
+    # as the recorder left it): its cameras' own outcomes stand
+    whole = man.state == "recovered" or (man.state == "finished" and rec.state == "finished")
     cams = []
     for c in man.cameras:
         c = replace(

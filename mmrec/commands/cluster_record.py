@@ -118,16 +118,24 @@ def run_cluster(args: argparse.Namespace, settings: ShootConfig) -> int:
             say(f"host {a.host}: {', '.join(c.name for c in a.cameras) or 'no cameras'}")
         if not plan.cameras:
             raise ConfigError("no camera could be given to any host")
-        take.arm(plan)
-        take.start(lead_s=1.0, duration_s=settings.duration)
-        busy = len([a for a in plan.assignments if a.cameras])
-        say(f"recording take {take.id} on {busy} host(s) into {take.dir}")
-        deadline = None
-        if settings.duration is not None:
-            deadline = time.monotonic() + 1.0 + settings.duration
-        _watch(take, stop, deadline, None if args.json else console)
-        say("stopping every host on one instant, finalizing files…")
-        take.stop()
+        stopped = False
+        try:
+            take.arm(plan)
+            take.start(lead_s=1.0, duration_s=settings.duration)
+            busy = len([a for a in plan.assignments if a.cameras])
+            say(f"recording take {take.id} on {busy} host(s) into {take.dir}")
+            deadline = None
+            if settings.duration is not None:
+                deadline = time.monotonic() + 1.0 + settings.duration
+            _watch(take, stop, deadline, None if args.json else console)
+            say("stopping every host on one instant, finalizing files…")
+            take.stop()
+            stopped = True
+        finally:
+            if not stopped:  # an error on the way: no host is left armed or recording
+                say("stopping every host (the take did not go as planned)…")
+                with contextlib.suppress(Exception):
+                    take.stop(timeout=15.0)
         manifest = take.merge()
     if manifest is None:
         console.print(

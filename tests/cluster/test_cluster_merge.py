@@ -125,3 +125,20 @@ def test_not_a_cluster_take(tmp_path: Path) -> None:
     (tmp_path / "hosts").mkdir()
     with pytest.raises(TakeError, match=r"host\.json"):
         merge_take(tmp_path)
+
+
+def test_a_dead_hosts_part_repaired_then_merged_is_whole(tmp_path: Path) -> None:
+    """The flow the merge's own words give: 'mmrec repair' on the dead host's part, then
+    merge again; the part counts as whole (host.json still says what the recorder left)."""
+    from mmrec.store.repair import repair_take
+
+    take = tmp_path / "20261207-000000-t"
+    host_part(take, "recA", [Cam("A1", ((0.0, 2.0),))])
+    host_part(take, "recB", [Cam("B1", ((0.0, 1.0),))], state="recording")
+    first = merge_take(take, died={"recB": "gone: its recorder process is no more"})
+    assert first.state == "recording"
+    repair_take(take / "hosts/recB/take")
+    m = merge_take(take)
+    assert m.state != "recording", m.state
+    b1 = next(c for c in m.cameras if c.name == "B1")
+    assert "mmrec repair" not in (b1.outcome_detail or "")
