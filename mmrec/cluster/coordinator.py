@@ -41,7 +41,14 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from mmrec.cluster import HEALTH_CHECK as HEALTH_CHECK
 from mmrec.cluster.host import HostAgent, HostJob
 from mmrec.cluster.merge import HOSTS, merge_take
-from mmrec.cluster.plan import ClusterPlan, HostSpec, PlannedCamera, plan_cameras
+from mmrec.cluster.plan import (
+    ClusterPlan,
+    HostsFile,
+    HostSpec,
+    PlannedCamera,
+    merge_hosts,
+    plan_cameras,
+)
 from mmrec.errors import ConfigError, MmrecError, RecordingError
 from mmrec.store.names import safe_name
 from mmrec.store.take import Manifest
@@ -429,12 +436,11 @@ def plan_from_survey(
     (unless the hosts file says which subnets and budget it has)."""
     import ipaddress
 
-    conf = {h.name: h for h in configured}
-    hosts = []
-    for name, info in infos.items():
-        if name in conf:
-            hosts.append(conf[name])
-            continue
-        nets = tuple(ipaddress.ip_network(n, strict=False) for n in info.get("networks", ()))
-        hosts.append(HostSpec(name, nets))
+    found = [
+        HostSpec(
+            name, tuple(ipaddress.ip_network(n, strict=False) for n in info.get("networks", ()))
+        )
+        for name, info in infos.items()
+    ]
+    hosts = merge_hosts(found, HostsFile(tuple(configured)) if configured else None)
     return plan_cameras(cameras, hosts, pinned)

@@ -188,8 +188,9 @@ def multiview_from_proxies(
     final = out_dir / f"{unique_name('multiview', stems)}.mp4"
     tmp = out_dir / f".{final.name}.{uuid.uuid4().hex[:8]}.partial.mp4"
     writer = _writer(tmp, plan.multiview_size, plan, "multiview", x264_options(opts, True))
-    containers = [av.open(str(p.path)) for p in proxies]
+    containers: list[Any] = []
     try:
+        containers += (av.open(str(p.path)) for p in proxies)  # in here: closed on error
         mv = Multiview([p.camera for p in proxies], plan.multiview_size, writer)
         decoders = [c.decode(c.streams.video[0]) for c in containers]
         # x264 copies each picture in (as the proxies' pipeline relies on): one frame,

@@ -99,6 +99,8 @@ class IndexFile:
             os.replace(tmp, cam / INDEX)
         except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # never left beside the index it failed to replace
             raise
         old, self.fd = self.fd, fd
         self.dir = cam
