@@ -125,6 +125,21 @@ def test_three_hosts_nine_cameras_one_take(
     audit_if_present(take.dir)
 
 
+def _recording_pid(take: ClusterTake, host: str) -> int:
+    """Start the take, let every camera record; ``host``'s recorder process id."""
+    take.start(lead_s=1.0)
+    until(lambda: _all_frames(take, 15), 30, "every camera's frames", take.poll)
+    pid = take.recorder_pids()[host]
+    assert pid is not None
+    return pid
+
+
+def _reported_after(take: ClusterTake, host: str, sent: float) -> float:
+    """Wait (at most 10 s) until the coordinator reports ``host``; seconds since ``sent``."""
+    until(lambda: host in take.failures(), 10, f"{host} reported", take.poll)
+    return time.monotonic() - sent
+
+
 def test_a_killed_host_is_reported_and_the_others_files_are_complete(
     ray_cluster: object, sim9: list[tuple[str, str]], recorders_ended: Path
 ) -> None:
@@ -132,14 +147,8 @@ def test_a_killed_host_is_reported_and_the_others_files_are_complete(
     said: list[str] = []
     take = _take(tmp_path, sim9, said)
     try:
-        take.start(lead_s=1.0)
-        until(lambda: _all_frames(take, 15), 30, "every camera's frames", take.poll)
-        pid = take.recorder_pids()["recB"]
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        until(lambda: "recB" in take.failures(), 10, "recB reported", take.poll)
-        noticed = time.monotonic() - killed
+        os.kill(_recording_pid(take, "recB"), signal.SIGKILL)
+        noticed = _reported_after(take, "recB", time.monotonic())
         # the others record on
         before = {c.name: c.frames for c in take.status().cameras if c.host != "recB"}
 
@@ -175,14 +184,9 @@ def test_a_frozen_host_is_reported_within_10_s(
     take = _take(tmp_path, sim9[:6], said)
     pid = None
     try:
-        take.start(lead_s=1.0)
-        until(lambda: _all_frames(take, 15), 30, "every camera's frames", take.poll)
-        pid = take.recorder_pids()["recA"]
-        assert pid is not None
+        pid = _recording_pid(take, "recA")
         os.kill(pid, signal.SIGSTOP)
-        frozen = time.monotonic()
-        until(lambda: "recA" in take.failures(), 10, "recA reported", take.poll)
-        assert time.monotonic() - frozen < 10
+        assert _reported_after(take, "recA", time.monotonic()) < 10
         assert any("host recA" in s and "frozen" in s for s in said), said
         os.kill(pid, signal.SIGCONT)
         until(lambda: "recA" not in take.failures(), 10, "recA answering again", take.poll)
