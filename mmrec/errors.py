@@ -59,6 +59,11 @@ class DiscoveryError(MmrecError):
     """Discovery could not start (bad interface, bad scan range)."""
 
 
+class PictureWorkerError(MmrecError):
+    """The preview's picture worker process could not start, died or stopped answering
+    (recording goes on; the preview says why it stopped)."""
+
+
 class TakeError(MmrecError):
     """A take folder cannot be read back: no manifest, an unreadable manifest or index."""
 

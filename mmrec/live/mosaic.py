@@ -1,11 +1,20 @@
-"""The live mosaic's tiles: each camera's newest JPEG, its decoded picture and its state.
+"""The live mosaic's tiles: each camera's newest JPEG, its state, and what the picture
+worker shows of it.
 
-:meth:`Mosaic.update` keeps a reference to a camera's newest JPEG (on the event loop,
-O(1)). A tick asks :meth:`Mosaic.due` which changed tiles to decode within the budget
-(:mod:`mmrec.live.schedule`), decodes them with :func:`decode_tile` in worker threads,
-hands the pictures back (:meth:`Mosaic.decoded`), and draws :meth:`Mosaic.tiles` with
-:func:`draw` in the encode thread. A tile that stopped changing is marked STALE, then
-LOST: never a frozen picture that looks live.
+The work is split across two processes (:mod:`mmrec.live.worker` says why):
+
+- :class:`Mosaic`, in the recorder's process, keeps a reference to each camera's newest
+  JPEG (:meth:`Mosaic.update`, on the event loop, O(1)), decides per tick which changed
+  tiles to decode within the budget (:meth:`Mosaic.due`, :mod:`mmrec.live.schedule`),
+  describes every tile for drawing (:meth:`Mosaic.tiles`: name, cell, whether it is stale
+  or lost) and counts what the worker reports (:meth:`Mosaic.decoded`);
+- :class:`Board`, in the picture worker, holds the decoded pictures: it decodes the due
+  tiles with :func:`decode_tile` and draws the mosaic with :func:`draw`.
+
+Both sides apply the same outcome of each decode, so the tiles' marks agree: a tile that
+stopped changing is marked STALE, then LOST; never a frozen picture that looks live.
+The layout is numbered (:attr:`Mosaic.epoch`): when a camera joins, every tile is laid
+out and decoded again, and the board drops the pictures of the old layout.
 """
 
 from __future__ import annotations
@@ -28,6 +37,24 @@ LOST_STATES: Final = frozenset({"lost", "stopped"})
 WAITING: Final = Mark("nosignal", "")  # black with the camera's name only
 
 
+def tile_mark(
+    has_data: bool, bad: Mark | None, has_picture: bool, lost: bool, stale_s: float | None
+) -> Mark:
+    """How a tile is shown: no signal, why its frame was refused, waiting for its first
+    picture, lost, stale for ``stale_s``, or live."""
+    if not has_data:
+        return NO_SIGNAL
+    if bad is not None:
+        return LOST if lost else bad  # no picture to mark stale: why, until lost
+    if not has_picture:
+        return WAITING  # frames arrive but none is decoded yet (just joined, re-laid out)
+    if lost:
+        return LOST
+    if stale_s is not None:
+        return Mark.stale(stale_s)
+    return LIVE
+
+
 class _Tile:
     __slots__ = (
         "arrived_ns",
@@ -35,8 +62,7 @@ class _Tile:
         "data",
         "decoded_version",
         "name",
-        "picture",
-        "rect",
+        "shown",
         "state",
         "time_ns",
         "version",
@@ -50,42 +76,39 @@ class _Tile:
         self.version = 0  # bumped by update()
         self.decoded_version = 0
         self.state = "streaming"
-        self.picture: Picture | None = None
-        self.rect: Rect | None = None
+        self.shown: Rect | None = None  # where the worker's picture of it sits (None: none)
         self.bad: Mark | None = None  # the newest frame was refused: why
 
-    def mark(self, now: int, stale_ns: int, lost_ns: int) -> Mark:
-        """How the tile is shown at ``now``: live, stale for how long, lost, no signal."""
-        if self.data is None:
-            return NO_SIGNAL
+    def view(self, cell: Rect, now: int, stale_ns: int, lost_ns: int) -> TileState:
         age = now - self.arrived_ns
         lost = self.state in LOST_STATES or (self.state != "streaming" and age > lost_ns)
-        if self.bad is not None:
-            return LOST if lost else self.bad  # no picture to mark stale: why, until lost
-        if self.picture is None:
-            return WAITING  # frames arrive but none is decoded yet (just joined, re-laid out)
-        if lost:
-            return LOST
-        if self.state != "streaming" or age > stale_ns:
-            return Mark.stale(age / 1e9)
-        return LIVE
+        stale = self.state != "streaming" or age > stale_ns
+        return TileState(
+            cell,
+            self.name,
+            self.data is not None,
+            lost,
+            age / 1e9 if stale else None,
+            self.bad,
+            self.shown,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class DecodeJob:
-    """A tile to decode: its JPEG, its cell, the version it is."""
+    """A tile to decode: its JPEG, its cell, the version it is, in layout ``epoch``."""
 
     index: int
     data: Bytes | None
     cell: Rect
     version: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """A decoded tile: its picture at its place's size, its place, how long it took."""
+    """A tile decoded: where its picture sits in its cell, how long the decode took."""
 
-    picture: Picture
     rect: Rect
     version: int
     ms: float
@@ -100,8 +123,27 @@ class Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class TileState:
+    """One tile at a tick, as the recorder's side knows it: its place, its name, whether
+    it has frames, is lost or stale (for how long), and the outcome of its last decode
+    (why it was refused; where its picture sits). Sent to the worker with each tick."""
+
+    cell: Rect
+    name: str
+    has_data: bool
+    lost: bool
+    stale_s: float | None
+    bad: Mark | None
+    shown: Rect | None
+
+    @property
+    def mark(self) -> Mark:
+        return tile_mark(self.has_data, self.bad, self.shown is not None, self.lost, self.stale_s)
+
+
+@dataclass(frozen=True, slots=True)
 class TileDraw:
-    """What one tile shows in a mosaic, taken on the loop for the encode thread."""
+    """What one tile shows in a mosaic: drawn by the worker."""
 
     cell: Rect
     rect: Rect | None
@@ -122,6 +164,7 @@ class Mosaic:
         self._lost_ns = lost_ns
         self._tiles: dict[str, _Tile] = {}
         self._layout: Layout | None = None
+        self.epoch = 0  # the layout's number: bumped when the tiles are laid out again
         self._rr = 0  # where the next over-budget tick starts decoding (round-robin)
         self.decoded_tiles = 0
         self.skipped = 0
@@ -154,15 +197,21 @@ class Mosaic:
         n = tiles_in_budget(budget, fps, encode_ms, self.decode_ms)
         chosen, skipped, self._rr = pick_tiles(changed, n, self._rr)
         self.skipped += skipped
-        return [DecodeJob(i, tiles[i].data, layout.cells[i], tiles[i].version) for i in chosen]
+        return [
+            DecodeJob(i, tiles[i].data, layout.cells[i], tiles[i].version, self.epoch)
+            for i in chosen
+        ]
 
     def decoded(
         self, jobs: Sequence[DecodeJob], results: Sequence[Decoded | Refused | None]
     ) -> None:
-        """The pictures of ``jobs`` (None: would not decode, the last picture stays;
-        refused: the tile says why instead of a picture)."""
+        """The outcomes of ``jobs`` (None: would not decode, the last picture stays;
+        refused: the tile says why instead of a picture). Outcomes of an older layout
+        are dropped: those tiles are decoded again for the new one."""
         tiles = list(self._tiles.values())
         for job, res in zip(jobs, results, strict=True):
+            if job.epoch != self.epoch:
+                continue
             t = tiles[job.index]
             if res is None:
                 self.errors += 1
@@ -170,19 +219,19 @@ class Mosaic:
                 continue
             if isinstance(res, Refused):
                 self.refused += 1
-                t.bad, t.picture, t.decoded_version = Mark.bad(res.size), None, res.version
+                t.bad, t.shown, t.decoded_version = Mark.bad(res.size), None, res.version
                 continue
             t.bad = None
-            t.picture, t.rect, t.decoded_version = res.picture, res.rect, res.version
+            t.shown, t.decoded_version = res.rect, res.version
             self.decoded_tiles += 1
             self.decode_ms += (res.ms - self.decode_ms) * 0.1
 
-    def tiles(self, now: int) -> list[TileDraw]:
-        """What every tile shows at ``now``."""
+    def tiles(self, now: int) -> list[TileState]:
+        """Every tile at ``now``."""
         # A camera may have joined since :meth:`due` (while the tick decoded): lay out again.
         layout = self._layout or self._relayout()
         return [
-            TileDraw(cell, t.rect, t.picture, t.mark(now, self._stale_ns, self._lost_ns), t.name)
+            t.view(cell, now, self._stale_ns, self._lost_ns)
             for cell, t in zip(layout.cells, self._tiles.values(), strict=True)
         ]
 
@@ -192,14 +241,52 @@ class Mosaic:
     def _relayout(self) -> Layout:
         layout = grid_layout(len(self._tiles), self.size)
         for tile in self._tiles.values():  # new tile sizes: decode every camera again
-            tile.rect = None
-            tile.picture = None
+            tile.shown = None
             tile.decoded_version = 0
         self._layout = layout
+        self.epoch += 1
         return layout
 
 
-def decode_tile(dec: Decoder, job: DecodeJob) -> Decoded | Refused | None:
+class Board:
+    """The picture worker's side of the mosaic: each tile's decoded picture, or why it
+    has none, in the layout numbered :attr:`epoch`."""
+
+    def __init__(self) -> None:
+        self.epoch = -1
+        self._pictures: dict[int, tuple[Rect, Picture]] = {}
+        self._bad: dict[int, Mark] = {}
+
+    def lay_out(self, epoch: int) -> None:
+        """Tiles of layout ``epoch`` follow: a new layout starts without pictures (a
+        refused frame's mark stays, as in :meth:`Mosaic._relayout`)."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._pictures.clear()
+
+    def apply(self, index: int, outcome: tuple[Decoded, Picture] | Refused | None) -> None:
+        """A decode's outcome for tile ``index`` (as :meth:`Mosaic.decoded` counts it)."""
+        if outcome is None:
+            return  # would not decode: the last picture stays
+        if isinstance(outcome, Refused):
+            self._pictures.pop(index, None)
+            self._bad[index] = Mark.bad(outcome.size)
+            return
+        self._bad.pop(index, None)
+        self._pictures[index] = (outcome[0].rect, outcome[1])
+
+    def draws(self, tiles: Sequence[TileState]) -> list[TileDraw]:
+        """What every tile shows: its picture here, its mark from ``tiles`` and here."""
+        out = []
+        for i, t in enumerate(tiles):
+            got = self._pictures.get(i)
+            m = tile_mark(t.has_data, self._bad.get(i), got is not None, t.lost, t.stale_s)
+            rect, pic = got if got is not None else (None, None)
+            out.append(TileDraw(t.cell, rect, pic, m, t.name))
+        return out
+
+
+def decode_tile(dec: Decoder, job: DecodeJob) -> tuple[Decoded, Picture] | Refused | None:
     """Worker thread: JPEG -> a picture at its tile's size (None if it will not decode;
     refused, and never decoded, if its header claims a size no camera sends)."""
     started = time.perf_counter()
@@ -215,7 +302,7 @@ def decode_tile(dec: Decoder, job: DecodeJob) -> Decoded | Refused | None:
     except StreamFormatError:
         return None
     tile = to_picture(pic, rect.w, rect.h)
-    return Decoded(tile, rect, job.version, (time.perf_counter() - started) * 1000.0)
+    return Decoded(rect, job.version, (time.perf_counter() - started) * 1000.0), tile
 
 
 def draw(canvas: Picture, tiles: Sequence[TileDraw]) -> None:

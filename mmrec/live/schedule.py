@@ -13,8 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
+
+WORKER_NICE: Final = 10  # picture work runs this much nicer than recording
+
+
+def nice_worker() -> None:
+    """Thread initializer: run this thread at nice +:data:`WORKER_NICE` (recording wins
+    the CPU from it); for pools of picture work, and the picture worker process itself."""
+    # Linux: niceness is per thread (task); threads started from here (x264's) inherit it.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
 
 
 def next_due(due: float, now: float, period: float) -> float:
