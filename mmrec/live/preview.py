@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from mmrec.errors import ConfigError, PictureWorkerError
+from mmrec.errors import ConfigError, MmrecError, PictureWorkerError
 from mmrec.live.channel import Opened, OpenFile, PictureWorker, Setup, Tick, Ticked
 from mmrec.live.mosaic import Mosaic
 from mmrec.live.relay import FrameRelay
@@ -199,14 +199,15 @@ class LivePreview:
         newest one, it waits (at most a few ticks) for the next, which the worker then
         JPEGs; if none comes, the newest JPEG there is."""
         self._jpeg_wanted_until = self._clock() + JPEG_WANTED_NS
-        if self._jpeg_of != self._jpeg_version and self._cond is not None:
+        if self._jpeg_of != self._jpeg_version and self._working():
+            assert self._cond is not None
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(3.0 / self.fps + 1.0):
                     async with self._cond:
                         await self._cond.wait_for(
                             lambda: (
                                 self._stopping
-                                or self._error is not None
+                                or not self._working()
                                 or self._jpeg_of == self._jpeg_version
                             )
                         )
@@ -242,8 +243,17 @@ class LivePreview:
             frames_written=self._frames,
             jpegs=self._jpegs,
             clients=self._server.clients if self._server is not None else 0,
-            error=self._error,
+            error=self._problem(),
         )
+
+    def _working(self) -> bool:
+        """The worker makes mosaics (started, not gone)."""
+        return self._worker is not None and self._worker.error is None and self._cond is not None
+
+    def _problem(self) -> str | None:
+        """Why the worker is gone, before anything it said about a file."""
+        gone = self._worker.error if self._worker is not None else None
+        return gone or self._error
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -252,16 +262,16 @@ class LivePreview:
         serving (if port is not None). A worker that cannot start is noted in
         :attr:`PreviewStats.error`: the page is served, without mosaics."""
         self._cond = asyncio.Condition()
+        if self._port_wanted is not None:  # first: a port that cannot be had costs no worker
+            server = PreviewServer(self, self.host, self._port_wanted)
+            await server.start()
+            self._server = server
         worker = self._worker = PictureWorker(self._setup)
         try:
             await worker.start(START_TIMEOUT_S)
             await self._open(self.take_dir)
         except PictureWorkerError as exc:
             self._error = str(exc)
-        if self._port_wanted is not None:
-            server = PreviewServer(self, self.host, self._port_wanted)
-            await server.start()
-            self._server = server
         self._ticker.start()
         return self
 
@@ -311,6 +321,13 @@ class LivePreview:
     # -- ticks --------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        try:
+            await self._tick_once()
+        except (MmrecError, ValueError) as exc:
+            # A preview problem must never reach the recorder: note it and carry on.
+            self._error = f"preview tick failed: {exc}"
+
+    async def _tick_once(self) -> None:
         worker = self._worker
         if worker is None or worker.error is not None or not len(self._mosaic):
             return
@@ -339,7 +356,8 @@ class LivePreview:
         if answer.failed is not None:
             self._error = answer.failed
             return
-        self._error = answer.error
+        if answer.error is not None:  # the file stopped being written: why
+            self._error = answer.error
         self._mosaic.decoded(jobs, answer.results)
         self._encode_ms += (answer.encode_ms - self._encode_ms) * 0.2
         self._ticks += 1
