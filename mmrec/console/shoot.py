@@ -7,11 +7,11 @@ follower (hot-join, moved cameras), the output folders' watch between takes, the
 the alerts and the list of takes. Once a second it samples every camera's counters
 (rates), evaluates the alerts and publishes a new
 :class:`~mmrec.console.view.ConsoleState`; events (a camera lost, a take started, a
-node's own event) publish one at once. After each take its
-contact sheet is made in a thread. What the engine judges itself, the console shows as
-it is: a slow camera (the ingest's verdict), the disk (the take's folders as its
-recording checks them; between takes the output folders by the same rules), a camera
-whose frames are not written. The web side (:mod:`mmrec.console.web`) only reads
+node's own event) publish one at once. After each take its contact sheet is made in a
+niced child process (:class:`_SheetMaker`). What the engine judges itself, the console
+shows as it is: a slow camera (the ingest's verdict), the disk (the take's folders as
+its recording checks them; between takes the output folders by the same rules), a
+camera whose frames are not written. The web side (:mod:`mmrec.console.web`) only reads
 :meth:`state` and calls the actions; JSON is made there.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextlib
+import multiprocessing
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -122,9 +123,7 @@ class Shoot:
         self._version = 0
         self._state: ConsoleState | None = None
         self._busy = asyncio.Lock()  # one take start/stop at a time
-        self._pictures = cf.ThreadPoolExecutor(
-            1, thread_name_prefix="console-pictures", initializer=nice_worker
-        )
+        self._sheets = _SheetMaker()
         self._started_ns = time.monotonic_ns()
         self.session.events.subscribe(self._on_event)
 
@@ -165,7 +164,7 @@ class Shoot:
             self._changed.notify_all()
         rec = self.session.recording
         manifest = await self.session.close()
-        self._pictures.shutdown(wait=False, cancel_futures=True)
+        await self._sheets.close()
         if manifest is not None and rec is not None:
             self._add_take(manifest, rec.dir)
         return manifest
@@ -374,17 +373,48 @@ class Shoot:
         return take
 
     async def _contact_sheet(self, take: _Take) -> None:
-        from mmrec.review.contact import contact_sheet_of_take
-
         path = take.dir / CONTACT_FILE
-        loop = asyncio.get_running_loop()
         try:
-            # in the niced picture thread: a sheet (a decode per camera) never slows the
-            # recording of the next take
-            await loop.run_in_executor(self._pictures, contact_sheet_of_take, take.dir, path)
+            await self._sheets.make(take.dir, path)
             take.summary = replace(
                 take.summary, contact_sheet=f"/takes/{take.summary.id}/contact-sheet.jpg"
             )
         except MmrecError as exc:
             take.summary = replace(take.summary, contact_error=str(exc))
         self.publish()
+
+
+class _SheetMaker:
+    """Contact sheets in one child process at nice +10, started at the first sheet and
+    kept for the session: a sheet (a decode per camera, drawing, a JPEG) takes no CPU
+    and no GIL from the recording of the next take. "spawn": the recorder's process has
+    threads (writers, x264), which a forked child must not inherit mid-lock."""
+
+    def __init__(self) -> None:
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    async def make(self, take_dir: Path, path: Path) -> None:
+        """Write ``take_dir``'s contact sheet to ``path``; a failure is a MmrecError."""
+        from mmrec.review.contact import contact_sheet_of_take
+
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=nice_worker
+            )
+        # submit starts the process the first time (fork + exec): off the loop
+        fut = await asyncio.to_thread(self._pool.submit, contact_sheet_of_take, take_dir, path)
+        try:
+            await asyncio.wrap_future(fut)
+        except cf.process.BrokenProcessPool as exc:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None  # the next sheet starts a new process
+            raise RecordingError(f"the contact sheet's process died: {exc}") from exc
+
+    async def close(self) -> None:
+        """Let a sheet being made finish (at most a minute), then end the process."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True), 60
+                )
