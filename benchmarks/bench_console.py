@@ -6,11 +6,13 @@ The simulator runs in its own process (`mmrec sim`, as bench_record does), the c
 another (`mmrec console`), Debian's chromium (driven by Playwright) shows the page: the
 multiview MJPEG and the SSE state updates. During the measured window the bench records
 --takes takes through the JSON API (as the page's buttons do). CPU comes from /proc:
-the console process as a whole, and its picture threads (the ones at nice +10: the
-preview's decode, compose, H.264 and JPEG for the page; the contact sheet after each take)
-apart from the rest (ingest, writers, web, SSE, probes, node events, the preview's
-scheduling on the event loop). With --baseline, `mmrec record --no-preview` records the
-same N cameras for the same time: the console's own CPU is then its total minus that.
+the console process and its child processes as a whole, and its pictures (the child
+processes: the preview's worker with its decode, compose, H.264 and JPEG for the page,
+the contact sheets' process; and any of the console's threads at nice +10) apart from
+the rest (ingest, writers, web, SSE, probes, node events, the preview's scheduling on the
+event loop and the sending of its JPEGs to the worker). With --baseline, `mmrec record
+--no-preview` records the same N cameras for the same time: the console's own CPU is then
+its total minus that.
 
 Frames lost: frames the nodes sent (their sent log, per connection) that the console did
 not receive (its own counters, read after the nodes stopped), frames the writers did not
@@ -58,6 +60,11 @@ def thread_cpu(pid: int) -> dict[int, tuple[int, float]]:
             continue
         out[int(task.name)] = (int(f[16]), (int(f[11]) + int(f[12])) / CLK_TCK)
     return out
+
+
+def children_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each process below ``pid`` (the console's picture workers)."""
+    return {q: cpu_seconds([q]) for q in descendants(pid, "")}
 
 
 def descendants(pid: int, word: str) -> list[int]:
@@ -126,7 +133,7 @@ def console_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 time.monotonic(), cpu_seconds([con.pid]), cpu_seconds([sim.pid]),
                 cpu_seconds(chrome),
             )  # fmt: skip
-            th0 = thread_cpu(con.pid)
+            th0, kids0 = thread_cpu(con.pid), children_cpu(con.pid)
             take_s = args.duration / args.takes
             for _ in range(args.takes):
                 api(url, "/api/take/start", token, {})
@@ -136,19 +143,22 @@ def console_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 time.monotonic(), cpu_seconds([con.pid]), cpu_seconds([sim.pid]),
                 cpu_seconds(chrome),
             )  # fmt: skip
-            th1 = thread_cpu(con.pid)
+            th1, kids1 = thread_cpu(con.pid), children_cpu(con.pid)
             state = api(url, "/api/state", token)
             page.screenshot(path=str(work / "console.png"))
             browser.close()
         wall = t1 - t0
-        preview = sum(
+        # a child started in the window (the contact sheets' process) counts from zero
+        kids = sum(cpu - kids0.get(pid, 0.0) for pid, cpu in kids1.items())
+        preview = kids + sum(
             cpu - th0.get(tid, (nice, 0.0))[1]
             for tid, (nice, cpu) in th1.items()
             if nice == PREVIEW_NICE
         )
         res = {
             "wall": wall,
-            "total_pct": 100 * (c1 - c0) / wall,
+            "total_pct": 100 * (c1 - c0 + kids) / wall,
+            "children_pct": 100 * kids / wall,
             "preview_pct": 100 * preview / wall,
             "sim_pct": 100 * (s1 - s0) / wall,
             "browser_pct": 100 * (b1 - b0) / wall,
@@ -260,7 +270,8 @@ def main() -> None:
             f"console CPU: {r['total_pct']:.1f} % of a core in all = "
             f"{rest / n:.2f} % per stream for ingest, writers, web and events "
             f"({rest:.1f} %) + pictures {r['preview_pct']:.1f} % (preview at "
-            f"{r['preview_fps']} fps and contact sheets: threads at nice +{PREVIEW_NICE})"
+            f"{r['preview_fps']} fps and contact sheets, at nice +{PREVIEW_NICE}: "
+            f"{r['children_pct']:.1f} % in child processes)"
         )
         print(
             f"elsewhere: simulator {r['sim_pct']:.1f} %, browser {r['browser_pct']:.1f} % of a core"

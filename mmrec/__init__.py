@@ -19,7 +19,8 @@ The path of one frame, by module (the subpackages are the stages, in this order)
       store/files           the camera's segments and index.csv (store/health: disk faults,
                             store/relay: the folder it writes into, and moving on)
       store/mkv             one O_DIRECT write of the frame into seg-NNNN.mkv
-    live/preview          meanwhile, the newest frame of each camera is decoded
+    live/preview          meanwhile, the newest frame of each camera is handed to a
+      live/worker           child process (live/channel), decoded there
       picture/decode        (libjpeg-turbo, to YUV) and tiled by live/mosaic into the
       picture/h264          live multiview: preview.mkv and a page (live/server)
 
