@@ -256,8 +256,12 @@ class PictureWorker:
         while (request := self._outbox.get()) is not None:
             try:
                 send(self._conn, request)
-            except (OSError, ValueError) as exc:  # ValueError: the connection is closed
-                self._fail(f"the preview's picture worker cannot be reached: {exc}")
+            except OSError:  # its end of the socket has closed: it died
+                self._fail(f"the preview's picture worker died ({self._exit_status()})")
+                return
+            except Exception as exc:  # whatever it was, the channel is no use now
+                what = type(request).__name__
+                self._fail(f"the preview's picture worker cannot be sent {what}: {exc!r}")
                 return
 
     def _receive_loop(self) -> None:
@@ -265,8 +269,8 @@ class PictureWorker:
         while True:
             try:
                 answer = receive(self._conn)
-                fut = self._pending.popleft()
-            except (EOFError, OSError, IndexError, pickle.UnpicklingError, PictureWorkerError):
+                fut = self._pending.popleft()  # IndexError: an answer nobody asked for
+            except Exception:  # end of file, a broken socket, a garbled answer
                 if not self._closing:
                     self._fail(f"the preview's picture worker died ({self._exit_status()})")
                 return

@@ -6,14 +6,19 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
 from mmrec.live import preview as preview_module
+from mmrec.live.channel import Tick, Ticked, receive, send
+from mmrec.live.mosaic import DecodeJob
 from mmrec.live.preview import LivePreview
+from mmrec.picture.layout import Rect
 from mmrec.store.payload import aligned
 from tests.helpers import wait_for
 from tests.live.test_preview import BLUE, GREEN, RED, fresh_mosaic, near, rgb_at, solid
@@ -143,3 +148,29 @@ async def test_switch_file_writes_one_preview_per_take_folder(tmp_path: Path) ->
         codec, width, height, frames = out.split(",")
         assert (codec, width, height) == ("h264", "320", "180")
         assert int(frames) >= 5
+
+
+def test_a_tick_crosses_the_socket_with_its_jpegs_as_raw_records() -> None:
+    """The JPEGs travel as their own records, never inside the pickled part."""
+    frames = [read_only_payload(solid(RED)), read_only_payload(solid(BLUE, 360, 640))]
+    tick = Tick(
+        5,
+        1,
+        (),
+        tuple(DecodeJob(i, f, Rect(0, 0, 160, 90), 7, 1) for i, f in enumerate(frames)),
+        True,
+    )
+    a, b = socket.socketpair()
+    with Connection(a.detach()) as ours, Connection(b.detach()) as theirs:
+        send(ours, tick)
+        header = theirs.recv_bytes()
+        assert len(header) < 1000 < min(f.nbytes for f in frames)
+        assert [theirs.recv_bytes() for _ in frames] == [bytes(f) for f in frames]
+        send(ours, tick)
+        got = receive(theirs)
+        assert isinstance(got, Tick) and got.now_ns == 5 and got.want_jpeg
+        assert [j.data for j in got.jobs] == [bytes(f) for f in frames]
+        assert [(j.index, j.version, j.epoch) for j in got.jobs] == [(0, 7, 1), (1, 7, 1)]
+        answer = Ticked((None, None), 1.5, 3, None, None, solid(GREEN))
+        send(theirs, answer)
+        assert receive(ours) == answer
