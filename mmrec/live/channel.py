@@ -191,7 +191,6 @@ class PictureWorker:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._error: str | None = None
-        self._closing = False
 
     @property
     def pid(self) -> int | None:
@@ -238,13 +237,11 @@ class PictureWorker:
         be finalized, if it could not."""
         error: str | None = None
         if self._error is None and self._proc is not None:
-            self._closing = True  # its end of the socket closing is no failure now
             try:
                 answer = await self.ask(Close(), timeout)
                 error = answer.error if isinstance(answer, Closed) else None
             except PictureWorkerError as exc:
                 error = str(exc)
-        self._closing = True
         self._outbox.put(None)
         await asyncio.to_thread(self._end)
         return error
@@ -271,8 +268,8 @@ class PictureWorker:
                 answer = receive(self._conn)
                 fut = self._pending.popleft()  # IndexError: an answer nobody asked for
             except Exception:  # end of file, a broken socket, a garbled answer
-                if not self._closing:
-                    self._fail(f"the preview's picture worker died ({self._exit_status()})")
+                # (never the end of a worker told to close: this loop ends at Closed)
+                self._fail(f"the preview's picture worker died ({self._exit_status()})")
                 return
             self._call(_settle, fut, answer, None)
             if isinstance(answer, Closed):
