@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mmrec.ingest.stream import IngestConfig
-from mmrec.session.probes import PROBE_BURST, PROBE_EVERY
+from mmrec.session.probes import PROBE_BURST, PROBE_EVERY, PROBE_FAST_NS, PROBE_SLOW_EVERY
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig, SimMesh
 from mmrec.sim.groundtruth import alignment_errors, frame_truth
@@ -232,17 +232,25 @@ LINKS = {
 }
 
 
-def probing(every_s: float, burst: int) -> dict[str, Any]:
+def probing(every_s: float, burst: int, fast_s: float | None = None) -> dict[str, Any]:
     # the recorder's loop: first probe one period after the stream starts
-    return {"probe_every_s": every_s, "first_probe_s": every_s, "pre_probes": burst}
+    out: dict[str, Any] = {"probe_every_s": every_s, "first_probe_s": every_s, "pre_probes": burst}
+    if fast_s is not None:
+        out |= {"fast_s": fast_s, "slow_every_s": PROBE_SLOW_EVERY}
+    return out
 
 
-RECORDER = probing(PROBE_EVERY, PROBE_BURST)  # what mmrec.session.probes does
+# what mmrec.session.probes does: fast for PROBE_FAST_NS from the start, then slow
+RECORDER = probing(PROBE_EVERY, PROBE_BURST, PROBE_FAST_NS / 1e9)
+AS_RECORDED = (
+    f"{1 / PROBE_EVERY:g} Hz for {PROBE_FAST_NS / 1e9:g} s then {1 / PROBE_SLOW_EVERY:g} Hz,"
+    f" burst of {PROBE_BURST}"
+)
 RUNS = [
-    (f"loopback link, probes as recorded ({1 / PROBE_EVERY:g} Hz, burst of {PROBE_BURST})",
-     LINKS["loopback"], RECORDER),
-    (f"wifi link, probes as recorded ({1 / PROBE_EVERY:g} Hz, burst of {PROBE_BURST})",
-     LINKS["wifi"], RECORDER),
+    (f"loopback link, probes as recorded ({AS_RECORDED})", LINKS["loopback"], RECORDER),
+    (f"wifi link, probes as recorded ({AS_RECORDED})", LINKS["wifi"], RECORDER),
+    (f"wifi link, {1 / PROBE_EVERY:g} Hz throughout and a burst of {PROBE_BURST}",
+     LINKS["wifi"], probing(PROBE_EVERY, PROBE_BURST)),
     ("wifi link, 1 Hz and no burst (the recorder before issue 16)", LINKS["wifi"],
      {"probe_every_s": 1.0, "pre_probes": 0}),
     (f"wifi link, 1 Hz and a burst of {PROBE_BURST}", LINKS["wifi"], probing(1.0, PROBE_BURST)),

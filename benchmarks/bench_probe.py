@@ -22,7 +22,13 @@ import time
 import numpy as np
 
 from mmrec.ingest.status import StatusProbe
-from mmrec.session.probes import BURST_MIN_GAP_NS, PROBE_BURST, PROBE_EVERY
+from mmrec.session.probes import (
+    BURST_MIN_GAP_NS,
+    PROBE_BURST,
+    PROBE_EVERY,
+    PROBE_FAST_NS,
+    PROBE_SLOW_EVERY,
+)
 
 
 async def probe(host: str, port: int, count: int) -> tuple[float, list[int]]:
@@ -63,11 +69,13 @@ def main() -> None:
         f" {np.median(rtts) / 1e3:.0f} µs, p99 {np.percentile(rtts, 99) / 1e3:.0f} µs (loopback)"
     )
     print(
-        f"cadence: {1 / PROBE_EVERY:g} Hz while streaming, a burst of {PROBE_BURST} before each"
-        f" connection: {per / PROBE_EVERY * 100:.3f} % of a core per camera"
-        f" ({per / PROBE_EVERY * 64 * 100:.1f} % for 64 cameras); at most {rate:.1f} probes/s"
-        f" per camera with a burst every {BURST_MIN_GAP_NS / 1e9:g} s (a flapping link):"
-        f" {per * rate * 100:.3f} %"
+        f"cadence: {1 / PROBE_EVERY:g} Hz for {PROBE_FAST_NS / 1e9:g} s after a connection or a"
+        f" take's start: {per / PROBE_EVERY * 100:.3f} % of a core per camera"
+        f" ({per / PROBE_EVERY * 64 * 100:.1f} % for 64 cameras); then {1 / PROBE_SLOW_EVERY:g}"
+        f" Hz: {per / PROBE_SLOW_EVERY * 100:.3f} % ({per / PROBE_SLOW_EVERY * 64 * 100:.1f} %"
+        f" for 64); a burst of {PROBE_BURST} before each connection, at most one per"
+        f" {BURST_MIN_GAP_NS / 1e9:g} s: at most {rate:.1f} probes/s per camera on a flapping"
+        f" link, {per * rate * 100:.3f} %"
     )
 
 

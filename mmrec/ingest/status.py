@@ -87,6 +87,7 @@ class StatusProbe:
     def __init__(self, host: str, port: int, camera: str, *, timeout: float = 2.0) -> None:
         self.host, self.port, self.camera, self.timeout = host, port, camera, timeout
         self._proto: _ProbeProtocol | None = None
+        self._request: bytes | None = None  # the same bytes every probe: built once
 
     async def probe(self) -> tuple[int, int, NodeStatus]:
         """One round trip: (sent, answered) monotonic ns and what the node said."""
@@ -137,7 +138,9 @@ class StatusProbe:
             self._proto = proto
         assert proto.transport is not None
         proto.buf.clear()
-        request = http1.build_request(self.host, self.port, "/status")
+        request = self._request
+        if request is None:
+            request = self._request = http1.build_request(self.host, self.port, "/status")
         t0 = time.monotonic_ns()
         proto.transport.write(request)
         reader = http1.ResponseHeadReader()  # resumes its search as proto.buf grows

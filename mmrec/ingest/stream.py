@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import socket
 import sys
@@ -55,6 +56,10 @@ _HEAD_BUFFER: Final = 65536
 # SO_RCVLOWAT: Linux honours it in poll/epoll for TCP; elsewhere the loop wakes per segment.
 _LOWAT_OK: Final = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVLOWAT")
 _LOWAT_MAX: Final = 512 * 1024  # the kernel grows the receive buffer to hold this much
+# Reading on in the same callback (see _StreamProtocol._read_on): only for the rest of a
+# payload this large, and a few reads at most before the loop serves other sockets.
+_READ_ON_MIN: Final = 4096
+_READ_ON_MAX: Final = 4
 
 CONNECT_TIMEOUT_S: Final = 3.0
 """Default TCP connect plus response head time (every command; see mmrec.commands.options)."""
@@ -145,7 +150,8 @@ class IngestStats:
     last_error: str | None
     first_frame_ns: int | None  # monotonic ns
     last_frame_ns: int | None
-    receives: int = 0  # socket reads that brought stream bytes (wakeups of the loop)
+    receives: int = 0  # socket reads that brought stream bytes
+    read_on: int = 0  # of those, reads of a payload's rest without a pass of the loop
     slow: bool = False  # streaming far below its rate (mmrec.ingest.rate)
     trailing: int = 0  # JPEGs with bytes after their EOI, recorded as received (not trimmed)
     stubs: int = 0  # JPEG parts without a picture header (an SOI alone): not recorded
@@ -167,6 +173,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self._chunked: http1.ChunkedDecoder | None = None
         self._scratch = bytearray(65536)
         self._sock: Any = None  # for SO_RCVLOWAT (Linux)
+        self._fd = -1  # the socket's descriptor, for reading on (see _read_on)
         self.close_after_part = False  # stopping: close once the part in flight is complete
         self._lowat = 1
 
@@ -175,8 +182,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if _LOWAT_OK:
-            self._sock = transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._fd = sock.fileno()
+            if _LOWAT_OK:
+                self._sock = sock
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._parser is None:
@@ -202,6 +212,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                     self._deliver(self._parser.feed(piece), now)
             else:
                 self._deliver(self._parser.buffer_updated(nbytes), now)
+                if self._fd >= 0:
+                    self._read_on()
                 if self._sock is not None:
                     self._set_lowat(self._parser.bytes_wanted())
         except (StreamFormatError, CameraError) as exc:
@@ -257,6 +269,37 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             self._deliver(self._parser.feed(rest), now)
         del rest
         self._head_buf = bytearray()
+
+    def _read_on(self) -> None:
+        """Read the rest of a payload that is already in the socket now, in this callback:
+        a frame then costs one pass of the loop, not two (and no low-water mark changes).
+        Over loopback and fast links the bytes after a part's headers are usually all
+        there by the time the headers are parsed. What is not there yet is left to the
+        loop (the low-water mark wakes it once the rest is in); a closed or failed socket
+        too: the loop's own read then reports it."""
+        parser = self._parser
+        assert parser is not None
+        ingest = self._ingest
+        for _ in range(_READ_ON_MAX):
+            if parser.bytes_wanted() < _READ_ON_MIN or self._parser is not parser:
+                return
+            view = parser.get_buffer(-1)
+            try:
+                n = os.readv(self._fd, (view,))
+            except OSError:  # nothing there yet (EAGAIN), or a socket error
+                n = 0
+            size = len(view)
+            view.release()
+            parts = parser.buffer_updated(n)
+            if n:
+                now = time.monotonic_ns()
+                self.last_rx_ns = now
+                ingest._receives += 1
+                ingest._read_on += 1
+                ingest._rx_bytes += n
+                self._deliver(parts, now)
+            if n < size:
+                return
 
     def _set_lowat(self, want: int) -> None:
         """Wake the loop only once ``want`` bytes are queued (at most ``_LOWAT_MAX``):
@@ -360,6 +403,7 @@ class CameraIngest:
         self._trailing = 0
         self._stubs = 0
         self._receives = 0
+        self._read_on = 0
         self._rx_bytes = 0  # bytes of stream bodies and heads received, all connections
         self._rx_at_frame = 0  # ... when the last frame completed
         self._reconnects = 0
@@ -387,6 +431,7 @@ class CameraIngest:
             first_frame_ns=self._first_frame_ns,
             last_frame_ns=self._last_frame_ns,
             receives=self._receives,
+            read_on=self._read_on,
             slow=self.rate.slow and self._state == CameraState.STREAMING,
             trailing=self._trailing,
             stubs=self._stubs,

@@ -3,11 +3,12 @@
 Before each connection to the stream (the first and every reconnect) a burst of
 ``PROBE_BURST`` round trips measures the node's clock, so even the first frame of a
 connection is placed by the measured offset rather than by its arrival (which is late by
-the node's latency, 2-40 ms); then one probe every ``PROBE_EVERY`` while streaming. The
-recent probes are kept (a bounded window) and handed to a take, which writes them to
-``probes.csv`` for the whole-take refinement. :class:`ClockProbes` does the asking; what an
-answer means (the clock model, the node's identity) is its camera's
-(:class:`mmrec.session.camera.CameraFeed`).
+the node's latency, 2-40 ms); then, while streaming, one probe every ``PROBE_EVERY`` for
+the first ``PROBE_FAST_NS`` of the connection and of each take, one every
+``PROBE_SLOW_EVERY`` after that. The recent probes are kept (a bounded window) and handed
+to a take, which writes them to ``probes.csv`` for the whole-take refinement.
+:class:`ClockProbes` does the asking; what an answer means (the clock model, the node's
+identity) is its camera's (:class:`mmrec.session.camera.CameraFeed`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ from mmrec.ingest.stream import CameraIngest, CameraState, StreamTarget
 from mmrec.wire.status import NodeStatus
 
 # Probe cadence, chosen by measurement (benchmarks/bench_align.py, simulated WiFi-like
-# links, 60 s takes, 5 seeds x 6 cameras): with a burst of 8 before each stream the first
-# second is placed within 1 ms live (without it: 50-150 ms off, by arrival); 4 Hz puts the
-# refined drift within 1 ppm for 93 % of cameras, worst 1.2 ppm (2 Hz: 80 %, worst 2.1;
-# 1 Hz: 77 %, worst 4.0; 1 Hz without the burst: 67 %, worst 5.7) and the refined p99 under
-# 0.08 ms (1-2 Hz: 0.16-0.17 ms). Cost: ~0.23 ms of the loop's CPU per probe
-# (benchmarks/bench_probe.py), so 0.09 % of a core per camera at 4 Hz; at most 4 a second
-# plus one burst per 5 s, one round trip in flight at a time.
+# links, 5 seeds x 6 cameras): with a burst of 8 before each stream the first second is
+# placed within 1 ms live (without it: 50-150 ms off, by arrival); 4 Hz over a 60 s take
+# puts the refined drift within 1 ppm for 93 % of cameras, worst 1.2 ppm (2 Hz: 80 %, worst
+# 2.1; 1 Hz: 77 %, worst 4.0; 1 Hz without the burst: 67 %, worst 5.7) and the refined p99
+# under 0.08 ms (1-2 Hz: 0.16-0.17 ms). What a take needs is many probes over a long span,
+# so the fast rate is kept for PROBE_FAST_NS from each connection and from each take's
+# start, then PROBE_SLOW_EVERY: a longer take only gains span (bench_align's "4 Hz for
+# 60 s, then 1 Hz" runs) and a camera kept connected all day (the console) costs a quarter.
+# Cost: ~0.2 ms of the loop's CPU per probe (benchmarks/bench_probe.py), so 0.08 % of a
+# core per camera at 4 Hz, 0.02 % at 1 Hz; one round trip in flight at a time.
 PROBE_EVERY: Final = 0.25
+PROBE_SLOW_EVERY: Final = 1.0
+PROBE_FAST_NS: Final = 60_000_000_000  # fast probing after a connection or a take's start
 PROBE_BURST: Final = 8  # probes back to back before each connection to the stream
 BURST_DEADLINE_S: Final = 1.0  # a burst never holds a connection back longer than this
 BURST_MIN_GAP_NS: Final = 5_000_000_000  # at most one burst per 5 s (a flapping link)
@@ -62,6 +68,17 @@ class ClockProbes:
         self._lock = asyncio.Lock()  # one round trip at a time on the kept-alive link
         self._last_burst_ns: int | None = None
         self._prober: StatusProbe | None = None
+        self._fast_until_ns = 0  # monotonic: probe every PROBE_EVERY until then
+
+    def hurry(self, now_ns: int | None = None) -> None:
+        """Probe at the fast rate for the next ``PROBE_FAST_NS`` (a take starts, or a
+        connection): the refinement of a take wants many probes from its start."""
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        self._fast_until_ns = max(self._fast_until_ns, now + PROBE_FAST_NS)
+
+    def period(self, now_ns: int) -> float:
+        """Seconds to the next probe of a camera that answers."""
+        return PROBE_EVERY if now_ns < self._fast_until_ns else PROBE_SLOW_EVERY
 
     def since(self, since_mono_ns: int) -> list[tuple[int, int, int]]:
         """Probes kept in memory sent at or after ``since_mono_ns``: (t0, device, t1)."""
@@ -81,7 +98,8 @@ class ClockProbes:
         return None
 
     async def run(self, ingest: CameraIngest) -> None:
-        """Probe every ``PROBE_EVERY`` while ``ingest`` streams.
+        """Probe while ``ingest`` streams: every ``PROBE_EVERY`` for ``PROBE_FAST_NS`` after
+        a connection or a take's start (:meth:`hurry`), else every ``PROBE_SLOW_EVERY``.
 
         Each answer gives an independent sample (t0, device clock, t1) that lets the clock
         model target the capture instant rather than capture + min delay. A node whose
@@ -92,7 +110,8 @@ class ClockProbes:
         try:
             failures = 0
             while True:
-                await asyncio.sleep(PROBE_EVERY if failures < 3 else PROBE_RETRY_S)
+                wait = self.period(time.monotonic_ns()) if failures < 3 else PROBE_RETRY_S
+                await asyncio.sleep(wait)
                 if ingest.stats().state != CameraState.STREAMING:
                     continue
                 failures = 0 if await self.once(ingest.target) else failures + 1
@@ -110,6 +129,7 @@ class ClockProbes:
         connect then says what is wrong; a node that is away costs one request per
         attempt, and the attempt that finds it back gets its burst)."""
         now = time.monotonic_ns()
+        self.hurry(now)  # a new connection: its clock model wants probes
         if self.no_clock or (
             self._last_burst_ns is not None and now - self._last_burst_ns < BURST_MIN_GAP_NS
         ):

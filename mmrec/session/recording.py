@@ -152,6 +152,7 @@ class Recording:
             cam.offer(p)
         feed.sink = cam.offer
         feed.probe_sink = cam.offer_probe
+        feed.probes.hurry()  # the take's refinement wants many probes from its start
         st = cam.base
         if st.state != CameraState.STREAMING and st.last_error is not None:
             # away since before this take: its timeline starts with why

@@ -98,12 +98,16 @@ def observe(
     probe_every_s: float = 1.0,
     first_probe_s: float = 1.0,
     pre_probes: int = 0,
+    fast_s: float | None = None,
+    slow_every_s: float = 1.0,
     wander_ppm: float = 0.0,
 ) -> ObservedCamera:
     """Simulate one camera's take: joined at ``join_s``, recorded until ``duration_s``.
 
     Probes follow the recorder's loop today: the first ``first_probe_s`` after each
-    connection starts, then one every ``probe_every_s``, only while streaming.
+    connection starts, then one every ``probe_every_s``, only while streaming; with
+    ``fast_s``, every ``slow_every_s`` from ``fast_s`` after the connection's start on (the
+    recorder's PROBE_FAST_NS and PROBE_SLOW_EVERY; a take here is one connection's span).
     ``pre_probes`` adds that many back-to-back probes just before each connection's first
     frame (a burst before the stream, as issue 16's phase 2 plans). ``wander_ppm`` makes
     the drift change linearly by that much over ``duration_s`` (a phone warming up).
@@ -158,9 +162,10 @@ def observe(
             for _ in range(pre_probes):
                 t = _probe(t, device_at, lk, rng, t_probe)
             t = lo + round(first_probe_s * 1e9)
+            slow_from = hi if fast_s is None else lo + round(fast_s * 1e9)
             while t < hi:
                 _probe(t, device_at, lk, rng, t_probe)
-                t += round(probe_every_s * 1e9)
+                t += round((probe_every_s if t < slow_from else slow_every_s) * 1e9)
 
     capture = np.asarray(cap, dtype=np.int64)
     sent = np.asarray(send, dtype=np.int64)

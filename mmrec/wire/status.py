@@ -91,7 +91,12 @@ def clean_text(value: str, field: str, max_len: int = MAX_TEXT) -> tuple[str, li
     """Make a node-supplied text value printable (no control or format characters, so no
     bidirectional overrides) and at most ``max_len`` long; report what was changed."""
     problems: list[str] = []
-    kept = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
+    # printable ASCII (the usual case, asked a few times a second per camera) has no
+    # control or format characters: no need to look at each character
+    if value.isascii() and value.isprintable():
+        kept = value
+    else:
+        kept = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
     if kept != value:
         problems.append(f"{field} has control characters; removed")
     kept = kept.strip()

@@ -9,10 +9,18 @@ capture + min delay, and the refinement says the same.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import Session
+from mmrec.session.probes import (
+    PROBE_BURST,
+    PROBE_EVERY,
+    PROBE_FAST_NS,
+    PROBE_SLOW_EVERY,
+    ClockProbes,
+)
 from mmrec.session.recorder import Take
 from mmrec.sim import NodeConfig
 from mmrec.store.index import PROBES, read_index, read_probes
@@ -70,3 +78,32 @@ async def test_a_node_without_a_status_clock_is_recorded_and_says_so(
     assert cam.refined is not None and cam.refined.maps_to == "capture+min_delay"
     assert cam.refined.note is not None and "no /status clock" in cam.refined.note
     assert all(r.refined_ns is not None for r in read_index(take.dir / cam.index))
+
+
+def test_probes_are_fast_after_a_connection_or_a_take_start_then_slow() -> None:
+    probes = ClockProbes("cam", lambda s: None, lambda t0, d, t1: None, keep=8)
+    t = 1_000_000_000_000
+    assert probes.period(t) == PROBE_SLOW_EVERY  # nothing asked for fast probing yet
+    probes.hurry(t)
+    assert probes.period(t) == PROBE_EVERY
+    assert probes.period(t + PROBE_FAST_NS - 1) == PROBE_EVERY
+    assert probes.period(t + PROBE_FAST_NS) == PROBE_SLOW_EVERY
+    probes.hurry(t + 10)  # an earlier deadline never shortens a later one
+    probes.hurry(t + PROBE_FAST_NS // 2)
+    assert probes.period(t + PROBE_FAST_NS) == PROBE_EVERY
+    assert probes.period(t + PROBE_FAST_NS // 2 + PROBE_FAST_NS) == PROBE_SLOW_EVERY
+
+
+async def test_a_take_start_makes_its_cameras_probe_fast(
+    tmp_path: Path, fast_ingest: IngestConfig
+) -> None:
+    async with loopback_mesh([NODE]) as mesh, Session(ingest_config=fast_ingest) as s:
+        feed = s.add_camera("cam", mesh.nodes[0].url)
+        await wait_for(lambda: feed.probes_ok >= PROBE_BURST, 10, "the burst before the stream")
+        now = time.monotonic_ns()
+        assert feed.probes.period(now) == PROBE_EVERY  # the connection is new
+        feed.probes._fast_until_ns = 0  # as if it had been connected for a long time
+        assert feed.probes.period(now) == PROBE_SLOW_EVERY
+        await s.start_take(tmp_path)
+        assert feed.probes.period(time.monotonic_ns()) == PROBE_EVERY
+        await s.stop_take()
