@@ -80,9 +80,13 @@ class WriterPool:
     added, up to ``threads``, when a camera has waited ``GROW_AFTER_NS`` for one, or no
     thread has come free for that long (a stalled disk write): one thread alone fell
     behind the disk's latency at 128 cameras, and a stalled write must not hold up the
-    other cameras. Cameras scheduled from the event loop are handed over once per batch
-    of ready sockets (:meth:`_schedule_soon`): at 32 streams that halved the futex calls
-    (7.6-9.7k to 3.8k in 10 s) and cut context switches by a fifth.
+    other cameras. Not when the camera waited for the CPU rather than for a thread (the
+    thread that took it was already free when it was queued): on a loaded machine (a
+    console with a browser, 16 cameras, 2 cores) the pool grew to 4 threads that way,
+    and their hand-overs took a sixth of the event loop's time. Cameras scheduled from
+    the event loop are handed over once per batch of ready sockets
+    (:meth:`_schedule_soon`): at 32 streams that halved the futex calls (7.6-9.7k to
+    3.8k in 10 s) and cut context switches by a fifth.
 
     ``clock`` (monotonic ns) times the waits that make the pool grow; a test gives its own
     to stage a stalled write without waiting for one.
@@ -210,13 +214,18 @@ class WriterPool:
     def _run(self, i: int) -> None:
         while True:
             self._started[i] = None
+            free_ns = self._clock()
             item = self._ready.get()
             if item is None:
                 return
             writer, queued_ns = item
             now = self._started[i] = self._clock()
-            if now - queued_ns > GROW_AFTER_NS:
-                self._add_thread()  # cameras wait for threads: the disk can take more
+            # A camera waited long for a thread while this one was busy: the cameras
+            # need more threads (the disk can take more). Not when this thread was free
+            # before the camera was queued: then the wait was for the CPU (a loaded
+            # machine), where one thread more is one more contender for the GIL.
+            if now - queued_ns > GROW_AFTER_NS and free_ns > queued_ns:
+                self._add_thread()
             try:
                 writer._drain()
             except Exception as exc:  # never let one camera's bug stop the shared thread

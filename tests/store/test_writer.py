@@ -147,6 +147,30 @@ def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
         assert [d for _, d in _packets(tmp_path / st.segments[0])] == sent[cam]
 
 
+def test_a_camera_that_waited_for_the_cpu_adds_no_thread(tmp_path: Path) -> None:
+    """The thread was free when the camera was queued, and took it late (a loaded
+    machine gave it no CPU): one thread more would not help, so none is added."""
+    now = [0]
+    late = [0]  # what the writer thread's reading of the clock adds: its late start
+    free = threading.Event()
+
+    def clock() -> int:
+        if threading.current_thread().name.startswith("writer-"):
+            free.set()  # the thread is about to wait for work
+            return now[0] + late[0]
+        return now[0]
+
+    pool = WriterPool(3, clock=clock)
+    assert free.wait(5)
+    writer = CameraWriter("cam", tmp_path, "cam", pool=pool)
+    now[0], late[0] = 10 * GROW_AFTER_NS, GROW_AFTER_NS * 3 // 2
+    assert writer.offer(Frame(sim_jpeg("cam", 0, 0), 0, 0, None))
+    writer.close()
+    assert writer.stats().frames == 1
+    assert pool.threads == 1
+    pool.shutdown()
+
+
 def test_frames_offered_after_close_are_dropped_and_counted(tmp_path: Path) -> None:
     w = CameraWriter("cam-a", tmp_path, "cam-a")
     assert w.offer(Frame(sim_jpeg("cam-a", 0, 0), 0, 0, None))
