@@ -65,12 +65,7 @@ DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a dis
 DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most
 CHECK_NS: Final = 1_000_000_000  # files checked (deleted under us?) at least this often
 
-GROW_AFTER_NS: Final = 100_000_000  # every thread on one task this long (a stall): add one
-# A camera waiting this long in line while every thread was busy: add one. Longer than a
-# stall's: a backlog that more threads cannot clear (the CPU or the GIL is short, not the
-# disk) must not grow the pool, and one more contender for the GIL makes it worse (16 ->
-# 64 streams here: one thread kept up with no loss, four lost 5-11k frames).
-BACKLOG_NS: Final = 500_000_000
+GROW_AFTER_NS: Final = 100_000_000  # a camera waiting this long for a thread: add one
 BATCH: Final = 4  # frames a thread writes for one camera before serving the next
 
 
@@ -82,8 +77,8 @@ class WriterPool:
     on two threads at once). One thread to begin with: every thread more is one more
     contender for the GIL, which costs CPU on every hand-over (measured at 8 cameras:
     0.87-0.92 % of a core per stream with one thread, 1.04-1.07 with two). A thread is
-    added, up to ``threads``, when no thread has come free for ``GROW_AFTER_NS`` (a
-    stalled disk write), or a camera has waited ``BACKLOG_NS`` in line: one thread alone fell
+    added, up to ``threads``, when a camera has waited ``GROW_AFTER_NS`` for one, or no
+    thread has come free for that long (a stalled disk write): one thread alone fell
     behind the disk's latency at 128 cameras, and a stalled write must not hold up the
     other cameras. Not when the camera waited for the CPU rather than for a thread (the
     thread that took it was already free when it was queued): on a loaded machine (a
@@ -229,7 +224,7 @@ class WriterPool:
             # need more threads (the disk can take more). Not when this thread was free
             # before the camera was queued: then the wait was for the CPU (a loaded
             # machine), where one thread more is one more contender for the GIL.
-            if now - queued_ns > BACKLOG_NS and free_ns > queued_ns:
+            if now - queued_ns > GROW_AFTER_NS and free_ns > queued_ns:
                 self._add_thread()
             try:
                 writer._drain()

@@ -11,7 +11,7 @@ import av
 import pytest
 
 from mmrec.store.index import INDEX, PROBES, read_index, read_probes
-from mmrec.store.writer import BACKLOG_NS, GROW_AFTER_NS, CameraWriter, Frame, Probe, WriterPool
+from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, Probe, WriterPool
 from mmrec.wire import jpeg
 from tests.helpers import make_jpeg, sim_jpeg
 
@@ -168,46 +168,6 @@ def test_a_camera_that_waited_for_the_cpu_adds_no_thread(tmp_path: Path) -> None
     writer.close()
     assert writer.stats().frames == 1
     assert pool.threads == 1
-    pool.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("waited", "grows"), [(BACKLOG_NS * 6 // 5, True), (BACKLOG_NS * 4 // 5, False)]
-)
-def test_a_backlog_grows_the_pool_only_past_its_threshold(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waited: int, grows: bool
-) -> None:
-    """The only thread is busy (camera A's write) when camera B is queued, and takes B
-    ``waited`` later: past ``BACKLOG_NS`` the cameras need another thread; a shorter
-    wait (longer than a stall's ``GROW_AFTER_NS``) is what a loaded CPU does to a busy
-    thread, and adds none."""
-    late = [0]  # what the writer thread's reading of the clock adds
-    in_a, release = threading.Event(), threading.Event()
-    real_write = CameraWriter._write
-
-    def clock() -> int:
-        return late[0] if threading.current_thread().name.startswith("writer-") else 0
-
-    def write(self: CameraWriter, frame: Frame) -> None:
-        if self.camera == "a":
-            in_a.set()
-            release.wait(10)
-        real_write(self, frame)
-
-    monkeypatch.setattr(CameraWriter, "_write", write)
-    pool = WriterPool(3, clock=clock)
-    a = CameraWriter("a", tmp_path, "a", pool=pool)
-    b = CameraWriter("b", tmp_path, "b", pool=pool)
-    assert a.offer(Frame(sim_jpeg("a", 0, 0), 0, 0, None))
-    assert in_a.wait(5)
-    assert b.offer(Frame(sim_jpeg("b", 0, 0), 0, 0, None))  # queued at 0, the thread busy
-    late[0] = waited  # the thread comes free, and takes B, this much later
-    release.set()
-    b.close()
-    a.close()
-    assert b.stats().frames == 1 and a.stats().frames == 1
-    # (growing, it may grow again: this clock makes every later hand-over look as late)
-    assert (pool.threads > 1) == grows
     pool.shutdown()
 
 
