@@ -108,7 +108,8 @@ class Opened:
 class Ticked:
     """A tick's outcome: each job's decode, the time composing + H.264 + JPEG took, frames
     in the current file, why the file stopped being written (if it did), why the tick
-    failed (if it did), and the mosaic's JPEG (a payload) if one was asked for."""
+    failed (if it did), the mosaic's JPEG (a payload) if one was asked for, and the words
+    on each tile as drawn (a mark's text; "" for a live picture), in the tick's order."""
 
     results: tuple[Decoded | Refused | None, ...]
     encode_ms: float
@@ -116,6 +117,7 @@ class Ticked:
     error: str | None
     failed: str | None
     jpeg: bytes | None = None
+    marks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,17 +56,7 @@ def tile_mark(
 
 
 class _Tile:
-    __slots__ = (
-        "arrived_ns",
-        "bad",
-        "data",
-        "decoded_version",
-        "name",
-        "shown",
-        "state",
-        "time_ns",
-        "version",
-    )
+    __slots__ = ("arrived_ns", "data", "decoded_version", "name", "state", "time_ns", "version")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -76,8 +66,6 @@ class _Tile:
         self.version = 0  # bumped by update()
         self.decoded_version = 0
         self.state = "streaming"
-        self.shown: Rect | None = None  # where the worker's picture of it sits (None: none)
-        self.bad: Mark | None = None  # the newest frame was refused: why
 
     def view(self, cell: Rect, now: int, stale_ns: int, lost_ns: int) -> TileState:
         age = now - self.arrived_ns
@@ -89,8 +77,6 @@ class _Tile:
             self.data is not None,
             lost,
             age / 1e9 if stale else None,
-            self.bad,
-            self.shown,
         )
 
 
@@ -125,20 +111,15 @@ class Refused:
 @dataclass(frozen=True, slots=True)
 class TileState:
     """One tile at a tick, as the recorder's side knows it: its place, its name, whether
-    it has frames, is lost or stale (for how long), and the outcome of its last decode
-    (why it was refused; where its picture sits). Sent to the worker with each tick."""
+    it has frames, is lost or stale (for how long). Sent to the worker with each tick;
+    what its last decode gave (a picture, or why the frame was refused) only the worker
+    keeps (:class:`Board`)."""
 
     cell: Rect
     name: str
     has_data: bool
     lost: bool
     stale_s: float | None
-    bad: Mark | None
-    shown: Rect | None
-
-    @property
-    def mark(self) -> Mark:
-        return tile_mark(self.has_data, self.bad, self.shown is not None, self.lost, self.stale_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +200,9 @@ class Mosaic:
                 continue
             if isinstance(res, Refused):
                 self.refused += 1
-                t.bad, t.shown, t.decoded_version = Mark.bad(res.size), None, res.version
+                t.decoded_version = res.version
                 continue
-            t.bad = None
-            t.shown, t.decoded_version = res.rect, res.version
+            t.decoded_version = res.version
             self.decoded_tiles += 1
             self.decode_ms += (res.ms - self.decode_ms) * 0.1
 
@@ -241,7 +221,6 @@ class Mosaic:
     def _relayout(self) -> Layout:
         layout = grid_layout(len(self._tiles), self.size)
         for tile in self._tiles.values():  # new tile sizes: decode every camera again
-            tile.shown = None
             tile.decoded_version = 0
         self._layout = layout
         self.epoch += 1

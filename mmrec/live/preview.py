@@ -147,6 +147,7 @@ class LivePreview:
         self._jpeg: bytes | None = None  # the newest JPEG the worker made
         self._jpeg_of = -1  # the mosaic version it shows
         self._jpeg_version = 0  # mosaics made (the feed's version)
+        self._marks: dict[str, str] = {}  # each tile's words in the newest mosaic
         self._jpeg_wanted_until = 0
         self._cond: asyncio.Condition | None = None
         self._worker: PictureWorker | None = None
@@ -224,6 +225,11 @@ class LivePreview:
         async with self._cond:
             await self._cond.wait_for(lambda: self._stopping or self._jpeg_version != seen)
         return None if self._stopping else self._jpeg_version
+
+    def marks(self) -> dict[str, str]:
+        """The words on each camera's tile in the newest mosaic, as the worker drew them
+        ("" for a live picture; e.g. ``STALE 3 s``, ``BAD JPEG 65000x65000``)."""
+        return dict(self._marks)
 
     def stats(self) -> PreviewStats:
         recent = self._tick_times[-32:]
@@ -334,10 +340,11 @@ class LivePreview:
         jobs = self._mosaic.due(self._cpu_budget, self.fps, self._encode_ms)
         now = self._clock()
         clients = self._server.clients if self._server is not None else 0
+        tiles = tuple(self._mosaic.tiles(now))
         request = Tick(
             now,
             self._mosaic.epoch,
-            tuple(self._mosaic.tiles(now)),
+            tiles,
             tuple(jobs),
             clients > 0 or now < self._jpeg_wanted_until,
         )
@@ -359,6 +366,7 @@ class LivePreview:
         if answer.error is not None:  # the file stopped being written: why
             self._error = answer.error
         self._mosaic.decoded(jobs, answer.results)
+        self._marks = dict(zip((t.name for t in tiles), answer.marks, strict=False))
         self._encode_ms += (answer.encode_ms - self._encode_ms) * 0.2
         self._ticks += 1
         self._tick_times.append(self._clock())

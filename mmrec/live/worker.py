@@ -119,7 +119,8 @@ class Painter:
             results.append(outcome[0] if isinstance(outcome, tuple) else outcome)
         started = time.perf_counter()
         frame, canvas = new_frame(*self.setup.size, black=True)
-        draw(canvas, self.board.draws(req.tiles))
+        draws = self.board.draws(req.tiles)
+        draw(canvas, draws)
         if self.writer is not None and self.error is None:
             try:
                 self.writer.write(frame, (req.now_ns - self.start_ns) // 1_000_000)
@@ -130,7 +131,8 @@ class Painter:
             data = encode_jpeg(canvas, self.setup.quality, self.dec.turbojpeg)
         ms = (time.perf_counter() - started) * 1000.0
         frames = self.writer.frames if self.writer is not None else 0
-        return Ticked(tuple(results), ms, frames, self.error, None, data)
+        marks = tuple(d.mark.text for d in draws)
+        return Ticked(tuple(results), ms, frames, self.error, None, data, marks)
 
     def close(self) -> Closed:
         self._finish()
