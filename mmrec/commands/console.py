@@ -154,7 +154,7 @@ def shoot_options(args: argparse.Namespace, settings: ShootConfig) -> ShootOptio
     shared groups of :mod:`mmrec.commands.options`: timeouts, disk)."""
     from mmrec.console.shoot import ShootOptions
 
-    relays, sync_interval = options.disk_options(args)
+    relays, sync_interval, write_run = options.disk_options(args)
     return ShootOptions(
         out=settings.out,
         write=WriteOptions(
@@ -163,6 +163,7 @@ def shoot_options(args: argparse.Namespace, settings: ShootConfig) -> ShootOptio
             relays=relays,
         ),
         sync_interval=sync_interval,
+        write_run=write_run,
         ingest=options.ingest_config(args),
         preview=PreviewOptions(port=None, fps=args.preview_fps),
         preroll_s=args.preroll,

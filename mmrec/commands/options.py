@@ -21,7 +21,7 @@ from mmrec.config import CameraSpec, DiscoverySpec, ShootConfig, camera_spec
 from mmrec.discover import DiscoveryConfig
 from mmrec.errors import ConfigError
 from mmrec.ingest.stream import CONNECT_TIMEOUT_S, READ_TIMEOUT_S, IngestConfig, StreamTarget
-from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
+from mmrec.store.writer import DEFAULT_RUN, DEFAULT_SYNC_INTERVAL, RUN_WAIT_NS
 from mmrec.wire.url import API_PORT
 
 LISTEN_S = 3.0
@@ -91,13 +91,27 @@ def add_disk(parser: argparse.ArgumentParser) -> None:
         help="make every file durable (fdatasync) at least every S seconds, so a power cut "
         f"loses at most that; 0 leaves it to the OS ({DEFAULT_SYNC_INTERVAL:g})",
     )
+    g.add_argument(
+        "--write-run",
+        type=int,
+        default=DEFAULT_RUN,
+        metavar="N",
+        help="write each camera's frames in runs of up to N, one system call per run (less "
+        "CPU per frame: see the README's figures); a frame waits at most "
+        f"{RUN_WAIT_NS // 10**6} ms for its run, so a crash of mmrec itself (not a power "
+        f"cut) may lose that much more of each camera; 1 writes every frame as it arrives "
+        f"({DEFAULT_RUN})",
+    )
 
 
-def disk_options(args: argparse.Namespace) -> tuple[tuple[Path, ...], float]:
-    """The relay folders and the sync interval; :class:`ConfigError` if out of range."""
+def disk_options(args: argparse.Namespace) -> tuple[tuple[Path, ...], float, int]:
+    """The relay folders, the sync interval and the write run; :class:`ConfigError` if
+    out of range."""
     if not 0 <= args.sync_interval <= 3600:
         raise ConfigError("--sync-interval must be 0 (off) to 3600 seconds")
-    return tuple(args.relay), args.sync_interval
+    if not 1 <= args.write_run <= 64:
+        raise ConfigError("--write-run must be 1 to 64 frames")
+    return tuple(args.relay), args.sync_interval, args.write_run
 
 
 def cameras(values: list[str], cfg: ShootConfig) -> list[CameraSpec]:

@@ -226,7 +226,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ingest_cfg = options.ingest_config(args)
-    relays, sync_interval = options.disk_options(args)
+    relays, sync_interval, write_run = options.disk_options(args)
     async with contextlib.AsyncExitStack() as stack:
         cams = list(settings.cameras)
         if args.sim:
@@ -246,6 +246,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
             direct_io=not args.buffered_io,
             relays=relays,
             sync_interval=sync_interval,
+            write_run=write_run,
             preview=(
                 PreviewOptions(port=args.preview_port, fps=args.preview_fps)
                 if settings.preview and not args.no_preview

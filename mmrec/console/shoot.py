@@ -56,7 +56,7 @@ from mmrec.session.folders import OutputFolders
 from mmrec.session.identify import CameraRequest
 from mmrec.session.recording import WriteOptions
 from mmrec.store.take import ClockInfo, Manifest
-from mmrec.store.writer import DEFAULT_SYNC_INTERVAL
+from mmrec.store.writer import DEFAULT_RUN, DEFAULT_SYNC_INTERVAL
 from mmrec.timeline.timecode import timecode_at
 
 TICK_S: Final = 1.0
@@ -79,6 +79,7 @@ class ShootOptions:
     preroll_s: float = 0.0
     writer_threads: int = 4
     sync_interval: float = DEFAULT_SYNC_INTERVAL  # files durable at least this often (0: OS)
+    write_run: int = DEFAULT_RUN  # frames per write system call (see mmrec.store.writer)
     thresholds: Thresholds = field(default_factory=Thresholds)
     contact_sheets: bool = True
 
@@ -101,6 +102,7 @@ class Shoot:
             direct_io=options.write.direct_io and options.write.muxer == "mkv",
             preroll_seconds=options.preroll_s,
             sync_interval=options.sync_interval,
+            write_run=options.write_run,
             node_events=True,
         )
         self.slate = Slate()

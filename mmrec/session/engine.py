@@ -36,7 +36,7 @@ from mmrec.session.events import Event, EventKind, EventLog
 from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest, identify_all
 from mmrec.session.recording import Recording, WriteOptions
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_SYNC_INTERVAL, WriterPool
+from mmrec.store.writer import DEFAULT_RUN, DEFAULT_SYNC_INTERVAL, WriterPool
 from mmrec.wire.url import short_name
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class Session:
         direct_io: bool = True,
         preroll_seconds: float = 0.0,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        write_run: int = DEFAULT_RUN,
         node_events: bool = False,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
@@ -86,8 +87,9 @@ class Session:
         self.events = EventLog()
         if on_event is not None:
             self.events.subscribe(on_event)
-        # every camera's files made durable at least every sync_interval (0: never)
-        self.writer_pool = WriterPool(writer_threads, sync_interval=sync_interval)
+        # every camera's files made durable at least every sync_interval (0: never); its
+        # frames written in runs of up to write_run (one system call each)
+        self.writer_pool = WriterPool(writer_threads, sync_interval=sync_interval, run=write_run)
         self.feeds: dict[str, CameraFeed] = {}
         self.recording: Recording | None = None
         self.preview: LivePreview | None = None

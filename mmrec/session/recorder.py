@@ -27,7 +27,7 @@ from mmrec.session.identify import IDENTIFY_TIMEOUT_S, CameraRequest
 from mmrec.session.recording import Recording, WriteOptions
 from mmrec.session.takecamera import CameraStatus
 from mmrec.store.take import Manifest
-from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_SYNC_INTERVAL
+from mmrec.store.writer import DEFAULT_QUEUE_FRAMES, DEFAULT_RUN, DEFAULT_SYNC_INTERVAL
 
 __all__ = [
     "CameraStatus",
@@ -65,6 +65,7 @@ class Take:
         direct_io: bool = True,
         relays: Sequence[Path] = (),
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        write_run: int = DEFAULT_RUN,
     ) -> None:
         self.out = Path(out)
         self._name = name
@@ -81,6 +82,7 @@ class Take:
             probe_clocks=probe_clocks,
             writer_threads=writer_threads,
             sync_interval=sync_interval,
+            write_run=write_run,
             direct_io=direct_io and muxer == "mkv",
             on_event=None if on_event is None else (lambda ev: on_event(describe(ev))),
         )

@@ -1,9 +1,10 @@
 """One camera's files in a take: its segments and index, in one or more output folders,
 made durable on a schedule, and kept going through what a disk does to them.
 
-:class:`CameraFiles` runs in a writer thread (:mod:`mmrec.store.writer` hands it one frame
-at a time, in order). It owns the camera's ``index.csv`` (one ``write`` per row) and the
-open segment (``seg-NNNN.mkv``, numbered per camera across every folder).
+:class:`CameraFiles` runs in a writer thread (:mod:`mmrec.store.writer` hands it frames in
+order, in runs: a run that goes into the open segment is one system call). It owns the
+camera's ``index.csv`` (one ``write`` per run's rows) and the open segment
+(``seg-NNNN.mkv``, numbered per camera across every folder).
 
 When the disk says no, a camera never stops for good (it did, before: one error and it
 wrote nothing more for the rest of the take):
@@ -94,6 +95,17 @@ class WriterStats:
     bad_size: int = 0  # written as received, though their header claims an absurd size
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One JPEG as it arrived from a camera, with its times on the take timeline."""
+
+    data: Bytes
+    time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
+    arrival_ns: int  # arrival on the take timeline
+    device_ts: str | None  # X-Timestamp as received
+    conn: int = 0  # the connection that brought it
+
+
 @dataclass(slots=True, eq=False)
 class _Tally:
     """What one segment holds (mutable: the writer thread adds each frame; compared by
@@ -170,28 +182,68 @@ class CameraFiles:
         self, time_ns: int, arrival_ns: int, device_ts: str | None, data: Bytes, conn: int = 0
     ) -> None:
         """Write one frame (or count it lost: see the module docstring)."""
-        size = jpeg.dimensions(data)
+        self.write_frames((Frame(data, time_ns, arrival_ns, device_ts, conn),))
+
+    def write_frames(self, frames: Sequence[Frame]) -> None:
+        """Write frames, in order (each one written or counted lost: see the module
+        docstring). A run of them that goes into the open segment, while writing goes
+        well, is written with one system call (:meth:`_write_run`)."""
+        sizes = [jpeg.dimensions(f.data) for f in frames]
+        i, n = 0, len(frames)
+        while i < n:
+            run = self._run_length(frames, sizes, i)
+            if run > 1:
+                try:
+                    self._write_run(frames[i : i + run])
+                    i += run
+                    continue
+                except WRITE_FAILURES:
+                    pass  # none of the run is in the file: one at a time, as below
+            for j in range(i, i + run):
+                self._write_one(sizes[j], frames[j])
+            i += run
+
+    def _run_length(
+        self, frames: Sequence[Frame], sizes: list[tuple[int, int] | None], i: int
+    ) -> int:
+        """How many frames from ``frames[i]`` on can go into the open segment in one call:
+        the segment takes runs, writing goes well, and each is a JPEG of the segment's
+        size within its time span."""
+        segment = self._segment
+        if segment is None or not segment.runs or self.health.state.failing:
+            return 1
+        size, limit = self._size, self._segment_ns
+        end = i
+        while end < len(frames) and sizes[end] == size:
+            if limit and frames[end].time_ns - self._seg_start_ns >= limit:
+                break
+            end += 1
+        return max(end - i, 1)
+
+    def _write_one(self, size: tuple[int, int] | None, f: Frame) -> None:
+        """Write one frame, or count it lost (see the module docstring)."""
         if size is None:
             self._not_jpeg += 1
             return
         health = self.health
+        data = f.data
         if health.state.failing and (not health.retry_due() or not self._recover(len(data))):
-            health.lose(time_ns)
+            health.lose(f.time_ns)
             return
         try:
-            self._write(size, time_ns, arrival_ns, device_ts, data, conn)
+            self._write(size, f)
         except WRITE_FAILURES as exc:  # the frame is not in the file
             # A relay folder may take it at once (the first one just filled up): then the
             # move is the news, not the failure.
             self._failed(exc, "cannot write", announce=False)
             if self._recover(len(data), relay_only=True):
                 try:
-                    self._write(size, time_ns, arrival_ns, device_ts, data, conn)
+                    self._write(size, f)
                     return
                 except WRITE_FAILURES as again:
                     self._failed(again, "cannot write")
             health.announce()
-            health.lose(time_ns)
+            health.lose(f.time_ns)
 
     def sync(self) -> None:
         """Make everything written so far durable: segment data first, then the index rows
@@ -292,15 +344,8 @@ class CameraFiles:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _write(
-        self,
-        size: tuple[int, int],
-        time_ns: int,
-        arrival_ns: int,
-        device_ts: str | None,
-        data: Bytes,
-        conn: int,
-    ) -> None:
+    def _write(self, size: tuple[int, int], f: Frame) -> None:
+        time_ns = f.time_ns
         if (
             self._segment is None
             or size != self._size
@@ -313,40 +358,73 @@ class CameraFiles:
             pts = self._last_pts + 1
             self._pts_bumps += 1
         assert self._segment is not None
-        self._segment.write(pts, data)
+        self._segment.write(pts, f.data)
         self._io_direct = self._segment.direct
         # The frame is in the segment: it counts as written whatever the index says next.
+        # Its index row goes in one ``write`` (after any rows the index refused before).
+        self._index_rows(self._written(size, f, pts))
+
+    def _write_run(self, frames: Sequence[Frame]) -> None:
+        """Frames that all go into the open segment (:meth:`_run_length`), in one call;
+        if it raises, none of them is in the file and nothing was counted."""
+        segment = self._segment
+        assert segment is not None and self._size is not None
+        last, bumps = self._last_pts, 0
+        items: list[tuple[int, Bytes]] = []
+        for f in frames:
+            pts = (f.time_ns + HALF_TICK) // TICK_NS
+            if last is not None and pts <= last:
+                pts = last + 1
+                bumps += 1
+            items.append((pts, f.data))
+            last = pts
+        segment.write_frames(items)
+        self._io_direct = segment.direct
+        self._pts_bumps += bumps
+        size = self._size
+        self._index_rows(
+            b"".join(
+                [self._written(size, f, pts) for f, (pts, _) in zip(frames, items, strict=True)]
+            )
+        )
+
+    def _written(self, size: tuple[int, int], f: Frame, pts: int) -> bytes:
+        """Count a frame that is in the segment at ``pts``; returns its index row."""
         if self._first_pts is None:
             self._first_pts = pts
         self._last_pts = self._last_pts_held = pts
+        time_ns, n = f.time_ns, len(f.data)
         tally = self._tallies[-1]
         if not tally.frames:
             tally.span, tally.pts = [time_ns, time_ns], [pts, pts]
         tally.span[1], tally.pts[1] = time_ns, pts
         tally.frames += 1
-        tally.bytes += len(data)
+        tally.bytes += n
         seq, self._seq = self._seq, self._seq + 1
         self.frames += 1
-        self.bytes += len(data)
-        if jpeg.implausible(*size, len(data)) is not None:
+        self.bytes += n
+        if jpeg.implausible(*size, n) is not None:
             self._bad_size += 1  # passthrough all the same: the bytes are the camera's
         if self.dirty_since is None:
             self.dirty_since = self._clock()
         self.health.written(time_ns, str(self._place.dir))
-        # One index row, in one ``write`` (after any rows the index refused before). If the
-        # index refuses it (a full disk) the frame is still in its segment: the row waits in
-        # memory, written before the next one, and the camera is failing until then.
+        return b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
+            seq,
+            tally.number,
+            pts,
+            time_ns,
+            f.arrival_ns,
+            csv_field(f.device_ts) if f.device_ts else b"",
+            n,
+            f.conn,
+        )  # fmt: skip
+
+    def _index_rows(self, rows: bytes) -> None:
+        """Append index rows of frames in the segment. If the index refuses them (a full
+        disk), the frames are still in their segment: the rows wait in memory, written
+        before the next ones, and the camera is failing until then."""
         try:
-            self._index.append(b"%d,%d,%d,%d,%d,%s,%d,%d\n" % (
-                seq,
-                tally.number,
-                pts,
-                time_ns,
-                arrival_ns,
-                csv_field(device_ts) if device_ts else b"",
-                len(data),
-                conn,
-            ))  # fmt: skip
+            self._index.append(rows)
         except OSError as exc:
             self._failed(exc, "cannot write its index")
 

@@ -1,21 +1,23 @@
-"""A minimal Matroska writer for MJPEG passthrough: one write per frame, no extra copies.
+"""A minimal Matroska writer for MJPEG passthrough: one write per run of frames, no copies.
 
 Why not PyAV's muxer for the hot path: through libavformat each 200 KB frame costs about
 eight 32 KiB ``write`` calls, a buffer copy and per-packet Python overhead; measured here
 the recorder's write side then costs ~0.8 % of a core per 1080p30 stream, of a 1 % total
-budget. This writer sends each frame's block header and JPEG bytes in one system call.
+budget. This writer sends a frame's block header and JPEG bytes in one system call, and
+a run of frames (``write_frames``) in one as well.
 
 Two ways to the disk:
 
 - Direct I/O (``direct=True``, the recorder's default): the file is opened ``O_DIRECT``
-  and each frame goes out as one block-aligned write straight from the memory the parser
-  copied it into (:mod:`mmrec.store.payload`): a Void element fills the room before the
-  headers, another pads the tail to the next 4 KiB. No page cache: its copy, growth and
-  writeback cost the recorder 55 µs to 600 µs per frame depending on how much had gone
-  through it (see mmrec.store.payload); direct writes cost a steady ~50 µs. Frames given as
-  plain ``bytes`` are copied into an aligned scratch buffer first. Where the file system
-  refuses ``O_DIRECT`` (tmpfs, some network mounts) the writer falls back to buffered.
-- Buffered (``direct=False``): one ``writev`` of the block header and the JPEG bytes.
+  and each frame goes out as a block-aligned region straight from the memory the parser
+  copied it into (:mod:`mmrec.store.payload`), a run of them in one ``writev``: a Void
+  element fills the room before the headers, another pads the tail to the next 4 KiB.
+  No page cache: its copy, growth and writeback cost the recorder 55 µs to 600 µs per
+  frame depending on how much had gone through it (see mmrec.store.payload); direct
+  writes cost a steady ~50 µs. Frames given as plain ``bytes`` are copied into aligned
+  memory of their own first. Where the file system refuses ``O_DIRECT`` (tmpfs, some
+  network mounts) the writer falls back to buffered.
+- Buffered (``direct=False``): one ``writev`` of the block headers and the JPEG bytes.
 
 File layout (all standard Matroska, read by ffmpeg/ffprobe, mkvtoolnix, VLC, editors)::
 
@@ -40,7 +42,7 @@ so a cluster spans at most 0.32 s (about 10 frames at 30 fps; clusters and cue p
 are written without an extra system call). Duration is the span of this file's own frames
 plus one frame.
 
-Crash safety: every frame is complete in the file once ``write_frame`` returns, so a
+Crash safety: every frame is complete in the file once ``write_frame(s)`` returns, so a
 SIGKILL loses nothing that was written. (Direct I/O puts the bytes on the device at once,
 but the file's new length is file-system metadata, committed by the journal within
 seconds: a power cut can lose the last seconds either way.) An unclosed file has
@@ -60,6 +62,7 @@ import errno
 import itertools
 import os
 import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -89,7 +92,7 @@ from mmrec.store.ebml import (
     vint,
     void,
 )
-from mmrec.store.payload import ALIGN, HEAD, TAIL, Bytes, region
+from mmrec.store.payload import ALIGN, HEAD, TAIL, Bytes, aligned, region
 
 if TYPE_CHECKING:
     from mmrec.store.mkvread import SegmentLayout
@@ -97,6 +100,8 @@ if TYPE_CHECKING:
 SEEK_HEAD_ROOM: Final = 200  # bytes reserved for the SeekHead written at close
 NS: Final = 1_000_000_000
 CLUSTER_MAX_TICKS: Final = 32_767  # a block's int16 timestamp relative to its cluster
+_CLUSTER_ID: Final = id_bytes(CLUSTER)
+_CLUSTER_HEAD: Final = _CLUSTER_ID + UNKNOWN_SIZE  # its size is patched when it ends
 
 
 class SegmentFile:
@@ -213,29 +218,48 @@ class SegmentFile:
 
     def write_frame(self, pts: int, data: Bytes) -> None:
         """Append one JPEG at ``pts`` in one write (a new cluster's header included)."""
-        cluster = b""
-        if self._cluster_at < 0 or pts - self._cluster_pts > self._cluster_span:
-            cluster = id_bytes(CLUSTER) + UNKNOWN_SIZE + element(TIMESTAMP, uint(pts))
-            cluster_pts = pts
-        else:
-            cluster_pts = self._cluster_pts
-        pre = cluster + block_header(pts - cluster_pts, len(data))
-        lead = HEAD - len(pre) if self.direct else 0  # a Void before the headers
-        at = self._pos + lead  # where the new cluster starts, if any
-        if self.direct:
-            self._write_direct(lead, pre, data)
-        else:
-            self._writev([pre, data])
+        self.write_frames(((pts, data),))
+
+    def write_frames(self, frames: Sequence[tuple[int, Bytes]]) -> None:
+        """Append JPEGs at their pts (increasing) in one system call, new clusters'
+        headers included: in direct mode one ``writev`` of each frame's aligned region
+        (Void, headers, JPEG, Void), else one ``writev`` of headers and JPEGs. All or
+        nothing: if it raises, the file ends where it did before."""
+        chunks: list[Bytes] = []
+        starts: list[int] = []  # per frame: file offset of the cluster it opens, or -1
+        pos = self._pos
+        span, direct = self._cluster_span, self.direct
+        open_cluster, cluster_pts = self._cluster_at >= 0, self._cluster_pts
+        for pts, data in frames:
+            if not open_cluster or pts - cluster_pts > span:
+                cluster = _CLUSTER_HEAD + element(TIMESTAMP, uint(pts))
+                cluster_pts, open_cluster = pts, True
+            else:
+                cluster = b""
+            pre = cluster + block_header(pts - cluster_pts, len(data))
+            if direct:
+                lead = HEAD - len(pre)  # a Void before the headers
+                chunk = self._framed(lead, pre, data)
+                chunks.append(chunk)
+                size = len(chunk)
+            else:
+                lead = 0
+                chunks += (pre, data)
+                size = len(pre) + len(data)
+            starts.append(pos + lead if cluster else -1)
+            pos += size
+        self._write_all(chunks, pos - self._pos)
         # The bookkeeping follows a write that succeeded (a failed one left _pos as it was).
-        if cluster:
-            self._end_cluster(at)
-            self._cues.append((pts, at - self._data0))
-            self._cluster_at = at + len(id_bytes(CLUSTER))
-            self._cluster_pts = cluster_pts
+        for (pts, _), at in zip(frames, starts, strict=True):
+            if at >= 0:
+                self._end_cluster(at)
+                self._cues.append((pts, at - self._data0))
+                self._cluster_at = at + len(_CLUSTER_ID)
+                self._cluster_pts = pts
         if self._first is None:
-            self._first = pts
-        self._last = pts
-        self.frames += 1
+            self._first = frames[0][0]
+        self._last = frames[-1][0]
+        self.frames += len(frames)
 
     def close(self, *, sync: bool = False) -> None:
         """Patch sizes, write Cues, SeekHead and Duration; the file is then complete (and
@@ -296,14 +320,17 @@ class SegmentFile:
                 os.pwrite(self._fd, size, self._cluster_at)
             self._cluster_at = -1
 
-    def _write_direct(self, lead: int, pre: bytes, data: Bytes) -> None:
-        """One aligned write: Void(lead), ``pre``, the JPEG, a Void to the next block."""
+    def _framed(self, lead: int, pre: bytes, data: Bytes) -> memoryview:
+        """The frame's aligned region, ready for a direct write: Void(lead), ``pre``, the
+        JPEG, a Void to the next block, written around the JPEG in its own memory."""
         found = region(data)
-        if found is None:  # plain bytes: stage them in aligned memory (one copy)
+        if found is None:  # plain bytes: copied into aligned memory of their own
             self.staged += 1
-            arr, off = self._stage(data)
-        else:
-            arr, off = found
+            copy = aligned(len(data))
+            copy[:] = data
+            found = region(copy)
+            assert found is not None
+        arr, off = found
         mv = memoryview(arr)  # type: ignore[arg-type]
         start, end = off - HEAD, off + len(data)
         if lead:
@@ -312,7 +339,7 @@ class SegmentFile:
         pad = _pad(end - start)
         if pad:
             mv[end : end + pad] = void(pad)
-        self._write_all(mv[start : end + pad])
+        return mv[start : end + pad]
 
     def _stage(self, data: Bytes, room: int = HEAD) -> tuple[npt.NDArray[np.uint8], int]:
         """Copy ``data`` into the aligned scratch buffer, ``room`` bytes after a block
@@ -336,29 +363,30 @@ class SegmentFile:
     def _write_chunk(self, data: bytes) -> None:
         if self.direct:
             arr, off = self._stage(data, 0)
-            self._write_all(memoryview(arr)[off : off + len(data)])  # type: ignore[arg-type]
+            self._write_all([memoryview(arr)[off : off + len(data)]], len(data))  # type: ignore[arg-type]
         else:
-            self._writev([data])
+            self._write_all([data], len(data))
 
-    def _write_all(self, chunk: memoryview) -> None:
-        """Write ``chunk`` at ``_pos`` in full, or raise with the file cut back to ``_pos``."""
+    def _write_all(self, chunks: list[Bytes], total: int) -> None:
+        """Write ``chunks`` (``total`` bytes) at ``_pos`` in full, or raise with the file
+        cut back to ``_pos``."""
         try:
-            done = os.write(self._fd, chunk)
+            done = os.writev(self._fd, chunks)
         except OSError as exc:
             if exc.errno != errno.EINVAL or not self.direct:
                 raise
             # The file system took O_DIRECT at open but refuses the writes: go on buffered
-            # (the Voids are valid Matroska either way). Nothing of the chunk was written.
+            # (the Voids are valid Matroska either way). Nothing of the chunks was written.
             self._buffered()
-            done = os.write(self._fd, chunk)
+            done = os.writev(self._fd, chunks)
         try:
-            if done < len(chunk):
+            if done < total:
                 self._buffered()  # the rest is no longer aligned
-                self._write_rest(chunk[done:])
+                self._write_rest(b"".join(bytes(c) for c in chunks)[done:])
         except OSError:
             self._rewind()
             raise
-        self._pos += len(chunk)
+        self._pos += total
 
     def _write_rest(self, rest: Bytes) -> None:
         """Finish a short write (rare: signals, a full disk)."""
@@ -374,17 +402,6 @@ class SegmentFile:
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, self._pos)
             os.lseek(self._fd, self._pos, os.SEEK_SET)
-
-    def _writev(self, parts: list[Bytes]) -> None:
-        total = sum(len(p) for p in parts)
-        try:
-            done = os.writev(self._fd, parts)
-            if done < total:
-                self._write_rest(b"".join(bytes(p) for p in parts)[done:])
-        except OSError:
-            self._rewind()
-            raise
-        self._pos += total
 
 
 def _pad(n: int) -> int:

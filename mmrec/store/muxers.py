@@ -8,6 +8,7 @@ open (``unlinked``), and finish the file at ``close``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Protocol
@@ -38,8 +39,12 @@ class SegmentSpec:
 
 class Segment(Protocol):
     direct: bool
+    # write_frames() takes several frames in one call, all or nothing (if it raises,
+    # none of them is in the file): a run of frames may then be written at once.
+    runs: bool
 
     def write(self, pts: int, data: Bytes) -> None: ...
+    def write_frames(self, frames: Sequence[tuple[int, Bytes]]) -> None: ...
     def sync(self) -> None: ...
     def unlinked(self) -> bool: ...
     def close(self, sync: bool) -> None: ...
@@ -65,8 +70,14 @@ class _MkvSegment:
         )
         self.direct = self._w.direct
 
+    runs = True  # SegmentFile.write_frames is one system call, all or nothing
+
     def write(self, pts: int, data: Bytes) -> None:
         self._w.write_frame(pts, data)
+        self.direct = self._w.direct
+
+    def write_frames(self, frames: Sequence[tuple[int, Bytes]]) -> None:
+        self._w.write_frames(frames)
         self.direct = self._w.direct
 
     def sync(self) -> None:
@@ -84,6 +95,7 @@ class _PyAVSegment:
     so the take's pts are rounded to the nearest one (and kept strictly increasing)."""
 
     direct = False  # libavformat writes through the page cache
+    runs = False  # a packet at a time: a failure may leave part of a run written
 
     def __init__(self, spec: SegmentSpec) -> None:
         path = self._path = spec.path
@@ -108,6 +120,10 @@ class _PyAVSegment:
         packet.dts = ms
         packet.is_keyframe = True
         self._c.mux(packet)
+
+    def write_frames(self, frames: Sequence[tuple[int, Bytes]]) -> None:
+        for pts, data in frames:
+            self.write(pts, data)
 
     def sync(self) -> None:
         os.fdatasync(self._fd)  # the same file: its data reach the disk, whichever fd

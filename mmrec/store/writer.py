@@ -17,11 +17,16 @@ files (segments, index, relay folders, failures and their recovery) is
 :mod:`mmrec.store.files`.
 
 Invariants:
-- JPEG bytes go to the file unchanged. The default muxer (:mod:`mmrec.store.mkv`) writes each
-  frame with one system call: with ``direct_io`` (the default) one block-aligned
-  ``O_DIRECT`` write from the memory the parser copied the frame into, past the page
-  cache; else one ``writev`` of the block header and the frame's bytes. ``muxer="pyav"``
-  uses libavformat instead (``av.Packet(data)`` wraps the bytes without a copy).
+- JPEG bytes go to the file unchanged. A camera's frames are written in runs of up to
+  ``run`` (the pool's, ``DEFAULT_RUN``): a frame is held until its run is whole or it has
+  waited ``RUN_WAIT_NS``, and the default muxer (:mod:`mmrec.store.mkv`) writes a run with
+  one system call: with ``direct_io`` (the default) one ``writev`` of block-aligned
+  regions, ``O_DIRECT`` from the memory the parser received each frame into, past the
+  page cache; else one ``writev`` of block headers and frame bytes. Each write of a
+  direct I/O device is a request with a fixed cost (on this VM ~60-75 µs of CPU whatever
+  its size, a third of it the virtio notification): runs of 4 cut the recording's CPU
+  per frame (see README, Figures). ``muxer="pyav"`` uses libavformat instead
+  (``av.Packet(data)`` wraps the bytes without a copy), a frame at a time.
 - pts are the frames' take times rounded to the take's tick (10 µs), strictly increasing
   per camera across segments (bumped by one tick when two frames would share one,
   counted in ``pts_bumps``).
@@ -29,11 +34,13 @@ Invariants:
   take: the time of day at the camera's rate), so a segment converted on its own lands at
   its place.
 - Crash safety: with the default muxer every frame is on the device (direct I/O) or in the
-  OS (buffered) when its write returns, so a SIGKILL loses only frames still queued; PyAV
-  runs with ``flush_packets=1`` and loses at most about one more (the cluster it keeps
-  open). Power cuts: the pool's timer asks every camera with unsynced writes for a sync
-  (``fdatasync`` of segment, then index) within ``sync_interval``, run in the writer
-  thread like a frame, so the last ``sync_interval`` is all a power cut can lose.
+  OS (buffered) when its write returns, so a SIGKILL loses only frames still queued or
+  held for their run (at most ``run - 1`` frames, ``RUN_WAIT_NS`` of them; ``run=1``
+  holds none); PyAV runs with ``flush_packets=1`` and loses at most about one more (the
+  cluster it keeps open). Power cuts: the pool's timer asks every camera with unsynced
+  writes for a sync (``fdatasync`` of segment, then index) within ``sync_interval``, run
+  in the writer thread like a frame, so the last ``sync_interval`` is all a power cut
+  can lose.
 - A new segment starts when the JPEG size changes and when ``segment_ns`` has passed.
 - A camera whose files fail (disk full, I/O error, folder removed) says so in its state,
   counts the frames it loses and resumes by itself (:mod:`mmrec.store.files`); other
@@ -57,9 +64,9 @@ from pathlib import Path
 from typing import Final
 
 from mmrec.store.files import CameraFiles, WriterStats
+from mmrec.store.files import Frame as Frame  # a frame as offered (re-exported)
 from mmrec.store.health import WriteChange
 from mmrec.store.index import PROBE_COLUMNS, PROBES, write_all
-from mmrec.store.payload import Bytes
 
 DEFAULT_QUEUE_FRAMES: Final = 120  # per camera, ~4 s of 30 fps: rides out a disk hiccup
 DEFAULT_SYNC_INTERVAL: Final = 1.0  # s: what a power cut may lose at most
@@ -67,6 +74,8 @@ CHECK_NS: Final = 1_000_000_000  # files checked (deleted under us?) at least th
 
 GROW_AFTER_NS: Final = 100_000_000  # a camera waiting this long for a thread: add one
 BATCH: Final = 4  # frames a thread writes for one camera before serving the next
+DEFAULT_RUN: Final = 4  # a camera's frames are written in runs of up to this many...
+RUN_WAIT_NS: Final = 100_000_000  # ...a frame waiting at most this long for its run
 
 
 class WriterPool:
@@ -99,13 +108,19 @@ class WriterPool:
         *,
         clock: Callable[[], int] = time.monotonic_ns,
         sync_interval: float = DEFAULT_SYNC_INTERVAL,
+        run: int = DEFAULT_RUN,
+        run_wait_ns: int = RUN_WAIT_NS,
     ) -> None:
         if threads < 1:
             raise ValueError("a writer pool needs at least one thread")
         if sync_interval < 0:
             raise ValueError("sync_interval must be 0 (off) or positive")
+        if run < 1 or run_wait_ns < 0:
+            raise ValueError("run must be at least 1 and run_wait_ns not negative")
         self._clock = clock
         self.sync_interval_ns = int(sync_interval * 1e9)
+        self.run = run
+        self.run_wait_ns = run_wait_ns
         self._writers: set[CameraWriter] = set()
         self._timer_stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -137,15 +152,24 @@ class WriterPool:
         """Every quarter interval (at most 250 ms), ask the cameras whose writes waited
         half an interval for a sync: what was written is durable within ~3/4 interval plus
         the queue's wait, and a busy camera syncs about once per 1/2-3/4 interval (the
-        cost is in benchmarks/bench_record.py)."""
+        cost is in benchmarks/bench_record.py). Every half ``run_wait_ns``, hand over the
+        frames that waited that long for their run (a camera that went quiet)."""
         interval = self.sync_interval_ns
-        tick = min(interval // 4, CHECK_NS // 4) if interval else CHECK_NS // 4
+        sync_tick = min(interval // 4, CHECK_NS // 4) if interval else CHECK_NS // 4
+        runs = self.run > 1
+        tick = max(min(sync_tick, self.run_wait_ns // 2), 1_000_000) if runs else sync_tick
+        next_sync = self._clock() + sync_tick
         while not self._timer_stop.wait(tick / 1e9):
             now = self._clock()
             with self._lock:
                 writers = list(self._writers)
-            for w in writers:
-                w._sync_due(now, interval)
+            if runs:
+                for w in writers:
+                    w._run_due(now)
+            if now >= next_sync:
+                next_sync = now + sync_tick
+                for w in writers:
+                    w._sync_due(now, interval)
 
     @property
     def threads(self) -> int:
@@ -235,17 +259,6 @@ class WriterPool:
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
-    """One JPEG as it arrived from a camera, with its times on the take timeline."""
-
-    data: Bytes
-    time_ns: int  # the frame's time on the take timeline (aligned capture, else arrival)
-    arrival_ns: int  # arrival on the take timeline
-    device_ts: str | None  # X-Timestamp as received
-    conn: int = 0  # the connection that brought it
-
-
-@dataclass(frozen=True, slots=True)
 class Probe:
     """One ``/status`` clock probe, on the take timeline: written to ``probes.csv`` by the
     camera's writer thread, in order with its frames (a few a second: no I/O on the loop)."""
@@ -293,6 +306,7 @@ class CameraWriter:
         # camera is in the pool's queue or being written (both under ``_lock``).
         self._pending: deque[Frame | Probe | _Marker] = deque()
         self._scheduled = False
+        self._held_ns = 0  # when the first frame of the run being held was queued
         self._lock = threading.Lock()
         self._closing = False
         self._sync_asked = False  # a sync is queued (set by the pool's timer, cleared here)
@@ -343,12 +357,22 @@ class CameraWriter:
             self._enqueue(probe)
 
     def _enqueue(self, item: Frame | Probe | _Marker) -> None:
+        pool = self._pool
         with self._lock:
-            self._pending.append(item)
+            pending = self._pending
+            pending.append(item)
             if self._scheduled:
-                pool = self._pool
                 pool._check(pool._clock())
                 return
+            if type(item) is Frame and pool.run > 1:
+                # Held for its run (one system call for several frames): until the run is
+                # whole or its first frame has waited run_wait_ns (the pool's timer hands
+                # over a run that stops growing).
+                now = pool._clock()
+                if len(pending) == 1:
+                    self._held_ns = now
+                if len(pending) < pool.run and now - self._held_ns < pool.run_wait_ns:
+                    return
             self._scheduled = True
         if type(item) is Frame:
             self._pool._schedule_soon(self)
@@ -401,17 +425,42 @@ class CameraWriter:
 
     _checked_ns = 0
 
+    def _run_due(self, now: int) -> None:
+        """Hand over frames that waited ``run_wait_ns`` for their run (from the timer)."""
+        pool = self._pool
+        with self._lock:
+            if self._scheduled or not self._pending or now - self._held_ns < pool.run_wait_ns:
+                return
+            self._scheduled = True
+        pool._schedule(self)
+
     # -- in the pool's thread ------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Write up to ``BATCH`` waiting frames, then give the thread to the next camera."""
-        for _ in range(BATCH):
+        """Write up to ``BATCH`` (or a run's worth of) waiting frames, consecutive frames
+        in one call, then give the thread to the next camera."""
+        budget = max(BATCH, self._pool.run)
+        while budget > 0:
             with self._lock:
-                if not self._pending:
+                pending = self._pending
+                if not pending:
                     self._scheduled = False
                     return
-                item = self._pending.popleft()
-            self._handle(item)
+                item = pending.popleft()
+                run: list[Frame] = []
+                if type(item) is Frame:
+                    run.append(item)
+                    while len(run) < budget and pending and type(pending[0]) is Frame:
+                        run.append(pending.popleft())  # type: ignore[arg-type]
+            if run:
+                try:
+                    self._write_run(run)
+                finally:
+                    self._done += len(run)
+                budget -= len(run)
+            else:
+                self._handle(item)
+                budget -= 1
         with self._lock:
             if not self._pending:
                 self._scheduled = False
@@ -419,6 +468,7 @@ class CameraWriter:
         self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
     def _handle(self, item: Frame | Probe | _Marker) -> None:
+        """A sync, the close, or a probe (frames are written in runs by :meth:`_drain`)."""
         if item is _Marker.SYNC:
             self._sync_asked = False
             self._checked_ns = self._pool._clock()
@@ -432,17 +482,11 @@ class CameraWriter:
                 self._probes_fd = -1
             self._closed.set()
             return
-        if isinstance(item, Probe):
-            self._write_probe(item)
-            return
-        assert isinstance(item, Frame)
-        try:
-            self._write(item)
-        finally:
-            self._done += 1
+        assert isinstance(item, Probe)
+        self._write_probe(item)
 
-    def _write(self, frame: Frame) -> None:
-        self.files.write(frame.time_ns, frame.arrival_ns, frame.device_ts, frame.data, frame.conn)
+    def _write_run(self, run: list[Frame]) -> None:
+        self.files.write_frames(run)
 
     def _write_probe(self, probe: Probe) -> None:
         """One row of ``probes.csv`` (one ``write``)."""

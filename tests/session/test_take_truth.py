@@ -195,12 +195,20 @@ async def test_a_failing_disk_loses_frames_and_the_take_says_when_and_why(
     failing = threading.Event()
     real = muxers._MkvSegment.write
 
+    real_run = muxers._MkvSegment.write_frames
+
     def write(self: muxers._MkvSegment, pts_ms: int, data: muxers.Bytes) -> None:
         if failing.is_set():
             raise OSError(errno.ENOSPC, "No space left on device")
         real(self, pts_ms, data)
 
+    def write_frames(self: muxers._MkvSegment, frames: list[tuple[int, muxers.Bytes]]) -> None:
+        if failing.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_run(self, frames)
+
     monkeypatch.setattr(muxers._MkvSegment, "write", write)
+    monkeypatch.setattr(muxers._MkvSegment, "write_frames", write_frames)
     async with (
         loopback_mesh([_node("full")]) as mesh,
         Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False) as take,
@@ -237,12 +245,20 @@ async def test_a_disk_that_falls_behind_drops_frames_and_says_how_many(
     release = threading.Event()
     real = muxers._MkvSegment.write
 
+    real_run = muxers._MkvSegment.write_frames
+
     def write(self: muxers._MkvSegment, pts_ms: int, data: muxers.Bytes) -> None:
         if blocked.is_set():
             assert release.wait(30), "never released"
         real(self, pts_ms, data)
 
+    def write_frames(self: muxers._MkvSegment, frames: list[tuple[int, muxers.Bytes]]) -> None:
+        if blocked.is_set():
+            assert release.wait(30), "never released"
+        real_run(self, frames)
+
     monkeypatch.setattr(muxers._MkvSegment, "write", write)
+    monkeypatch.setattr(muxers._MkvSegment, "write_frames", write_frames)
     async with (
         loopback_mesh([_node("behind")]) as mesh,
         Take(tmp_path, ingest_config=fast_ingest, probe_clocks=False, queue_frames=10) as take,

@@ -14,9 +14,10 @@ import av
 import pytest
 
 from mmrec.store import muxers
-from mmrec.store.files import CameraFiles
+from mmrec.store.files import CameraFiles, Frame
 from mmrec.store.health import RETRY_NS, WriteChange, WriteState
 from mmrec.store.index import read_index
+from mmrec.store.payload import Bytes
 from mmrec.store.relay import CameraFolder
 from tests.helpers import sim_jpeg
 
@@ -262,3 +263,46 @@ def test_each_failure_is_named_and_recovered_from(
     assert st.frames == 2 and st.lost == 1 and st.error is None  # the current error: none
     assert os.strerror(err) in (st.last_failure or "")  # what it was, kept for the summary
     assert st.write_gaps == ((0, 2 * PERIOD, str(state)),)
+
+
+def test_a_run_the_disk_cannot_take_whole_is_written_frame_by_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of frames goes into the segment in one system call, all or nothing. When the
+    disk refuses it, the frames are tried one by one: those that fit are written, the
+    rest are counted lost, and the index and the file agree."""
+    room = [100]  # frames the disk still takes
+    runs: list[int] = []
+    real_write, real_run = muxers._MkvSegment.write, muxers._MkvSegment.write_frames
+
+    def write(seg: muxers._MkvSegment, pts: int, data: Bytes) -> None:
+        if room[0] < 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(seg, pts, data)
+        room[0] -= 1
+
+    def write_frames(seg: muxers._MkvSegment, frames: list[tuple[int, Bytes]]) -> None:
+        runs.append(len(frames))
+        if room[0] < len(frames):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_run(seg, frames)
+        room[0] -= len(frames)
+
+    monkeypatch.setattr(muxers._MkvSegment, "write", write)
+    monkeypatch.setattr(muxers._MkvSegment, "write_frames", write_frames)
+    clock = Clock()
+    files = CameraFiles("cam", [tmp_path], "cam", clock=clock)
+    sent = [sim_jpeg("cam", n, n) for n in range(9)]
+    frames = [Frame(d, n * PERIOD, n * PERIOD, None) for n, d in enumerate(sent)]
+    files.write_frames(frames[:1])  # opens the segment
+    files.write_frames(frames[1:5])  # one run
+    room[0] = 2
+    files.write_frames(frames[5:9])  # refused whole: 5 and 6 fit, 7 and 8 do not
+    assert runs == [4, 4]
+    st = files.stats()
+    assert (st.frames, st.lost, st.state) == (7, 2, WriteState.DISK_FULL)
+    files.close()
+    assert _packets([tmp_path / s for s in st.segments]) == sent[:7]
+    rows = list(read_index(tmp_path / "cam" / "index.csv"))
+    assert [r.seq for r in rows] == list(range(7))
+    assert [r.time_ns for r in rows] == [n * PERIOD for n in range(7)]

@@ -42,8 +42,15 @@ def test_void_has_exact_length(total: int) -> None:
 
 
 def _write(
-    path: Path, frames: int, *, close: bool = True, mode: str = "buffered", o_direct: bool
+    path: Path,
+    frames: int,
+    *,
+    close: bool = True,
+    mode: str = "buffered",
+    o_direct: bool,
+    run: int = 1,
 ) -> list[bytes]:
+    """``frames`` frames written in runs of ``run`` (one ``write_frames`` call each)."""
     w = mkv.SegmentFile(
         str(path),
         ebml.TrackInfo(64, 48, name="cam-a", title="cam-a", timecode="11:22:33:04"),
@@ -51,12 +58,17 @@ def _write(
     )
     if mode != "buffered" and o_direct:
         assert w.direct
-    sent = []
-    for i in range(frames):
-        data = sim_jpeg("cam-a", i, 1000 + i)
-        sent.append(data)
-        # pts in 10 µs ticks: from 0.5 s, every 40 ms
-        w.write_frame(50_000 + i * 4_000, _in_aligned(data) if mode == "direct-aligned" else data)
+    sent = [sim_jpeg("cam-a", i, 1000 + i) for i in range(frames)]
+    # pts in 10 µs ticks: from 0.5 s, every 40 ms
+    items = [
+        (50_000 + i * 4_000, _in_aligned(data) if mode == "direct-aligned" else data)
+        for i, data in enumerate(sent)
+    ]
+    for i in range(0, frames, run):
+        if run == 1:
+            w.write_frame(*items[i])
+        else:
+            w.write_frames(items[i : i + run])
     if close:
         w.close()
     else:
@@ -73,14 +85,18 @@ def _read(path: Path) -> tuple[list[tuple[int, bytes]], dict[str, str], float | 
         return packets, dict(c.metadata), c.duration / 1e6 if c.duration else None
 
 
+# Frames one by one, and in runs of 5 (one system call each) that cross clusters.
+RUNS = [1, 5]
+
+
+@pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("mode", MODES)
 def test_frames_read_back_unchanged_with_pts_and_tags(
-    tmp_path: Path, mode: str, o_direct: bool
+    tmp_path: Path, mode: str, o_direct: bool, run: int
 ) -> None:
     path = tmp_path / "a.mkv"
-    sent = _write(
-        path, 80, mode=mode, o_direct=o_direct
-    )  # 80 frames at 40 ms: spans several 0.32 s clusters
+    # 80 frames at 40 ms: spans several 0.32 s clusters
+    sent = _write(path, 80, mode=mode, o_direct=o_direct, run=run)
     packets, meta, duration = _read(path)
     assert [d for _, d in packets] == sent
     assert [p for p, _ in packets] == [50_000 + i * 4_000 for i in range(80)]
@@ -89,24 +105,26 @@ def test_frames_read_back_unchanged_with_pts_and_tags(
     assert duration == pytest.approx(80 * 0.040, abs=0.002)
 
 
+@pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("mode", MODES)
 def test_unfinalized_file_is_readable_to_the_last_frame(
-    tmp_path: Path, mode: str, o_direct: bool
+    tmp_path: Path, mode: str, o_direct: bool, run: int
 ) -> None:
     path = tmp_path / "killed.mkv"
-    sent = _write(path, 60, close=False, mode=mode, o_direct=o_direct)
+    sent = _write(path, 60, close=False, mode=mode, o_direct=o_direct, run=run)
     packets, _, _ = _read(path)
     assert [d for _, d in packets] == sent
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffprobe")
+@pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("close", [True, False])
 @pytest.mark.parametrize("mode", MODES)
 def test_ffprobe_reads_it_without_complaint(
-    tmp_path: Path, close: bool, mode: str, o_direct: bool
+    tmp_path: Path, close: bool, mode: str, o_direct: bool, run: int
 ) -> None:
     path = tmp_path / "p.mkv"
-    _write(path, 50, close=close, mode=mode, o_direct=o_direct)
+    _write(path, 50, close=close, mode=mode, o_direct=o_direct, run=run)
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
          "stream=codec_name,width,height,nb_read_packets:format_tags=TIMECODE",
@@ -251,3 +269,64 @@ def test_mkvinfo_reads_the_10_us_timestamps(tmp_path: Path, mode: str, o_direct:
     clusters = re.findall(r"^\|\+ Cluster", out, re.MULTILINE)
     assert len(clusters) == 4  # 1.2 s of frames: a cluster every 0.32 s at most
     assert "Duration: 00:00:01.200000000" in out
+
+
+def _items(sent: list[bytes], a: int, b: int, mode: str) -> list[tuple[int, payload.Bytes]]:
+    """Frames ``a`` to ``b`` of ``sent`` at 40 ms, as ``write_frames`` takes them."""
+    return [
+        (i * 4_000, _in_aligned(d) if mode == "direct-aligned" else d)
+        for i, d in enumerate(sent[a:b], a)
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_run_the_disk_refuses_leaves_the_file_as_it_was(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All or nothing: a run whose one system call fails is not in the file at all, and
+    the runs after it (once the disk takes them) follow the frames before it."""
+    path = tmp_path / "r.mkv"
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=mode != "buffered")
+    sent = [sim_jpeg("cam-a", i, i) for i in range(12)]
+    w.write_frames(_items(sent, 0, 4, mode))
+    size = path.stat().st_size
+
+    def full(fd: int, buffers: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as m:
+        m.setattr(mkv.os, "writev", full)
+        with pytest.raises(OSError, match="No space"):
+            w.write_frames(_items(sent, 4, 8, mode))
+    assert path.stat().st_size == size and w.frames == 4
+    w.write_frames(_items(sent, 8, 12, mode))
+    w.close()
+    packets, _, _ = _read(path)
+    assert [d for _, d in packets] == sent[:4] + sent[8:]
+    assert [p for p, _ in packets] == [i * 4_000 for i in [0, 1, 2, 3, 8, 9, 10, 11]]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_run_written_short_is_finished(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short write (a signal, a disk filling up) takes only part of a run: the rest is
+    written after it (through the page cache: it is no longer aligned)."""
+    path = tmp_path / "s.mkv"
+    w = mkv.SegmentFile(str(path), ebml.TrackInfo(64, 48), direct=mode != "buffered")
+    sent = [sim_jpeg("cam-a", i, i) for i in range(8)]
+    real = os.writev
+    short = [True]
+
+    def first_buffer_only(fd: int, buffers: list[payload.Bytes]) -> int:
+        if short[0]:
+            short[0] = False
+            return real(fd, buffers[:1])
+        return real(fd, buffers)
+
+    monkeypatch.setattr(mkv.os, "writev", first_buffer_only)
+    w.write_frames(_items(sent, 0, 5, mode))
+    w.write_frames(_items(sent, 5, 8, mode))
+    w.close()
+    packets, _, _ = _read(path)
+    assert [d for _, d in packets] == sent

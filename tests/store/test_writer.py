@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -103,20 +104,20 @@ def test_a_stalled_write_does_not_hold_up_other_cameras_and_order_is_kept(
     stalled = threading.Event()
     release = threading.Event()
     all_written = threading.Event()
-    real_write = CameraWriter._write
+    real_write = CameraWriter._write_run
     now = [0]
     cams = ["slow", *(f"c{i}" for i in range(8))]
 
-    def write(self: CameraWriter, frame: Frame) -> None:
+    def write(self: CameraWriter, run: list[Frame]) -> None:
         if self.camera == "slow":
             stalled.set()
             release.wait(10)
-        real_write(self, frame)
+        real_write(self, run)
         if all(writers[c].stats().frames == 21 for c in cams[1:]):
             all_written.set()
 
-    monkeypatch.setattr(CameraWriter, "_write", write)
-    pool = WriterPool(3, clock=lambda: now[0])
+    monkeypatch.setattr(CameraWriter, "_write_run", write)
+    pool = WriterPool(3, clock=lambda: now[0], run=1)
     assert pool.threads == 1
     writers = {c: CameraWriter(c, tmp_path, c, pool=pool) for c in cams}
     sent: dict[str, list[bytes]] = {c: [] for c in cams}
@@ -275,3 +276,55 @@ def test_connection_numbers_and_probes_are_written_with_the_frames(tmp_path: Pat
     probes = read_probes(tmp_path / "cam" / PROBES)
     assert probes[0] == (-3_000_000_000, 1_764_067_200_000_000_000, -2_999_000_000)
     assert probes[1:] == [(n * 10, 1_764_067_200_000_000_000 + n, n * 10 + 4) for n in range(4)]
+
+
+def test_frames_are_written_in_runs_and_a_run_that_stops_growing_within_its_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera's frames go to its files in runs of ``run`` (one system call each): a
+    frame is held until its run is whole, or until it has waited ``run_wait_ns`` (a camera
+    that went quiet); frames that queued behind a slow write go in runs too."""
+    runs: list[list[int]] = []
+    written: list[float] = []
+    first_held = threading.Event()
+    go_on = threading.Event()
+    queued_written = threading.Event()
+    last = threading.Event()
+    real = CameraWriter._write_run
+
+    def spy(self: CameraWriter, run: list[Frame]) -> None:
+        runs.append([f.time_ns // 33_000_000 for f in run])
+        if len(runs) == 1:
+            first_held.set()
+            assert go_on.wait(10)
+        real(self, run)
+        written.append(time.monotonic())
+        if run[-1].time_ns == 8 * 33_000_000:
+            queued_written.set()
+        if run[-1].time_ns == 9 * 33_000_000:
+            last.set()
+
+    monkeypatch.setattr(CameraWriter, "_write_run", spy)
+    wait_ns = 50_000_000
+    pool = WriterPool(1, run=4, run_wait_ns=wait_ns)
+    w = CameraWriter("cam", tmp_path, "cam", pool=pool)
+    sent = [sim_jpeg("cam", n, n) for n in range(10)]
+
+    def offer(n: int) -> None:
+        assert w.offer(Frame(sent[n], n * 33_000_000, n * 33_000_000, None))
+
+    for n in range(4):
+        offer(n)
+    assert first_held.wait(5)  # the run of 4 went out at once: its write is held here
+    for n in range(4, 9):
+        offer(n)  # queued behind it
+    go_on.set()
+    assert queued_written.wait(5)  # the queued frames go in runs as well: 4, then the 9th
+    offered_at = time.monotonic()
+    offer(9)  # alone: held for its run, handed over by the pool's timer
+    assert last.wait(5)
+    assert written[-1] - offered_at >= wait_ns / 1e9
+    assert runs == [[0, 1, 2, 3], [4, 5, 6, 7], [8], [9]]
+    w.close()
+    pool.shutdown()
+    assert [d for _, d in _packets(tmp_path / w.stats().segments[0])] == sent
