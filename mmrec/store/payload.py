@@ -45,7 +45,8 @@ def aligned(n: int) -> memoryview:
     """A writable view of ``n`` bytes with ``HEAD`` bytes before it starting on an
     ``ALIGN`` boundary, and ``TAIL`` bytes after it (see module doc)."""
     raw = np.empty(n + HEAD + TAIL + ALIGN, np.uint8).view(_Block)
-    start = (-raw.ctypes.data) % ALIGN + HEAD
+    # The address through the array interface: ``raw.ctypes.data`` costs ~2 µs more.
+    start = (-raw.__array_interface__["data"][0]) % ALIGN + HEAD
     raw.payload_at = start
     raw.payload_len = n
     return memoryview(raw)[start : start + n]  # type: ignore[arg-type]

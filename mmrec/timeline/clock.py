@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections import deque
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -71,6 +72,9 @@ class ClockEstimate:
     resets: int
     at_device_ns: int | None
     fit_span_ns: int
+
+
+_rtt: Final = operator.itemgetter(2)  # a probe's round trip
 
 
 class ClockModel:
@@ -139,6 +143,9 @@ class ClockModel:
         self._probes: deque[tuple[int, int, int]] = deque(maxlen=probes_kept)
         self._probe_fit: tuple[float, float] | None = None  # (slope, its standard error)
         self._probe_fit_valid = False  # cached until the probes (or the origin) change
+        # The quarter of the probes with the shortest round trips: cached until the probes
+        # change (a refit, ~2 a second, reuses it).
+        self._best: list[tuple[int, int, int]] | None = None
         self._min_delay: float | None = None
         self._min_delay_err = 0.0
         self._arrival_last: int | None = None
@@ -237,6 +244,7 @@ class ClockModel:
         # Store twice the capture offset so the midpoint stays an exact integer.
         self._probes.append((device_ns, t0_ns + t1_ns - 2 * device_ns, t1_ns - t0_ns))
         self._probe_fit_valid = False
+        self._best = None
         if self._started:
             before = self._map_rel(self._x_last)
             self._update_min_delay()
@@ -261,6 +269,7 @@ class ClockModel:
         # property of the phone and survives, until new probes refine it.
         self._probes.clear()
         self._probe_fit_valid = False
+        self._best = None
         self.shift_ns += round(device_ns + self._y0 + self._map_rel(0.0) - before)
 
     def _map_rel(self, x: float) -> float:
@@ -359,7 +368,10 @@ class ClockModel:
         """
         if not self._probes or not self._started:
             return
-        best = heapq.nsmallest(max(1, len(self._probes) // 4), self._probes, key=lambda p: p[2])
+        best = self._best
+        if best is None:
+            probes = self._probes
+            best = self._best = heapq.nsmallest(max(1, len(probes) // 4), probes, key=_rtt)
         est = sorted(self._y0 + self._a + self._b * (d - self._x0) - c2 / 2 for d, c2, _ in best)
         m = len(est)
         self._min_delay = est[m // 2] if m % 2 else (est[m // 2 - 1] + est[m // 2]) / 2
