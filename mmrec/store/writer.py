@@ -306,7 +306,8 @@ class CameraWriter:
         # camera is in the pool's queue or being written (both under ``_lock``).
         self._pending: deque[Frame | Probe | _Marker] = deque()
         self._scheduled = False
-        self._held_ns = 0  # when the first frame of the run being held was queued
+        self._held_ns = 0  # when the first item of the run being held was queued
+        self._held = 0  # frames in the run being held
         self._lock = threading.Lock()
         self._closing = False
         self._sync_asked = False  # a sync is queued (set by the pool's timer, cleared here)
@@ -364,20 +365,24 @@ class CameraWriter:
             if self._scheduled:
                 pool._check(pool._clock())
                 return
-            if type(item) is Frame and pool.run > 1:
+            marker = type(item) is _Marker
+            if not marker and pool.run > 1:
                 # Held for its run (one system call for several frames): until the run is
-                # whole or its first frame has waited run_wait_ns (the pool's timer hands
-                # over a run that stops growing).
+                # whole or its first item has waited run_wait_ns (the pool's timer hands
+                # over a run that stops growing). A probe waits with the frames: its row
+                # is no reason to write a run early (at 4 Hz it would split every other).
                 now = pool._clock()
                 if len(pending) == 1:
-                    self._held_ns = now
-                if len(pending) < pool.run and now - self._held_ns < pool.run_wait_ns:
+                    self._held_ns, self._held = now, 0
+                if type(item) is Frame:
+                    self._held += 1
+                if self._held < pool.run and now - self._held_ns < pool.run_wait_ns:
                     return
             self._scheduled = True
-        if type(item) is Frame:
-            self._pool._schedule_soon(self)
+        if marker:
+            pool._schedule(self)  # close() or a sync: from any thread, at once
         else:
-            self._pool._schedule(self)  # close() or a sync: from any thread, at once
+            pool._schedule_soon(self)
 
     def stats(self) -> WriterStats:
         f = self.files.stats()
@@ -448,17 +453,27 @@ class CameraWriter:
                     return
                 item = pending.popleft()
                 run: list[Frame] = []
-                if type(item) is Frame:
-                    run.append(item)
-                    while len(run) < budget and pending and type(pending[0]) is Frame:
-                        run.append(pending.popleft())  # type: ignore[arg-type]
-            if run:
-                try:
-                    self._write_run(run)
-                finally:
-                    self._done += len(run)
-                budget -= len(run)
+                probes: list[Probe] = []
+                # Frames and probes up to the next marker: the frames in one run, the
+                # probes' rows after it (another file: their order with frames is moot).
+                while type(item) is not _Marker:
+                    (run if type(item) is Frame else probes).append(item)  # type: ignore[arg-type]
+                    if len(run) >= budget or not pending:
+                        break
+                    if type(pending[0]) is _Marker:
+                        break
+                    item = pending.popleft()
+            if run or probes:
+                if run:
+                    try:
+                        self._write_run(run)
+                    finally:
+                        self._done += len(run)
+                for probe in probes:
+                    self._write_probe(probe)
+                budget -= max(len(run), 1)  # probes ride along (a few a second)
             else:
+                assert type(item) is _Marker
                 self._handle(item)
                 budget -= 1
         with self._lock:
@@ -467,23 +482,19 @@ class CameraWriter:
                 return
         self._pool._schedule(self)  # more to write: back of the line, still scheduled
 
-    def _handle(self, item: Frame | Probe | _Marker) -> None:
-        """A sync, the close, or a probe (frames are written in runs by :meth:`_drain`)."""
-        if item is _Marker.SYNC:
+    def _handle(self, marker: _Marker) -> None:
+        """A sync or the close (frames and probes are written by :meth:`_drain`)."""
+        if marker is _Marker.SYNC:
             self._sync_asked = False
             self._checked_ns = self._pool._clock()
             self.files.sync()
             return
-        if item is _Marker.CLOSE:
-            self.files.close()
-            if self._probes_fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(self._probes_fd)
-                self._probes_fd = -1
-            self._closed.set()
-            return
-        assert isinstance(item, Probe)
-        self._write_probe(item)
+        self.files.close()
+        if self._probes_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._probes_fd)
+            self._probes_fd = -1
+        self._closed.set()
 
     def _write_run(self, run: list[Frame]) -> None:
         self.files.write_frames(run)

@@ -328,3 +328,31 @@ def test_frames_are_written_in_runs_and_a_run_that_stops_growing_within_its_wait
     w.close()
     pool.shutdown()
     assert [d for _, d in _packets(tmp_path / w.stats().segments[0])] == sent
+
+
+def test_a_probe_waits_with_the_frames_of_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock probe's row (probes.csv) is no reason to write a run early: it waits with
+    the frames, and the run goes out whole when its last frame comes."""
+    runs: list[int] = []
+    done = threading.Event()
+    real = CameraWriter._write_run
+
+    def spy(self: CameraWriter, run: list[Frame]) -> None:
+        runs.append(len(run))
+        real(self, run)
+        done.set()
+
+    monkeypatch.setattr(CameraWriter, "_write_run", spy)
+    pool = WriterPool(1, run=4, run_wait_ns=10**12)  # no frame waits out its run here
+    w = CameraWriter("cam", tmp_path, "cam", pool=pool)
+    for n in range(4):
+        if n == 2:
+            w.offer_probe(Probe(n, n, n + 1))
+        assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+    assert done.wait(5)
+    w.close()
+    pool.shutdown()
+    assert runs == [4]
+    assert read_probes(tmp_path / "cam" / PROBES) == [(2, 2, 3)]
