@@ -133,7 +133,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--muxer",
         choices=("mkv", "pyav"),
         default="mkv",
-        help="Matroska writer: mkv = mmrec's own (one write per frame, the default), "
+        help="Matroska writer: mkv = mmrec's own (one write per run of frames, the default), "
         "pyav = libavformat through PyAV",
     )
     p.add_argument(

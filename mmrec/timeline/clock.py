@@ -405,7 +405,8 @@ class ClockModel:
         """The current estimate (O(window) work: call it for views, not per frame)."""
         if not self._started:
             iv = self._arrival_intervals
-            jitter = iv.percentile(0.95) - iv.percentile(0.5) if iv.count else 0
+            p50, p95 = iv.percentiles((0.5, 0.95))
+            jitter = p95 - p50
             return ClockEstimate(
                 source="arrival",
                 maps_to="arrival",

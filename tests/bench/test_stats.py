@@ -61,6 +61,26 @@ def test_percentile_error_bound(values: list[int], q: float) -> None:
     assert_close(ls.percentile(q), nearest_rank(values, q))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 10**12), min_size=0, max_size=300),
+    st.lists(st.sampled_from([0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0]), max_size=5),
+)
+def test_several_percentiles_in_one_pass_are_each_within_the_bound(
+    values: list[int], qs: list[float]
+) -> None:
+    ls = LatencyStats()
+    for v in values:
+        ls.add(v)
+    qs.sort()
+    got = ls.percentiles(tuple(qs))
+    assert len(got) == len(qs)
+    for g, q in zip(got, qs, strict=True):
+        assert g == (ls.percentile(q) if values else 0)
+        if values:
+            assert_close(g, nearest_rank(values, q))
+
+
 def test_histogram_memory_is_bounded() -> None:
     rng = np.random.default_rng(1)
     ls = LatencyStats()
