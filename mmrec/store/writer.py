@@ -366,6 +366,10 @@ class CameraWriter:
                 pool._check(pool._clock())
                 return
             marker = type(item) is _Marker
+            if item is _Marker.SYNC and len(pending) > 1 and pool.run > 1:
+                # Frames are held for their run: the sync follows it (at most run_wait_ns
+                # later) rather than cutting it short.
+                return
             if not marker and pool.run > 1:
                 # Held for its run (one system call for several frames): until the run is
                 # whole or its first item has waited run_wait_ns (the pool's timer hands
@@ -454,16 +458,19 @@ class CameraWriter:
                 item = pending.popleft()
                 run: list[Frame] = []
                 probes: list[Probe] = []
-                # Frames and probes up to the next marker: the frames in one run, the
-                # probes' rows after it (another file: their order with frames is moot).
-                while type(item) is not _Marker:
-                    (run if type(item) is Frame else probes).append(item)  # type: ignore[arg-type]
-                    if len(run) >= budget or not pending:
-                        break
-                    if type(pending[0]) is _Marker:
+                sync = False
+                # Frames and probes up to the close: the frames in one run, the probes'
+                # rows after it (another file: their order with frames is moot), and a
+                # sync asked meanwhile after both (it then covers more, never less).
+                while item is not _Marker.CLOSE:
+                    if item is _Marker.SYNC:
+                        sync = True
+                    else:
+                        (run if type(item) is Frame else probes).append(item)  # type: ignore[arg-type]
+                    if len(run) >= budget or not pending or pending[0] is _Marker.CLOSE:
                         break
                     item = pending.popleft()
-            if run or probes:
+            if run or probes or sync:
                 if run:
                     try:
                         self._write_run(run)
@@ -471,6 +478,8 @@ class CameraWriter:
                         self._done += len(run)
                 for probe in probes:
                     self._write_probe(probe)
+                if sync:
+                    self._handle(_Marker.SYNC)
                 budget -= max(len(run), 1)  # probes ride along (a few a second)
             else:
                 assert type(item) is _Marker

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
+from mmrec.store.files import CameraFiles
 from mmrec.store.index import INDEX, PROBES, read_index, read_probes
 from mmrec.store.writer import GROW_AFTER_NS, CameraWriter, Frame, Probe, WriterPool
 from mmrec.wire import jpeg
@@ -356,3 +357,47 @@ def test_a_probe_waits_with_the_frames_of_a_run(
     pool.shutdown()
     assert runs == [4]
     assert read_probes(tmp_path / "cam" / PROBES) == [(2, 2, 3)]
+
+
+def test_a_sync_asked_while_a_run_is_held_follows_the_whole_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's timer asks for a sync (fdatasync) while frames wait for their run: the
+    run is not cut short for it; the sync comes after the whole run, covering it too."""
+    log: list[str] = []
+    first = threading.Event()
+    synced = threading.Event()
+    real_run, real_sync = CameraWriter._write_run, CameraFiles.sync
+
+    def run(self: CameraWriter, frames: list[Frame]) -> None:
+        log.append(f"run {len(frames)}")
+        real_run(self, frames)
+        first.set()
+
+    def sync(self: CameraFiles) -> None:
+        log.append("sync")
+        real_sync(self)
+        synced.set()
+
+    monkeypatch.setattr(CameraWriter, "_write_run", run)
+    monkeypatch.setattr(CameraFiles, "sync", sync)
+    pool = WriterPool(1, run=4, run_wait_ns=10**12, sync_interval=3600)
+    w = CameraWriter("cam", tmp_path, "cam", pool=pool)
+
+    def offer(n: int) -> None:
+        assert w.offer(Frame(sim_jpeg("cam", n, n), n * 33_000_000, n * 33_000_000, None))
+
+    for n in range(4):
+        offer(n)
+    assert first.wait(5)  # written: the files have something to sync
+    for n in range(4, 6):
+        offer(n)  # held for their run
+    assert w.stats().frames <= 4
+    w._sync_due(time.monotonic_ns() + 10**13, 10**9)  # the timer: the files waited long
+    offer(6)
+    offer(7)  # the run is whole
+    assert synced.wait(5)
+    w.close()
+    pool.shutdown()
+    assert log[:3] == ["run 4", "run 4", "sync"]
+    assert w.stats().frames == 8
