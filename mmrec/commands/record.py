@@ -263,7 +263,7 @@ async def _record(args: argparse.Namespace, settings: ShootConfig) -> int:
                     for c in cams
                 ]
             )
-            take.recording.announce_forecast()  # free space and how long it lasts
+            await take.recording.announce_forecast()  # free space and how long it lasts
             if settings.discovery.enabled:
                 disc_cfg = options.discovery_config(settings.discovery)
                 await discover_into(stack, take.session, disc_cfg, cams)

@@ -237,7 +237,7 @@ class Session:
             rec.preview = self.preview
         self.events.add(EventKind.TAKE, f"take {rec.id} started into {rec.dir}", mono_ns=start)
         if self.feeds:
-            rec.announce_forecast()  # free space, and how long it lasts for these cameras
+            await rec.announce_forecast()  # free space, and how long it lasts for these cameras
         return rec
 
     async def stop_take(self, at_mono_ns: int | None = None) -> Manifest:

@@ -260,10 +260,12 @@ class Recording:
         """Free space and time left on every output folder (updated once a second)."""
         return self.folders.status()
 
-    def announce_forecast(self) -> Forecast:
+    async def announce_forecast(self) -> Forecast:
         """How long the free space lasts for the take's cameras: an event, and
-        ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder."""
-        fc = self.folders.make_forecast([camera_rate(c.feed) for c in self._cameras.values()])
+        ``disk.forecast``. Call once the cameras are known; a ``statvfs`` per folder, in a
+        thread (a hung network mount must not stop the event loop)."""
+        rates = [camera_rate(c.feed) for c in self._cameras.values()]
+        fc = await asyncio.to_thread(self.folders.make_forecast, rates)
         where = " + relay folders" if self.folders.relay_dirs else ""
         self.events.add(EventKind.DISK, f"{self.dir}{where}: {fc.describe()}")
         return fc
