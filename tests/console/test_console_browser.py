@@ -40,6 +40,7 @@ FALLBACKS = [
 ]
 # every panel fits its contents at this width (long names are cut, with a title)
 NARROW = {"width": 800, "height": 700}
+PHONE = {"width": 600, "height": 900}
 OVERFLOWING = """() => [...document.querySelectorAll('main > section, header#top, #alerts-bar')]
   .filter((s) => !s.hidden && s.scrollWidth > s.clientWidth)
   .map((s) => s.id + ': ' + s.scrollWidth + ' > ' + s.clientWidth)"""
@@ -144,6 +145,21 @@ async def _drive(url: str, screens: Path, nodes: tuple[SimNode, ...], out: Path)
         )
         assert any(LONG_NAME in t for t in cut), cut
         await page.screenshot(path=str(screens / "console-1-narrow.png"), full_page=True)
+
+        # a phone held upright: still no panel wider than the screen, the last error has
+        # room for its words, and every camera's "view" button is on the screen
+        await page.set_viewport_size(PHONE)
+        await page.wait_for_function(f"() => window.innerWidth === {PHONE['width']}")
+        assert await page.evaluate(OVERFLOWING) == []
+        error_width = await page.eval_on_selector(
+            "#cameras th:nth-child(11)", "e => e.getBoundingClientRect().width"
+        )
+        assert error_width >= 80, error_width
+        rights = await page.eval_on_selector_all(
+            "#cameras td button", "els => els.map(e => e.getBoundingClientRect().right)"
+        )
+        assert rights and max(rights) <= PHONE["width"], rights
+        await page.screenshot(path=str(screens / "console-1-phone.png"), full_page=True)
         await page.set_viewport_size({"width": 1600, "height": 1000})
 
         # names from nodes and the command line stay text
