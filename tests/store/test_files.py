@@ -306,3 +306,30 @@ def test_a_run_the_disk_cannot_take_whole_is_written_frame_by_frame(
     rows = list(read_index(tmp_path / "cam" / "index.csv"))
     assert [r.seq for r in rows] == list(range(7))
     assert [r.time_ns for r in rows] == [n * PERIOD for n in range(7)]
+
+
+def test_a_run_across_segment_boundaries_starts_each_segment_where_it_should(
+    tmp_path: Path,
+) -> None:
+    """One call with ten frames: a new segment every 3 frame periods and where the
+    picture size changes (frame 5 is 32x24), each frame in the segment it would be in
+    if written alone; ffprobe-grade readers (PyAV) and the index agree."""
+    files = CameraFiles("cam", [tmp_path], "cam", segment_ns=3 * PERIOD, clock=Clock())
+    sent = [sim_jpeg("cam", n, n, *((32, 24) if n == 5 else (64, 48))) for n in range(10)]
+    files.write_frames([Frame(d, n * PERIOD, n * PERIOD, None) for n, d in enumerate(sent)])
+    files.close()
+    st = files.stats()
+    # 0-2 | 3-4 | 5 (32x24) | 6-8 (a new size opens a segment, its clock with it) | 9
+    per_segment = [len(_packets([tmp_path / s])) for s in st.segments]
+    assert per_segment == [3, 2, 1, 3, 1]
+    assert _packets([tmp_path / s for s in st.segments]) == sent
+    rows = list(read_index(tmp_path / "cam" / "index.csv"))
+    assert [r.segment for r in rows] == [0, 0, 0, 1, 1, 2, 3, 3, 3, 4]
+    # the same frames written one call each: the same files
+    alone = CameraFiles("cam", [tmp_path / "alone"], "cam", segment_ns=3 * PERIOD, clock=Clock())
+    for n, d in enumerate(sent):
+        alone.write(n * PERIOD, n * PERIOD, None, d)
+    alone.close()
+    assert [len(_packets([tmp_path / "alone" / s])) for s in alone.stats().segments] == (
+        per_segment
+    )
