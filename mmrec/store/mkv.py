@@ -147,7 +147,7 @@ class SegmentFile:
             raise
 
     def _init_state(self, tick_ns: int, frame_ns: int | None) -> None:
-        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging (direct mode)
+        self._scratch: npt.NDArray[np.uint8] | None = None  # aligned staging of the head
         self.staged = 0  # frames that had to be copied into aligned memory first
         self._cluster_at = -1  # file offset of the open cluster's size field
         self._cluster_pts = 0
@@ -341,13 +341,13 @@ class SegmentFile:
             mv[end : end + pad] = void(pad)
         return mv[start : end + pad]
 
-    def _stage(self, data: Bytes, room: int = HEAD) -> tuple[npt.NDArray[np.uint8], int]:
-        """Copy ``data`` into the aligned scratch buffer, ``room`` bytes after a block
-        boundary; returns (buffer, offset of the data)."""
-        need = len(data) + room + TAIL + ALIGN
+    def _stage(self, data: Bytes) -> tuple[npt.NDArray[np.uint8], int]:
+        """Copy ``data`` into the aligned scratch buffer, at a block boundary; returns
+        (buffer, offset of the data)."""
+        need = len(data) + TAIL + ALIGN
         if self._scratch is None or self._scratch.nbytes < need:
             self._scratch = np.empty(need + need // 4, np.uint8)
-        off = (-self._scratch.ctypes.data) % ALIGN + room
+        off = (-self._scratch.ctypes.data) % ALIGN
         memoryview(self._scratch)[off : off + len(data)] = data  # type: ignore[arg-type]
         return self._scratch, off
 
@@ -362,7 +362,7 @@ class SegmentFile:
 
     def _write_chunk(self, data: bytes) -> None:
         if self.direct:
-            arr, off = self._stage(data, 0)
+            arr, off = self._stage(data)
             self._write_all([memoryview(arr)[off : off + len(data)]], len(data))  # type: ignore[arg-type]
         else:
             self._write_all([data], len(data))
