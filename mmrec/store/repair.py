@@ -1,8 +1,9 @@
 """Finish a take its recorder left unfinished (a kill, a crash, a power cut): ``mmrec repair``.
 
 What a kill leaves: segments with "unknown" sizes and no Cues or Duration (readable, as
-live Matroska is, but not seekable), an ``index.csv`` that may lack the row of the frame
-being written or (after a power cut) hold rows whose frames never reached the disk, and
+live Matroska is, but not seekable), an ``index.csv`` that may lack the rows of the run
+of frames being written (a run's frames reach the segment before its rows reach the
+index) or (after a power cut) hold rows whose frames never reached the disk, and
 a manifest of a moment before, in state ``recording``. :func:`repair_take`:
 
 1. refuses a take a recorder still writes (the recorder holds a lock on its folder);

@@ -86,8 +86,10 @@ async def test_sigkill_leaves_every_file_readable(tmp_path: Path, run: int) -> N
         first = sent.index(frames[0])
         assert frames == sent[first : first + len(frames)]
         rows = list(read_index(take / cam["index"]))
-        # the index and the file agree to within the one frame being written at the kill
-        assert abs(len(rows) - len(frames)) <= 1
+        # the index and the file agree to within the run being written at the kill (its
+        # frames go into the segment before its rows go into the index; `mmrec repair`
+        # puts the rows back, see the test below)
+        assert abs(len(rows) - len(frames)) <= run, (len(rows), len(frames))
         # and they end within a frame or two of what the node had sent at the kill (one
         # still in flight on the socket, one in the writer's queue), and the frames held
         # for their write run (at most run - 1: the run's last frame sends it)
