@@ -353,13 +353,11 @@ class CameraFiles:
         ):
             self._close_segment()
             self._open_segment(size, time_ns)
-        pts = (time_ns + HALF_TICK) // TICK_NS  # rounded: never early on average
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
-            self._pts_bumps += 1
+        pts, bumped = _next_pts(time_ns, self._last_pts)
         assert self._segment is not None
         self._segment.write(pts, f.data)
         self._io_direct = self._segment.direct
+        self._pts_bumps += bumped
         # The frame is in the segment: it counts as written whatever the index says next.
         # Its index row goes in one ``write`` (after any rows the index refused before).
         self._index_rows(self._written(size, f, pts))
@@ -372,12 +370,9 @@ class CameraFiles:
         last, bumps = self._last_pts, 0
         items: list[tuple[int, Bytes]] = []
         for f in frames:
-            pts = (f.time_ns + HALF_TICK) // TICK_NS
-            if last is not None and pts <= last:
-                pts = last + 1
-                bumps += 1
-            items.append((pts, f.data))
-            last = pts
+            last, bumped = _next_pts(f.time_ns, last)
+            bumps += bumped
+            items.append((last, f.data))
         segment.write_frames(items)
         self._io_direct = segment.direct
         self._pts_bumps += bumps
@@ -483,3 +478,13 @@ class CameraFiles:
         if left is not None:  # another folder: that is the news
             text = f"continuing in {self._place.dir} ({left}: {self.health.state})"
             self.health.emit(WriteChange(self.camera, self._clock(), WriteState.WRITING, text))
+
+
+def _next_pts(time_ns: int, last: int | None) -> tuple[int, bool]:
+    """A frame's pts: its take time rounded to the tick (never early on average), and one
+    tick after ``last`` (the camera's previous pts) where that would not be later; with
+    whether it was bumped so."""
+    pts = (time_ns + HALF_TICK) // TICK_NS
+    if last is not None and pts <= last:
+        return last + 1, True
+    return pts, False
