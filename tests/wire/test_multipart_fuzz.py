@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mmrec.errors import StreamFormatError
@@ -154,3 +154,54 @@ def test_simulator_wire_quirks(quirks: frozenset[Quirk]) -> None:
         assert p.truncated == p.length_mismatches - 2
     else:
         assert (p.length_mismatches, p.truncated) == (0, 0)
+
+
+# --- a part's head read whole (PartReader._whole_head) against line by line ---------------
+
+_HEAD_LINES = [
+    b"Content-Type: image/jpeg\r\n",
+    b"content-length: {n}\r\n",
+    b"X-Timestamp:  1764067200.5 \r\n",
+    b"X-Odd \t:\tv\xa0\r\n",  # padding around the colon; latin-1 whitespace in the value
+    b" folded on\r\n",  # obsolete folding
+    b"no colon here\r\n",
+    b"Bad\rCR: x\r\n",  # a stray CR: skipped line by line
+    b"LF-only: yes\n",
+    b"Long: " + b"x" * 120 + b"\r\n",  # over max_header_line below
+    b"\r\n",  # a blank line (before the headers: skipped; after: the end of the head)
+    b"--{b}\r\n",  # an empty part's delimiter (a header line too if the boundary has ":")
+    b"--{b}: x\r\n",  # a header line that looks like the delimiter
+    b"--{b}--\r\n",  # a closing delimiter
+]
+
+
+@FUZZ
+@given(
+    heads=st.lists(st.lists(st.integers(0, len(_HEAD_LINES) - 1), max_size=6), max_size=4),
+    boundary=st.sampled_from([b"myb", b"my:b"]),
+    delim=st.sampled_from([b"--{b}", b"----{b}", b"--{b} \t", b"--{b} junk"]),
+    pad=st.sampled_from([b"", b"\r\n", b"\n", b"\r\n\r\n", b" \x00\r\n"]),
+    direct=st.booleans(),
+)
+@example(heads=[[10, 0, 1]], boundary=b"my:b", delim=b"--{b}", pad=b"", direct=False)
+def test_a_head_read_whole_is_read_as_line_by_line(
+    heads: list[list[int]], boundary: bytes, delim: bytes, pad: bytes, direct: bool
+) -> None:
+    """The whole-head pattern (used when a part's head is all in the buffer) must give
+    the same parts, counters and errors as the line-by-line handlers (bytewise feeding
+    never has a whole head in the buffer)."""
+    j = real_jpeg(24, 16, seed=3)
+    stream = part(j, b"--" + boundary)  # read line by line; the next parts may be whole
+    for lines in heads:
+        head = delim + b"\r\n" + b"".join(_HEAD_LINES[k] for k in lines)
+        head = head.replace(b"{n}", b"%d" % len(j)).replace(b"{b}", boundary)
+        stream += pad + head + b"\r\n" + j + b"\r\n"
+    opts = DIRECT if direct else {}
+    outcomes: list[object] = []
+    for chunks in (whole, bytewise):
+        try:
+            parts, p = run(stream, boundary, chunks, max_header_line=100, max_headers=5, **opts)
+            outcomes.append((key(parts), counters(p)))
+        except StreamFormatError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
