@@ -112,7 +112,7 @@ def console_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     res: dict[str, Any] = {}
     try:
         cmd = [sys.executable, "-m", "mmrec", "console", "--port", "0", "--out", str(out)]
-        cmd += ["--preview-fps", f"{args.preview_fps:g}"]
+        cmd += ["--preview-fps", f"{args.preview_fps:g}", *shlex.split(args.console_args)]
         cmd += [f"cam{i:02d}={u}" for i, u in enumerate(urls)]
         con = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert con.stdout is not None
@@ -235,6 +235,9 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="also time `mmrec record` alone")
     ap.add_argument(
         "--preview-fps", type=float, default=10.0, help="the console's --preview-fps (10)"
+    )
+    ap.add_argument(
+        "--console-args", default="", help='extra `mmrec console` options, e.g. "--write-run 8"'
     )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--screenshot", type=Path, default=None, help="save the page's picture")
