@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from mmrec.stats import LatencySnapshot, LatencyStats
+from mmrec.timeline.minima import Minima
 
 Source = Literal["device+probe", "device", "arrival"]
 MapsTo = Literal["capture", "capture+min_delay", "arrival"]
@@ -160,7 +161,7 @@ class ClockModel:
         self._y0 = arrival_ns - device_ns if device_ns is not None and arrival_ns is not None else 0
         self._started = device_ns is not None
         self._probe_fit_valid = False  # the probe fit is in these coordinates
-        self._buckets: deque[tuple[float, float]] = deque()
+        self._minima = Minima(self.window_ns // self.bucket_ns + 2)  # closed buckets
         self._cur_id = 0
         self._cur_x = 0.0
         self._cur_y = 0.0
@@ -219,10 +220,8 @@ class ClockModel:
                 self._cur_x, self._cur_y = x, y
                 refit = not self._warm or self._since_refit >= 4
         elif bucket > self._cur_id:
-            self._buckets.append((self._cur_x, self._cur_y))
-            horizon = x - self.window_ns
-            while self._buckets and self._buckets[0][0] < horizon:
-                self._buckets.popleft()
+            self._minima.append(self._cur_x, self._cur_y)
+            self._minima.drop_before(x - self.window_ns)
             self._cur_id, self._cur_x, self._cur_y = bucket, x, y
             refit = True
         # else: a frame older than the open bucket (out of order); it cannot move the
@@ -276,39 +275,30 @@ class ClockModel:
         md = self._min_delay if self._min_delay is not None else 0.0
         return self._a + self._b * x - md
 
-    def _points(self) -> list[tuple[float, float]]:
-        pts = list(self._buckets)
-        pts.append((self._cur_x, self._cur_y))
-        return pts
-
     def _refit(self) -> None:
         """Fit the envelope line to the bucket minima.
 
         The line lies below every minimum and, among such lines, minimises the summed
         height of the minima above it (Moon, Skelly & Towsley's linear programme). Its
-        solution is the lower convex hull's edge over the minima's mean x, so it costs one
-        monotone-chain pass. Delays are never negative, so bursts and jitter can only add
-        points above the line and never pull it.
+        solution is the lower convex hull's edge over the minima's mean x: the hull is the
+        kept minima's monotone chain with the open bucket's minimum pushed on (see
+        mmrec.timeline.minima; exactly a pass over every minimum, at the cost of a few
+        vertices). Delays are never negative, so bursts and jitter can only add points
+        above the line and never pull it.
         """
         before = self._map_rel(self._x_last)
         self._since_refit = 0
-        pts = self._points()
-        n = len(pts)
-        xbar = math.fsum(p[0] for p in pts) / n
+        kept = self._minima
+        cur = (self._cur_x, self._cur_y)
+        n = len(kept) + 1
+        # The mean of the minima's x, exactly (they are integers: see _clear).
+        xbar = float(kept.sum_x + int(cur[0])) / n
         self._xbar = xbar
-        span = pts[-1][0] - pts[0][0]
+        span = cur[0] - (kept.first_x() if len(kept) else cur[0])
         if n < 2 or span < self.drift_span_ns:
-            self._a, self._b = min(p[1] for p in pts), 0.0
+            self._a, self._b = kept.min_y(cur), 0.0
         else:
-            hull: list[tuple[float, float]] = []
-            for p in pts:  # x is increasing: buckets are disjoint and in order
-                while len(hull) >= 2:
-                    (x1, y1), (x2, y2) = hull[-2], hull[-1]
-                    if (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1) <= 0:
-                        hull.pop()
-                    else:
-                        break
-                hull.append(p)
+            hull = kept.hull_with(cur)
             i = 0
             while i < len(hull) - 2 and hull[i + 1][0] <= xbar:
                 i += 1
@@ -318,16 +308,15 @@ class ClockModel:
                 self._a, self._b = y1 - b * x1, b
             else:
                 b = math.copysign(self.max_slope, b)
-                self._a, self._b = min(py - b * px for px, py in pts), b
+                self._a, self._b = kept.min_below(b, cur), b
             # Probes may pin the drift better than the envelope, when delays rarely reach
             # their minimum (uniform jitter) and round trips are short: take whichever
             # slope is the less uncertain.
-            res = sorted(py - (self._a + self._b * px) for px, py in pts)
-            env_err = 2 * (res[math.ceil(0.1 * n) - 1] if n >= 10 else res[-1]) / span
+            env_err = 2 * kept.residual_quantile(self._a, self._b, cur) / span
             probe = self._probe_slope()
             if probe is not None and probe[1] < env_err:
                 b = probe[0]
-                self._a, self._b = min(py - b * px for px, py in pts), b
+                self._a, self._b = kept.min_below(b, cur), b
         self._update_min_delay()
         self.shift_ns += round(self._map_rel(self._x_last) - before)
 
@@ -422,11 +411,10 @@ class ClockModel:
                 at_device_ns=None,
                 fit_span_ns=0,
             )
-        pts = self._points()
-        res = [py - (self._a + self._b * px) for px, py in pts]
-        n = len(res)
-        env = heapq.nsmallest(math.ceil(0.1 * n), res)[-1] if n >= 10 else max(res)
-        span = pts[-1][0] - pts[0][0]
+        kept = self._minima
+        cur = (self._cur_x, self._cur_y)
+        env = kept.residual_quantile(self._a, self._b, cur)
+        span = cur[0] - (kept.first_x() if len(kept) else cur[0])
         # The slope is pinned by minima about half the span apart, each uncertain by env.
         drift_err = 2 * env / span if self._b != 0.0 and span > 0 else 0.0
         unc = env + drift_err * abs(self._x_last - self._xbar)
