@@ -33,6 +33,10 @@ _ACCEPT: Final = "multipart/x-mixed-replace, image/jpeg, */*"
 _HEAD_END_RE: Final = re.compile(rb"\r?\n\r?\n")
 _STATUS_RE: Final = re.compile(rb"HTTP/(\d)\.(\d)[ \t]+(\d{3})(?:[ \t]+([^\r\n]*))?[ \t\r]*")
 _LEADING_BLANKS_RE: Final = re.compile(rb"[\r\n]*")
+# Header lines read all at once (see _parse_head), as headers.add_header_line reads one.
+_TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_LINE_RE: Final = re.compile(rb"(" + _TOKEN + rb")[ \t]*:[ \t]*([^\r\n]*)\r?\n")
+_LINES_RE: Final = re.compile(rb"(?:" + _TOKEN + rb"[ \t]*:[ \t]*[^\r\n]*\r?\n)*")
 _CHUNK_SIZE_RE: Final = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?")
 _FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
 
@@ -195,6 +199,15 @@ def _parse_head(data: memoryview, begin: int, end: int) -> ResponseHead:
     reason = (status.group(4) or b"").decode("latin-1").strip()
     headers: Headers = []
     i = len(text) if lf < 0 else lf + 1
+    # The usual head, every line a plain "name: value", in two passes of one pattern (a
+    # /status probe's head several times a second per camera); else line by line.
+    lines = text[i:] + b"\n"
+    if i < len(text) and _LINES_RE.fullmatch(lines):
+        headers = [
+            (name.decode("latin-1").lower(), value.decode("latin-1").strip())
+            for name, value in _LINE_RE.findall(lines)
+        ]
+        i = len(text)
     while i < len(text):
         e = text.find(b"\n", i)
         if e < 0:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mmrec import __version__
 from mmrec.errors import StreamFormatError
+from mmrec.wire.headers import add_header_line
 from mmrec.wire.http1 import (
     ChunkedDecoder,
     ResponseHead,
@@ -293,3 +294,41 @@ def test_chunked_any_split(cuts: list[int]) -> None:
 def test_chunked_garbage_only_raises_stream_format_error(data: bytes) -> None:
     with contextlib.suppress(StreamFormatError):
         decode([data[i : i + 7] for i in range(0, len(data), 7)])
+
+
+# --- a head's header lines read at once (http1._parse_head) against line by line ------
+
+_RESPONSE_LINES = [
+    b"Content-Type: application/json",
+    b"Content-Length: 440",
+    b"X-Odd \t:\t v\xa0 ",  # padding around the colon; latin-1 whitespace in the value
+    b"Empty:",
+    b" folded on",  # obsolete folding
+    b"no colon here",
+    b"Bad\rCR: x",  # a stray CR
+    b"Trailing: cr\r",  # one CR more before the line end
+    b"Dup: 1",
+    b"dup: 2",
+]
+
+
+def _line_by_line(head: bytes) -> tuple[tuple[str, str], ...]:
+    """The headers as headers.add_header_line reads them one line at a time."""
+    lines = head.split(b"\r\n\r\n", 1)[0].split(b"\n")[1:]
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        end = len(line) - 1 if line.endswith(b"\r") else len(line)
+        add_header_line(out, line, 0, end)
+    return tuple(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, len(_RESPONSE_LINES) - 1), max_size=8),
+    nl=st.sampled_from([b"\r\n", b"\n"]),
+)
+def test_header_lines_read_at_once_as_line_by_line(picks: list[int], nl: bytes) -> None:
+    head = b"HTTP/1.1 200 OK" + b"".join(nl + _RESPONSE_LINES[k] for k in picks) + b"\r\n\r\n"
+    got = parse_response_head(head)
+    assert got is not None
+    assert got[0].headers == _line_by_line(head)
