@@ -13,7 +13,11 @@ from typing import Final
 
 Headers = list[tuple[str, str]]  # (lower-cased name, stripped value), as received
 
-_HEADER_LINE: Final = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*:[ \t]*([^\r\n]*)")
+TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # a header name (RFC 9110 token)
+LINE: Final = TOKEN + rb"[ \t]*:[ \t]*[^\r\n]*\r?\n"
+"""A plain ``name: value`` line with its line end, as a pattern to build on (no groups)."""
+_HEADER_LINE: Final = re.compile(rb"(" + TOKEN + rb")[ \t]*:[ \t]*([^\r\n]*)")
+_LINE_RE: Final = re.compile(rb"(" + TOKEN + rb")[ \t]*:[ \t]*([^\r\n]*)\r?\n")
 
 
 def add_header_line(headers: Headers, buf: bytes | bytearray | memoryview, i: int, e: int) -> None:
@@ -33,3 +37,12 @@ def add_header_line(headers: Headers, buf: bytes | bytearray | memoryview, i: in
 def is_header_line(buf: bytes | bytearray | memoryview, i: int, e: int) -> bool:
     """True if ``buf[i:e]`` starts like a header line (``name:``)."""
     return _HEADER_LINE.match(buf, i, e) is not None
+
+
+def read_lines(block: bytes) -> Headers:
+    """Header lines known to be plain ``name: value`` lines (a block that matches
+    ``(?:LINE)*``), read at once: as :func:`add_header_line` reads each of them."""
+    return [
+        (name.decode("latin-1").lower(), value.decode("latin-1").strip())
+        for name, value in _LINE_RE.findall(block)
+    ]

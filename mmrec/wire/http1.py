@@ -16,7 +16,7 @@ from typing import Final
 
 from mmrec import __version__
 from mmrec.errors import StreamFormatError
-from mmrec.wire.headers import Headers, add_header_line
+from mmrec.wire.headers import LINE, Headers, add_header_line, read_lines
 from mmrec.wire.url import host_header
 
 __all__ = [
@@ -33,10 +33,7 @@ _ACCEPT: Final = "multipart/x-mixed-replace, image/jpeg, */*"
 _HEAD_END_RE: Final = re.compile(rb"\r?\n\r?\n")
 _STATUS_RE: Final = re.compile(rb"HTTP/(\d)\.(\d)[ \t]+(\d{3})(?:[ \t]+([^\r\n]*))?[ \t\r]*")
 _LEADING_BLANKS_RE: Final = re.compile(rb"[\r\n]*")
-# Header lines read all at once (see _parse_head), as headers.add_header_line reads one.
-_TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_LINE_RE: Final = re.compile(rb"(" + _TOKEN + rb")[ \t]*:[ \t]*([^\r\n]*)\r?\n")
-_LINES_RE: Final = re.compile(rb"(?:" + _TOKEN + rb"[ \t]*:[ \t]*[^\r\n]*\r?\n)*")
+_LINES_RE: Final = re.compile(rb"(?:" + LINE + rb")*")  # header lines read at once
 _CHUNK_SIZE_RE: Final = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?")
 _FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
 
@@ -203,10 +200,7 @@ def _parse_head(data: memoryview, begin: int, end: int) -> ResponseHead:
     # /status probe's head several times a second per camera); else line by line.
     lines = text[i:] + b"\n"
     if i < len(text) and _LINES_RE.fullmatch(lines):
-        headers = [
-            (name.decode("latin-1").lower(), value.decode("latin-1").strip())
-            for name, value in _LINE_RE.findall(lines)
-        ]
+        headers = read_lines(lines)
         i = len(text)
     while i < len(text):
         e = text.find(b"\n", i)

@@ -18,7 +18,7 @@ from mmrec.errors import StreamFormatError
 from mmrec.wire import jpeg
 from mmrec.wire.boundary import Delimiter
 from mmrec.wire.content_type import media_type
-from mmrec.wire.headers import Headers, add_header_line, is_header_line
+from mmrec.wire.headers import LINE, Headers, add_header_line, is_header_line, read_lines
 from mmrec.wire.http1 import parse_length
 from mmrec.wire.rawjpeg import JpegSplitter
 from mmrec.wire.receive import DirectReceive, ReceiveBuffer
@@ -27,11 +27,6 @@ _LF: Final = 0x0A
 # Padding accepted between a payload of declared length and the next delimiter.
 _PAD: Final = re.compile(rb"[\r\n \t\x00]*")
 _MAX_PAD: Final = 256
-# A part's header line, read whole (PartReader._whole_head): as headers._HEADER_LINE, with
-# its line end; the name and the value up to the line end.
-_TOKEN: Final = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_HEAD_LINE_NC: Final = _TOKEN + rb"[ \t]*:[ \t]*[^\r\n]*\r?\n"
-_HEAD_LINE: Final = re.compile(rb"(" + _TOKEN + rb")[ \t]*:[ \t]*([^\r\n]*)\r?\n")
 
 
 class State(IntEnum):
@@ -354,10 +349,7 @@ class PartReader:
         if block.startswith(b"--"):
             return None  # maybe an empty part's delimiter (a boundary may hold ":")
         self._seen_delim = True
-        self.headers = [
-            (name.decode("latin-1").lower(), value.decode("latin-1").strip())
-            for name, value in _HEAD_LINE.findall(block)
-        ]
+        self.headers = read_lines(block)
         self._header_lines = len(self.headers)
         rx.skip_to(m.start(1))  # the line end after the payload (padding: not counted)
         return self._begin_body(m.end())
@@ -371,7 +363,7 @@ class PartReader:
         line = rb"(?=[^\n]{0,%d}\n)" % self.max_header_line
         self._head_re = re.compile(
             rb"(?:\r?\n)?" + line + rb"(" + re.escape(needle) + rb")[ \t]*\r?\n"
-            rb"((?:" + line + _HEAD_LINE_NC + rb"){1,%d})\r?\n" % min(self.max_headers, 32)
+            rb"((?:" + line + LINE + rb"){1,%d})\r?\n" % min(self.max_headers, 32)
         )
 
     def _to_scan(self) -> State:
