@@ -21,6 +21,7 @@ whole frame. :func:`region` finds that layout again from the payload's memoryvie
 
 from __future__ import annotations
 
+from ctypes import addressof, c_char
 from typing import Final
 
 import numpy as np
@@ -45,11 +46,13 @@ def aligned(n: int) -> memoryview:
     """A writable view of ``n`` bytes with ``HEAD`` bytes before it starting on an
     ``ALIGN`` boundary, and ``TAIL`` bytes after it (see module doc)."""
     raw = np.empty(n + HEAD + TAIL + ALIGN, np.uint8).view(_Block)
-    # The address through the array interface: ``raw.ctypes.data`` costs ~2 µs more.
-    start = (-raw.__array_interface__["data"][0]) % ALIGN + HEAD
+    mem = memoryview(raw)  # type: ignore[arg-type]
+    # The address through ctypes: half the cost of the array interface's dict (1.7 against
+    # 3.2 µs a call here), and ``raw.ctypes.data`` costs more than either.
+    start = (-addressof(c_char.from_buffer(mem))) % ALIGN + HEAD
     raw.payload_at = start
     raw.payload_len = n
-    return memoryview(raw)[start : start + n]  # type: ignore[arg-type]
+    return mem[start : start + n]
 
 
 def region(data: Bytes) -> tuple[npt.NDArray[np.uint8], int] | None:
