@@ -442,6 +442,11 @@ class CameraIngest:
         """Successful connections so far (a change means frames may have been missed)."""
         return self._connects
 
+    @property
+    def state(self) -> CameraState:
+        """Where the ingest is now (what :meth:`stats` says, without building the rest)."""
+        return self._state
+
     def stop(self, *, finish_part: bool = False) -> None:
         """Ask the task to end: the connection is closed and :meth:`run` returns.
 

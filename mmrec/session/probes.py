@@ -112,7 +112,7 @@ class ClockProbes:
             while True:
                 wait = self.period(time.monotonic_ns()) if failures < 3 else PROBE_RETRY_S
                 await asyncio.sleep(wait)
-                if ingest.stats().state != CameraState.STREAMING:
+                if ingest.state != CameraState.STREAMING:
                     continue
                 failures = 0 if await self.once(ingest.target) else failures + 1
                 if self.no_clock:  # it answered, without a clock: no use asking often
