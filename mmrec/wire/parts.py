@@ -335,10 +335,10 @@ class PartReader:
     def _whole_head(self) -> State | None:
         """The common case in one step: the buffer holds the line end after the last
         payload, a plain delimiter line and the next part's header lines up to their
-        blank line. Read with one pattern instead of line by line (benchmarks/
-        bench_parser.py, 40 KB parts: 41 -> 34 µs a part); anything else (a line that is not a plain ``name: value``, folding, a
-        closing or dashed delimiter, a head not yet whole, limits reached) is left to
-        the handlers, which read it exactly as before."""
+        blank line. Read with one pattern instead of line by line (bench_parser.py, 40 KB
+        parts: 41 -> 34 µs a part); anything else (a line that is not a plain ``name:
+        value``, folding, a closing or dashed delimiter, a head not yet whole, limits
+        reached) is left to the handlers, which read it exactly as before."""
         rx = self._rx
         if self._head_needle is not self._delim.needle:
             self._compile_head()

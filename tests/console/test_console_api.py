@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import shutil
 import subprocess
 import time
@@ -19,8 +21,10 @@ import pytest
 
 from mmrec.config import CameraSpec, camera_spec
 from mmrec.console.access import HEADER, Access
+from mmrec.console.alerts import Alert
 from mmrec.console.shoot import Shoot, ShootOptions
-from mmrec.console.web import ConsoleServer
+from mmrec.console.web import ConsoleServer, to_json
+from mmrec.ingest.command import CommandAnswer
 from mmrec.ingest.stream import IngestConfig
 from mmrec.session.engine import PreviewOptions
 from mmrec.sim import NodeConfig, SimMesh
@@ -56,6 +60,21 @@ async def console(
             await shoot.close()
 
 
+def _fields_deep(obj: Any) -> Any:
+    """Dataclasses as JSON values, walked in Python (what the page's JSON must say)."""
+    if isinstance(obj, Alert):
+        return {**_fields_deep(dataclasses.asdict(obj)), "active": obj.active}
+    if isinstance(obj, CommandAnswer):
+        return {**_fields_deep(dataclasses.asdict(obj)), "ok": obj.ok}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _fields_deep(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [_fields_deep(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _fields_deep(v) for k, v in obj.items()}
+    return obj
+
+
 def base(server: ConsoleServer) -> str:
     return f"http://{server.host}:{server.port}"
 
@@ -84,8 +103,8 @@ async def test_takes_through_the_api_with_slate_preview_contact_sheet_and_events
         # the page's live updates: a state event arrives on the event stream
         async with http.get(u + "/api/events") as r:
             assert r.headers["Content-Type"] == "text/event-stream"
-            first = await r.content.readuntil(b"\n\n")
-            assert first.startswith(b"event: state\ndata: {")
+            pushed = await r.content.readuntil(b"\n\n")
+            assert pushed.startswith(b"event: state\ndata: {")
         rec = await post(http, u + "/api/take/start", {"scene": "7", "note": "first light"})
         assert rec["slate"] == "scene-7-take-1"
         await wait_for(lambda: all((c.take_frames or 0) >= 20 for c in shoot.state().cameras), 10)
@@ -99,6 +118,9 @@ async def test_takes_through_the_api_with_slate_preview_contact_sheet_and_events
         assert [c["outcome"] for c in summary["cameras"]] == ["complete", "complete"]
         st = await state(http, server)
         assert st["recording"] is None and st["slate"]["take"] == 2  # auto-increment
+        # the JSON the page reads is the state's dataclasses, field by field
+        now = shoot.state()
+        assert json.loads(to_json(now)) == _fields_deep(now)
         assert st["takes"][0]["slate"] == "scene-7-take-1"
         await wait_for(lambda: shoot.state().takes[0].contact_sheet is not None, 20, "sheet")
         async with http.get(u + shoot.state().takes[0].contact_sheet) as r:  # type: ignore[operator]
