@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import subprocess
+import sys
 import weakref
 
 import pytest
@@ -92,3 +94,32 @@ def test_a_dropped_parser_is_freed_at_once_with_its_buffers(stream: bytes) -> No
 def test_unusable_boundary() -> None:
     with pytest.raises(StreamFormatError):
         MultipartParser("x" * 300)
+
+
+# --- patterns that cost a head's length, not more ---------------------------------------
+
+_HOSTILE_HEADS = r"""
+from mmrec.wire.headers import add_header_line
+from mmrec.wire.http1 import parse_response_head
+from mmrec.wire.multipart import MultipartParser
+
+jpeg = b"\xff\xd8" + b"x" * 100 + b"\xff\xd9"
+first = b"--b\r\nContent-Length: %d\r\n\r\n" % len(jpeg) + jpeg + b"\r\n"
+# 32 header lines of a name, a colon and blanks, and no blank line after them: a pattern
+# that let blanks match both after the colon and in the value tried 7**32 ways to fail.
+blanks = b"".join(b"a:" + b" " * 6 + b"\r\n" for _ in range(32))
+for _ in range(100):
+    MultipartParser("b").feed(first + b"--b\r\n" + blanks + b"X")
+    parse_response_head(b"HTTP/1.1 200 OK\r\n" + blanks + b"Y\r\n\r\n")
+# one long line of blanks with a stray CR: refused in its length, not its length squared
+line = b"a:" + b" " * 8000 + b"\rX"
+for _ in range(64):
+    add_header_line([], line, 0, len(line))
+"""
+
+
+def test_hostile_heads_cost_their_length_not_more() -> None:
+    """A camera's head lines can hold the event loop only as long as reading them takes
+    (a child process, so a pattern that backtracks without end fails the test instead
+    of hanging it: linear, this takes milliseconds; either old pattern took hours)."""
+    subprocess.run([sys.executable, "-c", _HOSTILE_HEADS], check=True, timeout=60)
