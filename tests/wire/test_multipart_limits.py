@@ -99,6 +99,7 @@ def test_unusable_boundary() -> None:
 # --- patterns that cost a head's length, not more ---------------------------------------
 
 _HOSTILE_HEADS = r"""
+from mmrec.errors import StreamFormatError
 from mmrec.wire.headers import add_header_line
 from mmrec.wire.http1 import parse_response_head
 from mmrec.wire.multipart import MultipartParser
@@ -115,6 +116,14 @@ for _ in range(100):
 line = b"a:" + b" " * 8000 + b"\rX"
 for _ in range(64):
     add_header_line([], line, 0, len(line))
+# the same in a status line (a 64 KiB head): refused in milliseconds, not most of a minute
+for _ in range(4):
+    try:
+        parse_response_head(b"HTTP/1.1 200 OK" + b" " * 60000 + b"\rX\r\n\r\n")
+    except StreamFormatError:
+        pass
+    else:
+        raise AssertionError("a status line with a stray CR was taken")
 """
 
 
