@@ -178,3 +178,21 @@ def test_flaw_names_what_is_wrong_with_a_jpeg() -> None:
     assert jpeg.flaw(b"\xff\xd8") == "stub"
     assert jpeg.flaw(b"\xff\xd8\xff\xd9") == "stub"  # whole, but no picture in it
     assert jpeg.flaw(data[:30]) == "stub"  # cut inside the header
+
+
+def test_a_header_of_endless_markers_is_not_walked_to_its_end() -> None:
+    """A hostile "header" of tens of thousands of empty segments is walked only as far as
+    MAX_MARKERS (a camera writes a few dozen): it is not a picture the recorder can size
+    (a stub, counted, when cut short); its end is still found; a header of a few hundred
+    segments is read as any other."""
+    j = _encode(64, 48)
+    empty_com = b"\xff\xfe\x00\x02"
+    bomb = j[:2] + empty_com * 60_000 + j[2:]
+    assert jpeg.walk(bomb, 2, len(bomb)) == (jpeg.Stop.BAD, 2 + 4 * jpeg.MAX_MARKERS)
+    assert jpeg.dimensions(bomb) is None and jpeg.parse_header(bomb) is None
+    assert jpeg.flaw(bomb[:-2]) == "stub"
+    assert jpeg.image_end(bomb) == len(bomb)
+    fills = j[:2] + b"\xff" * 200_000 + j[2:]
+    assert jpeg.dimensions(fills) is None
+    many = j[:2] + empty_com * (jpeg.MAX_MARKERS // 2) + j[2:]
+    assert jpeg.dimensions(many) == jpeg.dimensions(j) is not None
