@@ -188,7 +188,7 @@ def jpeg_counts(c: CameraEntry) -> str:
         (c.truncated, "cut short, written as received"),
         (c.trailing, "with bytes after the EOI, written as received"),
         (c.bad_size, "claiming an absurd size, written as received"),
-        (c.stubs, "without a picture (an SOI alone), not written"),
+        (c.stubs, "without a picture header (an SOI alone, or one too odd to read), not written"),
     ]
     return "; ".join(f"{n} JPEG{'s' if n > 1 else ''} {what}" for n, what in words if n)
 

@@ -17,6 +17,8 @@ prints its RSS over time (``python -m mmrec.sim.hostile KIND`` serves one from t
   small picture's), at ``fps``.
 - ``trailing``, ``stubs``, ``truncated``: valid parts at ``fps`` whose JPEGs have garbage
   after the EOI, are only an SOI, or are cut short inside the entropy-coded data.
+- ``marker-bomb``: valid parts at ``fps``, every other one a JPEG whose header holds
+  60,000 empty COM segments (240 KB of markers to walk before the picture).
 
 A server sends only what it is told to; the pace of ``trickle`` and of the paced kinds is
 the behaviour being simulated (a slow link, a camera's frame rate), not a wait.
@@ -52,6 +54,7 @@ class Hostile(StrEnum):
     TRAILING = "trailing"
     STUBS = "stubs"
     TRUNCATED = "truncated"
+    MARKER_BOMB = "marker-bomb"
 
 
 def part(data: bytes, *, length: int | None = None) -> bytes:
@@ -87,6 +90,8 @@ def frames_for(kind: Hostile, jpeg: bytes) -> list[bytes]:
         return [jpeg[:2], jpeg]  # an SOI alone, then a good frame
     if kind is Hostile.TRUNCATED:
         return [jpeg[: len(jpeg) * 3 // 4], jpeg]  # cut inside the scan, then a good frame
+    if kind is Hostile.MARKER_BOMB:
+        return [jpeg[:2] + b"\xff\xfe\x00\x02" * 60_000 + jpeg[2:], jpeg]  # then a good one
     return [jpeg]
 
 

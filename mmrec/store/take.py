@@ -145,7 +145,7 @@ class CameraEntry:
     # JPEGs by what was wrong with them (each also counted in ``frames`` if written):
     truncated: int = 0  # cut short (no EOI), written as received
     trailing: int = 0  # bytes after their EOI, written as received (not trimmed)
-    stubs: int = 0  # no picture header (an SOI alone, nothing to show): not written
+    stubs: int = 0  # no picture header that can be read (an SOI alone...): not written
     bad_size: int = 0  # header claims an absurd size (> 8192 a side...): written as received
     width: int | None = None
     height: int | None = None

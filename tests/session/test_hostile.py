@@ -131,14 +131,16 @@ async def test_a_slow_camera_is_shown_slow_with_an_alert(
 
 
 @pytest.mark.parametrize(
-    "kind", [Hostile.TRAILING, Hostile.STUBS, Hostile.TRUNCATED, Hostile.ABSURD_SIZE]
+    "kind",
+    [Hostile.TRAILING, Hostile.STUBS, Hostile.TRUNCATED, Hostile.ABSURD_SIZE, Hostile.MARKER_BOMB],
 )
 async def test_odd_jpegs_are_counted_by_name_and_written_as_received(
     tmp_path: Path, fast_ingest: IngestConfig, kind: Hostile
 ) -> None:
     """Garbage after the EOI, an SOI alone, a JPEG cut short, a header claiming
-    65000x65000: each has its own count (live, in the manifest, in the summary's words);
-    every one that can be shown is on disk byte for byte, the stubs are not."""
+    65000x65000, a header of 60,000 markers: each has its own count (live, in the
+    manifest, in the summary's words); every one that can be shown is on disk byte for
+    byte, the stubs (and the headers too odd to read) are not."""
     good = make_jpeg(320, 240)
     sent = frames_for(kind, good)  # the server sends these in turn
     async with (
@@ -165,7 +167,13 @@ async def test_odd_jpegs_are_counted_by_name_and_written_as_received(
         assert set(packets) == {good}  # the SOI-only parts are not frames
         assert counts[:2] == (0, 0) and counts[3] == 0 and cam.stubs in (cam.frames, cam.frames + 1)
         assert live.stubs >= cam.stubs
-        assert "without a picture (an SOI alone), not written" in jpeg_counts(cam)
+        assert "without a picture header (an SOI alone, or one too odd to read), not written" in (
+            jpeg_counts(cam)
+        )
+    elif kind is Hostile.MARKER_BOMB:
+        assert set(packets) == {good}  # every other frame: its header is not walked to its end
+        assert counts[:2] == (0, 0) and counts[3] == 0 and cam.stubs in (cam.frames, cam.frames + 1)
+        assert "or one too odd to read), not written" in jpeg_counts(cam)
     elif kind is Hostile.TRUNCATED:
         assert packets == [sent[i % 2] for i in range(len(packets))]  # cut, whole, cut, ...
         assert counts == (packets.count(sent[0]), 0, 0, 0) and live.truncated >= counts[0]
